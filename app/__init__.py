@@ -1,0 +1,1 @@
+"""Desktop app and streaming inference (LiteRT, without TensorFlow): not built yet."""

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# keras-cpc developer entry point.
+#   ./dev.sh demo   run the main job end to end on the bundled clips (no downloads)
+#   ./dev.sh test   run the whole test suite
+# Both create (or reuse) .venv with Python 3.11 and install what is missing, system
+# packages included (through apt-get, as root or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+apt_install() {  # apt_install PACKAGE...: install the Debian packages that are missing
+    local missing=()
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "installing system packages: ${missing[*]}"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+setup() {
+    if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then
+        apt_install python3-venv
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        "$PYTHON" -m venv .venv
+    fi
+    local stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+    if [ ! -f "$stamp" ]; then
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e ".[dev]"
+        touch "$stamp"
+    fi
+}
+
+case "${1:-}" in
+    demo)
+        setup
+        shift
+        .venv/bin/python -m training.pretrain --out runs/demo --epochs 3 --steps-per-epoch 8 "$@"
+        ;;
+    test)
+        setup
+        shift
+        .venv/bin/python -m pytest -q "$@"
+        ;;
+    *)
+        sed -n '2,7p' "$0"; exit 2 ;;
+esac

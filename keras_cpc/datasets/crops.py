@@ -1,0 +1,108 @@
+"""`tf.data` pipeline of fixed-length waveform crops for CPC pretraining."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from keras_cpc.audio import SAMPLE_RATE, AudioError, load_audio
+
+logger = logging.getLogger(__name__)
+
+
+def fit_to_length(audio: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
+    """`length` samples of `audio`: a crop from `offset` if long enough, else repeats of it.
+
+    Short utterances are filled by repeating them from the start (the paper's choice),
+    never with zeros.
+    """
+    if audio.shape[0] >= length:
+        if not 0 <= offset <= audio.shape[0] - length:
+            raise ValueError(f"offset {offset} leaves fewer than {length} of {audio.shape[0]} samples")
+        return audio[offset : offset + length]
+    repeats = -(-length // audio.shape[0])
+    return np.tile(audio, repeats)[:length]
+
+
+class _CropDecoder:
+    """Decodes one crop per call; a bad file is skipped with a warning naming it.
+
+    Raises once `num_files` calls in a row have failed: every file is bad, and an endless
+    stream of skips would otherwise hang training.
+    """
+
+    def __init__(self, num_files: int, length: int, min_samples: int):
+        self.num_files, self.length, self.min_samples = num_files, length, min_samples
+        self.failures_in_a_row = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, path: bytes, position: float) -> tuple[np.ndarray, bool]:
+        try:
+            audio = load_audio(path.decode(), min_samples=self.min_samples)
+        except AudioError as error:
+            logger.warning("skipping %s", error)
+            with self.lock:
+                self.failures_in_a_row += 1
+                if self.failures_in_a_row >= self.num_files:
+                    raise RuntimeError(f"none of the {self.num_files} audio files could be used") from error
+            return np.zeros(self.length, np.float32), False
+        with self.lock:
+            self.failures_in_a_row = 0
+        offset = int(position * (audio.shape[0] - self.length + 1)) if audio.shape[0] > self.length else 0
+        return fit_to_length(audio, self.length, offset), True
+
+
+def _decoded(audio: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
+    return ok
+
+
+def _drop_flag(audio: tf.Tensor, ok: tf.Tensor) -> tf.Tensor:
+    return audio
+
+
+def crop_dataset(
+    paths: Sequence[str],
+    batch_size: int,
+    crop_seconds: float = 10.0,
+    seed: int = 0,
+    training: bool = True,
+    min_samples: int = 1,
+    shard: tuple[int, int] = (0, 1),
+) -> tf.data.Dataset:
+    """Batches of waveform crops `(batch, samples)` float32 from audio files.
+
+    Each file gives one crop of `crop_seconds` at 16 kHz: a random window of a longer
+    utterance, a shorter one repeated to fill it. The crop position derives from `seed`
+    and the element's position, so the stream is the same however many replicas consume it.
+
+    With `training` the files are reshuffled every pass and repeated forever (batches of
+    exactly `batch_size`); otherwise one deterministic pass in file order. Decoding runs in
+    parallel off the training graph and batches are prefetched; memory does not grow with
+    the number of files. Unreadable files are skipped with a warning that names them.
+    `shard=(index, count)` keeps every `count`-th file, for one input pipeline of several.
+    """
+    if not paths:
+        raise ValueError("no audio files to build a dataset from")
+    length = int(round(crop_seconds * SAMPLE_RATE))
+    shard_index, shard_count = shard
+    dataset = tf.data.Dataset.from_tensor_slices(list(paths)).shard(shard_count, shard_index)
+    if training:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+
+    decode = _CropDecoder(len(range(shard_index, len(paths), shard_count)), length, min_samples)
+
+    def load(index, path):
+        element_seed = tf.stack([tf.constant(seed, tf.int64), index * shard_count + shard_index])
+        position = tf.random.stateless_uniform((), seed=element_seed)
+        audio, ok = tf.numpy_function(decode, [path, position], [tf.float32, tf.bool], stateful=True)
+        audio.set_shape([length])
+        ok.set_shape([])
+        return audio, ok
+
+    dataset = dataset.enumerate().map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.filter(_decoded).map(_drop_flag)
+    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

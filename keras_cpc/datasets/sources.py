@@ -1,0 +1,91 @@
+"""Finding utterances on disk: LibriSpeech layout, any folder of audio, speaker splits."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from keras_cpc.audio import AUDIO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One audio file and the speaker who says it."""
+
+    path: str
+    speaker: str
+
+
+def _require_dir(path: Path, what: str) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: {what} folder not found")
+
+
+def librispeech(root: str | Path, subsets: Sequence[str] | None = None) -> list[Utterance]:
+    """Utterances of a LibriSpeech tree, `<root>/LibriSpeech/<subset>/<spk>/<chapter>/*.flac`.
+
+    `root` may be the folder holding `LibriSpeech/` or `LibriSpeech/` itself; `subsets`
+    (e.g. `["train-clean-100", "train-clean-360"]`) defaults to every subset present.
+    """
+    root = Path(root)
+    corpus = root if root.name == "LibriSpeech" else root / "LibriSpeech"
+    _require_dir(corpus, "LibriSpeech")
+    names = sorted(p.name for p in corpus.iterdir() if p.is_dir()) if subsets is None else subsets
+    if not names:
+        raise FileNotFoundError(f"{corpus}: no subsets to read")
+    utterances = []
+    for name in names:
+        subset = corpus / name
+        _require_dir(subset, "LibriSpeech subset")
+        files = sorted(subset.glob("*/*/*.flac"))
+        if not files:
+            raise FileNotFoundError(f"{subset}: no <speaker>/<chapter>/*.flac files")
+        utterances += [Utterance(str(f), f.parent.parent.name) for f in files]
+    return utterances
+
+
+def audio_folder(root: str | Path) -> list[Utterance]:
+    """Every WAV/FLAC/OGG file under `root`; the speaker is the first sub-folder (or the file)."""
+    root = Path(root)
+    _require_dir(root, "audio")
+    files = sorted(f for f in root.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
+    if not files:
+        raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
+    return [Utterance(str(f), _speaker_of(f.relative_to(root))) for f in files]
+
+
+def _speaker_of(relative: Path) -> str:
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def find_utterances(roots: Iterable[str | Path]) -> list[Utterance]:
+    """Utterances of several roots, each read as LibriSpeech if it has that layout, else a folder."""
+    utterances = []
+    for root in map(Path, roots):
+        is_librispeech = root.name == "LibriSpeech" or (root / "LibriSpeech").is_dir()
+        utterances += librispeech(root) if is_librispeech else audio_folder(root)
+    return utterances
+
+
+def split_by_speaker(
+    utterances: Sequence[Utterance], validation_fraction: float = 0.05, seed: int = 0
+) -> tuple[list[Utterance], list[Utterance]]:
+    """Training and validation utterances with no speaker in both.
+
+    A speaker goes to validation when a seeded hash of its name falls below the fraction, so
+    the split is stable as the corpus grows; at least one speaker is held out when there are two.
+    """
+    speakers = sorted({u.speaker for u in utterances})
+
+    def rank(speaker: str) -> float:
+        digest = hashlib.sha256(f"{seed}:{speaker}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    held_out = {s for s in speakers if rank(s) < validation_fraction}
+    if not held_out and len(speakers) > 1 and validation_fraction > 0:
+        held_out = {min(speakers, key=rank)}
+    train = [u for u in utterances if u.speaker not in held_out]
+    validation = [u for u in utterances if u.speaker in held_out]
+    return train, validation

@@ -1,0 +1,6 @@
+"""Keras layers of keras-cpc."""
+
+from keras_cpc.layers.encoder import ConvEncoder, hop_length, num_frames, receptive_field
+from keras_cpc.layers.predictor import FuturePredictor
+
+__all__ = ["ConvEncoder", "FuturePredictor", "hop_length", "num_frames", "receptive_field"]

@@ -1,0 +1,5 @@
+"""Metrics of keras-cpc."""
+
+from keras_cpc.metrics.step_accuracy import StepAccuracy
+
+__all__ = ["StepAccuracy"]

@@ -1,0 +1,80 @@
+"""Encoder arithmetic and `.keras` round trips of every layer, metric and model."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_cpc.layers import ConvEncoder, FuturePredictor, hop_length, num_frames, receptive_field
+from keras_cpc.metrics import StepAccuracy
+from keras_cpc.models import CPC
+
+TINY = dict(encoder_channels=8, context_units=12, prediction_steps=3, negatives=4)
+
+
+def test_paper_encoder_arithmetic():
+    kernels, strides = (10, 8, 8, 4), (5, 4, 4, 2)
+    assert hop_length(strides) == 160  # 100 frames/s at 16 kHz
+    assert receptive_field(kernels, strides) == 10 + 7 * 5 + 7 * 20 + 3 * 80  # 425 samples
+    # 10 s: ((((160000 - 10)//5 + 1 - 8)//4 + 1 - 8)//4 + 1 - 4)//2 + 1 = 998 frames
+    assert num_frames(160000, kernels, strides) == 998
+    assert num_frames(425, kernels, strides) == 1
+    assert num_frames(424, kernels, strides) == 0
+
+
+@pytest.mark.parametrize("samples", [425, 585, 1000, 16000, 16161])
+def test_encoder_output_length_follows_conv_arithmetic(samples):
+    encoder = ConvEncoder(channels=4)
+    frames = encoder(np.zeros((2, samples), np.float32))
+    assert frames.shape == (2, (samples - 425) // 160 + 1, 4)
+    assert frames.shape[1] == num_frames(samples, encoder.kernel_sizes, encoder.strides)
+    assert encoder.compute_output_shape((2, samples)) == tuple(frames.shape)
+
+
+def roundtrip(obj, tmp_path):
+    """Saves `obj` inside a model as `.keras` and loads it back."""
+    path = tmp_path / "object.keras"
+    obj.save(path)
+    return keras.saving.load_model(path)
+
+
+def test_layers_roundtrip_through_keras_files(tmp_path):
+    audio = keras.Input((2000,))
+    frames = ConvEncoder(channels=6, kernel_sizes=(4, 3), strides=(2, 2))(audio)
+    predictions = FuturePredictor(steps=2, units=5)(frames)
+    model = keras.Model(audio, predictions)
+    loaded = roundtrip(model, tmp_path)
+    x = np.random.default_rng(0).normal(size=(2, 2000)).astype(np.float32)
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    assert loaded.layers[1].get_config() == model.layers[1].get_config()
+
+
+def test_step_accuracy_accumulates_and_roundtrips():
+    metric = StepAccuracy(steps=2)
+    metric.update_state([1.0, 0.0])
+    metric.update_state([0.5, 0.5])
+    assert {k: float(v) for k, v in metric.result().items()} == {"acc_01": 0.75, "acc_02": 0.25}
+    clone = StepAccuracy.from_config(metric.get_config())
+    assert clone.steps == 2 and clone.name == metric.name
+
+
+def test_cpc_roundtrips_with_identical_outputs(tmp_path):
+    model = CPC(**TINY)
+    inputs = tf.random.normal((2, 4000), seed=1)
+    expected = model(inputs)
+    loaded = roundtrip(model, tmp_path)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_allclose(loaded(inputs), expected, atol=1e-6)
+    np.testing.assert_allclose(loaded.context(inputs), model.context(inputs), atol=1e-6)
+
+
+def test_cpc_learns_on_a_tiny_batch():
+    model = CPC(**TINY)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    rng = np.random.default_rng(0)
+    audio = np.sin(np.arange(6000) * 0.05)[None] * rng.uniform(0.2, 1, size=(4, 1))
+    x = audio.astype(np.float32)
+    history = model.fit(tf.data.Dataset.from_tensors(x).repeat(30), epochs=1, verbose=0, shuffle=False)
+    first = model.evaluate(x, verbose=0, return_dict=True)
+    assert set(first) >= {"loss", "acc_01", "acc_03"}
+    assert history.history["loss"][0] > first["loss"]

@@ -1,0 +1,126 @@
+"""`python -m training.pretrain`: outputs, resume after kill -9, and tf.distribute strategies."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_cpc.plots import read_log
+from training.pretrain import build_parser, pretrain
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "assets" / "samples" / "librispeech"
+TINY = ["--data", str(SAMPLES), "--batch-size", "4", "--crop-seconds", "0.5", "--encoder-channels", "8",
+        "--context-units", "8", "--prediction-steps", "3", "--negatives", "4", "--verbose", "0"]
+# Runs the CLI with the CPU split in two logical devices, so MirroredStrategy has 2 replicas.
+TWO_CPUS = (
+    "import sys, tensorflow as tf;"
+    "cpu = tf.config.list_physical_devices('CPU')[0];"
+    "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2);"
+    "from training.pretrain import main; main(sys.argv[1:])"
+)
+
+
+def parse(args):
+    return build_parser().parse_args([str(a) for a in args])
+
+
+def run_cli(args, env=None, code=None, **kwargs) -> subprocess.Popen:
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "training.pretrain"]
+    return subprocess.Popen(command + [str(a) for a in args], cwd=REPO, env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def test_pretrain_writes_model_log_curves_and_checkpoints(tmp_path):
+    model = pretrain(parse(TINY + ["--out", tmp_path, "--epochs", "2", "--steps-per-epoch", "2"]))
+    log = read_log(tmp_path / "log.csv")
+    assert log["epoch"] == [0, 1]
+    assert {"loss", "val_loss", "acc_01", "val_acc_03", "audio_s_per_s"} <= set(log)
+    assert all(v > 0 for v in log["audio_s_per_s"])
+    for name in ("curves.png", "checkpoints/latest.weights.h5", "args.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+    best = keras.saving.load_model(tmp_path / "cpc.keras")
+    assert best.get_config() == model.get_config()
+
+
+class FirstEpoch(keras.callbacks.Callback):
+    """Records the weights a run starts from and its first epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [w.numpy().copy() for w in self.model.weights]
+        self.epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = self.epoch if self.epoch is not None else epoch
+
+
+def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
+    args = TINY + ["--out", tmp_path, "--steps-per-epoch", "6"]
+    process = run_cli(args + ["--epochs", "1000"])
+    log_path = tmp_path / "log.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log_path.exists() and len(read_log(log_path).get("epoch", [])) >= 2):
+        time.sleep(0.2)
+    time.sleep(0.3)  # now somewhere inside an epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = json.loads((tmp_path / "checkpoints" / "training_metadata.json").read_text())["epoch"]
+    assert finished >= 2
+
+    reference = pretrain(parse(args + ["--epochs", "0"]))  # same model, untrained
+    reference.load_weights(tmp_path / "checkpoints" / "latest.weights.h5")
+    first = FirstEpoch()
+    pretrain(parse(args + ["--epochs", str(finished + 2)]), callbacks=[first])
+
+    assert first.epoch == finished  # 0-based: the first epoch not finished before the kill
+    for restored, saved in zip(first.weights, [w.numpy() for w in reference.weights]):
+        np.testing.assert_array_equal(restored, saved)
+    assert read_log(log_path)["epoch"] == list(range(finished + 2))
+
+
+@pytest.mark.slow
+def test_two_mirrored_replicas_match_one_replica(tmp_path):
+    args = TINY + ["--epochs", "1", "--steps-per-epoch", "1", "--validation-fraction", "0"]
+    losses = {}
+    for strategy in ("default", "mirrored"):
+        output = finish(run_cli(args + ["--out", tmp_path / strategy, "--strategy", strategy], code=TWO_CPUS))
+        assert ("2 replica(s)" if strategy == "mirrored" else "1 replica(s)") in output
+        losses[strategy] = read_log(tmp_path / strategy / "log.csv")["loss"][0]
+    assert losses["mirrored"] == pytest.approx(losses["default"], rel=1e-5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_workers_finish_a_tiny_run(tmp_path):
+    workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    processes = [
+        run_cli(TINY + ["--out", tmp_path, "--epochs", "2", "--steps-per-epoch", "2", "--strategy", "multiworker"],
+                env={"TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                              "task": {"type": "worker", "index": i}})})
+        for i in range(2)
+    ]
+    outputs = [finish(p) for p in processes]
+    assert all("2 replica(s)" in out for out in outputs)
+    assert read_log(tmp_path / "log.csv")["epoch"] == [0, 1]
+    assert (tmp_path / "cpc.keras").exists()
+    assert (tmp_path / "workers" / "1" / "log.csv").exists()  # the non-chief writes apart

@@ -1,0 +1,157 @@
+"""CPC pretraining on unlabeled speech: `python -m training.pretrain --data ROOT... --out DIR`.
+
+Writes to `--out`: `checkpoints/` (every epoch, for resuming), `cpc.keras` (the best model by
+validation loss), `log.csv`, `tensorboard/` and `curves.png`. Running the same command again
+after an interruption resumes from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
+import keras
+import tensorflow as tf
+
+from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.callbacks import AudioThroughput
+from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
+from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
+from keras_cpc.models import CPC
+from keras_cpc.plots import plot_pretraining, read_log
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / "assets" / "samples" / "librispeech"
+
+logger = logging.getLogger("training.pretrain")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.pretrain", description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)],
+                        help="LibriSpeech roots (holding LibriSpeech/<subset>/) or folders of audio files")
+    parser.add_argument("--out", default="runs/pretrain", help="output folder (reused to resume)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--steps-per-epoch", type=int, default=None,
+                        help="training batches per epoch; default: one pass over the training files")
+    parser.add_argument("--batch-size", type=int, default=8, help="global batch size, over all replicas")
+    parser.add_argument("--crop-seconds", type=float, default=10.0)
+    parser.add_argument("--negatives", type=int, default=50)
+    parser.add_argument("--prediction-steps", type=int, default=12)
+    parser.add_argument("--encoder-channels", type=int, default=128)
+    parser.add_argument("--context-units", type=int, default=256)
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="Adam learning rate")
+    parser.add_argument("--validation-fraction", type=float, default=0.05,
+                        help="fraction of speakers held out for validation")
+    parser.add_argument("--validation-steps", type=int, default=None,
+                        help="validation batches per epoch; default: the whole held-out set")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras progress display")
+    return parser
+
+
+def best_so_far(log_path: Path, monitor: str) -> float | None:
+    """Best (lowest) `monitor` value of the epochs already logged, so resuming keeps the best model."""
+    if not log_path.exists():
+        return None
+    values = [v for v in read_log(log_path).get(monitor, []) if math.isfinite(v)]
+    return min(values) if values else None
+
+
+def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callback] = ()) -> CPC:
+    """Runs (or resumes) the pretraining that `args` describe and returns the trained model.
+
+    `callbacks` run after the run's own ones (after the checkpoint has been restored).
+    """
+    keras.utils.set_random_seed(args.seed)
+    # Validation is one pass over a finite dataset; Keras warns each time it ends.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    strategy = make_strategy(args.strategy)
+    worker = worker_id(strategy)
+    out = Path(args.out)
+    if not is_chief(strategy):
+        out = out / "workers" / str(worker)
+    out.mkdir(parents=True, exist_ok=True)
+
+    utterances = find_utterances(args.data)
+    train, validation = split_by_speaker(utterances, args.validation_fraction, args.seed)
+    logger.info("%d training and %d validation utterances (%d held-out speakers), %d replica(s)",
+                len(train), len(validation), len({u.speaker for u in validation}),
+                strategy.num_replicas_in_sync)
+    if args.batch_size % strategy.num_replicas_in_sync:
+        raise SystemExit(f"--batch-size {args.batch_size} is not divisible by "
+                         f"{strategy.num_replicas_in_sync} replicas")
+
+    with strategy.scope():
+        model = CPC(
+            encoder_channels=args.encoder_channels,
+            context_units=args.context_units,
+            prediction_steps=args.prediction_steps,
+            negatives=args.negatives,
+        )
+        model.build((None, None))
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    min_samples = model.encoder.receptive_field + args.prediction_steps * model.encoder.hop_length
+    crop_frames = int(round(args.crop_seconds * SAMPLE_RATE))
+    if crop_frames < min_samples:
+        raise SystemExit(f"--crop-seconds {args.crop_seconds} is too short to predict "
+                         f"{args.prediction_steps} steps: need {min_samples} samples")
+
+    def pipeline(files, training):
+        # Each host reads its own share of the training files; every host evaluates the whole
+        # (small) validation set, so all hosts run the same number of validation batches.
+        def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            shard = (context.input_pipeline_id, context.num_input_pipelines) if training else (0, 1)
+            return crop_dataset(
+                [u.path for u in files], context.get_per_replica_batch_size(args.batch_size),
+                args.crop_seconds, args.seed, training, model.encoder.receptive_field, shard=shard,
+            )
+        return strategy.distribute_datasets_from_function(dataset_fn)
+
+    steps = args.steps_per_epoch or max(1, len(train) // args.batch_size)
+    monitor = "val_loss" if validation else "loss"
+    log_path = out / "log.csv"
+    callbacks = [
+        AudioThroughput(args.batch_size * args.crop_seconds),
+        keras.callbacks.ModelCheckpoint(out / "cpc.keras", monitor=monitor, save_best_only=True,
+                                        initial_value_threshold=best_so_far(log_path, monitor)),
+        keras.callbacks.CSVLogger(log_path, append=True),
+        keras.callbacks.BackupAndRestore(out / "checkpoints", delete_checkpoint=False, double_checkpoint=True),
+        keras.callbacks.TensorBoard(out / "tensorboard", profile_batch=0),
+        *callbacks,
+    ]
+    (out / "args.json").write_text(json.dumps(vars(args), indent=2))
+    model.fit(
+        pipeline(train, training=True),
+        epochs=args.epochs,
+        steps_per_epoch=steps,
+        validation_data=pipeline(validation, training=False) if validation else None,
+        validation_steps=args.validation_steps,
+        callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles
+        verbose=args.verbose,
+    )
+    plot_pretraining(log_path, out / "curves.png", chance_loss=math.log(1 + args.negatives))
+    final = {key: values[-1] for key, values in read_log(log_path).items() if values}
+    logger.info("finished: %s", ", ".join(f"{k}={v:.4g}" for k, v in final.items()))
+    logger.info("best model: %s, curves: %s", out / "cpc.keras", out / "curves.png")
+    return model
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    pretrain(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
