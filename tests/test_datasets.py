@@ -488,3 +488,17 @@ def test_a_training_stream_of_only_bad_files_raises_instead_of_hanging(tmp_path)
     dataset = crop_dataset([str(p) for p in bad], batch_size=1, crop_seconds=0.1, training=True)
     with pytest.raises(tf.errors.OpError, match="none of the 3 audio files could be used"):
         next(iter(dataset))
+
+
+REAL_LIBRISPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "librispeech"
+
+
+@pytest.mark.skipif(not REAL_LIBRISPEECH.is_dir(), reason=f"real LibriSpeech sample absent: {REAL_LIBRISPEECH}")
+def test_real_librispeech_sample_reads_splits_and_decodes():
+    utterances = find_utterances([REAL_LIBRISPEECH])
+    assert len(utterances) == 251 and len({u.speaker for u in utterances}) == 251  # one per speaker
+    train, validation = split_by_speaker(utterances, 0.05, seed=0)
+    assert 5 <= len(validation) <= 25 and not {u.speaker for u in train} & {u.speaker for u in validation}
+    batch = next(iter(crop_dataset([u.path for u in validation], 4, crop_seconds=10.0, training=False)))
+    assert batch.shape == (4, 160000)
+    assert np.all(np.abs(batch.numpy()).max(axis=1) > 0.05)  # real speech in every crop

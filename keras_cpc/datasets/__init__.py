@@ -1,14 +1,34 @@
 """Speech corpora on disk and the `tf.data` pipelines built on them."""
 
 from keras_cpc.datasets.crops import crop_dataset, fit_to_length
+from keras_cpc.datasets.emotion import (
+    EmotionUtterance,
+    Fold,
+    folds_by_speaker,
+    leave_one_group_out,
+    scaled_rating,
+)
+from keras_cpc.datasets.iemocap import iemocap, iemocap_folds
+from keras_cpc.datasets.msp_podcast import msp_podcast, msp_podcast_split
+from keras_cpc.datasets.ravdess import ravdess
 from keras_cpc.datasets.sources import Utterance, audio_folder, find_utterances, librispeech, split_by_speaker
 
 __all__ = [
+    "EmotionUtterance",
+    "Fold",
     "Utterance",
     "audio_folder",
     "crop_dataset",
     "find_utterances",
     "fit_to_length",
+    "folds_by_speaker",
+    "iemocap",
+    "iemocap_folds",
+    "leave_one_group_out",
     "librispeech",
+    "msp_podcast",
+    "msp_podcast_split",
+    "ravdess",
+    "scaled_rating",
     "split_by_speaker",
 ]

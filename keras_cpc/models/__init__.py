@@ -1,5 +1,6 @@
 """Keras models of keras-cpc."""
 
 from keras_cpc.models.cpc import CPC
+from keras_cpc.models.recognizer import EmotionRecognizer
 
-__all__ = ["CPC"]
+__all__ = ["CPC", "EmotionRecognizer"]

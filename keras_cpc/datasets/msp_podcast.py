@@ -1,0 +1,66 @@
+"""MSP-Podcast (Lotfian & Busso 2019): podcast segments with consensus activation, valence, dominance."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from keras_cpc.datasets.emotion import EmotionUtterance, scaled_rating
+
+SCALE = (1.0, 7.0)  # MSP-Podcast's 7-point ratings; mapped to [-1, 1] as (x - 4) / 3
+SPLITS = ("train", "development", "test1", "test2")  # `Split_Set` Train / Development / Test1 / Test2
+_RATINGS = ("EmoAct", "EmoVal", "EmoDom")  # activation, valence, dominance
+_COLUMNS = ("FileName", "EmoClass", *_RATINGS, "SpkrID", "Split_Set")
+
+
+def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
+    """Every row of `<root>/Labels/labels_consensus.csv`, its audio in `<root>/Audios/<FileName>`.
+
+    The speaker is `SpkrID` as written (the corpus writes "Unknown" where it does not know),
+    `emotion` is `EmoClass` and `split` is `Split_Set` in lower case ("train", "development",
+    "test1", "test2"). Raises ValueError naming the file and line for a missing column, an empty
+    cell or a rating that is not a number, and FileNotFoundError for a missing file.
+    """
+    root = Path(root)
+    labels, audios = root / "Labels" / "labels_consensus.csv", root / "Audios"
+    if not labels.is_file():
+        raise FileNotFoundError(f"{labels}: MSP-Podcast consensus labels not found")
+    utterances = []
+    with labels.open(newline="", encoding="utf-8-sig") as file:
+        reader = csv.DictReader(file)
+        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{labels}:1: missing column(s) {', '.join(missing)}")
+        for row in reader:
+            where = f"{labels}:{reader.line_num}"
+            empty = [c for c in _COLUMNS if not (row[c] or "").strip()]
+            if empty:
+                raise ValueError(f"{where}: empty {', '.join(empty)}")
+            try:
+                activation, valence, dominance = (scaled_rating(row[c], *SCALE) for c in _RATINGS)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from None
+            audio = audios / row["FileName"].strip()
+            if not audio.is_file():
+                raise FileNotFoundError(f"{audio}: audio of {where} not found")
+            utterances.append(
+                EmotionUtterance(
+                    str(audio), row["SpkrID"].strip(), activation, valence, dominance,
+                    row["EmoClass"].strip(), split=row["Split_Set"].strip().lower(),
+                )
+            )
+    return utterances
+
+
+def msp_podcast_split(utterances: Sequence[EmotionUtterance]) -> dict[str, list[EmotionUtterance]]:
+    """The official partition: "train", "development", "test1", "test2" (each present, maybe empty).
+
+    A split of a later release (e.g. "test3") gets its own key after these.
+    """
+    splits: dict[str, list[EmotionUtterance]] = {name: [] for name in SPLITS}
+    for u in utterances:
+        if u.split is None:
+            raise ValueError(f"{u.path}: no MSP-Podcast split; use `msp_podcast()`'s utterances")
+        splits.setdefault(u.split, []).append(u)
+    return splits

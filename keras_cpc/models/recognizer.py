@@ -1,0 +1,101 @@
+"""Emotion recognition head on CPC features: self-attention, statistics pooling, MLP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+from keras_cpc.layers import MeanStdPooling
+
+
+def length_mask(lengths, num_frames):
+    """`(batch, num_frames)` bool mask, true on the first `lengths[b]` frames of row `b`."""
+    positions = ops.arange(num_frames, dtype="int32")
+    return ops.expand_dims(positions, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+
+
+@keras.saving.register_keras_serializable(package="keras_cpc")
+class EmotionRecognizer(keras.Model):
+    """Predicts (activation, valence, dominance) from a padded batch of feature sequences.
+
+    The input is a dict: `"features"` `(batch, time, feature_dim)` (CPC contexts at
+    100 frames/s, padded at the end to a common length) and `"lengths"` `(batch,)` ints,
+    the number of valid frames of each row. Padded frames may hold any finite value:
+    attention never reads them as keys and the pooling skips them, so an utterance gets
+    the same prediction alone or padded in a batch. Lengths are explicit because a padding
+    value such as zero can also occur in real features.
+
+    Layers, after Li et al. (2021): multi-head self-attention whose output has the input's
+    dimension (no residual, no normalisation), mean and std pooling over valid frames,
+    ReLU dense layers each followed by dropout, and a linear output layer. Paper sizes by
+    default.
+
+    Args:
+        num_heads: attention heads.
+        attention_dim: total query/key/value dimension over all heads.
+        hidden_units: units of each hidden dense layer.
+        dropout: dropout rate after each hidden dense layer.
+        outputs: number of predicted dimensions.
+    """
+
+    def __init__(
+        self,
+        num_heads: int = 8,
+        attention_dim: int = 512,
+        hidden_units: Sequence[int] = (128, 128),
+        dropout: float = 0.2,
+        outputs: int = 3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if attention_dim % num_heads:
+            raise ValueError(f"attention_dim {attention_dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.attention_dim = attention_dim
+        self.hidden_units = tuple(int(units) for units in hidden_units)
+        self.dropout = dropout
+        self.outputs = outputs
+        self.attention = keras.layers.MultiHeadAttention(
+            num_heads, key_dim=attention_dim // num_heads, name="attention"
+        )
+        self.pooling = MeanStdPooling(name="pooling")
+        self.hidden = [
+            keras.layers.Dense(units, activation="relu", name=f"hidden{i}")
+            for i, units in enumerate(self.hidden_units)
+        ]
+        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout{i}") for i in range(len(self.hidden))]
+        self.head = keras.layers.Dense(outputs, name="head")
+
+    def build(self, input_shape):
+        features_shape = tuple(input_shape["features"])
+        self.attention.build(features_shape, features_shape)
+        shape = self.pooling.compute_output_shape(features_shape)
+        for dense in self.hidden:
+            dense.build(shape)
+            shape = dense.compute_output_shape(shape)
+        self.head.build(shape)
+
+    def call(self, inputs, training: bool = False):
+        features = inputs["features"]
+        mask = length_mask(inputs["lengths"], ops.shape(features)[1])
+        attended = self.attention(features, features, value_mask=mask, training=training)
+        x = self.pooling(attended, mask=mask)
+        for dense, dropout in zip(self.hidden, self.dropouts):
+            x = dropout(dense(x), training=training)
+        return self.head(x)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape["features"][0], self.outputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            attention_dim=self.attention_dim,
+            hidden_units=list(self.hidden_units),
+            dropout=self.dropout,
+            outputs=self.outputs,
+        )
+        return config

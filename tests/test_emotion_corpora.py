@@ -1,0 +1,409 @@
+"""Tests of the emotion corpora readers (IEMOCAP, MSP-Podcast, RAVDESS) and their folds.
+
+Each corpus is rebuilt in tmp_path in its exact on-disk layout, with 0.1 s clips, and with
+distinct activation / valence / dominance values so that a swapped column is caught.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.datasets import (
+    EmotionUtterance,
+    folds_by_speaker,
+    iemocap,
+    iemocap_folds,
+    leave_one_group_out,
+    msp_podcast,
+    msp_podcast_split,
+    ravdess,
+    scaled_rating,
+)
+from keras_cpc.datasets.ravdess import EMOTIONS
+
+REAL_RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
+
+
+def _write_clip(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, np.full(SAMPLE_RATE // 10, 0.1, np.float32), SAMPLE_RATE)
+
+
+def _check_folds(folds, utterances, num_folds):
+    """Every utterance tested exactly once, and no speaker on both sides of any fold."""
+    assert len(folds) == num_folds
+    tested = Counter(u.path for _, test in folds for u in test)
+    assert tested == Counter(u.path for u in utterances)
+    for train, test in folds:
+        assert len(train) + len(test) == len(utterances)
+        assert not {u.speaker for u in train} & {u.speaker for u in test}
+
+
+def test_scaled_rating_maps_the_scale_linearly_onto_minus_one_to_one():
+    assert [scaled_rating(x, 1, 5) for x in ("1", "2", "3", "4.5", "5")] == [-1.0, -0.5, 0.0, 0.75, 1.0]
+    assert [scaled_rating(x, 1, 7) for x in ("1", "2.5", "4", "7")] == [-1.0, -0.5, 0.0, 1.0]
+    assert scaled_rating("5.5", 1, 5) == 1.0 and scaled_rating("0", 1, 5) == -1.0  # clipped
+    for bad in ("", "abc", "nan", "inf"):
+        with pytest.raises(ValueError, match="not a finite number"):
+            scaled_rating(bad, 1, 5)
+
+
+# ===========================================================================================
+# IEMOCAP
+# ===========================================================================================
+
+# dialog -> [(turn, category, (V, A, D) as written in the file)]; V, A, D all differ per turn.
+IEMOCAP_LABELS = {
+    1: {"Ses01F_impro01": [("Ses01F_impro01_F000", "neu", (2.0, 3.5, 4.0)),
+                           ("Ses01F_impro01_M000", "ang", (1.5, 4.5, 3.0))]},
+    2: {"Ses02M_script01_1": [("Ses02M_script01_1_M000", "hap", (4.5, 3.0, 2.0)),
+                              ("Ses02M_script01_1_F001", "xxx", (3.0, 1.0, 5.0))]},
+    3: {"Ses03F_impro02": [("Ses03F_impro02_F000", "sad", (1.0, 2.0, 1.5))]},
+    4: {"Ses04M_impro03": [("Ses04M_impro03_M002", "fru", (2.5, 4.0, 3.5))]},
+    5: {"Ses05M_script01_1b": [("Ses05M_script01_1b_F000", "exc", (4.0, 5.0, 3.0))]},
+}
+
+
+def _emo_evaluation(turns) -> str:
+    """A `<dialog>.txt` as IEMOCAP writes it: header, summary lines, evaluator lines, blank lines."""
+    lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+    for i, (turn, category, (v, a, d)) in enumerate(turns):
+        lines += [
+            f"[{6.2901 + 3 * i:.4f} - {8.2357 + 3 * i:.4f}]\t{turn}\t{category}\t[{v:.4f}, {a:.4f}, {d:.4f}]",
+            "C-E2:\tNeutral;\t()",
+            "C-F1:\tAnger; Frustration;\t(curious)",
+            "A-E3:\tval 3; act 2; dom  2;\t()",
+            "A-F1:\tval 3; act 2; dom  1;\t(mildly [aggravated])",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def build_iemocap(base: Path) -> Path:
+    """`<base>/IEMOCAP_full_release/Session<N>/{dialog/EmoEvaluation,sentences/wav}` with the labels above."""
+    corpus = base / "IEMOCAP_full_release"
+    for number, dialogs in IEMOCAP_LABELS.items():
+        session = corpus / f"Session{number}"
+        evaluations = session / "dialog" / "EmoEvaluation"
+        for dialog, turns in dialogs.items():
+            evaluations.mkdir(parents=True, exist_ok=True)
+            (evaluations / f"{dialog}.txt").write_text(_emo_evaluation(turns))
+            for turn, _, _ in turns:
+                _write_clip(session / "sentences" / "wav" / dialog / f"{turn}.wav")
+            # Per-evaluator files and a macOS resource fork, which the reader must not take for labels.
+            (evaluations / "Categorical").mkdir(exist_ok=True)
+            (evaluations / "Categorical" / f"{dialog}_e1_cat.txt").write_text(f"[bogus]\t{dialog}\n")
+            (evaluations / f"._{dialog}.txt").write_bytes(b"\x00\x05\x16\x07\xff[\xfe")
+    (corpus / "Documentation").mkdir()
+    return corpus
+
+
+def _expected_iemocap(corpus: Path) -> list[EmotionUtterance]:
+    out = []
+    for number, dialogs in IEMOCAP_LABELS.items():
+        for dialog, turns in dialogs.items():
+            for turn, category, (v, a, d) in turns:
+                path = corpus / f"Session{number}" / "sentences" / "wav" / dialog / f"{turn}.wav"
+                speaker = turn[:5] + turn.rsplit("_", 1)[1][0]
+                out.append(EmotionUtterance(str(path), speaker, (a - 3) / 2, (v - 3) / 2, (d - 3) / 2,
+                                            category, session=number))
+    return out
+
+
+def test_iemocap_reads_summary_lines_as_valence_activation_dominance(tmp_path):
+    corpus = build_iemocap(tmp_path)
+    utterances = iemocap(corpus)
+    assert utterances == _expected_iemocap(corpus)
+    first = utterances[0]  # [2.0, 3.5, 4.0] = V, A, D on 1..5
+    assert (first.valence, first.activation, first.dominance) == (-0.5, 0.25, 0.5)
+    speakers = ["Ses01F", "Ses01M", "Ses02M", "Ses02F", "Ses03F", "Ses04M", "Ses05F"]
+    assert [u.speaker for u in utterances] == speakers
+    assert iemocap(tmp_path) == utterances  # the folder holding IEMOCAP_full_release works too
+
+
+def test_iemocap_folds_hold_out_one_session_each(tmp_path):
+    utterances = iemocap(build_iemocap(tmp_path))
+    folds = iemocap_folds(utterances)
+    _check_folds(folds, utterances, 5)
+    for number, (train, test) in enumerate(folds, start=1):
+        assert {u.session for u in test} == {number}
+        assert number not in {u.session for u in train}
+    with pytest.raises(ValueError, match="session"):
+        iemocap_folds([EmotionUtterance("a.wav", "s", 0.0, 0.0, 0.0, "neu")])
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "[6.2901 - 8.2357]\tSes01F_impro01_F009\tneu\t[2.5000, 2.5000]",  # dominance missing
+        "[6.2901 - 8.2357]\tSes01F_impro01_F009\tneu\t[2.5000, high, 2.5000]",  # not a number
+        "[6.2901 - 8.2357]\tSes01F_impro01_F009\tneu",  # no ratings
+        "[6.2901 - 8.2357]\tSes01F_impro01\tneu\t[2.5000, 2.5000, 2.5000]",  # no turn number
+    ],
+)
+def test_iemocap_bad_summary_line_names_file_and_line(tmp_path, bad_line):
+    corpus = build_iemocap(tmp_path)
+    file = corpus / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+    lines = file.read_text().splitlines()
+    lines.insert(9, bad_line)  # line 10, after the second turn's summary line
+    file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="cannot parse summary line") as info:
+        iemocap(corpus)
+    assert f"{file}:10:" in str(info.value)
+
+
+def test_iemocap_labelled_utterance_without_wav_is_named(tmp_path):
+    corpus = build_iemocap(tmp_path)
+    wav = corpus / "Session2" / "sentences" / "wav" / "Ses02M_script01_1" / "Ses02M_script01_1_F001.wav"
+    wav.unlink()
+    with pytest.raises(FileNotFoundError, match="Ses02M_script01_1_F001") as info:
+        iemocap(corpus)
+    assert str(wav) in str(info.value) and "Ses02M_script01_1.txt:" in str(info.value)
+
+
+def test_iemocap_missing_folders_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="IEMOCAP_full_release"):
+        iemocap(tmp_path)
+    (tmp_path / "IEMOCAP_full_release").mkdir()
+    with pytest.raises(FileNotFoundError, match="no Session<N> folders"):
+        iemocap(tmp_path)
+    (tmp_path / "IEMOCAP_full_release" / "Session1" / "dialog").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="EmoEvaluation folder not found"):
+        iemocap(tmp_path)
+
+
+# ===========================================================================================
+# MSP-Podcast
+# ===========================================================================================
+
+MSP_HEADER = "FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set"
+MSP_ROWS = [  # FileName, EmoClass, EmoAct, EmoVal, EmoDom, SpkrID, Gender, Split_Set
+    ("MSP-PODCAST_0001_0008.wav", "N", "5.5", "2.5", "4.0", "127", "Female", "Train"),
+    ("MSP-PODCAST_0001_0019.wav", "A", "7.0", "1.0", "6.4", "127", "Female", "Train"),
+    ("MSP-PODCAST_0002_0033.wav", "H", "4.6", "6.1", "3.1", "23", "Male", "Development"),
+    ("MSP-PODCAST_0003_0002.wav", "S", "2.2", "3.4", "1.9", "Unknown", "Unknown", "Test1"),
+    ("MSP-PODCAST_0004_0100.wav", "X", "3.0", "4.0", "5.2", "981", "Male", "Test2"),
+]
+
+
+def build_msp_podcast(root: Path, rows=MSP_ROWS, header=MSP_HEADER) -> Path:
+    """`<root>/Labels/labels_consensus.csv` of `header` and `rows`, and a clip per file of MSP_ROWS."""
+    (root / "Labels").mkdir(parents=True)
+    lines = [header] + [",".join(row) for row in rows]
+    (root / "Labels" / "labels_consensus.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for row in MSP_ROWS:
+        _write_clip(root / "Audios" / row[0])
+    return root
+
+
+def test_msp_podcast_reads_consensus_labels_and_splits(tmp_path):
+    root = build_msp_podcast(tmp_path)
+    utterances = msp_podcast(root)
+    expected = [
+        EmotionUtterance(str(root / "Audios" / name), speaker, (float(act) - 4) / 3, (float(val) - 4) / 3,
+                         (float(dom) - 4) / 3, category, split=split.lower())
+        for name, category, act, val, dom, speaker, _, split in MSP_ROWS
+    ]
+    assert utterances == expected
+    assert (utterances[0].activation, utterances[0].valence, utterances[0].dominance) == (0.5, -0.5, 0.0)
+    splits = msp_podcast_split(utterances)
+    assert list(splits) == ["train", "development", "test1", "test2"]
+    assert [[Path(u.path).name for u in splits[s]] for s in splits] == [
+        ["MSP-PODCAST_0001_0008.wav", "MSP-PODCAST_0001_0019.wav"],
+        ["MSP-PODCAST_0002_0033.wav"],
+        ["MSP-PODCAST_0003_0002.wav"],
+        ["MSP-PODCAST_0004_0100.wav"],
+    ]
+
+
+def test_msp_podcast_columns_may_come_in_any_order_after_a_bom(tmp_path):
+    order = [7, 5, 0, 4, 3, 2, 1, 6]
+    header = "\ufeff" + ",".join(MSP_HEADER.split(",")[i] for i in order) + ",EmoAct_SD"
+    rows = [tuple(row[i] for i in order) + ("0.5",) for row in MSP_ROWS]
+    reordered = msp_podcast(build_msp_podcast(tmp_path / "a", rows, header))
+    plain = msp_podcast(build_msp_podcast(tmp_path / "b"))
+    moved = [replace(u, path=u.path.replace(str(tmp_path / "a"), str(tmp_path / "b"))) for u in reordered]
+    assert moved == plain
+
+
+def test_msp_podcast_later_splits_get_their_own_key():
+    utterances = [EmotionUtterance("a.wav", "1", 0.0, 0.0, 0.0, "N", split="test3")]
+    assert msp_podcast_split(utterances) == {"train": [], "development": [], "test1": [], "test2": [],
+                                             "test3": utterances}
+    with pytest.raises(ValueError, match="no MSP-Podcast split"):
+        msp_podcast_split([EmotionUtterance("a.wav", "1", 0.0, 0.0, 0.0, "N")])
+
+
+@pytest.mark.parametrize(
+    "column, value, problem",
+    [("EmoVal", "high", "'high' is not a finite number"), ("EmoDom", "", "empty EmoDom"),
+     ("Split_Set", " ", "empty Split_Set")],
+)
+def test_msp_podcast_bad_cell_names_file_and_line(tmp_path, column, value, problem):
+    index = MSP_HEADER.split(",").index(column)
+    rows = [row[:index] + (value,) + row[index + 1 :] if i == 2 else row for i, row in enumerate(MSP_ROWS)]
+    root = build_msp_podcast(tmp_path, rows)
+    with pytest.raises(ValueError, match=problem) as info:
+        msp_podcast(root)
+    assert f"{root / 'Labels' / 'labels_consensus.csv'}:4:" in str(info.value)  # header + 2 rows before
+
+
+def test_msp_podcast_missing_column_short_row_and_audio_are_named(tmp_path):
+    labels = tmp_path / "Labels" / "labels_consensus.csv"
+    header = MSP_HEADER.replace("EmoDom,", "")
+    rows = [row[:4] + row[5:] for row in MSP_ROWS]
+    build_msp_podcast(tmp_path, rows, header)
+    with pytest.raises(ValueError, match="missing column.*EmoDom") as info:
+        msp_podcast(tmp_path)
+    assert f"{labels}:1:" in str(info.value)
+
+    labels.write_text(MSP_HEADER + "\n" + ",".join(MSP_ROWS[0]) + "\n" + ",".join(MSP_ROWS[1][:4]) + "\n")
+    with pytest.raises(ValueError, match="empty EmoDom, SpkrID, Split_Set") as info:
+        msp_podcast(tmp_path)
+    assert f"{labels}:3:" in str(info.value)
+
+    unrecorded = ("MSP-PODCAST_9999_0001.wav",) + MSP_ROWS[0][1:]
+    labels.write_text(MSP_HEADER + "\n" + ",".join(MSP_ROWS[0]) + "\n" + ",".join(unrecorded) + "\n")
+    with pytest.raises(FileNotFoundError, match="MSP-PODCAST_9999_0001.wav") as info:
+        msp_podcast(tmp_path)
+    assert f"{labels}:3" in str(info.value)
+
+    labels.unlink()
+    with pytest.raises(FileNotFoundError, match="labels_consensus.csv"):
+        msp_podcast(tmp_path)
+
+
+# ===========================================================================================
+# RAVDESS
+# ===========================================================================================
+
+
+def build_ravdess(root: Path, actors=("01", "02", "03", "04")) -> Path:
+    """`<root>/Actor_AA/03-01-EE-II-01-01-AA.wav`: every emotion and intensity, one statement."""
+    for actor in actors:
+        for emotion in EMOTIONS:
+            for intensity in ("01",) if emotion == "01" else ("01", "02"):
+                _write_clip(root / f"Actor_{actor}" / f"03-01-{emotion}-{intensity}-01-01-{actor}.wav")
+    (root / "README.md").write_text("RAVDESS speech\n")
+    return root
+
+
+def test_ravdess_maps_categories_through_the_table_scaled_by_intensity(tmp_path):
+    root = build_ravdess(tmp_path / "ravdess")
+    utterances = ravdess(root)
+    assert len(utterances) == 4 * 15  # neutral has no strong intensity
+    assert {u.speaker for u in utterances} == {"Actor_01", "Actor_02", "Actor_03", "Actor_04"}
+    by_name = {Path(u.path).name: u for u in utterances}
+    angry_strong, angry_normal = by_name["03-01-05-02-01-01-03.wav"], by_name["03-01-05-01-01-01-03.wav"]
+    assert (angry_strong.valence, angry_strong.activation, angry_strong.dominance) == (-0.51, 0.59, 0.25)
+    assert angry_normal.valence == pytest.approx(-0.51 * 0.75)
+    assert angry_normal.activation == pytest.approx(0.59 * 0.75)
+    assert angry_normal.dominance == pytest.approx(0.25 * 0.75)
+    assert (angry_strong.emotion, angry_strong.speaker, angry_strong.split) == ("angry", "Actor_03", None)
+    calm = by_name["03-01-02-02-01-01-01.wav"]
+    assert (calm.emotion, calm.valence, calm.activation, calm.dominance) == ("calm", 0.68, -0.46, 0.06)
+    surprised = by_name["03-01-08-02-01-01-02.wav"]
+    assert (surprised.valence, surprised.activation, surprised.dominance) == (0.40, 0.67, -0.13)
+    neutral = by_name["03-01-01-01-01-01-04.wav"]
+    assert (neutral.emotion, neutral.valence, neutral.activation, neutral.dominance) == ("neutral", 0, 0, 0)
+
+    unscaled = {Path(u.path).name: u for u in ravdess(root, normal_intensity=1.0)}
+    assert unscaled["03-01-05-01-01-01-03.wav"].activation == 0.59
+    with pytest.raises(ValueError, match="normal_intensity"):
+        ravdess(root, normal_intensity=1.5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "03-01-09-01-01-01-01.wav",  # no emotion 09
+        "03-01-03-03-01-01-01.wav",  # no intensity 03
+        "03-02-03-01-01-01-01.wav",  # song, not speech
+        "03-01-03-01-01-01.wav",  # actor missing
+        "happy.flac",
+    ],
+)
+def test_ravdess_misnamed_audio_file_is_named(tmp_path, name):
+    root = build_ravdess(tmp_path / "ravdess", actors=("01",))
+    _write_clip(root / "Actor_01" / name)
+    with pytest.raises(ValueError, match="03-01-EE-II-SS-RR-AA") as info:
+        ravdess(root)
+    assert str(root / "Actor_01" / name) in str(info.value)
+
+
+def test_ravdess_missing_or_empty_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="RAVDESS folder not found"):
+        ravdess(tmp_path / "absent")
+    (tmp_path / "Actor_01").mkdir()
+    with pytest.raises(FileNotFoundError, match="no .wav"):
+        ravdess(tmp_path)
+
+
+@pytest.mark.slow
+def test_real_ravdess_reads_1440_clips_of_24_actors_into_4_folds_of_6():
+    if not REAL_RAVDESS.is_dir():
+        pytest.skip(f"real RAVDESS not found at {REAL_RAVDESS} (../shared/data/ravdess)")
+    utterances = ravdess(REAL_RAVDESS)
+    assert len(utterances) == 1440 and len({u.speaker for u in utterances}) == 24
+    counts = Counter(u.emotion for u in utterances)
+    assert counts == {name: 96 if name == "neutral" else 192 for name, _ in EMOTIONS.values()}
+    assert all(-1 <= x <= 1 for u in utterances for x in (u.activation, u.valence, u.dominance))
+    folds = folds_by_speaker(utterances, 4, seed=0)
+    _check_folds(folds, utterances, 4)
+    assert [len({u.speaker for u in test}) for _, test in folds] == [6, 6, 6, 6]
+    assert [len(test) for _, test in folds] == [360] * 4
+
+
+# ===========================================================================================
+# folds
+# ===========================================================================================
+
+
+def _speakers(counts: dict[str, int]) -> list[EmotionUtterance]:
+    return [
+        EmotionUtterance(f"{speaker}/{i}.wav", speaker, 0.0, 0.0, 0.0, "neu")
+        for speaker, count in counts.items()
+        for i in range(count)
+    ]
+
+
+def test_folds_by_speaker_are_speaker_independent_balanced_and_deterministic():
+    equal = _speakers({f"Actor_{i:02d}": 60 for i in range(1, 25)})
+    folds = folds_by_speaker(equal, 4, seed=0)
+    _check_folds(folds, equal, 4)
+    assert [len({u.speaker for u in test}) for _, test in folds] == [6, 6, 6, 6]
+    assert folds == folds_by_speaker(list(equal), 4, seed=0)
+    test_speakers = [{u.speaker for u in test} for _, test in folds]
+    assert [{u.speaker for u in test} for _, test in folds_by_speaker(equal, 4, seed=1)] != test_speakers
+
+    rng = np.random.default_rng(0)
+    uneven_counts = {f"spk{i}": int(n) for i, n in enumerate(rng.integers(1, 40, 30))}
+    uneven = _speakers(uneven_counts)
+    for seed in range(5):
+        folds = folds_by_speaker(uneven, 5, seed)
+        _check_folds(folds, uneven, 5)
+        sizes = [len(test) for _, test in folds]
+        assert max(sizes) - min(sizes) <= max(uneven_counts.values())
+
+
+def test_folds_need_enough_speakers_and_groups():
+    utterances = _speakers({"a": 2, "b": 3, "c": 1})
+    with pytest.raises(ValueError, match="3 speakers cannot fill 4"):
+        folds_by_speaker(utterances, 4)
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        folds_by_speaker(utterances, 1)
+    with pytest.raises(ValueError, match="at least 2"):
+        leave_one_group_out(utterances, lambda u: "one")
+    folds = leave_one_group_out(utterances, lambda u: u.speaker)
+    assert [[u.path for u in test] for _, test in folds] == [
+        ["a/0.wav", "a/1.wav"],
+        ["b/0.wav", "b/1.wav", "b/2.wav"],
+        ["c/0.wav"],
+    ]

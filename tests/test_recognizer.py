@@ -1,0 +1,164 @@
+"""Tests of MeanStdPooling and EmotionRecognizer: masking, NumPy references, round trips, training."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_cpc.layers import MeanStdPooling
+from keras_cpc.models import EmotionRecognizer
+
+TINY = dict(num_heads=2, attention_dim=8, hidden_units=(6, 5))
+FEATURE_DIM = 4
+
+
+def _features(rng, batch, frames, dim=FEATURE_DIM):
+    return rng.normal(size=(batch, frames, dim)).astype(np.float32)
+
+
+def _predict(model, features, lengths):
+    return keras.ops.convert_to_numpy(model({"features": features, "lengths": np.asarray(lengths, np.int32)}))
+
+
+# ===========================================================================================
+# MeanStdPooling
+# ===========================================================================================
+
+
+def test_pooling_matches_numpy_over_valid_frames():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 7, 5)).astype(np.float32) * 3 + 1
+    lengths = [7, 4, 1]
+    mask = np.arange(7)[None] < np.array(lengths)[:, None]
+    x[~mask] = rng.uniform(50, 100, size=(~mask).sum())[:, None]  # padding far from the data
+    layer = MeanStdPooling()
+    pooled = keras.ops.convert_to_numpy(layer(x, mask=mask))
+    assert pooled.shape == (3, 10) == layer.compute_output_shape(x.shape)
+    for row, length in enumerate(lengths):
+        valid = x[row, :length].astype(np.float64)
+        np.testing.assert_allclose(pooled[row, :5], valid.mean(0), rtol=1e-5, atol=1e-5)
+        std = np.sqrt(valid.var(0) + layer.epsilon)
+        np.testing.assert_allclose(pooled[row, 5:], std, rtol=1e-5, atol=1e-5)
+        # sqrt(var + eps) is within sqrt(eps) of the plain std
+        np.testing.assert_allclose(pooled[row, 5:], valid.std(0), atol=1.01 * np.sqrt(layer.epsilon))
+
+
+def test_pooling_without_mask_uses_every_frame():
+    x = np.random.default_rng(1).normal(size=(2, 6, 3)).astype(np.float32)
+    pooled = keras.ops.convert_to_numpy(MeanStdPooling(epsilon=0.0)(x))
+    np.testing.assert_allclose(pooled, np.concatenate([x.mean(1), x.std(1)], -1), rtol=1e-5, atol=1e-6)
+
+
+def test_pooling_takes_a_propagated_keras_mask():
+    inputs = keras.Input((None, 2))
+    pooled = MeanStdPooling()(keras.layers.Masking(0.0)(inputs))
+    model = keras.Model(inputs, pooled)
+    x = np.array([[[1.0, 2.0], [3.0, 6.0], [0.0, 0.0]]], np.float32)
+    expected = np.concatenate([x[:, :2].mean(1), np.sqrt(x[:, :2].var(1) + 1e-6)], -1)
+    np.testing.assert_allclose(model(x), expected, rtol=1e-5)
+
+
+def test_pooling_gradient_is_finite_for_constant_and_empty_sequences():
+    x = tf.Variable(np.concatenate([np.full((1, 5, 3), 2.5), np.ones((1, 5, 3))]).astype(np.float32))
+    mask = tf.constant([[True, True, True, False, False], [False] * 5])  # constant frames; no frame
+    with tf.GradientTape() as tape:
+        pooled = MeanStdPooling()(x, mask=mask)
+        loss = tf.reduce_sum(pooled[:, 3:])  # the std only
+    gradient = tape.gradient(loss, x).numpy()
+    assert np.isfinite(pooled.numpy()).all() and np.isfinite(gradient).all()
+    np.testing.assert_allclose(pooled.numpy()[0], [2.5] * 3 + [1e-3] * 3, rtol=1e-5)
+    np.testing.assert_allclose(pooled.numpy()[1], [0.0] * 3 + [1e-3] * 3, rtol=1e-5)
+
+
+def test_pooling_ignores_nan_padding():
+    x = np.array([[[1.0], [3.0], [np.nan]]], np.float32)
+    pooled = keras.ops.convert_to_numpy(MeanStdPooling()(x, mask=np.array([[True, True, False]])))
+    np.testing.assert_allclose(pooled, [[2.0, np.sqrt(1.0 + 1e-6)]], rtol=1e-6)
+
+
+# ===========================================================================================
+# EmotionRecognizer
+# ===========================================================================================
+
+
+def test_recognizer_output_shape():
+    model = EmotionRecognizer(**TINY)
+    outputs = _predict(model, _features(np.random.default_rng(0), 5, 11), [11, 3, 7, 1, 9])
+    assert outputs.shape == (5, 3)
+    assert model.compute_output_shape({"features": (5, 11, FEATURE_DIM), "lengths": (5,)}) == (5, 3)
+
+
+def test_attention_dim_must_split_over_heads():
+    with pytest.raises(ValueError, match="divisible"):
+        EmotionRecognizer(num_heads=3, attention_dim=8)
+
+
+def test_padding_does_not_change_a_prediction():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    model = EmotionRecognizer(**TINY)
+    utterance = _features(rng, 1, 9)
+    alone = _predict(model, utterance, [9])
+    for extra in (1, 6, 40):
+        padding = rng.uniform(-20, 20, size=(1, extra, FEATURE_DIM)).astype(np.float32)
+        padded = _predict(model, np.concatenate([utterance, padding], axis=1), [9])
+        np.testing.assert_allclose(padded, alone, atol=1e-5)
+    # Without the lengths the padding would matter: the test can tell.
+    unmasked = _predict(model, np.concatenate([utterance, padding], axis=1), [49])
+    assert np.abs(unmasked - alone).max() > 1e-3
+
+
+def test_batch_of_different_lengths_matches_each_utterance_alone():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(2)
+    model = EmotionRecognizer(**TINY)
+    lengths = [12, 5, 1, 8]
+    batch = rng.uniform(-5, 5, size=(4, 12, FEATURE_DIM)).astype(np.float32)  # non-zero padding
+    together = _predict(model, batch, lengths)
+    for row, length in enumerate(lengths):
+        alone = _predict(model, batch[row : row + 1, :length], [length])
+        np.testing.assert_allclose(together[row : row + 1], alone, atol=1e-5)
+
+
+def test_recognizer_roundtrips_with_identical_outputs(tmp_path):
+    model = EmotionRecognizer(**TINY, dropout=0.3, outputs=2)
+    rng = np.random.default_rng(3)
+    features, lengths = _features(rng, 3, 10), [10, 4, 7]
+    expected = _predict(model, features, lengths)
+    path = tmp_path / "recognizer.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, EmotionRecognizer)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(_predict(loaded, features, lengths), expected)
+    assert _predict(loaded, _features(rng, 2, 6), [6, 2]).shape == (2, 2)  # other batch and length
+
+
+def test_recognizer_learns_a_toy_regression():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(4)
+    count, frames = 64, 15
+    lengths = rng.integers(3, frames + 1, size=count).astype(np.int32)
+    features = _features(rng, count, frames) + rng.normal(size=(count, 1, FEATURE_DIM)).astype(np.float32)
+    mask = np.arange(frames)[None] < lengths[:, None]
+    means = (features * mask[..., None]).sum(1) / lengths[:, None]
+    targets = np.stack([means[:, 0], means[:, 1] - means[:, 2], np.tanh(means[:, 3])], -1)
+    x = {"features": features, "lengths": lengths}
+    model = EmotionRecognizer(**TINY, dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mean_squared_error")
+    before = model.evaluate(x, targets, verbose=0)
+    model.fit(x, targets, batch_size=16, epochs=15, verbose=0)
+    after = model.evaluate(x, targets, verbose=0)
+    assert after < 0.5 * before
+
+
+def test_paper_sizes_parameter_count():
+    dim, attention, hidden = 256, 512, 128
+    model = EmotionRecognizer()
+    model.build({"features": (None, None, dim), "lengths": (None,)})
+    attention_params = 3 * (dim * attention + attention) + attention * dim + dim  # q, k, v; output
+    dense_params = (2 * dim * hidden + hidden) + (hidden * hidden + hidden) + (hidden * 3 + 3)
+    assert attention_params == 526_080
+    assert model.count_params() == attention_params + dense_params == 608_643
