@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 
 import keras
+
+from keras_cpc.plots import read_log
 
 
 class AudioThroughput(keras.callbacks.Callback):
@@ -33,3 +37,29 @@ class AudioThroughput(keras.callbacks.Callback):
 
     def _rate(self) -> float:
         return self._batches * self.audio_seconds_per_batch / max(time.perf_counter() - self._start, 1e-9)
+
+
+def best_logged(log_path: Path, monitor: str, mode: str = "min") -> float | None:
+    """Best `monitor` value of the epochs already in a CSV log (None if none), for resuming."""
+    if not log_path.exists():
+        return None
+    values = [v for v in read_log(log_path).get(monitor, []) if math.isfinite(v)]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
+def run_callbacks(out: Path, model_file: str, monitor: str, mode: str = "min") -> list[keras.callbacks.Callback]:
+    """Checkpointing and logging of a resumable run in `out`.
+
+    The best model by `monitor` as `out/model_file` (still the best after a resume), a CSV log
+    appended across resumes, and a checkpoint every epoch in `out/checkpoints` from which the
+    same run restarts (weights, optimizer and epoch) after an interruption.
+    """
+    log_path = out / "log.csv"
+    return [
+        keras.callbacks.ModelCheckpoint(out / model_file, monitor=monitor, mode=mode, save_best_only=True,
+                                        initial_value_threshold=best_logged(log_path, monitor, mode)),
+        keras.callbacks.CSVLogger(log_path, append=True),
+        keras.callbacks.BackupAndRestore(out / "checkpoints", delete_checkpoint=False, double_checkpoint=True),
+    ]

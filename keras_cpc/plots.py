@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -51,6 +53,43 @@ def plot_pretraining(log_path: str | Path, out_path: str | Path, chance_loss: fl
     acc_axis.set(xlabel="epoch", ylabel="accuracy", title="prediction accuracy (dashed: validation)")
     if steps:
         acc_axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(out_path, dpi=100)
+    plt.close(figure)
+
+
+def plot_finetuning(log_path: str | Path, out_path: str | Path, names: Sequence[str]) -> None:
+    """CCC-loss curves and validation CCC of each dimension of a recognizer run, as a PNG."""
+    log = read_log(log_path)
+    epochs = [int(e) + 1 for e in log.get("epoch", [])]
+    figure, (loss_axis, ccc_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        if key in log:
+            loss_axis.plot(epochs, log[key], style, label=key)
+    loss_axis.set(xlabel="epoch", ylabel="1 - weighted CCC", title="loss")
+    loss_axis.legend()
+    for name in names:
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if f"{prefix}ccc_{name}" in log:
+                ccc_axis.plot(epochs, log[f"{prefix}ccc_{name}"], style, label=f"{prefix}{name}")
+    ccc_axis.set(xlabel="epoch", ylabel="CCC", title="CCC over each set (dashed: validation)")
+    ccc_axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out_path, dpi=100)
+    plt.close(figure)
+
+
+def plot_scatter(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], scores: Sequence[float],
+                 out_path: str | Path, title: str = "") -> None:
+    """Predicted against true value of each dimension, with its CCC, as a PNG."""
+    figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.2))
+    for axis, column, name, score in zip(np.atleast_1d(axes), range(len(names)), names, scores):
+        axis.scatter(y_true[:, column], y_pred[:, column], s=6, alpha=0.4)
+        low = min(y_true[:, column].min(), y_pred[:, column].min())
+        high = max(y_true[:, column].max(), y_pred[:, column].max())
+        axis.plot([low, high], [low, high], color="grey", lw=0.8)
+        axis.set(xlabel=f"true {name}", ylabel=f"predicted {name}", title=f"{name}: CCC {score:.3f}")
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(out_path, dpi=100)
     plt.close(figure)

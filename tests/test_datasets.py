@@ -502,3 +502,14 @@ def test_real_librispeech_sample_reads_splits_and_decodes():
     batch = next(iter(crop_dataset([u.path for u in validation], 4, crop_seconds=10.0, training=False)))
     assert batch.shape == (4, 160000)
     assert np.all(np.abs(batch.numpy()).max(axis=1) > 0.05)  # real speech in every crop
+
+
+def test_a_txt_root_is_a_file_list_with_folder_speakers(tmp_path, write_audio):
+    paths = [write_audio(f"{speaker}/{speaker}-{i}.wav", np.zeros(800)) for speaker in ("a", "b") for i in range(2)]
+    listing = tmp_path / "train.txt"
+    listing.write_text("\n".join(str(p) for p in paths) + "\n\n")
+    utterances = find_utterances([listing])
+    assert [u.path for u in utterances] == [str(p) for p in paths]
+    assert [u.speaker for u in utterances] == ["a", "a", "b", "b"]
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        find_utterances([tmp_path / "missing.txt"])

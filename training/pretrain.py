@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import AudioThroughput
+from keras_cpc.callbacks import AudioThroughput, run_callbacks
 from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
 from keras_cpc.models import CPC
@@ -58,14 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras progress display")
     return parser
-
-
-def best_so_far(log_path: Path, monitor: str) -> float | None:
-    """Best (lowest) `monitor` value of the epochs already logged, so resuming keeps the best model."""
-    if not log_path.exists():
-        return None
-    values = [v for v in read_log(log_path).get(monitor, []) if math.isfinite(v)]
-    return min(values) if values else None
 
 
 def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callback] = ()) -> CPC:
@@ -119,14 +111,10 @@ def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callb
         return strategy.distribute_datasets_from_function(dataset_fn)
 
     steps = args.steps_per_epoch or max(1, len(train) // args.batch_size)
-    monitor = "val_loss" if validation else "loss"
     log_path = out / "log.csv"
     callbacks = [
         AudioThroughput(args.batch_size * args.crop_seconds),
-        keras.callbacks.ModelCheckpoint(out / "cpc.keras", monitor=monitor, save_best_only=True,
-                                        initial_value_threshold=best_so_far(log_path, monitor)),
-        keras.callbacks.CSVLogger(log_path, append=True),
-        keras.callbacks.BackupAndRestore(out / "checkpoints", delete_checkpoint=False, double_checkpoint=True),
+        *run_callbacks(out, "cpc.keras", monitor="val_loss" if validation else "loss"),
         keras.callbacks.TensorBoard(out / "tensorboard", profile_batch=0),
         *callbacks,
     ]

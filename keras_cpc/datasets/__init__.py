@@ -11,7 +11,14 @@ from keras_cpc.datasets.emotion import (
 from keras_cpc.datasets.iemocap import iemocap, iemocap_folds
 from keras_cpc.datasets.msp_podcast import msp_podcast, msp_podcast_split
 from keras_cpc.datasets.ravdess import ravdess
-from keras_cpc.datasets.sources import Utterance, audio_folder, find_utterances, librispeech, split_by_speaker
+from keras_cpc.datasets.sources import (
+    Utterance,
+    audio_folder,
+    file_list,
+    find_utterances,
+    librispeech,
+    split_by_speaker,
+)
 
 __all__ = [
     "EmotionUtterance",
@@ -19,6 +26,7 @@ __all__ = [
     "Utterance",
     "audio_folder",
     "crop_dataset",
+    "file_list",
     "find_utterances",
     "fit_to_length",
     "folds_by_speaker",

@@ -60,12 +60,27 @@ def _speaker_of(relative: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
+def file_list(path: str | Path) -> list[Utterance]:
+    """Utterances named in a text file, one audio path per line; the speaker is its folder's name."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file list not found")
+    files = [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+    if not files:
+        raise FileNotFoundError(f"{path}: file list names no audio files")
+    return [Utterance(str(f), f.parent.name) for f in files]
+
+
 def find_utterances(roots: Iterable[str | Path]) -> list[Utterance]:
-    """Utterances of several roots, each read as LibriSpeech if it has that layout, else a folder."""
+    """Utterances of several roots: a LibriSpeech tree, a `.txt` file list, or a folder of audio."""
     utterances = []
     for root in map(Path, roots):
-        is_librispeech = root.name == "LibriSpeech" or (root / "LibriSpeech").is_dir()
-        utterances += librispeech(root) if is_librispeech else audio_folder(root)
+        if root.suffix == ".txt":
+            utterances += file_list(root)
+        elif root.name == "LibriSpeech" or (root / "LibriSpeech").is_dir():
+            utterances += librispeech(root)
+        else:
+            utterances += audio_folder(root)
     return utterances
 
 

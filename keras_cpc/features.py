@@ -1,0 +1,113 @@
+"""Frozen features for the emotion recognizer (MFCC or CPC contexts), cached on disk, and their datasets."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_cpc.audio import load_audio
+from keras_cpc.datasets import EmotionUtterance
+from keras_cpc.layers import MFCC
+
+Extractor = Callable[[np.ndarray], np.ndarray]
+DIMENSIONS = ("activation", "valence", "dominance")
+
+
+def file_digest(path: str | Path, length: int = 16) -> str:
+    """Hex digest of a file's bytes (identifies a model, so features follow its weights)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:length]
+
+
+def mfcc_extractor() -> tuple[str, Extractor, int]:
+    """Key, function waveform -> `(frames, 40)` MFCCs, and the fewest samples it takes."""
+    layer = MFCC()
+    run = tf.function(layer, input_signature=[tf.TensorSpec([1, None], tf.float32)])
+    return "mfcc40", lambda audio: run(audio[None])[0].numpy(), layer.window
+
+
+def cpc_extractor(model_path: str | Path) -> tuple[str, Extractor, int]:
+    """Key, function waveform -> `(frames, 256)` CPC contexts of a saved model, fewest samples."""
+    model = keras.saving.load_model(model_path)
+    run = tf.function(model.context, input_signature=[tf.TensorSpec([1, None], tf.float32)])
+    return f"cpc-{file_digest(model_path)}", lambda audio: run(audio[None])[0].numpy(), \
+        model.encoder.receptive_field
+
+
+def cache_features(
+    utterances: Sequence[EmotionUtterance], extractor: tuple[str, Extractor, int], cache_dir: str | Path
+) -> list[str]:
+    """Paths of `.npy` features (float16) of every utterance, computing only the missing ones.
+
+    Files are written atomically under `cache_dir/<key>/`, named by a digest of the audio
+    path, so an interrupted run keeps what it computed and runs and folds share the cache.
+    """
+    key, extract, min_samples = extractor
+    folder = Path(cache_dir) / key
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [folder / f"{hashlib.sha256(os.path.abspath(u.path).encode()).hexdigest()[:24]}.npy"
+               for u in utterances]
+    missing = [(u, t) for u, t in zip(utterances, targets) if not t.exists()]
+    if missing:
+        progress = keras.utils.Progbar(len(missing), unit_name="file")
+        for utterance, target in missing:
+            features = extract(load_audio(utterance.path, min_samples=min_samples)).astype(np.float16)
+            partial = target.with_suffix(".partial.npy")
+            np.save(partial, features)
+            os.replace(partial, target)
+            progress.add(1)
+    return [str(t) for t in targets]
+
+
+def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:
+    """`(n, 3)` float32 targets: activation, valence, dominance."""
+    return np.array([[u.activation, u.valence, u.dominance] for u in utterances], np.float32)
+
+
+def padded_dataset(
+    files: Sequence[str],
+    targets: np.ndarray,
+    load: Callable[[str], np.ndarray],
+    item_shape: tuple[int | None, ...],
+    key: str,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Batches of `({key: padded (batch, time, ...), "lengths": (batch,)}, targets)` from files.
+
+    `load(path)` gives one item of `item_shape` (time first); items are read in parallel as
+    they are needed, padded with zeros at the end to the longest of their batch.
+    """
+
+    def read(path, target):
+        item = tf.numpy_function(lambda p: load(p.decode()).astype(np.float32), [path], tf.float32)
+        item.set_shape(item_shape)
+        return {key: item, "lengths": tf.shape(item)[0]}, target
+
+    dataset = tf.data.Dataset.from_tensor_slices((list(files), targets))
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(read, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def feature_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, shuffle: bool = False,
+                    seed: int = 0) -> tf.data.Dataset:
+    """`padded_dataset` of cached `.npy` features under the key `features`."""
+    dim = np.load(files[0], mmap_mode="r").shape[1]
+    return padded_dataset(files, targets, np.load, (None, dim), "features", batch_size, shuffle, seed)
+
+
+def audio_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, max_samples: int,
+                  min_samples: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """`padded_dataset` of waveforms (at most `max_samples`, from the start) under the key `audio`."""
+    def load(path: str) -> np.ndarray:
+        return load_audio(path, min_samples=min_samples)[:max_samples]
+
+    return padded_dataset(files, targets, load, (None,), "audio", batch_size, shuffle, seed)

@@ -1,0 +1,101 @@
+"""`training.finetune` and `training.evaluate` on a miniature RAVDESS: the four systems, no leakage."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from keras_cpc.models import CPC
+from training import evaluate, finetune
+
+EMOTIONS = ("01", "03", "04", "05")  # neutral, happy, sad, angry
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """4 actors x 4 emotions x 2 intensities of 0.6 s noise, in RAVDESS's layout and names."""
+    root = tmp_path_factory.mktemp("ravdess")
+    rng = np.random.default_rng(0)
+    for actor in range(1, 5):
+        for emotion in EMOTIONS:
+            for intensity in ("01", "02")[: 1 if emotion == "01" else 2]:
+                path = root / f"Actor_{actor:02d}" / f"03-01-{emotion}-{intensity}-01-01-{actor:02d}.wav"
+                path.parent.mkdir(exist_ok=True)
+                loudness = 0.05 * (1 + EMOTIONS.index(emotion))
+                soundfile.write(path, (loudness * rng.standard_normal(9600)).astype(np.float32), 16000)
+    return root
+
+
+def args_for(corpus: Path, tmp_path: Path, system: str, *extra: str) -> list[str]:
+    return ["--corpus", "ravdess", "--data", str(corpus), "--system", system, "--folds", "4",
+            "--out", str(tmp_path / system), "--cache", str(tmp_path / "cache"), "--epochs", "2",
+            "--batch-size", "4", "--validation-fraction", "0.34", "--verbose", "0", *extra]
+
+
+def test_folds_never_share_a_speaker(corpus):
+    utterances = finetune.read_corpus("ravdess", str(corpus))
+    for fold in range(4):
+        train, validation, test = finetune.split("ravdess", utterances, fold, 4, 0.34, seed=0)
+        speakers = [{u.speaker for u in part} for part in (train, validation, test)]
+        assert all(speakers) and not (speakers[0] & speakers[2] or speakers[1] & speakers[2]
+                                      or speakers[0] & speakers[1])
+        assert len(train) + len(validation) + len(test) == len(utterances)
+
+
+@pytest.mark.parametrize("system", ["mfcc", "e2e"])
+def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
+    results = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
+    assert set(results) == {"ccc_activation", "ccc_valence", "ccc_dominance", "seconds"}
+    assert all(-1 <= results[f"ccc_{d}"] <= 1 for d in ("activation", "valence", "dominance"))
+    out = tmp_path / system
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 7 and len({r["speaker"] for r in rows}) == 1  # one actor's clips
+    for name in ("recognizer.keras", "log.csv", "curves.png", "scatter.png"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
+    cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)
+    cpc.build((None, None))
+    cpc.save(tmp_path / "cpc.keras")
+    args = args_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"))
+    finetune.finetune(finetune.build_parser().parse_args(args))
+    cached = list((tmp_path / "cache").glob("cpc-*/*.npy"))
+    assert len(cached) == 28  # every clip once
+    assert np.load(cached[0]).shape[1] == 16  # the given model's context size
+
+
+def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
+    args = args_for(corpus, tmp_path, "minicpc", "--fold", "1", "--minicpc-epochs", "1", "--minicpc-steps", "1",
+                    "--minicpc-crop-seconds", "0.5", "--epochs", "1")
+    finetune.finetune(finetune.build_parser().parse_args(args))
+    listing = next((tmp_path / "cache" / "minicpc").glob("*/train_files.txt")).read_text().split()
+    train, validation, test = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 1, 4, 0.34, 0)
+    assert sorted(listing) == sorted(u.path for u in [*train, *validation])
+    assert not set(listing) & {u.path for u in test}
+
+
+def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_path):
+    argv = args_for(corpus, tmp_path, "mfcc")
+    argv = [a for a in argv if a not in ("--system", "mfcc")]
+    argv[argv.index("--out") + 1] = str(tmp_path / "grid")
+    argv += ["--systems", "mfcc", "--fold-list", "0", "2", "--runs", "2"]
+    report = evaluate.write_reports(evaluate.run_grid(evaluate.build_parser().parse_args(argv)), tmp_path / "grid")
+    runs = [r for r in report["runs"]]
+    assert [(r["fold"], r["run"]) for r in runs] == [(0, 0), (0, 1), (2, 0), (2, 1)]
+    mean, std = report["summary"]["mfcc"]["ccc_valence"]
+    values = [r["ccc_valence"] for r in runs]
+    assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values))
+    table = (tmp_path / "grid" / "results.md").read_text()
+    assert f"{mean:.3f} ± {std:.3f}" in table and "mfcc per fold" in table
+    with open(tmp_path / "grid" / "results.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 4 * 3
+    assert (tmp_path / "grid" / "scatter_mfcc.png").stat().st_size > 0
+    stamp = (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime
+    again = evaluate.run_grid(evaluate.build_parser().parse_args(argv))  # finished runs are read back
+    assert (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime == stamp
+    assert json.loads(json.dumps(again)) == json.loads(json.dumps(report["runs"]))

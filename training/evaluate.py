@@ -1,0 +1,121 @@
+"""The paper's experiment grid: systems x folds x runs, `python -m training.evaluate`.
+
+Runs `training.finetune` for every system, fold and run (each resumable; finished ones are
+read back), then writes to `--out`: `results.md` (CCC per dimension as mean +- std over folds
+x runs, and per fold), `results.csv` (one row per system, fold, run and dimension),
+`results.json`, and `scatter_<system>.png` (test predictions of every fold, first run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from keras_cpc.features import DIMENSIONS
+from keras_cpc.metrics.ccc import ccc
+from keras_cpc.plots import plot_scatter
+from training import finetune
+
+logger = logging.getLogger("training.evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    finetune.add_arguments(parser)
+    parser.add_argument("--systems", nargs="+", choices=finetune.SYSTEMS, default=list(finetune.SYSTEMS))
+    parser.add_argument("--fold-list", type=int, nargs="+", help="folds to run (default: all)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per system and fold")
+    parser.add_argument("--out", required=True)
+    return parser
+
+
+def run_grid(args: argparse.Namespace) -> list[dict]:
+    """Results of every system, fold and run, training those not finished yet."""
+    folds = [0] if args.corpus == "msp-podcast" else (args.fold_list or range(5 if args.corpus == "iemocap"
+                                                                          else args.folds))
+    results = []
+    for system in args.systems:
+        for fold in folds:
+            for run in range(args.runs):
+                out = Path(args.out) / system / f"fold{fold}" / f"run{run}"
+                done = out / "results.json"
+                if done.exists():
+                    scores = json.loads(done.read_text())
+                else:
+                    job = argparse.Namespace(**{**vars(args), "system": system, "fold": fold, "run": run,
+                                                "out": str(out)})
+                    scores = finetune.finetune(job)
+                results.append({"system": system, "fold": fold, "run": run, "out": str(out), **scores})
+    return results
+
+
+def summary(results: list[dict], key: str) -> dict:
+    """Mean and std of each dimension's CCC (and of the seconds) per value of `key`."""
+    table = {}
+    for value in dict.fromkeys(r[key] for r in results):
+        rows = [r for r in results if r[key] == value]
+        table[value] = {name: (float(np.mean([r[name] for r in rows])), float(np.std([r[name] for r in rows])))
+                        for name in [*(f"ccc_{d}" for d in DIMENSIONS), "seconds"]}
+        table[value]["count"] = len(rows)
+    return table
+
+
+def markdown(title: str, table: dict, label: str) -> str:
+    lines = [f"### {title}", "", f"| {label} | " + " | ".join(DIMENSIONS) + " | n | minutes per run |",
+             "|---|" + "---:|" * (len(DIMENSIONS) + 2)]
+    for name, row in table.items():
+        cells = [f"{row[f'ccc_{d}'][0]:.3f} ± {row[f'ccc_{d}'][1]:.3f}" for d in DIMENSIONS]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['count']} | {row['seconds'][0] / 60:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results: list[dict], out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    overall = summary(results, "system")
+    text = ["# Test CCC, mean ± std over folds x runs\n", markdown("All folds", overall, "system")]
+    for system in overall:
+        text.append(markdown(f"{system} per fold (over runs)",
+                             summary([r for r in results if r["system"] == system], "fold"), "fold"))
+    (out / "results.md").write_text("\n".join(text))
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["system", "fold", "run", "dimension", "ccc", "seconds"])
+        for r in results:
+            for d in DIMENSIONS:
+                writer.writerow([r["system"], r["fold"], r["run"], d, f"{r[f'ccc_{d}']:.5f}", f"{r['seconds']:.1f}"])
+    report = {"summary": overall, "runs": results}
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+    for system in overall:
+        first_runs = [r for r in results if r["system"] == system and r["run"] == 0]
+        truth, predicted = pooled_predictions([Path(r["out"]) / "predictions.csv" for r in first_runs])
+        plot_scatter(truth, predicted, DIMENSIONS, ccc(truth, predicted), out / f"scatter_{system}.png",
+                     f"{system}: test predictions of every fold (run 0)")
+    return report
+
+
+def pooled_predictions(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted values of several `predictions.csv` files, stacked."""
+    rows = []
+    for file in files:
+        with open(file, newline="") as handle:
+            rows += list(csv.DictReader(handle))
+    truth = np.array([[float(row[d]) for d in DIMENSIONS] for row in rows])
+    predicted = np.array([[float(row[f"predicted_{d}"]) for d in DIMENSIONS] for row in rows])
+    return truth, predicted
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    write_reports(run_grid(args), Path(args.out))
+    print((Path(args.out) / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Emotion recognizer for one system and one fold: `python -m training.finetune`.
+
+Systems (Li et al. 2021): `mfcc` (40 MFCCs), `e2e` (CPC encoder + GRU + head trained together
+from raw audio), `minicpc` (CPC pretrained on the fold's training audio, frozen) and `precpc`
+(a CPC pretrained elsewhere, e.g. on LibriSpeech, frozen: `--cpc`). The loss is
+`1 - a*CCC_act - b*CCC_val - g*CCC_dom`; the best epoch by validation CCC is kept and scored on
+the fold's test set. Writes `recognizer.keras`, `log.csv`, `curves.png`, `predictions.csv`,
+`scatter.png` and `results.json` to `--out`; rerunning the command resumes an interrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
+import keras
+import numpy as np
+
+from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.callbacks import run_callbacks
+from keras_cpc.datasets import (
+    EmotionUtterance,
+    folds_by_speaker,
+    iemocap,
+    iemocap_folds,
+    msp_podcast,
+    msp_podcast_split,
+    ravdess,
+    split_by_speaker,
+)
+from keras_cpc.features import (
+    DIMENSIONS,
+    audio_dataset,
+    cache_features,
+    cpc_extractor,
+    feature_dataset,
+    labels,
+    mfcc_extractor,
+)
+from keras_cpc.layers import receptive_field
+from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
+from keras_cpc.losses import CCCLoss
+from keras_cpc.metrics import ConcordanceCorrelation
+from keras_cpc.metrics.ccc import ccc
+from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.plots import plot_finetuning, plot_scatter
+from training import pretrain
+
+SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
+CORPORA = ("ravdess", "iemocap", "msp-podcast")
+logger = logging.getLogger("training.finetune")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.finetune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.add_argument("--system", choices=SYSTEMS, required=True)
+    parser.add_argument("--fold", type=int, default=0, help="test fold (ignored for msp-podcast)")
+    parser.add_argument("--run", type=int, default=0, help="run index: seeds the model and the data order")
+    parser.add_argument("--out", required=True, help="output folder of this system, fold and run")
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `training.evaluate`."""
+    parser.add_argument("--corpus", choices=CORPORA, required=True)
+    parser.add_argument("--data", required=True, help="corpus root")
+    parser.add_argument("--folds", type=int, default=4, help="speaker-independent folds (RAVDESS)")
+    parser.add_argument("--cpc", help="pretrained CPC model (.keras) for the precpc system")
+    parser.add_argument("--cache", default="runs/cache", help="cache of features and miniCPC models")
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--weight-decay", type=float, default=1e-5)
+    parser.add_argument("--ccc-weights", type=float, nargs=3, default=(1 / 3, 1 / 3, 1 / 3),
+                        metavar=("A", "B", "G"), help="weights of CCC activation, valence, dominance")
+    parser.add_argument("--validation-fraction", type=float, default=0.2,
+                        help="fraction of training speakers held out to pick the best epoch")
+    parser.add_argument("--max-seconds", type=float, default=10.0, help="e2e: audio cut to this length")
+    parser.add_argument("--minicpc-epochs", type=int, default=10)
+    parser.add_argument("--minicpc-steps", type=int, default=100, help="miniCPC steps per epoch")
+    parser.add_argument("--minicpc-crop-seconds", type=float, default=3.0)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+
+
+def read_corpus(corpus: str, root: str) -> list[EmotionUtterance]:
+    return {"ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast}[corpus](root)
+
+
+def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds: int,
+          validation_fraction: float, seed: int) -> tuple[list, list, list]:
+    """Training, validation and test utterances of one fold; no speaker is in two of them.
+
+    MSP-Podcast uses its official Train / Development / Test1 sets; the other corpora hold out
+    the validation speakers from the fold's training speakers.
+    """
+    if corpus == "msp-podcast":
+        sets = msp_podcast_split(utterances)
+        return sets["train"], sets["development"], sets["test1"]
+    all_folds = iemocap_folds(utterances) if corpus == "iemocap" else folds_by_speaker(utterances, folds)
+    if not 0 <= fold < len(all_folds):
+        raise SystemExit(f"--fold {fold} is not one of the {len(all_folds)} folds")
+    train, test = all_folds[fold]
+    train, validation = split_by_speaker(train, validation_fraction, seed)
+    return train, validation, test
+
+
+def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance]) -> Path:
+    """CPC pretrained on the given (training) utterances only, cached by their file list."""
+    paths = sorted(u.path for u in train)
+    folder = Path(args.cache) / "minicpc" / hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    listing = folder / "train_files.txt"
+    listing.write_text("\n".join(paths) + "\n")
+    if not (folder / "done").exists():
+        pretrain.pretrain(pretrain.build_parser().parse_args([
+            "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
+            "--steps-per-epoch", str(args.minicpc_steps), "--crop-seconds", str(args.minicpc_crop_seconds),
+            "--verbose", str(args.verbose),
+        ]))
+        (folder / "done").touch()
+    return folder / "cpc.keras"
+
+
+def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
+    """Training, validation and test datasets of a system (features cached when frozen)."""
+    if system == "e2e":
+        max_samples = int(args.max_seconds * SAMPLE_RATE)
+        field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
+        return [audio_dataset([u.path for u in s], labels(s), args.batch_size, max_samples, field,
+                              shuffle=i == 0, seed=seed) for i, s in enumerate(sets)]
+    if system == "mfcc":
+        extractor = mfcc_extractor()
+    elif system == "precpc":
+        if not args.cpc:
+            raise SystemExit("--cpc (a pretrained CPC .keras model) is required for precpc")
+        extractor = cpc_extractor(args.cpc)
+    else:
+        extractor = cpc_extractor(minicpc_model(args, [*sets[0], *sets[1]]))
+    return [feature_dataset(cache_features(s, extractor, args.cache), labels(s), args.batch_size,
+                            shuffle=i == 0, seed=seed) for i, s in enumerate(sets)]
+
+
+def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "speaker", *DIMENSIONS, *(f"predicted_{d}" for d in DIMENSIONS)])
+        for utterance, row in zip(utterances, predicted):
+            writer.writerow([utterance.path, utterance.speaker, utterance.activation, utterance.valence,
+                             utterance.dominance, *(f"{v:.5f}" for v in row)])
+
+
+def finetune(args: argparse.Namespace) -> dict[str, float]:
+    """Trains (or resumes) one system on one fold and returns its test CCC per dimension."""
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = 1000 * args.run + args.fold
+    keras.utils.set_random_seed(seed)
+    utterances = read_corpus(args.corpus, args.data)
+    train, validation, test = split(args.corpus, utterances, args.fold, args.folds, args.validation_fraction,
+                                    args.run)
+    for name, part in (("training", train), ("validation", validation), ("test", test)):
+        if not part:
+            raise SystemExit(f"fold {args.fold} of {args.data} has no {name} utterances")
+    logger.info("%s fold %d run %d: %d training, %d validation, %d test utterances", args.system, args.fold,
+                args.run, len(train), len(validation), len(test))
+    train_data, validation_data, test_data = datasets(args, args.system, (train, validation, test), seed)
+
+    model = EndToEndRecognizer() if args.system == "e2e" else EmotionRecognizer()
+    model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, weight_decay=args.weight_decay),
+                  loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)])
+    model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose, shuffle=False,
+              callbacks=run_callbacks(out, "recognizer.keras", monitor="val_ccc_mean", mode="max"))
+    best = keras.saving.load_model(out / "recognizer.keras")
+    predicted = best.predict(test_data, verbose=0)
+    truth = labels(test)
+    scores = ccc(truth, predicted)
+    results = {f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}
+    results["seconds"] = time.perf_counter() - start
+    write_predictions(out / "predictions.csv", test, predicted)
+    plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
+    plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",
+                 f"{args.system}, {args.corpus} fold {args.fold}, run {args.run}: test set")
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    logger.info("test CCC: %s", ", ".join(f"{k} {v:.3f}" for k, v in results.items()))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    finetune(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
