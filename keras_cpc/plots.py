@@ -32,18 +32,24 @@ def _number(text: str | None) -> float:
         return math.nan
 
 
-def plot_pretraining(log_path: str | Path, out_path: str | Path, chance_loss: float | None = None) -> None:
-    """Loss and per-step accuracy curves (training and validation) of a CPC run, as a PNG."""
-    log = read_log(log_path)
+def _loss_figure(log: dict[str, list[float]], ylabel: str, chance_loss: float | None = None):
+    """A figure whose left axis shows the training and validation loss; returns it and its right axis."""
     epochs = [int(e) + 1 for e in log.get("epoch", [])]
-    figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (loss_axis, right_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     for key, style in (("loss", "-"), ("val_loss", "--")):
         if key in log:
             loss_axis.plot(epochs, log[key], style, label=key)
     if chance_loss is not None:
         loss_axis.axhline(chance_loss, color="grey", lw=0.8, label="chance log(1+N)")
-    loss_axis.set(xlabel="epoch", ylabel="InfoNCE loss", title="loss")
+    loss_axis.set(xlabel="epoch", ylabel=ylabel, title="loss")
     loss_axis.legend()
+    return figure, right_axis, epochs
+
+
+def plot_pretraining(log_path: str | Path, out_path: str | Path, chance_loss: float | None = None) -> None:
+    """Loss and per-step accuracy curves (training and validation) of a CPC run, as a PNG."""
+    log = read_log(log_path)
+    figure, acc_axis, epochs = _loss_figure(log, "InfoNCE loss", chance_loss)
     steps = sorted(int(k.split("_")[-1]) for k in log if k.startswith("acc_"))
     colours = plt.cm.viridis([i / max(len(steps) - 1, 1) for i in range(len(steps))])
     for step, colour in zip(steps, colours):
@@ -61,13 +67,7 @@ def plot_pretraining(log_path: str | Path, out_path: str | Path, chance_loss: fl
 def plot_finetuning(log_path: str | Path, out_path: str | Path, names: Sequence[str]) -> None:
     """CCC-loss curves and validation CCC of each dimension of a recognizer run, as a PNG."""
     log = read_log(log_path)
-    epochs = [int(e) + 1 for e in log.get("epoch", [])]
-    figure, (loss_axis, ccc_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for key, style in (("loss", "-"), ("val_loss", "--")):
-        if key in log:
-            loss_axis.plot(epochs, log[key], style, label=key)
-    loss_axis.set(xlabel="epoch", ylabel="1 - weighted CCC", title="loss")
-    loss_axis.legend()
+    figure, ccc_axis, epochs = _loss_figure(log, "1 - weighted CCC")
     for name in names:
         for prefix, style in (("", "-"), ("val_", "--")):
             if f"{prefix}ccc_{name}" in log:
