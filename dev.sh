@@ -37,7 +37,7 @@ case "${1:-}" in
     demo)
         setup
         shift
-        .venv/bin/python -m training.pretrain --out runs/demo --epochs 3 --steps-per-epoch 8 "$@"
+        .venv/bin/python -m training.pretrain --out runs/demo --epochs 6 --steps-per-epoch 40 --crop-seconds 2 "$@"
         ;;
     test)
         setup

@@ -56,6 +56,7 @@ def test_pretrain_writes_model_log_curves_and_checkpoints(tmp_path):
     assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     best = keras.saving.load_model(tmp_path / "cpc.keras")
     assert best.get_config() == model.get_config()
+    assert len(best.weights) == len(model.weights) > 0  # weights restored, not a fresh model
 
 
 class FirstEpoch(keras.callbacks.Callback):
