@@ -125,3 +125,10 @@ def test_two_workers_finish_a_tiny_run(tmp_path):
     assert read_log(tmp_path / "log.csv")["epoch"] == [0, 1]
     assert (tmp_path / "cpc.keras").exists()
     assert (tmp_path / "workers" / "1" / "log.csv").exists()  # the non-chief writes apart
+
+
+def test_a_missing_data_folder_ends_with_one_line_naming_it(tmp_path):
+    from training.pretrain import main
+
+    with pytest.raises(SystemExit, match=f"error: {tmp_path / 'nowhere'}: audio folder not found"):
+        main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])

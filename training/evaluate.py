@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,7 @@ import numpy as np
 from keras_cpc.features import DIMENSIONS
 from keras_cpc.metrics.ccc import ccc
 from keras_cpc.plots import plot_scatter
-from training import finetune
-
-logger = logging.getLogger("training.evaluate")
-
+from training import finetune, run_cli
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
@@ -110,11 +106,13 @@ def pooled_predictions(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     return truth, predicted
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+def evaluate(args: argparse.Namespace) -> None:
     write_reports(run_grid(args), Path(args.out))
     print((Path(args.out) / "results.md").read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_cli(evaluate, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from keras_cpc.metrics import ConcordanceCorrelation
 from keras_cpc.metrics.ccc import ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.plots import plot_finetuning, plot_scatter
-from training import pretrain
+from training import pretrain, run_cli
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
 CORPORA = ("ravdess", "iemocap", "msp-podcast")
@@ -197,8 +197,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    finetune(build_parser().parse_args(argv))
+    run_cli(finetune, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
 from keras_cpc.models import CPC
 from keras_cpc.plots import plot_pretraining, read_log
+from training import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "assets" / "samples" / "librispeech"
@@ -137,8 +138,7 @@ def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callb
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    pretrain(build_parser().parse_args(argv))
+    run_cli(pretrain, build_parser(), argv)
 
 
 if __name__ == "__main__":
