@@ -14,9 +14,9 @@ import tensorflow as tf
 from keras_cpc.audio import load_audio
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC
+from keras_cpc.metrics.ccc import DIMENSIONS
 
 Extractor = Callable[[np.ndarray], np.ndarray]
-DIMENSIONS = ("activation", "valence", "dominance")
 
 
 def file_digest(path: str | Path, length: int = 16) -> str:
@@ -65,7 +65,7 @@ def cache_features(
 
 
 def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:
-    """`(n, 3)` float32 targets: activation, valence, dominance."""
+    """`(n, 3)` float32 targets in the order of `DIMENSIONS`: activation, valence, dominance."""
     return np.array([[u.activation, u.valence, u.dominance] for u in utterances], np.float32)
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_cpc.features import DIMENSIONS
-from keras_cpc.metrics.ccc import ccc
+from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_scatter
 from training import finetune, run_cli
 

@@ -36,7 +36,6 @@ from keras_cpc.datasets import (
     split_by_speaker,
 )
 from keras_cpc.features import (
-    DIMENSIONS,
     audio_dataset,
     cache_features,
     cpc_extractor,
@@ -48,7 +47,7 @@ from keras_cpc.layers import receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.losses import CCCLoss
 from keras_cpc.metrics import ConcordanceCorrelation
-from keras_cpc.metrics.ccc import ccc
+from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from training import pretrain, run_cli
