@@ -1,1 +1,1 @@
-"""Desktop app and streaming inference (LiteRT, without TensorFlow): not built yet."""
+"""Streaming inference on LiteRT, without TensorFlow: `app.streaming`, `app.analyze`."""

@@ -1,0 +1,133 @@
+"""Emotion trajectories of audio files: `python -m app.analyze FILE_OR_DIR... --model DIR --csv OUT.csv`.
+
+Streams every file (folders searched for .wav, .flac and .ogg) through the exported models
+in blocks, so memory stays bounded for hours of audio, and writes one CSV row per hop:
+file, time (s), activation, valence, dominance. Prints each file's mean; `--plot` draws the
+trajectories. Unreadable files are reported by name and skipped; the exit status is 1 when
+any was. Runs on LiteRT only, without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from app.streaming import ModelError, Prediction, StreamingRecognizer
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+BLOCK_SECONDS = 10.0
+DIMENSIONS = Prediction._fields[1:]
+
+
+def audio_files(paths: Sequence[str]) -> list[Path]:
+    """The files named, and the audio files under the folders named, in order."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            files.append(path)
+    return files
+
+
+def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of a file at `sample_rate`, resampled on the fly with soxr."""
+    with soundfile.SoundFile(path) as audio:
+        resampler = None if audio.samplerate == sample_rate else \
+            soxr.ResampleStream(audio.samplerate, sample_rate, 1, dtype="float32")
+        for block in audio.blocks(round(BLOCK_SECONDS * audio.samplerate), dtype="float32", always_2d=True):
+            mono = block.mean(axis=1)
+            if not np.isfinite(mono).all():
+                raise ValueError("audio contains NaN or Inf samples")
+            yield mono if resampler is None else resampler.resample_chunk(mono)
+        if resampler is not None:
+            yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def analyze_file(recognizer: StreamingRecognizer, path: Path) -> list[Prediction]:
+    """Per-hop predictions over a whole file; raises `ValueError` naming the file's problem."""
+    recognizer.reset()
+    try:
+        predictions = [prediction for block in read_blocks(path, recognizer.sample_rate)
+                       for prediction in recognizer.push(block)]
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+        raise ValueError(f"cannot decode audio ({error})") from None
+    predictions += recognizer.flush()
+    if not predictions:
+        raise ValueError(f"shorter than the {recognizer.config['receptive_field']} samples of one frame")
+    return predictions
+
+
+def plot(trajectories: dict[str, list[Prediction]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(len(DIMENSIONS), 1, sharex=True, figsize=(10, 7))
+    for name, predictions in trajectories.items():
+        times = [p.time for p in predictions]
+        for axis, dimension in zip(axes, DIMENSIONS):
+            axis.plot(times, [getattr(p, dimension) for p in predictions], label=name)
+    for axis, dimension in zip(axes, DIMENSIONS):
+        axis.set_ylabel(dimension)
+        axis.set_ylim(-1.05, 1.05)
+    axes[-1].set_xlabel("time (s)")
+    axes[0].legend(fontsize="small", loc="upper right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app.analyze", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    parser.add_argument("--model", required=True, help="folder written by training.export")
+    parser.add_argument("--csv", required=True, help="per-hop predictions")
+    parser.add_argument("--plot", help="figure of the trajectories (.png)")
+    parser.add_argument("--threads", type=int, default=1, help="LiteRT threads")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        recognizer = StreamingRecognizer(args.model, num_threads=args.threads)
+    except ModelError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    trajectories, skipped = {}, 0
+    with open(args.csv, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "time", *DIMENSIONS])
+        for path in audio_files(args.inputs):
+            try:
+                predictions = analyze_file(recognizer, path)
+            except ValueError as error:
+                print(f"skipped {path}: {error}", file=sys.stderr)
+                skipped += 1
+                continue
+            trajectories[os.fspath(path)] = predictions
+            writer.writerows([os.fspath(path), f"{p.time:.3f}", *(f"{v:.5f}" for v in p[1:])]
+                             for p in predictions)
+    print(f"{'file':<40} {'seconds':>8} " + " ".join(f"{d:>10}" for d in DIMENSIONS))
+    for name, predictions in trajectories.items():
+        means = np.mean([p[1:] for p in predictions], axis=0)
+        print(f"{name[-40:]:<40} {predictions[-1].time:8.1f} " + " ".join(f"{m:10.3f}" for m in means))
+    if args.plot and trajectories:
+        plot(trajectories, args.plot)
+    if skipped:
+        parser.exit(1, f"{skipped} file(s) skipped\n")
+
+
+if __name__ == "__main__":
+    main()

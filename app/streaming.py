@@ -1,0 +1,115 @@
+"""Streaming emotion recognition on LiteRT, without TensorFlow or Keras.
+
+Reads a folder written by `python -m training.export`: `model.json`, `cpc_step.tflite` and
+`head.tflite`. Audio is 16 kHz mono float32 in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+
+class Prediction(NamedTuple):
+    """Emotion of the audio heard up to `time` seconds (each dimension in [-1, 1])."""
+
+    time: float
+    activation: float
+    valence: float
+    dominance: float
+
+
+class ModelError(ValueError):
+    """An unusable model folder; the message names the file and the problem."""
+
+
+def read_config(model_dir: Path) -> dict:
+    path = model_dir / "model.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: cannot read the model description ({error})") from None
+
+
+def signature_runner(path: Path, num_threads: int):
+    try:
+        return Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner()
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ModelError(f"{path}: cannot load the LiteRT model ({error})") from None
+
+
+class StreamingRecognizer:
+    """Predicts (activation, valence, dominance) every hop of a live or file audio stream.
+
+    `push` takes samples in chunks of any size. Every `hop_samples` new samples, the CPC
+    step model turns the latest chunk (the hop plus the overlap its first frame needs) and
+    the GRU state into `hop_frames` contexts, which overwrite the oldest ones in a window of
+    `window_frames`; the head then predicts from the window's valid frames. The head pools
+    over frames without regard to their order, so the window is a plain ring buffer. A hop
+    costs one step-model run, independent of the window, and one head run.
+
+    Args:
+        model_dir: folder of `model.json`, `cpc_step.tflite` and `head.tflite`.
+        num_threads: LiteRT threads of each model.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, num_threads: int = 1):
+        model_dir = Path(model_dir)
+        self.config = read_config(model_dir)
+        self.sample_rate = self.config["sample_rate"]
+        self._step = signature_runner(model_dir / "cpc_step.tflite", num_threads)
+        self._head = signature_runner(model_dir / "head.tflite", num_threads)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets all audio: the next sample starts a new stream."""
+        self._pending = np.zeros(0, np.float32)
+        self._state = np.zeros((1, self.config["state_size"]), np.float32)
+        self._window = np.zeros((self.config["window_frames"], self.config["state_size"]), np.float32)
+        self._frames = 0
+
+    def push(self, samples: np.ndarray) -> list[Prediction]:
+        """Adds samples; returns one prediction per hop completed by them."""
+        chunk, hop = self.config["chunk_samples"], self.config["hop_samples"]
+        pending = np.concatenate([self._pending, np.asarray(samples, np.float32).reshape(-1)])
+        predictions, start = [], 0
+        while len(pending) - start >= chunk:
+            predictions.append(self._run(pending[start:start + chunk], self.config["hop_frames"]))
+            start += hop
+        self._pending = pending[start:].copy()
+        return predictions
+
+    def flush(self) -> list[Prediction]:
+        """Ends the stream: a last prediction from the frames of a partial hop, if any; then `reset`."""
+        field, frame_hop = self.config["receptive_field"], self.config["frame_hop"]
+        frames = (len(self._pending) - field) // frame_hop + 1 if len(self._pending) >= field else 0
+        predictions = []
+        if frames:
+            chunk = np.zeros(self.config["chunk_samples"], np.float32)
+            chunk[:len(self._pending)] = self._pending  # frames past the audio are dropped
+            predictions.append(self._run(chunk, frames))
+        self.reset()
+        return predictions
+
+    def features(self) -> np.ndarray:
+        """The contexts `(frames, state_size)` the head last saw, oldest first (none after `flush`)."""
+        size = len(self._window)
+        if self._frames <= size:
+            return self._window[:self._frames].copy()
+        return np.roll(self._window, -(self._frames % size), axis=0)
+
+    def _run(self, chunk: np.ndarray, frames: int) -> Prediction:
+        out = self._step(audio=chunk[None], state=self._state)
+        self._state = out["state"]
+        size = len(self._window)
+        self._window[(self._frames + np.arange(frames)) % size] = out["contexts"][0, :frames]
+        self._frames += frames
+        valid = np.array([min(self._frames, size)], np.int32)
+        emotion = self._head(features=self._window[None], lengths=valid)["emotion"][0]
+        end = (self._frames - 1) * self.config["frame_hop"] + self.config["receptive_field"]
+        return Prediction(end / self.sample_rate, *map(float, emotion))

@@ -1,0 +1,213 @@
+"""LiteRT export for streaming: a CPC step model (audio chunk + GRU state) and the emotion head.
+
+`cpc_step.tflite` maps one chunk of `chunk_samples` samples and the GRU state to the
+`hop_frames` context frames of one hop and the new state: consecutive chunks overlap by
+`receptive_field - frame_hop` samples, so they give exactly the frames of the whole
+utterance. `head.tflite` maps a window of `window_frames` contexts and the number of valid
+ones to (activation, valence, dominance). Both have static shapes and builtin ops only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_cpc.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, load_audio
+from keras_cpc.features import DIMENSIONS
+from keras_cpc.layers import ConvEncoder
+from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
+
+QUANTIZATIONS = ("none", "dynamic", "int8")
+REPRESENTATIVE_SAMPLES = 200
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """Sizes and provenance written to `model.json`; the streaming app reads nothing else."""
+
+    sample_rate: int
+    hop_samples: int
+    chunk_samples: int
+    receptive_field: int
+    frame_hop: int
+    hop_frames: int
+    window_frames: int
+    state_size: int
+    outputs: tuple[str, ...]
+    output_scale: tuple[float, float]
+    quantization: dict[str, str]  # applied per model: none, dynamic or int8
+    model_version: str
+    training_data: str
+    licence: str
+
+
+def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike | None = None):
+    """`(encoder, autoregressor, recognizer)` of a CPC + `EmotionRecognizer` or of an `EndToEndRecognizer`."""
+    recognizer = keras.saving.load_model(recognizer_path)
+    if isinstance(recognizer, EndToEndRecognizer):
+        if cpc_path is not None:
+            raise ValueError(f"{recognizer_path}: an EndToEndRecognizer has its own encoder and GRU; "
+                             "drop --cpc")
+        return recognizer.encoder, recognizer.autoregressor, recognizer.recognizer
+    if not isinstance(recognizer, EmotionRecognizer):
+        raise ValueError(f"{recognizer_path}: expected an EmotionRecognizer or EndToEndRecognizer, "
+                         f"got {type(recognizer).__name__}")
+    if cpc_path is None:
+        raise ValueError(f"{recognizer_path}: an EmotionRecognizer on CPC features needs --cpc")
+    cpc = keras.saving.load_model(cpc_path)
+    if not isinstance(cpc, CPC):
+        raise ValueError(f"{cpc_path}: expected a CPC model, got {type(cpc).__name__}")
+    expected = recognizer.attention.query_dense.kernel.shape[0]
+    if expected != cpc.context_units:
+        raise ValueError(f"{recognizer_path} takes {expected}-dimensional features but {cpc_path} gives "
+                         f"{cpc.context_units}")
+    return cpc.encoder, cpc.autoregressor, recognizer
+
+
+def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samples: int) -> keras.Model:
+    """`{"audio": (1, chunk_samples), "state": (1, units)}` -> `{"contexts": (1, frames, units), "state"}`.
+
+    Shares the trained encoder; the GRU is a copy that takes and returns its state, unrolled
+    over the chunk's frames so that the converter needs no loop.
+    """
+    units = autoregressor.units
+    audio = keras.Input((chunk_samples,), batch_size=1, name="audio")
+    state = keras.Input((units,), batch_size=1, name="state")
+    gru = keras.layers.GRU.from_config(
+        {**autoregressor.get_config(), "return_sequences": True, "return_state": True, "unroll": True,
+         "name": "step_gru"})
+    contexts, new_state = gru(encoder(audio), initial_state=state)
+    gru.set_weights(autoregressor.get_weights())
+    return keras.Model({"audio": audio, "state": state}, {"contexts": contexts, "state": new_state},
+                       name="cpc_step")
+
+
+def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: int) -> keras.Model:
+    """`{"features": (1, window_frames, feature_dim), "lengths": (1,) int32}` -> `{"emotion": (1, 3)}`."""
+    features = keras.Input((window_frames, feature_dim), batch_size=1, name="features")
+    lengths = keras.Input((), batch_size=1, dtype="int32", name="lengths")
+    emotion = recognizer({"features": features, "lengths": lengths})
+    return keras.Model({"features": features, "lengths": lengths}, {"emotion": emotion}, name="head")
+
+
+def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Audio files named in `paths`, folders searched recursively."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    if not files:
+        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {', '.join(map(str, paths))}")
+    return files
+
+
+def representative_inputs(files: Sequence[Path], encoder: ConvEncoder, autoregressor: keras.layers.GRU,
+                          config: StreamingConfig) -> tuple[list[dict], list[dict]]:
+    """Calibration inputs of the step and head models: real chunks, the states and windows they meet."""
+    steps, windows = [], []
+    for path in files:
+        try:
+            audio = load_audio(path, min_samples=config.chunk_samples)
+        except AudioError as error:
+            logger.warning("calibration skips %s", error)
+            continue
+        contexts = keras.ops.convert_to_numpy(autoregressor(encoder(audio[None])))[0]
+        for hop in range(len(contexts) // config.hop_frames):
+            start, end = hop * config.hop_samples, (hop + 1) * config.hop_frames
+            state = contexts[end - config.hop_frames - 1] if hop else np.zeros(config.state_size, np.float32)
+            steps.append({"audio": audio[None, start:start + config.chunk_samples], "state": state[None]})
+            window = np.zeros((config.window_frames, config.state_size), np.float32)
+            valid = contexts[max(0, end - config.window_frames):end]
+            window[:len(valid)] = valid
+            windows.append({"features": window[None], "lengths": np.array([len(valid)], np.int32)})
+    if not steps:
+        raise ValueError(f"no usable calibration audio in {', '.join(map(str, files))}")
+    rng = np.random.default_rng(0)
+    return tuple([items[i] for i in rng.permutation(len(items))[:REPRESENTATIVE_SAMPLES]]
+                 for items in (steps, windows))
+
+
+def convert(model: keras.Model, path: Path, quantize: str, calibration: Sequence[dict] | None) -> str:
+    """Writes `model` as LiteRT builtin ops only; returns the quantization applied.
+
+    `dynamic` stores weights as int8; `int8` quantizes weights and activations with the
+    `calibration` inputs (float32 inputs and outputs kept) and falls back to `dynamic` when
+    an op has no int8 kernel.
+    """
+    signature = [{name: tf.TensorSpec(tensor.shape, tensor.dtype, name=name)
+                  for name, tensor in model.input.items()}]
+    options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if quantize != "none":
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+    if quantize == "int8":
+        int8 = {"representative_dataset": lambda: iter(calibration),
+                "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
+        try:
+            model.export(str(path), format="litert", input_signature=signature, verbose=False,
+                         **{**options, **int8})
+            return "int8"
+        except Exception as error:  # the converter raises ConverterError and others
+            logger.warning("%s: full int8 conversion failed (%s); using dynamic-range quantization",
+                           path.name, str(error).splitlines()[0])
+    model.export(str(path), format="litert", input_signature=signature, verbose=False, **options)
+    return "none" if quantize == "none" else "dynamic"
+
+
+def export_streaming(
+    out: str | os.PathLike,
+    encoder: ConvEncoder,
+    autoregressor: keras.layers.GRU,
+    recognizer: EmotionRecognizer,
+    hop_seconds: float = 0.1,
+    window_seconds: float = 3.0,
+    quantize: str = "none",
+    representative: Sequence[str | os.PathLike] = (),
+    model_version: str = "unversioned",
+    training_data: str = "unspecified",
+    licence: str = "unspecified",
+) -> StreamingConfig:
+    """Writes `cpc_step.tflite`, `head.tflite` and `model.json` to `out`; returns the config."""
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize {quantize!r} is not one of {QUANTIZATIONS}")
+    field, frame_hop = encoder.receptive_field, encoder.hop_length
+    hop_samples = round(hop_seconds * SAMPLE_RATE)
+    if hop_samples <= 0 or hop_samples % frame_hop:
+        raise ValueError(f"hop of {hop_seconds} s = {hop_samples} samples is not a positive multiple of the "
+                         f"encoder's {frame_hop}-sample frame hop")
+    window_frames = round(window_seconds * SAMPLE_RATE / frame_hop)
+    if window_frames <= 0:
+        raise ValueError(f"window of {window_seconds} s holds no frame")
+    if quantize == "int8" and not representative:
+        raise ValueError("int8 quantization needs real audio for calibration (--representative)")
+    files = audio_files(representative) if quantize == "int8" else []
+    config = StreamingConfig(
+        sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
+        receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
+        window_frames=window_frames, state_size=autoregressor.units, outputs=DIMENSIONS,
+        output_scale=(-1.0, 1.0), quantization={}, model_version=model_version, training_data=training_data,
+        licence=licence)
+    steps, windows = representative_inputs(files, encoder, autoregressor, config) if files else (None, None)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    applied = {
+        "cpc_step": convert(step_model(encoder, autoregressor, config.chunk_samples), out / "cpc_step.tflite",
+                            quantize, steps),
+        "head": convert(head_model(recognizer, window_frames, config.state_size), out / "head.tflite",
+                        quantize, windows),
+    }
+    config = replace(config, quantization=applied)
+    (out / "model.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    return config

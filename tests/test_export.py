@@ -1,0 +1,179 @@
+"""Tests of the LiteRT export, the streaming recognizer and the file analyzer (tiny models)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+from ai_edge_litert.interpreter import Interpreter
+from tensorflow.lite.python import schema_py_generated as schema
+
+from app import analyze
+from app.streaming import StreamingRecognizer
+from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
+from training import export
+
+REPO = Path(__file__).resolve().parents[1]
+UNITS = 16
+HEAD = dict(num_heads=2, attention_dim=8, hidden_units=(8, 8))
+WINDOW_SECONDS = 0.5  # 50 frames: the 3 s clip overfills the ring buffer
+BUILTINS = {name for name in dir(schema.BuiltinOperator) if name.isupper()} - {"CUSTOM", "DELEGATE", "WHILE"}
+
+
+def _randomize(model: keras.Model, seed: int) -> None:
+    """Weights large enough that outputs vary well beyond the 1e-4 tolerance (fresh heads give ~1e-4)."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        shape = tuple(weight.shape)
+        scale = 1 / np.sqrt(np.prod(shape[:-1])) if len(shape) > 1 else 0.1
+        weight.assign(rng.normal(0, scale, shape).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Tiny random CPC + recognizer saved as .keras, exported without quantization."""
+    root = tmp_path_factory.mktemp("export")
+    cpc = CPC(encoder_channels=8, context_units=UNITS)
+    cpc.build((None, None))
+    recognizer = EmotionRecognizer(**HEAD)
+    recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
+    _randomize(cpc, 0)
+    _randomize(recognizer, 1)
+    cpc.save(root / "cpc.keras")
+    recognizer.save(root / "recognizer.keras")
+    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "recognizer.keras"),
+                 "--out", str(root / "float"), "--window-seconds", str(WINDOW_SECONDS)])
+    return cpc, recognizer, root / "float"
+
+
+@pytest.fixture(scope="module")
+def audio(speech_clip):
+    return speech_clip[:48000]  # 3 s: 298 frames, 29 full hops and 8 frames left for flush
+
+
+def _contexts(cpc: CPC, audio: np.ndarray) -> np.ndarray:
+    return keras.ops.convert_to_numpy(cpc.context(audio[None]))[0]
+
+
+def _recognize(recognizer, windows, lengths) -> np.ndarray:
+    inputs = {"features": windows, "lengths": np.asarray(lengths, np.int32)}
+    return keras.ops.convert_to_numpy(recognizer(inputs))
+
+
+def test_model_json_sizes_come_from_the_models(models):
+    config = json.loads((models[2] / "model.json").read_text())
+    assert config["hop_samples"] == 1600 and config["chunk_samples"] == 1600 + 425 - 160
+    assert config["hop_frames"] == 10 and config["window_frames"] == 50 and config["state_size"] == UNITS
+    assert config["outputs"] == ["activation", "valence", "dominance"] and config["output_scale"] == [-1, 1]
+    assert config["quantization"] == {"cpc_step": "none", "head": "none"}
+
+
+def _ops(path) -> set[str]:
+    return {op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()}
+
+
+def test_float_models_use_builtin_ops_only(models):
+    for name in ("cpc_step.tflite", "head.tflite"):
+        ops = _ops(models[2] / name)
+        assert ops <= BUILTINS, f"{name}: non-builtin ops {ops - BUILTINS}"
+
+
+def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
+    model = EndToEndRecognizer(encoder_channels=8, context_units=UNITS, recognizer=HEAD)
+    model.build({"audio": (None, None), "lengths": (None,)})
+    model.save(tmp_path / "e2e.keras")
+    export.main(["--recognizer", str(tmp_path / "e2e.keras"), "--out", str(tmp_path / "out"),
+                 "--quantize", "dynamic", "--training-data", "RAVDESS", "--licence", "CC BY-NC-SA 4.0"])
+    config = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert config["quantization"] == {"cpc_step": "dynamic", "head": "dynamic"}
+    assert config["licence"] == "CC BY-NC-SA 4.0" and config["training_data"] == "RAVDESS"
+    for name in ("cpc_step.tflite", "head.tflite"):
+        assert _ops(tmp_path / "out" / name) <= BUILTINS
+    assert len(StreamingRecognizer(tmp_path / "out").push(np.zeros(4000, np.float32))) == 2
+
+
+def test_step_and_head_match_keras(models, audio):
+    cpc, recognizer, folder = models
+    config = json.loads((folder / "model.json").read_text())
+    step = Interpreter(model_path=str(folder / "cpc_step.tflite")).get_signature_runner()
+    head = Interpreter(model_path=str(folder / "head.tflite")).get_signature_runner()
+    state, contexts = np.zeros((1, UNITS), np.float32), []
+    for start in range(0, len(audio) - config["chunk_samples"] + 1, config["hop_samples"]):
+        out = step(audio=audio[None, start:start + config["chunk_samples"]], state=state)
+        state = out["state"]
+        contexts.append(out["contexts"][0])
+    streamed, expected = np.concatenate(contexts), _contexts(cpc, audio)
+    assert streamed.shape == (290, UNITS) and expected.shape == (298, UNITS)
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(streamed, expected[:290], atol=1e-4)
+    window = streamed[None, -50:]
+    emotion = head(features=window, lengths=np.array([50], np.int32))["emotion"]
+    reference = _recognize(recognizer, window, [50])
+    assert np.abs(reference).max() > 0.05
+    np.testing.assert_allclose(emotion, reference, atol=1e-4)
+
+
+def test_streaming_matches_whole_utterance_for_any_chunk_size(models, audio):
+    cpc, recognizer, folder = models
+    expected = _contexts(cpc, audio)
+    # Keras reference of every hop: the head on the latest 50 frames (fewer at the start)
+    ends = [*range(10, 291, 10), 298]
+    windows = np.zeros((len(ends), 50, UNITS), np.float32)
+    for row, end in enumerate(ends):
+        frames = expected[max(0, end - 50):end]
+        windows[row, :len(frames)] = frames
+    reference = _recognize(recognizer, windows, [min(end, 50) for end in ends])
+    runs = []
+    for size in (123, 1600, 5000):
+        streaming = StreamingRecognizer(folder)
+        chunks = [audio[start:start + size] for start in range(0, len(audio), size)]
+        predictions = [p for chunk in chunks for p in streaming.push(chunk)]
+        assert len(predictions) == 29
+        np.testing.assert_allclose(streaming.features(), expected[240:290], atol=1e-4)
+        predictions += streaming.flush()
+        assert [round(p.time * 16000) for p in predictions] == [(end - 1) * 160 + 425 for end in ends]
+        values = np.array([p[1:] for p in predictions])
+        np.testing.assert_allclose(values, reference, atol=1e-4)
+        runs.append(values)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+
+
+def test_streaming_imports_neither_tensorflow_nor_keras(models):
+    code = (
+        "import sys, numpy as np\n"
+        "from app.streaming import StreamingRecognizer\n"
+        f"recognizer = StreamingRecognizer({str(models[2])!r})\n"
+        "assert len(recognizer.push(np.zeros(1865, np.float32))) == 1\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp_path, capsys):
+    soundfile.write(tmp_path / "a.wav", audio[:20000], 16000)
+    stereo = np.stack([audio[:22050], audio[:22050]], axis=1)
+    soundfile.write(tmp_path / "b.wav", stereo, 22050)  # resampled while streaming
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + bytes(100))
+    with pytest.raises(SystemExit) as exit_info:
+        analyze.main([str(tmp_path), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv"),
+                      "--plot", str(tmp_path / "out.png")])
+    assert exit_info.value.code == 1
+    assert "corrupt.wav" in capsys.readouterr().err
+    with open(tmp_path / "out.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    per_file = {name: [r for r in rows if r["file"].endswith(name)] for name in ("a.wav", "b.wav")}
+    assert len(rows) == len(per_file["a.wav"]) + len(per_file["b.wav"])
+    assert len(per_file["a.wav"]) == 13  # 12 hops + the frames of the last partial hop
+    assert 9 <= len(per_file["b.wav"]) <= 11  # 1 s: 98 frames
+    assert (tmp_path / "out.png").stat().st_size > 0

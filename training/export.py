@@ -1,0 +1,56 @@
+"""Streaming LiteRT models of a trained recognizer: `python -m training.export`.
+
+Writes `cpc_step.tflite` (one hop of audio + GRU state -> contexts + state), `head.tflite`
+(a window of contexts -> activation, valence, dominance) and `model.json` to `--out`, for
+`app.streaming`. `--recognizer` is an `EmotionRecognizer` with `--cpc` the CPC model whose
+contexts it was trained on, or an `EndToEndRecognizer` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
+from keras_cpc.export import QUANTIZATIONS, export_streaming, load_parts
+from keras_cpc.features import file_digest
+from training import run_cli
+
+logger = logging.getLogger("training.export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
+    parser.add_argument("--cpc", help="the CPC model (.keras) of an EmotionRecognizer's features")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
+                        help="none; dynamic: int8 weights; int8: weights and activations "
+                             "(needs --representative)")
+    parser.add_argument("--hop-seconds", type=float, default=0.1, help="audio per step and per prediction")
+    parser.add_argument("--window-seconds", type=float, default=3.0, help="context the head sees")
+    parser.add_argument("--representative", nargs="+", default=(), metavar="FILE_OR_DIR",
+                        help="real speech to calibrate int8 quantization")
+    parser.add_argument("--model-version", help="version string (default: digest of the input models)")
+    parser.add_argument("--training-data", default="unspecified", help="corpora the models were trained on")
+    parser.add_argument("--licence", default="unspecified", help="licence of the exported models")
+    return parser
+
+
+def export(args: argparse.Namespace) -> None:
+    encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
+    version = args.model_version or "-".join(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p)
+    config = export_streaming(args.out, encoder, autoregressor, recognizer, args.hop_seconds,
+                              args.window_seconds, args.quantize, args.representative, version,
+                              args.training_data, args.licence)
+    logger.info("wrote %s: %d-sample chunks, %d-frame window, quantization %s", args.out,
+                config.chunk_samples, config.window_frames, config.quantization)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_cli(export, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    main()
