@@ -72,7 +72,7 @@ def test_model_json_sizes_come_from_the_models(models):
     assert config["hop_samples"] == 1600 and config["chunk_samples"] == 1600 + 425 - 160
     assert config["hop_frames"] == 10 and config["window_frames"] == 50 and config["state_size"] == UNITS
     assert config["outputs"] == ["activation", "valence", "dominance"] and config["output_scale"] == [-1, 1]
-    assert config["quantization"] == {"cpc_step": "none", "head": "none"}
+    assert config["quantization"] == {"cpc_step": "none", "head": "none"} and config["float_ops"] == {}
 
 
 def _ops(path) -> set[str]:
@@ -97,6 +97,20 @@ def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
     for name in ("cpc_step.tflite", "head.tflite"):
         assert _ops(tmp_path / "out" / name) <= BUILTINS
     assert len(StreamingRecognizer(tmp_path / "out").push(np.zeros(4000, np.float32))) == 2
+
+
+def test_int8_records_the_ops_it_keeps_in_float(models, sample_root, tmp_path):
+    export.main(["--cpc", str(models[2].parent / "cpc.keras"), "--recognizer",
+                 str(models[2].parent / "recognizer.keras"), "--out", str(tmp_path), "--quantize", "int8",
+                 "--window-seconds", str(WINDOW_SECONDS), "--representative",
+                 str(next(sample_root.rglob("*.flac")))])
+    config = json.loads((tmp_path / "model.json").read_text())
+    assert config["quantization"] == {"cpc_step": "int8", "head": "int8"}
+    assert config["float_ops"]["cpc_step"] == []
+    assert {"BATCH_MATMUL", "SOFTMAX", "SUM"} <= set(config["float_ops"]["head"])
+    assert "FULLY_CONNECTED" not in config["float_ops"]["head"]
+    for name in ("cpc_step.tflite", "head.tflite"):
+        assert _ops(tmp_path / name) <= BUILTINS
 
 
 def test_step_and_head_match_keras(models, audio):

@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cpc", help="the CPC model (.keras) of an EmotionRecognizer's features")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
-                        help="none; dynamic: int8 weights; int8: weights and activations "
-                             "(needs --representative)")
+                        help="none; dynamic: int8 weights; int8: weights and activations, but the "
+                             "head's attention and pooling stay float32 (needs --representative)")
     parser.add_argument("--hop-seconds", type=float, default=0.1, help="audio per step and per prediction")
     parser.add_argument("--window-seconds", type=float, default=3.0, help="context the head sees")
     parser.add_argument("--representative", nargs="+", default=(), metavar="FILE_OR_DIR",
