@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import soundfile
 
 from app.analyze import analyze_file, audio_files, read_blocks
 from app.streaming import StreamingRecognizer
+from report import machine, save  # benchmarks/report.py
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "assets" / "samples" / "librispeech"
@@ -235,15 +235,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     for timing in [*results["tensorflow"].values(),
                    *(t for r in results["models"].values() for t in r["threads"].values())]:
         del timing["predictions"]
-    report = {"machine": {"processor": platform.processor() or platform.machine(),
-                          "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                          "tensorflow": results["tensorflow"][args.threads[0]]["tensorflow"]},
+    report = {"machine": machine(results["tensorflow"][args.threads[0]]["tensorflow"]),
               "config": {k: v for k, v in vars(args).items() if k not in ("tensorflow_worker", "out")}
               | {"audio_seconds": duration, "clips": len(sources), "app_clip_seconds": clip},
               "results": results, "max_abs_tensorflow_minus_first_model": deviation}
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return save(report, args.json)
 
 
 if __name__ == "__main__":

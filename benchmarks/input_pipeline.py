@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import os
-import platform
 import time
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -20,6 +17,7 @@ import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.datasets import crop_dataset, find_utterances, fit_to_length
+from report import machine, save  # benchmarks/report.py
 
 WARMUP_BATCHES = 5
 
@@ -52,11 +50,6 @@ def loop_seconds(paths: list[str], crop_seconds: float, crops: int) -> float:
     return time.perf_counter() - start
 
 
-def machine() -> dict[str, str | int | None]:
-    return {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "tensorflow": tf.__version__}
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     ratio = results["crop_dataset"] / results["sequential loop"]
     config = vars(args) | {"files": len(paths), "warmup_batches": WARMUP_BATCHES}
-    report = {"machine": machine(), "config": config, "audio_s_per_s": results,
+    report = {"machine": machine(tf.__version__), "config": config, "audio_s_per_s": results,
               "ratio_pipeline_over_loop": ratio}
 
     print(f"Machine: {report['machine']}")
@@ -94,10 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
         report["ratio_pipeline_over_training"] = results["crop_dataset"] / args.train_audio_s_per_s
         print(f"crop_dataset / training ({args.train_audio_s_per_s:g} audio-s/s): "
               f"{report['ratio_pipeline_over_training']:.2f}x")
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(report, file, indent=2)
-    return report
+    return save(report, args.json)
 
 
 if __name__ == "__main__":

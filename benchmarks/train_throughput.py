@@ -9,9 +9,6 @@ audio, so the numbers measure the training step only, not the input pipeline:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -22,6 +19,7 @@ import tensorflow as tf
 from keras_cpc.audio import SAMPLE_RATE
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.models import CPC
+from report import machine, save  # benchmarks/report.py
 
 CHANNELS, CONTEXT_UNITS, PREDICTION_STEPS, NEGATIVES = 128, 256, 12, 50
 WARMUP_STEPS = 2
@@ -93,11 +91,6 @@ def time_steps(model: keras.Model, dataset: tf.data.Dataset, steps: int) -> tupl
     return (time.perf_counter() - start) / steps, history.history["loss"][-1]
 
 
-def machine() -> dict[str, str | int | None]:
-    return {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__}
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,8 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         results[name] = {"seconds_per_step": step, "audio_s_per_s": audio_per_step / step,
                          "jit_compile": bool(model.jit_compile), "loss": loss}
     ratio = results["keras_cpc CPC"]["audio_s_per_s"] / results["naive prototype"]["audio_s_per_s"]
-    report = {"machine": machine(), "config": vars(args) | {"warmup_steps": WARMUP_STEPS},
-              "results": results, "ratio_ours_over_baseline": ratio}
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    report = {"machine": {**machine(tf.__version__), "gpus": gpus},
+              "config": vars(args) | {"warmup_steps": WARMUP_STEPS}, "results": results, "ratio_ours_over_baseline": ratio}
 
     print(f"Machine: {report['machine']}")
     print(f"Batch {args.batch_size} x {args.crop_seconds:g} s, "
@@ -132,10 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {name} | {result['jit_compile']} | {result['loss']:.3f} "
               f"| {result['seconds_per_step']:.3f} | {result['audio_s_per_s']:.1f} |")
     print(f"\nours / baseline: {ratio:.2f}x")
-    if args.json:
-        with open(args.json, "w") as file:
-            json.dump(report, file, indent=2)
-    return report
+    return save(report, args.json)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Shared fixtures: the bundled real speech clips."""
+"""Shared fixtures: the bundled real speech clips and tiny generated audio files."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
-from keras_cpc.audio import load_audio
+from keras_cpc.audio import SAMPLE_RATE, load_audio
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "assets" / "samples" / "librispeech"
@@ -22,3 +23,16 @@ def sample_root() -> Path:
 def speech_clip() -> np.ndarray:
     """A real 7 s LibriSpeech utterance at 16 kHz."""
     return load_audio(next(SAMPLES.glob("LibriSpeech/*/4214/*/*.flac")))
+
+
+@pytest.fixture
+def write_audio(tmp_path):
+    """`write_audio(name, samples, rate=16000, **soundfile_kwargs)` -> path of a tiny file in tmp_path."""
+
+    def write(name, samples, rate=SAMPLE_RATE, **kwargs):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, np.asarray(samples), rate, **kwargs)
+        return path
+
+    return write

@@ -6,22 +6,8 @@ import logging
 
 import numpy as np
 import pytest
-import soundfile
 
 from keras_cpc.audio import SAMPLE_RATE, AudioError, load_audio
-
-
-@pytest.fixture
-def write_audio(tmp_path):
-    """`write_audio(name, samples, rate=16000, **soundfile_kwargs)` -> path of a tiny file in tmp_path."""
-
-    def write(name, samples, rate=SAMPLE_RATE, **kwargs):
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        soundfile.write(path, np.asarray(samples), rate, **kwargs)
-        return path
-
-    return write
 
 
 def _sine(freq, seconds, rate, amplitude=0.5):

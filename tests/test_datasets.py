@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE, load_audio
@@ -23,19 +22,6 @@ from keras_cpc.datasets import (
 
 CROP_SECONDS = 1.0
 CROP = int(CROP_SECONDS * SAMPLE_RATE)
-
-
-@pytest.fixture
-def write_audio(tmp_path):
-    """`write_audio(name, samples, rate=16000, **soundfile_kwargs)` -> path of a tiny file in tmp_path."""
-
-    def write(name, samples, rate=SAMPLE_RATE, **kwargs):
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        soundfile.write(path, np.asarray(samples), rate, **kwargs)
-        return path
-
-    return write
 
 
 def _noise(samples, seed):
