@@ -75,7 +75,7 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
     cpc = keras.saving.load_model(cpc_path)
     if not isinstance(cpc, CPC):
         raise ValueError(f"{cpc_path}: expected a CPC model, got {type(cpc).__name__}")
-    expected = recognizer.attention.query_dense.kernel.shape[0]
+    expected = recognizer.attention.query.kernel.shape[0]
     if expected != cpc.context_units:
         raise ValueError(f"{recognizer_path} takes {expected}-dimensional features but {cpc_path} gives "
                          f"{cpc.context_units}")

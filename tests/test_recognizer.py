@@ -1,4 +1,4 @@
-"""Tests of MeanStdPooling and EmotionRecognizer: masking, NumPy references, round trips, training."""
+"""Tests of MeanStdPooling, SelfAttention and EmotionRecognizer: masking, NumPy references, round trips, training."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_cpc.layers import MeanStdPooling
+from keras_cpc.layers import MeanStdPooling, SelfAttention
 from keras_cpc.models import EmotionRecognizer
 
 TINY = dict(num_heads=2, attention_dim=8, hidden_units=(6, 5))
@@ -76,6 +76,56 @@ def test_pooling_ignores_nan_padding():
     x = np.array([[[1.0], [3.0], [np.nan]]], np.float32)
     pooled = keras.ops.convert_to_numpy(MeanStdPooling()(x, mask=np.array([[True, True, False]])))
     np.testing.assert_allclose(pooled, [[2.0, np.sqrt(1.0 + 1e-6)]], rtol=1e-6)
+
+
+# ===========================================================================================
+# SelfAttention
+# ===========================================================================================
+
+
+def _numpy_attention(layer: SelfAttention, x: np.ndarray, length: int) -> np.ndarray:
+    """Reference: per-head softmax(q k^T / sqrt(d)) v over the first `length` keys, concatenated, projected."""
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (
+        [keras.ops.convert_to_numpy(w).astype(np.float64) for w in dense.weights]
+        for dense in (layer.query, layer.key, layer.value, layer.output_dense))
+    x = x.astype(np.float64)
+    q, k, v = x @ wq + bq, x[:length] @ wk + bk, x[:length] @ wv + bv
+    size = layer.attention_dim // layer.num_heads
+    heads = []
+    for h in range(layer.num_heads):
+        part = slice(h * size, (h + 1) * size)
+        logits = q[:, part] @ k[:, part].T / np.sqrt(size)
+        weights = np.exp(logits - logits.max(1, keepdims=True))
+        heads.append(weights / weights.sum(1, keepdims=True) @ v[:, part])
+    return np.concatenate(heads, 1) @ wo + bo
+
+
+def test_self_attention_matches_numpy_with_masked_keys():
+    rng = np.random.default_rng(2)
+    x = _features(rng, 3, 6, dim=5)
+    lengths = [6, 3, 1]
+    layer = SelfAttention(num_heads=2, attention_dim=8)
+    out = keras.ops.convert_to_numpy(layer(x, mask=np.arange(6)[None] < np.array(lengths)[:, None]))
+    assert out.shape == x.shape == layer.compute_output_shape(x.shape)
+    for row, length in enumerate(lengths):
+        np.testing.assert_allclose(out[row], _numpy_attention(layer, x[row], length), rtol=1e-4, atol=1e-5)
+
+
+def test_self_attention_equals_keras_multi_head_attention():
+    rng = np.random.default_rng(3)
+    x = _features(rng, 2, 5, dim=4)
+    mask = np.array([[True] * 5, [True, True, True, False, False]])
+    ours = SelfAttention(num_heads=2, attention_dim=6)
+    ours.build(x.shape)
+    keras_mha = keras.layers.MultiHeadAttention(2, key_dim=3)
+    keras_mha.build(x.shape, x.shape)
+    for dense, einsum in zip((ours.query, ours.key, ours.value), (keras_mha.query_dense, keras_mha.key_dense,
+                                                                 keras_mha.value_dense)):
+        einsum.kernel.assign(np.reshape(dense.kernel, (4, 2, 3)))
+        einsum.bias.assign(np.reshape(dense.bias, (2, 3)))
+    keras_mha.output_dense.kernel.assign(np.reshape(ours.output_dense.kernel, (2, 3, 4)))
+    keras_mha.output_dense.bias.assign(ours.output_dense.bias)
+    np.testing.assert_allclose(ours(x, mask=mask), keras_mha(x, x, value_mask=mask), rtol=1e-5, atol=1e-6)
 
 
 # ===========================================================================================

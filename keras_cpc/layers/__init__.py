@@ -1,8 +1,9 @@
 """Keras layers of keras-cpc."""
 
+from keras_cpc.layers.attention import SelfAttention
 from keras_cpc.layers.encoder import ConvEncoder, hop_length, num_frames, receptive_field
 from keras_cpc.layers.mfcc import MFCC
 from keras_cpc.layers.pooling import MeanStdPooling
 from keras_cpc.layers.predictor import FuturePredictor
 
-__all__ = ["ConvEncoder", "FuturePredictor", "MFCC", "MeanStdPooling", "hop_length", "num_frames", "receptive_field"]
+__all__ = ["ConvEncoder", "FuturePredictor", "MFCC", "MeanStdPooling", "SelfAttention", "hop_length", "num_frames", "receptive_field"]

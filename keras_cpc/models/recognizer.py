@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from keras_cpc.layers import MeanStdPooling
+from keras_cpc.layers import MeanStdPooling, SelfAttention
 
 
 def length_mask(lengths, num_frames):
@@ -50,16 +50,12 @@ class EmotionRecognizer(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if attention_dim % num_heads:
-            raise ValueError(f"attention_dim {attention_dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.attention_dim = attention_dim
         self.hidden_units = tuple(int(units) for units in hidden_units)
         self.dropout = dropout
         self.outputs = outputs
-        self.attention = keras.layers.MultiHeadAttention(
-            num_heads, key_dim=attention_dim // num_heads, name="attention"
-        )
+        self.attention = SelfAttention(num_heads, attention_dim, name="attention")
         self.pooling = MeanStdPooling(name="pooling")
         self.hidden = [
             keras.layers.Dense(units, activation="relu", name=f"hidden{i}")
@@ -70,7 +66,7 @@ class EmotionRecognizer(keras.Model):
 
     def build(self, input_shape):
         features_shape = tuple(input_shape["features"])
-        self.attention.build(features_shape, features_shape)
+        self.attention.build(features_shape)
         shape = self.pooling.compute_output_shape(features_shape)
         for dense in self.hidden:
             dense.build(shape)
@@ -80,7 +76,7 @@ class EmotionRecognizer(keras.Model):
     def call(self, inputs, training: bool = False):
         features = inputs["features"]
         mask = length_mask(inputs["lengths"], ops.shape(features)[1])
-        attended = self.attention(features, features, value_mask=mask, training=training)
+        attended = self.attention(features, mask=mask)
         x = self.pooling(attended, mask=mask)
         for dense, dropout in zip(self.hidden, self.dropouts):
             x = dropout(dense(x), training=training)

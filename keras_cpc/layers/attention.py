@@ -1,0 +1,72 @@
+"""Multi-head self-attention over the valid frames of padded sequences."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+MASKED_LOGIT = -1e9
+
+
+@keras.saving.register_keras_serializable(package="keras_cpc")
+class SelfAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product self-attention whose output has the input's dimension.
+
+    Maps `(batch, time, dim)` to `(batch, time, dim)`. Queries, keys and values are dense
+    projections to `attention_dim` split over `num_heads`; the heads' outputs are
+    concatenated and projected back to `dim`. Keys outside `mask` `(batch, time)` get no
+    weight, so padded frames never change the valid frames' outputs.
+
+    Same computation as `keras.layers.MultiHeadAttention(num_heads, attention_dim //
+    num_heads)` with a value mask, written with dense layers and a `(batch, 1, 1, time)`
+    additive mask so that a static-shape LiteRT export holds no `(heads, time, time)`
+    constant and its projections quantize as fully connected ops.
+
+    Args:
+        num_heads: attention heads.
+        attention_dim: total query/key/value dimension over all heads.
+    """
+
+    def __init__(self, num_heads: int = 8, attention_dim: int = 512, **kwargs):
+        super().__init__(**kwargs)
+        if attention_dim % num_heads:
+            raise ValueError(f"attention_dim {attention_dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.attention_dim = attention_dim
+        self.query = keras.layers.Dense(attention_dim, name="query")
+        self.key = keras.layers.Dense(attention_dim, name="key")
+        self.value = keras.layers.Dense(attention_dim, name="value")
+        self.output_dense = None
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        for dense in (self.query, self.key, self.value):
+            dense.build(input_shape)
+        self.output_dense = keras.layers.Dense(input_shape[-1], name="output")
+        self.output_dense.build((*input_shape[:-1], self.attention_dim))
+
+    def _heads(self, x):
+        """`(batch, time, attention_dim)` -> `(batch, heads, time, attention_dim / heads)`."""
+        shape = ops.shape(x)
+        x = ops.reshape(x, (shape[0], shape[1], self.num_heads, self.attention_dim // self.num_heads))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, inputs, mask=None):
+        scale = (self.attention_dim // self.num_heads) ** -0.5
+        query = self._heads(self.query(inputs) * scale)
+        logits = ops.matmul(query, ops.transpose(self._heads(self.key(inputs)), (0, 1, 3, 2)))
+        if mask is not None:
+            hidden = 1.0 - ops.cast(mask[:, None, None, :], logits.dtype)
+            logits = logits + hidden * MASKED_LOGIT
+        attended = ops.matmul(ops.softmax(logits, axis=-1), self._heads(self.value(inputs)))
+        shape = ops.shape(inputs)
+        merged = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (shape[0], shape[1], self.attention_dim))
+        return self.output_dense(merged)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_heads=self.num_heads, attention_dim=self.attention_dim)
+        return config
