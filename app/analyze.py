@@ -1,8 +1,8 @@
 """Emotion trajectories of audio files: `python -m app.analyze FILE_OR_DIR... --model DIR --csv OUT.csv`.
 
 Streams every file (folders searched for .wav, .flac and .ogg) through the exported models
-in blocks, so memory stays bounded for hours of audio, and writes one CSV row per hop:
-file, time (s), activation, valence, dominance. Prints each file's mean; `--plot` draws the
+in blocks, so memory stays bounded for hours of audio, and writes one CSV row per prediction
+(every hop, or every `--interval`): file, time (s), activation, valence, dominance. Prints each file's mean; `--plot` draws the
 trajectories. Unreadable files are reported by name and skipped; the exit status is 1 when
 any was. Runs on LiteRT only, without TensorFlow.
 """
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", required=True, help="per-hop predictions")
     parser.add_argument("--plot", help="figure of the trajectories (.png)")
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads")
+    parser.add_argument("--interval", type=float,
+                        help="seconds between predictions, a multiple of the model's hop (default: every hop); "
+                             "the head's cost is paid once per interval")
     return parser
 
 
@@ -102,8 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        recognizer = StreamingRecognizer(args.model, num_threads=args.threads)
-    except ModelError as error:
+        recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)
+    except ValueError as error:  # ModelError included
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     trajectories, skipped = {}, 0
     with open(args.csv, "w", newline="") as handle:

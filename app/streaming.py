@@ -44,24 +44,32 @@ def signature_runner(path: Path, num_threads: int):
 
 
 class StreamingRecognizer:
-    """Predicts (activation, valence, dominance) every hop of a live or file audio stream.
+    """Predicts (activation, valence, dominance) every `interval` of a live or file audio stream.
 
     `push` takes samples in chunks of any size. Every `hop_samples` new samples, the CPC
     step model turns the latest chunk (the hop plus the overlap its first frame needs) and
     the GRU state into `hop_frames` contexts, which overwrite the oldest ones in a window of
-    `window_frames`; the head then predicts from the window's valid frames. The head pools
-    over frames without regard to their order, so the window is a plain ring buffer. A hop
-    costs one step-model run, independent of the window, and one head run.
+    `window_frames`. Every `interval` (a whole number of hops; default one hop), the head
+    predicts from the window's valid frames. The head pools over frames without regard to
+    their order, so the window is a plain ring buffer. A hop costs one step-model run,
+    independent of the window; a prediction, one head run over the window.
 
     Args:
         model_dir: folder of `model.json`, `cpc_step.tflite` and `head.tflite`.
         num_threads: LiteRT threads of each model.
+        interval: seconds between predictions, a multiple of the hop; `None` for every hop.
     """
 
-    def __init__(self, model_dir: str | os.PathLike, num_threads: int = 1):
+    def __init__(self, model_dir: str | os.PathLike, num_threads: int = 1, interval: float | None = None):
         model_dir = Path(model_dir)
         self.config = read_config(model_dir)
         self.sample_rate = self.config["sample_rate"]
+        hop_seconds = self.config["hop_samples"] / self.sample_rate
+        self.interval_hops = 1 if interval is None else round(interval / hop_seconds)
+        if interval is not None and (self.interval_hops < 1 or
+                                     abs(self.interval_hops * hop_seconds - interval) > 1e-6):
+            raise ValueError(f"interval {interval} s is not a positive multiple of the model's "
+                             f"{hop_seconds} s hop")
         self._step = signature_runner(model_dir / "cpc_step.tflite", num_threads)
         self._head = signature_runner(model_dir / "head.tflite", num_threads)
         self.reset()
@@ -72,44 +80,52 @@ class StreamingRecognizer:
         self._state = np.zeros((1, self.config["state_size"]), np.float32)
         self._window = np.zeros((self.config["window_frames"], self.config["state_size"]), np.float32)
         self._frames = 0
+        self._predicted_frames = 0
 
     def push(self, samples: np.ndarray) -> list[Prediction]:
-        """Adds samples; returns one prediction per hop completed by them."""
+        """Adds samples; returns one prediction per interval completed by them."""
         chunk, hop = self.config["chunk_samples"], self.config["hop_samples"]
         pending = np.concatenate([self._pending, np.asarray(samples, np.float32).reshape(-1)])
         predictions, start = [], 0
         while len(pending) - start >= chunk:
-            predictions.append(self._run(pending[start:start + chunk], self.config["hop_frames"]))
+            self._advance(pending[start:start + chunk], self.config["hop_frames"])
             start += hop
+            if self._frames // self.config["hop_frames"] % self.interval_hops == 0:
+                predictions.append(self._predict())
         self._pending = pending[start:].copy()
         return predictions
 
     def flush(self) -> list[Prediction]:
-        """Ends the stream: a last prediction from the frames of a partial hop, if any; then `reset`."""
+        """Ends the stream: a last prediction from any frames not yet predicted from; then `reset`."""
         field, frame_hop = self.config["receptive_field"], self.config["frame_hop"]
         frames = (len(self._pending) - field) // frame_hop + 1 if len(self._pending) >= field else 0
-        predictions = []
         if frames:
             chunk = np.zeros(self.config["chunk_samples"], np.float32)
             chunk[:len(self._pending)] = self._pending  # frames past the audio are dropped
-            predictions.append(self._run(chunk, frames))
+            self._advance(chunk, frames)
+        predictions = [self._predict()] if self._frames > self._predicted_frames else []
         self.reset()
         return predictions
 
     def features(self) -> np.ndarray:
-        """The contexts `(frames, state_size)` the head last saw, oldest first (none after `flush`)."""
+        """The contexts `(frames, state_size)` in the window, oldest first (none after `flush`)."""
         size = len(self._window)
         if self._frames <= size:
             return self._window[:self._frames].copy()
         return np.roll(self._window, -(self._frames % size), axis=0)
 
-    def _run(self, chunk: np.ndarray, frames: int) -> Prediction:
+    def _advance(self, chunk: np.ndarray, frames: int) -> None:
+        """Runs the step model on one chunk; keeps its first `frames` contexts in the window."""
         out = self._step(audio=chunk[None], state=self._state)
         self._state = out["state"]
         size = len(self._window)
         self._window[(self._frames + np.arange(frames)) % size] = out["contexts"][0, :frames]
         self._frames += frames
-        valid = np.array([min(self._frames, size)], np.int32)
+
+    def _predict(self) -> Prediction:
+        """The head's prediction from the window's valid frames."""
+        self._predicted_frames = self._frames
+        valid = np.array([min(self._frames, len(self._window))], np.int32)
         emotion = self._head(features=self._window[None], lengths=valid)["emotion"][0]
         end = (self._frames - 1) * self.config["frame_hop"] + self.config["receptive_field"]
         return Prediction(end / self.sample_rate, *map(float, emotion))

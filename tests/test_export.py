@@ -160,6 +160,20 @@ def test_streaming_matches_whole_utterance_for_any_chunk_size(models, audio):
     np.testing.assert_array_equal(runs[0], runs[2])
 
 
+def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
+    every_hop = StreamingRecognizer(models[2])
+    expected = every_hop.push(audio) + every_hop.flush()  # 29 hops, then the 8 frames left
+    sparse = StreamingRecognizer(models[2], interval=0.3)
+    predictions = [p for start in range(0, len(audio), 700) for p in sparse.push(audio[start:start + 700])]
+    assert predictions == expected[2:29:3]  # hops 3, 6, ..., 27
+    assert sparse.flush() == [expected[-1]]
+    exact = StreamingRecognizer(models[2], interval=0.5)
+    assert exact.push(audio[:265 + 5 * 1600]) == [expected[4]]  # the overlap + 5 hops: no frame left
+    assert exact.flush() == []
+    with pytest.raises(ValueError, match="multiple of the model's 0.1 s hop"):
+        StreamingRecognizer(models[2], interval=0.25)
+
+
 def test_streaming_imports_neither_tensorflow_nor_keras(models):
     code = (
         "import sys, numpy as np\n"
