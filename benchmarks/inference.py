@@ -3,16 +3,19 @@
     PYTHONPATH=. python benchmarks/inference.py --models runs/export/none runs/export/dynamic \
         runs/export/int8 --recognizer recognizer.keras --cpc cpc.keras [--json results.json]
 
-For every model folder (from `python -m training.export`) and thread count, in one run:
+For every model folder (from `python -m training.export`), thread count and prediction interval,
+in one run:
 - real-time factor (processing seconds per audio second, lower is faster) of
-  `app.analyze.analyze_file` over a `--seconds` WAV file made of the sample clips;
+  `app.analyze.analyze_file` over a `--seconds` WAV file made of the sample clips, with a
+  prediction every `--intervals` seconds (the head runs once per interval, the step model once
+  per hop);
 - latency of one `StreamingRecognizer.push` of exactly one hop (one step and one head run), p50
   and p99 over `--hops` hops after warm-up;
 - the size of each `.tflite` file, and the wall time (start-up: imports, model loading, one short
   clip) and peak RSS of `python -m app.analyze` on the first sample clip, in a subprocess.
 Baseline: TensorFlow's `tf.function` of the Keras models on the same file (whole-file contexts,
-then the head on the window of every hop, as the streaming app predicts), in a subprocess per
-thread count since TensorFlow fixes its threads when it starts. Its predictions are checked
+then the head on the window of every prediction, as the streaming app predicts), in a subprocess
+per thread count since TensorFlow fixes its threads when it starts. Its predictions are checked
 against the first model folder's.
 """
 
@@ -56,9 +59,10 @@ def make_audio(sources: list[Path], seconds: float, path: Path, sample_rate: int
     return len(audio) / sample_rate
 
 
-def real_time_factor(model_dir: Path, threads: int, path: Path, duration: float, repeats: int) -> dict:
+def real_time_factor(model_dir: Path, threads: int, interval: float, path: Path, duration: float,
+                     repeats: int) -> dict:
     """Median seconds per audio second of `analyze_file` over `repeats` runs after a warm-up run."""
-    recognizer = StreamingRecognizer(model_dir, num_threads=threads)
+    recognizer = StreamingRecognizer(model_dir, num_threads=threads, interval=interval)
     analyze_file(recognizer, path)
     times = []
     for _ in range(repeats):
@@ -105,7 +109,7 @@ def app_run(model_dir: Path, clip: Path) -> dict:
 
 
 def tensorflow_worker(args: argparse.Namespace) -> None:
-    """Baseline in this process: prints JSON of the TensorFlow RTF; writes its predictions to `--out`."""
+    """Baseline in this process: prints JSON of the TensorFlow RTF per interval; saves predictions to `--out`."""
     import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
     import tensorflow as tf
 
@@ -133,24 +137,28 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     def head(features, lengths):
         return recognizer({"features": features, "lengths": lengths})
 
-    def predict(path: str) -> np.ndarray:
+    def predict(path: str, interval_hops: int) -> np.ndarray:
         audio = load_audio(path, min_samples=config["receptive_field"])
         frames = (len(audio) - config["receptive_field"]) // config["frame_hop"] + 1
         hops = (len(audio) - chunk) // hop + 1 if len(audio) >= chunk else 0
-        ends = [hop_frames * (i + 1) for i in range(hops)]
+        ends = [hop_frames * (i + 1) for i in range(interval_hops - 1, hops, interval_hops)]
         ends += [frames] if not ends or ends[-1] < frames else []  # the frames `flush` adds
         windows, lengths = contexts_and_windows(audio, tf.constant(ends, tf.int32))
         return np.concatenate([head(windows[i:i + HEAD_BATCH], lengths[i:i + HEAD_BATCH]).numpy()
                                for i in range(0, len(ends), HEAD_BATCH)])
 
-    predict(args.tensorflow_worker)  # traces both functions
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        predictions = predict(args.tensorflow_worker)
-        times.append(time.perf_counter() - start)
-    np.save(args.out, predictions)
-    print(json.dumps({"seconds": times, "tensorflow": tf.__version__}))
+    seconds = {}
+    for interval in args.intervals:
+        interval_hops = round(interval * config["sample_rate"] / hop)
+        predictions = predict(args.tensorflow_worker, interval_hops)  # traces both functions the first time
+        seconds[interval] = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            predict(args.tensorflow_worker, interval_hops)
+            seconds[interval].append(time.perf_counter() - start)
+        if interval == args.intervals[0]:
+            np.save(args.out, predictions)
+    print(json.dumps({"seconds": seconds, "tensorflow": tf.__version__}))
 
 
 def tensorflow_baseline(args: argparse.Namespace, path: Path, threads: int, duration: float) -> dict:
@@ -158,13 +166,14 @@ def tensorflow_baseline(args: argparse.Namespace, path: Path, threads: int, dura
         out = os.path.join(folder, "predictions.npy")
         command = [sys.executable, __file__, "--tensorflow-worker", str(path), "--threads", str(threads),
                    "--out", out, "--models", str(args.models[0]), "--recognizer", args.recognizer,
-                   "--repeats", str(args.repeats)] + (["--cpc", args.cpc] if args.cpc else [])
+                   "--repeats", str(args.repeats), "--intervals", *map(str, args.intervals)] + \
+            (["--cpc", args.cpc] if args.cpc else [])
         result = subprocess.run(command, cwd=REPO, env=repo_env(), capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"TensorFlow baseline failed:\n{result.stderr[-3000:]}")
         report = json.loads(result.stdout.strip().splitlines()[-1])
-        return {"rtf": float(np.median(report["seconds"])) / duration, "seconds": report["seconds"],
-                "tensorflow": report["tensorflow"], "predictions": np.load(out)}
+        return {"rtf": {float(i): float(np.median(s)) / duration for i, s in report["seconds"].items()},
+                "seconds": report["seconds"], "tensorflow": report["tensorflow"], "predictions": np.load(out)}
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -178,6 +187,9 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="speech to build the test file from (default: the bundled clips)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the test file")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure")
+    parser.add_argument("--intervals", type=float, nargs="+", default=[0.1, 0.5, 1.0],
+                        help="seconds between predictions (multiples of the hop; the first one is checked "
+                             "against TensorFlow)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per RTF (median reported)")
     parser.add_argument("--hops", type=int, default=300, help="timed hops per latency")
     parser.add_argument("--json", help="also write the results to this JSON file")
@@ -203,37 +215,43 @@ def main(argv: list[str] | None = None) -> dict | None:
                       "bytes": {f.name: f.stat().st_size for f in sorted(model.glob("*.tflite"))},
                       "app": app_run(model, sources[0]), "threads": {}}
             for threads in args.threads:
-                timing = real_time_factor(model, threads, path, duration, args.repeats)
-                timing.update(hop_latency(model, threads, audio, args.hops))
-                timing["speedup_over_tensorflow"] = results["tensorflow"][threads]["rtf"] / timing["rtf"]
+                timing = hop_latency(model, threads, audio, args.hops)
+                timing["intervals"] = {}
+                for interval in args.intervals:
+                    rtf = real_time_factor(model, threads, interval, path, duration, args.repeats)
+                    rtf["speedup_over_tensorflow"] = results["tensorflow"][threads]["rtf"][interval] / rtf["rtf"]
+                    timing["intervals"][interval] = rtf
                 result["threads"][threads] = timing
             results["models"][str(model)] = result
 
-    first = results["models"][str(models[0])]["threads"][args.threads[0]]["predictions"]
+    first_model = results["models"][str(models[0])]["threads"][args.threads[0]]
+    first = first_model["intervals"][args.intervals[0]]["predictions"]
     baseline = results["tensorflow"][args.threads[0]]["predictions"]
     deviation = float(np.abs(first - baseline).max()) if first.shape == baseline.shape else float("nan")
     clip = soundfile.info(sources[0]).duration
     print(f"{duration:.0f} s of speech ({len(sources)} clips), {os.cpu_count()} CPUs, "
           f"median of {args.repeats} runs; latency over {args.hops} hops\n")
-    print("| model | quantization (step / head) | MiB | threads | RTF | x TensorFlow | hop p50 ms "
+    intervals = " | ".join(f"RTF {i:g} s | x TF" for i in args.intervals)
+    print(f"| model | quantization (step / head) | MiB | threads | {intervals} | hop p50 ms "
           "| hop p99 ms | app.analyze s | peak RSS MiB |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|" + "---:|---:|" * len(args.intervals) + "---:|---:|---:|---:|")
     for threads in args.threads:
-        print(f"| TensorFlow tf.function | float (Keras) | | {threads} "
-              f"| {results['tensorflow'][threads]['rtf']:.4f} | 1.00 | | | | |")
+        rtfs = " | ".join(f"{results['tensorflow'][threads]['rtf'][i]:.4f} | 1.00" for i in args.intervals)
+        print(f"| TensorFlow tf.function | float (Keras) | | {threads} | {rtfs} | | | | |")
     for name, result in results["models"].items():
         quantization = " / ".join(result["quantization"][k] for k in ("cpc_step", "head"))
         size = sum(result["bytes"].values()) / 2**20
         app = result["app"]
         for threads, timing in result["threads"].items():
-            print(f"| {name} | {quantization} | {size:.2f} | {threads} | {timing['rtf']:.4f} "
-                  f"| {timing['speedup_over_tensorflow']:.2f} | {timing['p50_ms']:.2f} "
+            rtfs = " | ".join(f"{t['rtf']:.4f} | {t['speedup_over_tensorflow']:.2f}"
+                              for t in timing["intervals"].values())
+            print(f"| {name} | {quantization} | {size:.2f} | {threads} | {rtfs} | {timing['p50_ms']:.2f} "
                   f"| {timing['p99_ms']:.2f} | {app['wall_s']:.2f} | {app['peak_rss_mib']:.0f} |")
     print(f"\napp.analyze: one thread on {sources[0].name} ({clip:.1f} s), start-up included. "
           f"Max |TensorFlow - {models[0]}| over all hop predictions: {deviation:.2e}")
 
-    for timing in [*results["tensorflow"].values(),
-                   *(t for r in results["models"].values() for t in r["threads"].values())]:
+    for timing in [*results["tensorflow"].values(), *(t for r in results["models"].values()
+                                                       for h in r["threads"].values() for t in h["intervals"].values())]:
         del timing["predictions"]
     report = {"machine": machine(results["tensorflow"][args.threads[0]]["tensorflow"]),
               "config": {k: v for k, v in vars(args).items() if k not in ("tensorflow_worker", "out")}
