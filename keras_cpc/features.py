@@ -69,6 +69,20 @@ def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:
     return np.array([[u.activation, u.valence, u.dominance] for u in utterances], np.float32)
 
 
+def feature_statistics(files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and variance over every frame of the cached feature files (float64 sums)."""
+    count, total, squares = 0, 0.0, 0.0
+    for path in files:
+        frames = np.load(path).astype(np.float64)
+        count += len(frames)
+        total = total + frames.sum(0)
+        squares = squares + np.square(frames).sum(0)
+    if not count:
+        raise ValueError("no frames to compute feature statistics from")
+    mean = total / count
+    return mean, np.maximum(squares / count - np.square(mean), 0.0)
+
+
 def padded_dataset(
     files: Sequence[str],
     targets: np.ndarray,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_cpc.layers import MeanStdPooling, SelfAttention
+from keras_cpc.features import feature_statistics
+from keras_cpc.layers import MeanStdPooling, SelfAttention, Standardize
 from keras_cpc.models import EmotionRecognizer
 
 TINY = dict(num_heads=2, attention_dim=8, hidden_units=(6, 5))
@@ -126,6 +127,40 @@ def test_self_attention_equals_keras_multi_head_attention():
     keras_mha.output_dense.kernel.assign(np.reshape(ours.output_dense.kernel, (2, 3, 4)))
     keras_mha.output_dense.bias.assign(ours.output_dense.bias)
     np.testing.assert_allclose(ours(x, mask=mask), keras_mha(x, x, value_mask=mask), rtol=1e-5, atol=1e-6)
+
+
+# ===========================================================================================
+# Standardize and feature_statistics
+# ===========================================================================================
+
+
+def test_feature_statistics_pool_every_frame_of_every_file(tmp_path):
+    rng = np.random.default_rng(4)
+    parts = [rng.normal(3, 2, size=(n, 3)).astype(np.float16) for n in (5, 1, 9)]
+    for i, part in enumerate(parts):
+        np.save(tmp_path / f"{i}.npy", part)
+    mean, variance = feature_statistics([tmp_path / f"{i}.npy" for i in range(3)])
+    frames = np.concatenate(parts).astype(np.float64)
+    np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(variance, frames.var(0), rtol=1e-9)
+
+
+def test_standardize_maps_to_zero_mean_unit_variance_and_roundtrips(tmp_path):
+    x = np.random.default_rng(5).normal(4, 3, size=(2, 50, 3)).astype(np.float32)
+    layer = Standardize()
+    layer.build(x.shape)
+    np.testing.assert_allclose(layer(x), x / np.sqrt(1 + 1e-6), rtol=1e-6)  # identity until set
+    layer.set_statistics(x.reshape(-1, 3).mean(0), x.reshape(-1, 3).var(0))
+    out = keras.ops.convert_to_numpy(layer(x)).reshape(-1, 3)
+    np.testing.assert_allclose(out.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(0), 1, atol=1e-5)
+    model = EmotionRecognizer(**TINY, standardize=True)
+    model.build({"features": (None, None, 3), "lengths": (None,)})
+    model.standardization.set_statistics([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.standardization.variance, [4.0, 5.0, 6.0])
+    np.testing.assert_allclose(_predict(loaded, x, [50, 20]), _predict(model, x, [50, 20]), rtol=1e-6)
 
 
 # ===========================================================================================

@@ -40,6 +40,7 @@ from keras_cpc.features import (
     cache_features,
     cpc_extractor,
     feature_dataset,
+    feature_statistics,
     labels,
     mfcc_extractor,
 )
@@ -87,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minicpc-epochs", type=int, default=10)
     parser.add_argument("--minicpc-steps", type=int, default=100, help="miniCPC steps per epoch")
     parser.add_argument("--minicpc-crop-seconds", type=float, default=3.0)
+    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                        help="frozen features (mfcc, minicpc, precpc): standardise each dimension with "
+                             "the training set's mean and variance")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
 
 
@@ -130,12 +134,13 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance]) -
 
 
 def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
-    """Training, validation and test datasets of a system (features cached when frozen)."""
+    """Training, validation and test datasets of a system (features cached when frozen), and the
+    per-dimension mean and variance of the training features (`None` for e2e)."""
     if system == "e2e":
         max_samples = int(args.max_seconds * SAMPLE_RATE)
         field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
         return [audio_dataset([u.path for u in s], labels(s), args.batch_size, max_samples, field,
-                              shuffle=i == 0, seed=seed) for i, s in enumerate(sets)]
+                              shuffle=i == 0, seed=seed) for i, s in enumerate(sets)], None
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":
@@ -144,8 +149,9 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
         extractor = cpc_extractor(args.cpc)
     else:
         extractor = cpc_extractor(minicpc_model(args, [*sets[0], *sets[1]]))
-    return [feature_dataset(cache_features(s, extractor, args.cache), labels(s), args.batch_size,
-                            shuffle=i == 0, seed=seed) for i, s in enumerate(sets)]
+    files = [cache_features(s, extractor, args.cache) for s in sets]
+    return [feature_dataset(f, labels(s), args.batch_size, shuffle=i == 0, seed=seed)
+            for i, (f, s) in enumerate(zip(files, sets))], feature_statistics(files[0])
 
 
 def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:
@@ -172,10 +178,13 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
             raise SystemExit(f"fold {args.fold} of {args.data} has no {name} utterances")
     logger.info("%s fold %d run %d: %d training, %d validation, %d test utterances", args.system, args.fold,
                 args.run, len(train), len(validation), len(test))
-    train_data, validation_data, test_data = datasets(args, args.system, (train, validation, test), seed)
-
-    model = EndToEndRecognizer() if args.system == "e2e" else EmotionRecognizer()
+    (train_data, validation_data, test_data), statistics = datasets(args, args.system, (train, validation, test),
+                                                                    seed)
+    standardize = args.standardize and statistics is not None
+    model = EndToEndRecognizer() if args.system == "e2e" else EmotionRecognizer(standardize=standardize)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
+    if standardize:
+        model.standardization.set_statistics(*statistics)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, weight_decay=args.weight_decay),
                   loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)])
     model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose, shuffle=False,

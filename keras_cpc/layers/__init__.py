@@ -5,5 +5,6 @@ from keras_cpc.layers.encoder import ConvEncoder, hop_length, num_frames, recept
 from keras_cpc.layers.mfcc import MFCC
 from keras_cpc.layers.pooling import MeanStdPooling
 from keras_cpc.layers.predictor import FuturePredictor
+from keras_cpc.layers.standardize import Standardize
 
-__all__ = ["ConvEncoder", "FuturePredictor", "MFCC", "MeanStdPooling", "SelfAttention", "hop_length", "num_frames", "receptive_field"]
+__all__ = ["ConvEncoder", "FuturePredictor", "MFCC", "MeanStdPooling", "SelfAttention", "Standardize", "hop_length", "num_frames", "receptive_field"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from keras_cpc.layers import MeanStdPooling, SelfAttention
+from keras_cpc.layers import MeanStdPooling, SelfAttention, Standardize
 
 
 def length_mask(lengths, num_frames):
@@ -30,7 +30,9 @@ class EmotionRecognizer(keras.Model):
     Layers, after Li et al. (2021): multi-head self-attention whose output has the input's
     dimension (no residual, no normalisation), mean and std pooling over valid frames,
     ReLU dense layers each followed by dropout, and a linear output layer. Paper sizes by
-    default.
+    default. With `standardize`, a `Standardize` layer first maps each feature dimension to
+    zero mean and unit variance with statistics set before training
+    (`model.standardization.set_statistics`).
 
     Args:
         num_heads: attention heads.
@@ -38,6 +40,7 @@ class EmotionRecognizer(keras.Model):
         hidden_units: units of each hidden dense layer.
         dropout: dropout rate after each hidden dense layer.
         outputs: number of predicted dimensions.
+        standardize: standardise the input features with fixed statistics.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class EmotionRecognizer(keras.Model):
         hidden_units: Sequence[int] = (128, 128),
         dropout: float = 0.2,
         outputs: int = 3,
+        standardize: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -55,6 +59,8 @@ class EmotionRecognizer(keras.Model):
         self.hidden_units = tuple(int(units) for units in hidden_units)
         self.dropout = dropout
         self.outputs = outputs
+        self.standardize = standardize
+        self.standardization = Standardize(name="standardization") if standardize else None
         self.attention = SelfAttention(num_heads, attention_dim, name="attention")
         self.pooling = MeanStdPooling(name="pooling")
         self.hidden = [
@@ -66,6 +72,8 @@ class EmotionRecognizer(keras.Model):
 
     def build(self, input_shape):
         features_shape = tuple(input_shape["features"])
+        if self.standardization is not None:
+            self.standardization.build(features_shape)
         self.attention.build(features_shape)
         shape = self.pooling.compute_output_shape(features_shape)
         for dense in self.hidden:
@@ -75,6 +83,8 @@ class EmotionRecognizer(keras.Model):
 
     def call(self, inputs, training: bool = False):
         features = inputs["features"]
+        if self.standardization is not None:
+            features = self.standardization(features)
         mask = length_mask(inputs["lengths"], ops.shape(features)[1])
         attended = self.attention(features, mask=mask)
         x = self.pooling(attended, mask=mask)
@@ -93,5 +103,6 @@ class EmotionRecognizer(keras.Model):
             hidden_units=list(self.hidden_units),
             dropout=self.dropout,
             outputs=self.outputs,
+            standardize=self.standardize,
         )
         return config
