@@ -1,0 +1,121 @@
+"""A live session: audio source -> queue -> inference thread -> queue -> the UI's `poll`.
+
+The source's callback only puts chunks on a `SimpleQueue` (never blocks). The inference thread
+takes them in order, writes them to the session's WAV (when recording), resamples them to the
+model's rate, and runs the gated recognizer; the UI thread collects the results with `poll`.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import soundfile
+import soxr
+
+from app.audio_input import AudioSource
+from app.gating import SILENCE_DB, GatedStream, level_db
+from app.streaming import Prediction
+
+_END = object()
+
+
+class Update(NamedTuple):
+    """What one chunk produced: its predictions (NaN while gated), its level, when it arrived."""
+
+    predictions: list[Prediction]
+    level_db: float
+    arrival: float
+
+
+class Stopped(NamedTuple):
+    """The source ended (`error` None) or failed (`error` says how)."""
+
+    error: str | None
+
+
+class LiveSession:
+    """Runs `source` through `stream` (None: level and recording only) until `stop`.
+
+    Args:
+        source: a not yet started audio source.
+        stream: the gated recognizer, or None without a model.
+        record_to: WAV file receiving the captured audio as it came in (mono, the source's rate).
+    """
+
+    def __init__(self, source: AudioSource, stream: GatedStream | None, record_to: Path | None = None):
+        self.source, self.stream, self.record_to = source, stream, record_to
+        self.last_arrival = time.perf_counter()  # of the latest chunk; starts the stall watchdog
+        self._chunks: queue.SimpleQueue = queue.SimpleQueue()
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        rate = stream.recognizer.sample_rate if stream else source.sample_rate
+        self._resampler = None if rate == source.sample_rate else \
+            soxr.ResampleStream(source.sample_rate, rate, 1, dtype="float32")
+
+    def start(self) -> None:
+        """Opens the recording, starts the inference thread, then the source.
+
+        Raises `AudioInputError` (the source) or `soundfile.LibsndfileError` (the recording).
+        """
+        self._recording = soundfile.SoundFile(self.record_to, "w", self.source.sample_rate, 1) \
+            if self.record_to else None
+        self._thread.start()
+        try:
+            self.source.start(self._on_chunk, lambda error: self._chunks.put(Stopped(error)))
+        except Exception:
+            self._chunks.put(_END)
+            self._thread.join()
+            raise
+
+    def stop(self) -> list[Update | Stopped]:
+        """Stops the source, lets the thread finish the queued audio and flush; returns the rest."""
+        self.source.stop()
+        self._chunks.put(_END)
+        self._thread.join()
+        return self.poll()
+
+    def poll(self) -> list[Update | Stopped]:
+        """Everything produced since the last call, in order (UI thread)."""
+        results = []
+        while True:
+            try:
+                results.append(self._results.get_nowait())
+            except queue.Empty:
+                return results
+
+    def _on_chunk(self, samples: np.ndarray, arrival: float) -> None:  # audio thread
+        self.last_arrival = arrival
+        self._chunks.put((samples, arrival))
+
+    def _run(self) -> None:
+        try:
+            while (item := self._chunks.get()) is not _END:
+                if isinstance(item, Stopped):
+                    self._results.put(item)
+                    continue
+                samples, arrival = item
+                if self._recording:
+                    self._recording.write(samples)
+                self._results.put(Update(self._predict(samples), level_db(samples), arrival))
+            if self.stream:
+                tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True) \
+                    if self._resampler else np.zeros(0, np.float32)
+                predictions = self.stream.push(tail) + self.stream.flush()
+                self._results.put(Update(predictions, SILENCE_DB, time.perf_counter()))
+        except Exception as error:  # noqa: BLE001  (reported to the user; the window stays alive)
+            self._results.put(Stopped(f"Inference failed: {error}"))
+        finally:
+            if self._recording:
+                self._recording.close()
+
+    def _predict(self, samples: np.ndarray) -> list[Prediction]:
+        if self.stream is None:
+            return []
+        if self._resampler:
+            samples = self._resampler.resample_chunk(samples)
+        return self.stream.push(samples)

@@ -1,0 +1,385 @@
+"""The main window: live emotion estimates from an input device, or the trajectory of an audio file."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel,
+                               QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from app.analyze import AUDIO_EXTENSIONS, analyze_file
+from app.audio_input import AudioBackend, AudioInputError
+from app.categories import nearest_category
+from app.gating import GatedStream, SpeechGate
+from app.plots import PlanePlot, TimePlots
+from app.session import LiveSession, Stopped, Update
+from app.settings import DEFAULT_MODEL, REPO, Settings
+from app.streaming import ModelError, Prediction, StreamingRecognizer
+from app.trajectory import estimates, summarize, write_csv
+
+LIVE_SPAN = 30.0  # seconds of live estimates on screen
+TRAIL_HOPS = 30  # estimates in the plane's trail (3 s)
+UI_INTERVAL_MS = 50  # the UI takes results and redraws 20 times a second
+STALL_SECONDS = 2.0  # a live input silent this long (no callback at all) has failed
+LEVEL_FLOOR_DB = -80
+LIVE = "live"
+
+
+class MainWindow(QMainWindow):
+    """Input picker, start/stop, level meter, plots and the category hint; files by menu or drop.
+
+    Args:
+        settings: where the device, model folder, gate level and last folder persist.
+        backend: the audio inputs (`SoundDeviceBackend`, or `FileBackend` in tests and demos).
+        model_dir: the model folder to load instead of the one in `settings`.
+    """
+
+    def __init__(self, settings: Settings, backend: AudioBackend, model_dir: str | Path | None = None):
+        super().__init__()
+        self.settings, self.backend = settings, backend
+        self.model_dir: Path | None = None
+        self.recognizer: StreamingRecognizer | None = None
+        self.session: LiveSession | None = None
+        self.trajectory: list[Prediction] = []  # the live session's or the file's, NaN where gated
+        self.trajectory_name = ""
+        self.drawn: deque[tuple[float, float]] = deque(maxlen=10000)  # (chunk arrival, its points plotted)
+        self._arrivals: list[float] = []
+        self._analysis: tuple[Path, Future] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1)
+        self._build()
+        self.load_model(model_dir if model_dir is not None else self.settings.model_path)
+        self.refresh_devices()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start(UI_INTERVAL_MS)
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.setWindowTitle("keras-cpc: speech emotion")
+        self.setAcceptDrops(True)
+        self.resize(1200, 720)
+        menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in [("&Open audio file…", QKeySequence.StandardKey.Open, self._open_dialog),
+                                     ("Choose &model folder…", None, self._model_dialog),
+                                     ("Export trajectory as &CSV…", None, self._csv_dialog),
+                                     ("Export plots as &PNG…", None, self._png_dialog),
+                                     ("&Quit", QKeySequence.StandardKey.Quit, self.close)]:
+            action = QAction(text, self, triggered=slot)
+            if shortcut is not None:
+                action.setShortcut(shortcut)
+            menu.addAction(action)
+
+        self.device_box = QComboBox(minimumWidth=260)
+        self.device_box.currentTextChanged.connect(self._device_chosen)
+        refresh = QPushButton("Refresh", clicked=self.refresh_devices)
+        self.start_button = QPushButton("Start", clicked=self.toggle_live)
+        self.level_meter = QProgressBar(minimum=LEVEL_FLOOR_DB, maximum=0, value=LEVEL_FLOOR_DB,
+                                        format="%v dBFS", maximumWidth=180)
+        self.gate_box = QDoubleSpinBox(minimum=-90, maximum=0, singleStep=1, decimals=0, suffix=" dBFS",
+                                       value=self.settings.gate_db)
+        self.gate_box.valueChanged.connect(self._gate_changed)
+        self.record_box = QCheckBox("Record to WAV")
+        controls = QHBoxLayout()
+        for widget in (QLabel("Input:"), self.device_box, refresh, self.start_button, QLabel("Level:"),
+                       self.level_meter, QLabel("Speech above:"), self.gate_box, self.record_box):
+            controls.addWidget(widget)
+        controls.addStretch()
+
+        self.banner = QLabel(wordWrap=True, visible=False)
+        self.banner.setStyleSheet("background: #fde2e1; color: #8a1c17; padding: 6px; border-radius: 4px")
+        self.banner.mousePressEvent = lambda event: self.banner.hide()
+        self.banner.setToolTip("Click to dismiss")
+        self.model_label = QLabel(wordWrap=True)
+        self.time_plots = TimePlots()
+        self.plane = PlanePlot()
+        self.category_label = QLabel("—", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.category_label.setStyleSheet("font-size: 22pt; font-weight: bold")
+        self.summary_label = QLabel(wordWrap=True)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.plane, stretch=1)
+        for widget in (QLabel("Nearest category (Russell & Mehrabian 1977):"), self.category_label,
+                       self.summary_label):
+            side_layout.addWidget(widget)
+        self.plots = QSplitter()
+        self.plots.addWidget(self.time_plots)
+        self.plots.addWidget(side)
+        self.plots.setSizes([760, 440])
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(controls)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.model_label)
+        layout.addWidget(self.plots, stretch=1)
+        self.setCentralWidget(central)
+
+    def show_message(self, text: str) -> None:
+        """Shows a problem in the banner above the plots until dismissed or replaced."""
+        self.banner.setText(text)
+        self.banner.show()
+
+    def message(self) -> str:
+        """The banner's text ("" when hidden)."""
+        return self.banner.text() if self.banner.isVisibleTo(self) else ""
+
+    # -- model ---------------------------------------------------------------------------------
+
+    def load_model(self, folder: str | Path) -> bool:
+        """Loads an exported model folder; keeps the previous model and says why when it cannot."""
+        folder = Path(folder)
+        try:
+            if not folder.is_dir():
+                raise ModelError(f"{folder} does not exist (the default model ships in "
+                                 f"{DEFAULT_MODEL.relative_to(REPO)}/)")
+            recognizer = StreamingRecognizer(folder)
+        except ModelError as error:
+            self.show_message(f"Not a model folder: {error}. Choose one with File ▸ Choose model folder…")
+            if self.recognizer is None:
+                self.model_label.setText(f"<b>No model</b>: {error}. Live input shows the level only "
+                                         "until you choose a model folder (File ▸ Choose model folder…).")
+            return False
+        self.recognizer, self.model_dir = recognizer, folder
+        self.settings.model_path = str(folder)
+        config = recognizer.config
+        quantization = " / ".join(config.get("quantization", {}).values()) or "?"
+        self.model_label.setText(f"Model: {folder} ({quantization}; trained on "
+                                 f"{config.get('training_data', 'unspecified')})")
+        if self.session is not None:  # the new model takes over the live input at once
+            self.stop_live()
+            self.start_live()
+        return True
+
+    # -- live input ----------------------------------------------------------------------------
+
+    def refresh_devices(self) -> None:
+        """Lists the input devices again; says so when there is no way to get live audio."""
+        try:
+            devices = self.backend.input_devices()
+        except AudioInputError as error:
+            devices = []
+            self.show_message(str(error))
+        else:
+            if not devices:
+                self.show_message("No audio input device found: connect one and press Refresh. "
+                                  "Opening audio files still works.")
+        remembered = self.settings.device
+        self.device_box.blockSignals(True)
+        self.device_box.clear()
+        self.device_box.addItems(devices)
+        if remembered in devices:
+            self.device_box.setCurrentText(remembered)
+        self.device_box.blockSignals(False)
+        self.start_button.setEnabled(bool(devices) or self.session is not None)
+
+    def toggle_live(self) -> None:
+        """Start, or stop, the live input."""
+        self.stop_live() if self.session is not None else self.start_live()
+
+    def start_live(self) -> bool:
+        """Starts capturing from the chosen device; returns False (with a message) when it cannot."""
+        device = self.device_box.currentText()
+        stream = GatedStream(self.recognizer, SpeechGate(self.gate_box.value())) if self.recognizer else None
+        record_to = Path(self.settings.last_folder) / f"session-{datetime.now():%Y%m%d-%H%M%S}.wav" \
+            if self.record_box.isChecked() else None
+        try:
+            session = LiveSession(self.backend.source(device), stream, record_to)
+            session.start()
+        except (AudioInputError, RuntimeError, OSError, KeyError) as error:
+            self.show_message(f"Cannot start the input {device!r}: {error}")
+            return False
+        self._cancel_analysis()
+        self.session, self.trajectory, self.trajectory_name = session, [], LIVE
+        self.summary_label.setText(f"Recording to {record_to}" if record_to else "")
+        self.start_button.setText("Stop")
+        self._redraw()
+        return True
+
+    def stop_live(self, message: str | None = None) -> None:
+        """Stops the live input (the last partial hop is estimated); `message` says why, if not asked."""
+        if self.session is None:
+            return
+        session, self.session = self.session, None
+        self._take(session.stop())
+        self.start_button.setText("Start")
+        self.start_button.setEnabled(self.device_box.count() > 0)
+        self.level_meter.setValue(LEVEL_FLOOR_DB)
+        self.summary_label.setText(f"Live: {summarize(self.trajectory)}"
+                                   + (f"; recorded to {session.record_to}" if session.record_to else ""))
+        if message:
+            self.show_message(message)
+
+    @property
+    def recording_path(self) -> Path | None:
+        """The WAV file the live session records to."""
+        return self.session.record_to if self.session else None
+
+    def _take(self, results: list[Update | Stopped]) -> Stopped | None:
+        """Adds the session's results to the trajectory; returns its stop notice, if any."""
+        stopped = None
+        for result in results:
+            if isinstance(result, Stopped):
+                stopped = result
+                continue
+            self.trajectory += result.predictions
+            if result.predictions:
+                self._arrivals.append(result.arrival)
+            self.level_meter.setValue(max(LEVEL_FLOOR_DB, round(result.level_db)))
+        return stopped
+
+    def _tick(self) -> None:
+        if self.session is not None:
+            stopped = self._take(self.session.poll())
+            if stopped is not None:
+                self.stop_live(stopped.error)
+            elif time.perf_counter() - self.session.last_arrival > STALL_SECONDS:
+                self.stop_live(f"No audio from {self.device_box.currentText()!r} for {STALL_SECONDS:.0f} s: "
+                               "the device stopped (disconnected?). Press Start to try again.")
+        if self._analysis is not None and self._analysis[1].done():
+            self._finish_analysis()
+        if self._arrivals:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        live = self.trajectory_name == LIVE
+        if live:
+            hop = self.recognizer.config["hop_samples"] / self.recognizer.sample_rate if self.recognizer else 0.1
+            self.time_plots.set_trajectory(self.trajectory[-math.ceil(LIVE_SPAN / hop) - 1:], LIVE_SPAN)
+            self.plane.set_trajectory(self.trajectory[-TRAIL_HOPS:])
+        else:
+            self.time_plots.set_trajectory(self.trajectory)
+            self.plane.set_trajectory(self.trajectory)
+        # live: the newest estimate ("—" while gated); a file: the mean of all its estimates
+        shown = estimates(self.trajectory[-1:] if live else self.trajectory)
+        self.category_label.setText(nearest_category(*shown.mean(axis=0)) if len(shown) else "—")
+        now = time.perf_counter()
+        self.drawn.extend((arrival, now) for arrival in self._arrivals)
+        self._arrivals.clear()
+        if live and self.drawn:
+            self.statusBar().showMessage(f"latency {1000 * (now - self.drawn[-1][0]):.0f} ms")
+
+    def _device_chosen(self, device: str) -> None:
+        if device:
+            self.settings.device = device
+
+    def _gate_changed(self, level: float) -> None:
+        self.settings.gate_db = level
+        if self.session is not None and self.session.stream is not None:
+            self.session.stream.gate.threshold_db = level
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def analyze_path(self, path: str | Path) -> bool:
+        """Starts analysing a whole file on a worker thread (stops the live input)."""
+        path = Path(path)
+        self.settings.last_folder = str(path.parent)
+        if self.model_dir is None:
+            self.show_message("Analysing a file needs a model: choose one (File ▸ Choose model folder…).")
+            return False
+        self.stop_live()
+        self._cancel_analysis()
+        model_dir = self.model_dir
+        self._analysis = path, self._executor.submit(lambda: analyze_file(StreamingRecognizer(model_dir), path))
+        self.summary_label.setText(f"Analysing {path.name}…")
+        return True
+
+    @property
+    def analysing(self) -> bool:
+        """Whether a file analysis is running."""
+        return self._analysis is not None
+
+    def _cancel_analysis(self) -> None:
+        if self._analysis is not None:
+            self._analysis[1].cancel()
+            self._analysis = None
+            self.summary_label.setText("")
+
+    def _finish_analysis(self) -> None:
+        (path, future), self._analysis = self._analysis, None
+        try:
+            predictions = future.result()
+        except (ValueError, OSError) as error:  # ModelError is a ValueError
+            self.summary_label.setText("")
+            self.show_message(f"Cannot analyse {path}: {error}")
+            return
+        self.trajectory, self.trajectory_name = predictions, str(path)
+        self.summary_label.setText(f"{path.name}: {summarize(predictions)}")
+        self.statusBar().clearMessage()
+        self._redraw()
+
+    def export_csv(self, path: str | Path) -> bool:
+        """Writes the trajectory on screen (file, time and the three dimensions per hop)."""
+        if not self.trajectory:
+            self.show_message("Nothing to export yet: start the live input or open an audio file.")
+            return False
+        try:
+            write_csv(path, self.trajectory_name, self.trajectory)
+        except OSError as error:
+            self.show_message(f"Cannot write {path}: {error}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def export_png(self, path: str | Path) -> bool:
+        """Saves the plots, as on screen, as an image."""
+        if not self.plots.grab().save(str(path)):
+            self.show_message(f"Cannot write the image {path}.")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._dropped_audio(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = self._dropped_audio(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.analyze_path(path)
+
+    @staticmethod
+    def _dropped_audio(event: QDropEvent | QDragEnterEvent) -> Path | None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        return next((p for p in paths if p.suffix.lower() in AUDIO_EXTENSIONS), None)
+
+    def _open_dialog(self) -> None:
+        filters = "Audio (" + " ".join(f"*{e}" for e in AUDIO_EXTENSIONS) + ");;All files (*)"
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio file", self.settings.last_folder, filters)
+        if path:
+            self.analyze_path(path)
+
+    def _model_dialog(self) -> None:
+        start = str(self.model_dir or self.settings.last_folder)
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder (from training.export)", start)
+        if folder:
+            self.load_model(folder)
+
+    def _csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export trajectory",
+                                              str(Path(self.settings.last_folder) / "emotions.csv"), "CSV (*.csv)")
+        if path:
+            self.settings.last_folder = str(Path(path).parent)
+            self.export_csv(path)
+
+    def _png_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export plots",
+                                              str(Path(self.settings.last_folder) / "emotions.png"), "PNG (*.png)")
+        if path:
+            self.settings.last_folder = str(Path(path).parent)
+            self.export_png(path)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._timer.stop()
+        self.stop_live()
+        self._cancel_analysis()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        super().closeEvent(event)

@@ -1,0 +1,292 @@
+"""The desktop app's window, driven offscreen with a file standing in for the microphone (tiny model)."""
+
+from __future__ import annotations
+
+import csv
+import ctypes.util
+import math
+import os
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads: no display needed
+pytest.importorskip("pytestqt")
+pytest.importorskip("PySide6")
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
+
+from app import audio_input, window as window_module  # noqa: E402
+from app.analyze import DIMENSIONS, analyze_file  # noqa: E402
+from app.audio_input import SoundDeviceBackend  # noqa: E402
+from app.categories import nearest_category  # noqa: E402
+from app.file_input import FileBackend, FileSource  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from app.streaming import StreamingRecognizer  # noqa: E402
+from app.window import MainWindow  # noqa: E402
+
+RATE = 16000
+SPEED = 4.0  # the fake input plays 4x real time
+SILENCE = (2.0, 3.5)  # seconds of digital silence in the test audio
+SETTLE = 0.5  # the gate's hangover plus one hop, after the silence starts
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A tiny random CPC + recognizer exported for streaming (as in test_export.py)."""
+    from keras_cpc.models import CPC, EmotionRecognizer
+    from training import export
+
+    root = tmp_path_factory.mktemp("app_model")
+    cpc = CPC(encoder_channels=8, context_units=16)
+    cpc.build((None, None))
+    recognizer = EmotionRecognizer(num_heads=2, attention_dim=8, hidden_units=(8, 8))
+    recognizer.build({"features": (None, None, 16), "lengths": (None,)})
+    rng = np.random.default_rng(0)
+    for weight in cpc.weights + recognizer.weights:  # large enough that outputs vary
+        shape = tuple(weight.shape)
+        scale = 1 / np.sqrt(np.prod(shape[:-1])) if len(shape) > 1 else 0.1
+        weight.assign(rng.normal(0, scale, shape).astype(np.float32))
+    cpc.save(root / "cpc.keras")
+    recognizer.save(root / "recognizer.keras")
+    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "recognizer.keras"),
+                 "--out", str(root / "model"), "--window-seconds", "1"])
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def audio(speech_clip) -> np.ndarray:
+    """5 s: 2 s of speech, 1.5 s of silence, 1.5 s of speech."""
+    silence = np.zeros(round((SILENCE[1] - SILENCE[0]) * RATE), np.float32)
+    return np.concatenate([speech_clip[:2 * RATE], silence, speech_clip[2 * RATE:round(3.5 * RATE)]])
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, model):
+    """`make_window(backend, model_dir)` -> a shown window with settings of its own in tmp_path."""
+
+    def make(backend=None, model_dir: Path | None = model) -> MainWindow:
+        settings = Settings.in_file(tmp_path / "settings.ini")
+        settings.last_folder = str(tmp_path)
+        window = MainWindow(settings, backend if backend is not None else FileBackend({}), model_dir)
+        qtbot.addWidget(window)
+        window.show()
+        return window
+
+    return make
+
+
+def _live(qtbot, window: MainWindow) -> None:
+    """Runs the live input until the fake source's audio ends."""
+    assert window.start_live(), window.message()
+    qtbot.waitUntil(lambda: window.session is None, timeout=20000)
+
+
+def _silent(times: np.ndarray) -> np.ndarray:
+    return (times > SILENCE[0] + SETTLE) & (times <= SILENCE[1])
+
+
+def test_live_plots_one_point_per_hop_with_gaps_in_silence(make_window, qtbot, model, audio):
+    window = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}))
+    _live(qtbot, window)
+    reference = StreamingRecognizer(model)
+    expected = np.array(reference.push(audio) + reference.flush())
+    times, values = window.time_plots.points("valence")
+    assert len(times) == len(expected) == len(window.trajectory) == 50  # 49 hops and the flushed rest
+    np.testing.assert_allclose(times, expected[:, 0])
+    shown = ~np.isnan(values)
+    assert not shown[_silent(times)].any()  # a gap all through the silence
+    assert shown[~_silent(times)].mean() >= 0.75  # speech is estimated (quiet starts and pauses are not)
+    for name, column in zip(DIMENSIONS, expected.T[1:]):
+        plotted = window.time_plots.points(name)[1]
+        np.testing.assert_allclose(plotted[shown], column[shown], atol=1e-6)
+        assert np.isnan(plotted[~shown]).all()
+    newest = window.trajectory[-1]
+    assert window.category_label.text() == ("—" if math.isnan(newest.valence) else nearest_category(*newest[1:]))
+    assert window.message() == ""
+    assert len(window.drawn) > 0 and all(0 <= drawn - arrival < 1.0 for arrival, drawn in window.drawn)
+
+
+def test_live_csv_of_a_44k_input_matches_the_engine(make_window, qtbot, model, audio, tmp_path):
+    path = tmp_path / "speech44k.wav"
+    soundfile.write(path, np.interp(np.arange(0, len(audio), RATE / 44100), np.arange(len(audio)), audio),
+                    44100, subtype="FLOAT")
+    window = make_window(FileBackend({"file": FileSource.from_file(path, speed=SPEED)}))
+    _live(qtbot, window)
+    assert window.export_csv(tmp_path / "live.csv")
+    with open(tmp_path / "live.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = analyze_file(StreamingRecognizer(model), path)  # the same audio, resampled the same way
+    assert [float(row["time"]) for row in rows] == [round(p.time, 3) for p in expected]
+    values = np.array([[float(row[name]) for name in DIMENSIONS] for row in rows])
+    shown = ~np.isnan(values[:, 0])
+    assert not shown[_silent(np.array([p.time for p in expected]))].any()
+    np.testing.assert_allclose(values[shown], np.array([p[1:] for p in expected])[shown], atol=1e-4)
+
+
+def test_file_analysis_exports_what_the_engine_computes(make_window, qtbot, model, audio, tmp_path):
+    window = make_window()  # no input device at all: files still work
+    assert "No audio input device" in window.message()
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, audio, RATE)
+    assert window.analyze_path(path)
+    qtbot.waitUntil(lambda: not window.analysing, timeout=10000)
+    expected = analyze_file(StreamingRecognizer(model), path)
+    assert window.trajectory == expected
+    assert len(window.time_plots.points("activation")[0]) == len(expected)
+    category = nearest_category(*np.mean([p[1:] for p in expected], axis=0))
+    assert f"nearest {category}" in window.summary_label.text() and window.category_label.text() == category
+    assert window.export_csv(tmp_path / "file.csv") and window.export_png(tmp_path / "plots.png")
+    with open(tmp_path / "file.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["file"] for row in rows} == {str(path)}
+    np.testing.assert_allclose([[float(row[k]) for k in ("time", *DIMENSIONS)] for row in rows],
+                               np.array(expected), atol=6e-4)
+    image = QImage(str(tmp_path / "plots.png"))
+    assert image.width() > 300 and image.height() > 200
+
+
+def test_dropped_file_is_analysed(make_window, qtbot, model, audio, tmp_path):
+    window = make_window()
+    path = tmp_path / "dropped.flac"
+    soundfile.write(path, audio[:RATE], RATE)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(path))])
+    window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: window.trajectory_name == str(path), timeout=10000)
+    assert window.trajectory == analyze_file(StreamingRecognizer(model), path)
+
+
+def test_session_is_recorded_to_wav(make_window, qtbot, audio, tmp_path):
+    window = make_window(FileBackend({"speech": FileSource(audio[:RATE], RATE, speed=SPEED)}))
+    window.record_box.setChecked(True)
+    assert window.start_live()
+    recording = window.recording_path
+    assert recording.parent == tmp_path
+    qtbot.waitUntil(lambda: window.session is None, timeout=10000)
+    recorded, rate = soundfile.read(recording, dtype="float32")
+    assert rate == RATE
+    np.testing.assert_allclose(recorded, audio[:RATE], atol=1 / 32768)
+
+
+def test_settings_persist(make_window, tmp_path):
+    window = make_window(FileBackend({"a": FileSource(np.zeros(10), RATE), "b": FileSource(np.zeros(10), RATE)}))
+    window.device_box.setCurrentText("b")
+    window.gate_box.setValue(-30)
+    window.settings.store.sync()
+    again = make_window(FileBackend({"a": FileSource(np.zeros(10), RATE), "b": FileSource(np.zeros(10), RATE)}),
+                        model_dir=None)
+    assert again.device_box.currentText() == "b" and again.gate_box.value() == -30
+    assert again.model_dir == window.model_dir and again.settings.last_folder == str(tmp_path)
+
+
+# -- failures: each one leaves a message and the rest working ---------------------------------------
+
+
+def test_missing_model_says_so_and_live_shows_the_level_only(make_window, qtbot, audio, tmp_path):
+    window = make_window(FileBackend({"speech": FileSource(audio[:RATE], RATE, speed=SPEED)}),
+                         model_dir=tmp_path / "missing")
+    assert "No model" in window.model_label.text() and "does not exist" in window.message()
+    levels = []
+    window.level_meter.valueChanged.connect(levels.append)
+    _live(qtbot, window)
+    assert window.trajectory == [] and max(levels) > -40
+    assert not window.analyze_path(tmp_path / "any.wav")
+    assert "needs a model" in window.message()
+
+
+def test_a_folder_that_is_not_a_model_keeps_the_previous_one(make_window, model, tmp_path):
+    window = make_window()
+    (tmp_path / "not_a_model").mkdir()
+    assert not window.load_model(tmp_path / "not_a_model")
+    assert "Not a model folder" in window.message() and "model.json" in window.message()
+    assert window.model_dir == model and window.recognizer is not None
+
+
+def test_corrupt_audio_file_is_reported(make_window, qtbot, tmp_path):
+    window = make_window()
+    path = tmp_path / "corrupt.wav"
+    path.write_bytes(b"RIFF" + bytes(100))
+    window.analyze_path(path)
+    qtbot.waitUntil(lambda: not window.analysing, timeout=10000)
+    assert "corrupt.wav" in window.message() and "cannot decode audio" in window.message()
+
+
+def test_missing_portaudio_is_reported(make_window, monkeypatch):
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)  # as without libportaudio2
+    window = make_window(SoundDeviceBackend())
+    assert "PortAudio" in window.message() and "libportaudio2" in window.message()
+    assert not window.start_button.isEnabled()
+
+
+class FakeStream:
+    """Stands in for `sounddevice.InputStream`: the test calls its callbacks."""
+
+    def __init__(self, callback, finished_callback, samplerate, **kwargs):
+        self.callback, self.finished, self.samplerate = callback, finished_callback, samplerate
+        FakeSoundDevice.streams.append(self)
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSoundDevice(SimpleNamespace):
+    """The parts of `sounddevice` the backend uses, with a given device list."""
+
+    streams: list[FakeStream] = []
+    PortAudioError = RuntimeError
+    InputStream = FakeStream
+
+    def __init__(self, devices: list[dict]):
+        super().__init__(default=SimpleNamespace(device=(0, 0)))
+        self._devices = [{"index": i, "default_samplerate": 48000.0, **d} for i, d in enumerate(devices)]
+        FakeSoundDevice.streams = []
+
+    def query_devices(self) -> list[dict]:
+        return self._devices
+
+    def check_input_settings(self, device: int, channels: int, samplerate: int) -> None:
+        pass
+
+
+def test_no_input_device_is_reported(make_window, monkeypatch):
+    fake = FakeSoundDevice([{"name": "speakers", "max_input_channels": 0}])
+    monkeypatch.setattr(audio_input, "load_sounddevice", lambda: fake)
+    window = make_window(SoundDeviceBackend())
+    assert "No audio input device" in window.message() and window.device_box.count() == 0
+    assert not window.start_button.isEnabled()
+
+
+def test_a_device_that_disappears_stops_the_session_with_a_message(make_window, qtbot, monkeypatch, audio):
+    fake = FakeSoundDevice([{"name": "usb mic", "max_input_channels": 1}])
+    monkeypatch.setattr(audio_input, "load_sounddevice", lambda: fake)
+    window = make_window(SoundDeviceBackend())
+    assert window.start_live()
+    stream, = FakeSoundDevice.streams
+    assert stream.samplerate == RATE
+    for start in range(0, RATE, 800):
+        stream.callback(audio[start:start + 800, None], 800, None, None)
+    stream.finished()  # PortAudio ends the stream: the device is gone
+    qtbot.waitUntil(lambda: window.session is None, timeout=5000)
+    assert "'usb mic' stopped delivering audio" in window.message()
+    assert len(window.trajectory) == 10 and window.start_button.text() == "Start"
+
+
+def test_a_stalled_device_is_detected(make_window, qtbot, monkeypatch):
+    monkeypatch.setattr(window_module, "STALL_SECONDS", 0.3)
+    fake = FakeSoundDevice([{"name": "usb mic", "max_input_channels": 1}])
+    monkeypatch.setattr(audio_input, "load_sounddevice", lambda: fake)
+    window = make_window(SoundDeviceBackend())
+    assert window.start_live()  # no callback ever comes
+    qtbot.waitUntil(lambda: window.session is None, timeout=5000)
+    assert "No audio from 'usb mic'" in window.message()
+    assert math.isfinite(window.level_meter.value())

@@ -1,0 +1,70 @@
+"""The app's pieces without a window: category table, speech gate, entry point, no TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.categories import CATEGORIES, nearest_category
+from app.gating import SILENCE_DB, SpeechGate, level_db
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_category_table_is_the_one_ravdess_is_labelled_with():
+    from keras_cpc.datasets.ravdess import EMOTIONS
+
+    assert CATEGORIES == dict(EMOTIONS.values())
+
+
+def test_nearest_category():
+    for name, (valence, activation, dominance) in CATEGORIES.items():
+        assert nearest_category(activation, valence, dominance) == name
+    assert nearest_category(activation=0.7, valence=-0.6, dominance=0.3) == "angry"
+    assert nearest_category(activation=-0.3, valence=-0.5, dominance=-0.2) == "sad"
+    assert nearest_category(activation=-0.5, valence=0.5, dominance=0.0) == "calm"
+    assert nearest_category(activation=0.05, valence=0.0, dominance=-0.05) == "neutral"
+
+
+def test_level_db():
+    sine = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    assert level_db(sine) == pytest.approx(-3.01, abs=0.01)
+    assert level_db(0.01 * sine) == pytest.approx(-43.01, abs=0.01)
+    assert level_db(np.zeros(100)) == level_db(np.zeros(0)) == SILENCE_DB
+
+
+def test_gate_opens_at_the_level_and_closes_only_after_a_quiet_hangover():
+    gate = SpeechGate(threshold_db=-40, hysteresis_db=6, hangover=3)
+    levels = [-60, -41, -39, -45, -60, -60, -45, -60, -60, -60, -41, -39]
+    assert [gate.update(level) for level in levels] == [
+        False, False,  # below the threshold
+        True,  # opens
+        True, True, True,  # -45 is in the hysteresis band; two quiet hops are not enough
+        True,  # the band holds the state and breaks the quiet run
+        True, True, False,  # the third quiet hop in a row closes it
+        False,  # the band does not reopen it
+        True]
+    gate.reset()
+    assert not gate.is_open
+
+
+def test_python_m_app_help():
+    result = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--input-file" in result.stdout and "--model" in result.stdout
+
+
+def test_app_imports_neither_tensorflow_nor_keras():
+    code = ("import sys\n"
+            "import app.__main__, app.window, app.screenshots\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'keras_cpc'}))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
