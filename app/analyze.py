@@ -76,7 +76,7 @@ def plot(trajectories: dict[str, list[Prediction]], path: str) -> None:
     for name, predictions in trajectories.items():
         times = [p.time for p in predictions]
         for axis, dimension in zip(axes, DIMENSIONS):
-            axis.plot(times, [getattr(p, dimension) for p in predictions], label=name)
+            axis.plot(times, [getattr(p, dimension) for p in predictions], label=Path(name).name)
     for axis, dimension in zip(axes, DIMENSIONS):
         axis.set_ylabel(dimension)
         axis.set_ylim(-1.05, 1.05)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'file':<40} {'seconds':>8} " + " ".join(f"{d:>10}" for d in DIMENSIONS))
     for name, predictions in trajectories.items():
         means = np.mean([p[1:] for p in predictions], axis=0)
-        print(f"{name[-40:]:<40} {predictions[-1].time:8.1f} " + " ".join(f"{m:10.3f}" for m in means))
+        print(f"{Path(name).name[-40:]:<40} {predictions[-1].time:8.1f} " + " ".join(f"{m:10.3f}" for m in means))
     if args.plot and trajectories:
         plot(trajectories, args.plot)
     if skipped:

@@ -6,11 +6,13 @@ scale: the pleasure, arousal and dominance of the matching emotion term in Russe
 11(3), 273-294. It is the table `keras_cpc.datasets.ravdess.EMOTIONS` labels RAVDESS with (a test
 checks they agree); it is copied here because the app must not import TensorFlow. Neutral is the
 origin; "calm" takes the paper's "relaxed"; "fearful" is "afraid", "disgust" "disgusted".
+The categories are listed in the order of RAVDESS's emotion codes (01 neutral ... 08 surprised).
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 CATEGORIES: dict[str, tuple[float, float, float]] = {  # category -> (valence, activation, dominance)
     "neutral": (0.00, 0.00, 0.00),
@@ -28,3 +30,8 @@ def nearest_category(activation: float, valence: float, dominance: float) -> str
     """The category whose table point is nearest (Euclidean, all three dimensions) to the estimate."""
     point = (valence, activation, dominance)
     return min(CATEGORIES, key=lambda name: math.dist(CATEGORIES[name], point))
+
+
+def ravdess_category(path: str | Path) -> str:
+    """The acted category of a RAVDESS file, from the emotion code of its name (`03-01-EE-...`)."""
+    return list(CATEGORIES)[int(Path(path).name.split("-")[2]) - 1]

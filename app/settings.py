@@ -8,6 +8,7 @@ from PySide6.QtCore import QSettings
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "assets" / "models" / "emotion" / "int8"
+SAMPLE_CLIPS = REPO / "assets" / "samples" / "ravdess" / "Actor_02"  # held out of the default model's training
 DEFAULT_GATE_DB = -45.0
 
 

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from app.analyze import AUDIO_EXTENSIONS, analyze_file
 from app.audio_input import AudioBackend, AudioInputError
-from app.categories import nearest_category
+from app.categories import nearest_category, ravdess_category
 from app.gating import GatedStream, SpeechGate
 from app.plots import PlanePlot, TimePlots
 from app.session import LiveSession, Stopped, Update
-from app.settings import DEFAULT_MODEL, REPO, Settings
+from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Settings
 from app.streaming import ModelError, Prediction, StreamingRecognizer
 from app.trajectory import estimates, summarize, write_csv
 
@@ -76,6 +76,10 @@ class MainWindow(QMainWindow):
             if shortcut is not None:
                 action.setShortcut(shortcut)
             menu.addAction(action)
+        samples = menu.addMenu("Try a &sample (RAVDESS actor 2, not seen in training)")
+        for path in sorted(SAMPLE_CLIPS.glob("*.flac")):
+            samples.addAction(QAction(ravdess_category(path), self,
+                                      triggered=lambda _=False, path=path: self.analyze_path(path)))
 
         self.device_box = QComboBox(minimumWidth=260)
         self.device_box.currentTextChanged.connect(self._device_chosen)

@@ -23,7 +23,7 @@ from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 from app import audio_input, window as window_module  # noqa: E402
 from app.analyze import DIMENSIONS, analyze_file  # noqa: E402
 from app.audio_input import SoundDeviceBackend  # noqa: E402
-from app.categories import nearest_category  # noqa: E402
+from app.categories import CATEGORIES, nearest_category  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.streaming import StreamingRecognizer  # noqa: E402
@@ -159,6 +159,18 @@ def test_dropped_file_is_analysed(make_window, qtbot, model, audio, tmp_path):
     window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier))
     qtbot.waitUntil(lambda: window.trajectory_name == str(path), timeout=10000)
+    assert window.trajectory == analyze_file(StreamingRecognizer(model), path)
+
+
+def test_try_a_sample_menu_analyses_the_bundled_clip(make_window, qtbot, model):
+    window = make_window()
+    menu = next(a.menu() for a in window.menuBar().actions()[0].menu().actions() if a.menu())
+    actions = {action.text(): action for action in menu.actions()}
+    assert sorted(actions) == sorted(CATEGORIES)
+    actions["angry"].trigger()
+    qtbot.waitUntil(lambda: not window.analysing, timeout=10000)
+    path = Path(window.trajectory_name)
+    assert path.name.startswith("03-01-05-") and path.parent.name == "Actor_02"
     assert window.trajectory == analyze_file(StreamingRecognizer(model), path)
 
 

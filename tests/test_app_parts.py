@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.categories import CATEGORIES, nearest_category
+from app.categories import CATEGORIES, nearest_category, ravdess_category
 from app.gating import SILENCE_DB, SpeechGate, level_db
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +20,8 @@ def test_category_table_is_the_one_ravdess_is_labelled_with():
     from keras_cpc.datasets.ravdess import EMOTIONS
 
     assert CATEGORIES == dict(EMOTIONS.values())
+    for code, (name, _) in EMOTIONS.items():
+        assert ravdess_category(f"Actor_02/03-01-{code}-02-01-01-02.flac") == name
 
 
 def test_nearest_category():
