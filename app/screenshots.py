@@ -2,8 +2,9 @@
 
     python -m app.screenshots --model runs/export/int8 --out docs/figures
 
-Writes `app_live.png` (bundled LibriSpeech clips, with pauses, played as the live input through
-`app.file_input`) and `app_file.png` (one clip opened as a file). Settings go to a temporary file.
+Writes `app_live.png` (bundled RAVDESS clips of actor 2, whom the default model never heard:
+angry, sad, happy and calm with pauses, played as the live input through `app.file_input`) and
+`app_file.png` (the angry clip opened as a file). Settings go to a temporary file.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.analyze import audio_files, read_blocks  # noqa: E402
+from app.categories import ravdess_category  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.settings import DEFAULT_MODEL, REPO, Settings  # noqa: E402
+from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 
-SAMPLES = REPO / "assets" / "samples" / "librispeech"
 RATE = 16000
 
 
@@ -52,18 +53,19 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder from training.export")
     parser.add_argument("--out", default=str(REPO / "docs" / "figures"), help="folder of the PNG files")
-    parser.add_argument("--live-seconds", type=float, default=20.0, help="audio played before the live shot")
+    parser.add_argument("--live-seconds", type=float, default=15.0, help="audio played before the live shot")
     parser.add_argument("--speed", type=float, default=2.0, help="how much faster than real time to play it")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    clips = audio_files([str(SAMPLES)])
+    clips = {ravdess_category(clip): clip for clip in audio_files([str(SAMPLE_CLIPS)])}
     application = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings.in_file(Path(folder) / "settings.ini")
-        settings.last_folder = str(SAMPLES)
-        audio = speech_with_pauses(clips[:4], pause=1.5)
-        backend = FileBackend({"LibriSpeech clips (played as a microphone)": FileSource(audio, RATE, speed=args.speed)})
+        settings.last_folder = str(SAMPLE_CLIPS)
+        audio = speech_with_pauses([clips[name] for name in ("angry", "sad", "happy", "calm")], pause=1.0)
+        source = FileSource(audio, RATE, speed=args.speed)
+        backend = FileBackend({"RAVDESS actor 2: angry, sad, happy, calm (played as a microphone)": source})
         window = MainWindow(settings, backend, args.model)
         window.resize(1280, 760)
         window.show()
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                    timeout=2 * args.live_seconds / args.speed + 30)  # a moment of speech
         window.grab().save(str(out / "app_live.png"))
         window.stop_live()
-        window.analyze_path(clips[0])
+        window.analyze_path(clips["angry"])
         wait_until(lambda: not window.analysing, timeout=60)
         window.grab().save(str(out / "app_file.png"))
         window.close()

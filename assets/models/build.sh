@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped models from the real data, with fixed seeds (about 75 minutes on 2 cores):
+#   assets/models/build.sh [DATA]        DATA defaults to ../shared/data
+# 1. CPC pretrained on LibriSpeech (paper configuration; 32 epochs x 30 steps of 8 x 10 s)
+#    -> assets/models/cpc_librispeech.keras
+# 2. preCPC recognizer finetuned on RAVDESS, actor-independent fold 0 of 4 held out for testing
+#    -> assets/models/emotion/recognizer.keras
+# 3. LiteRT exports (hop 0.1 s, window 3 s): emotion/float and emotion/int8 (calibrated on the
+#    fold's training actors)
+# 4. held-out CCC of the Keras, float and int8 models -> emotion/heldout.json, and the outputs on
+#    the sample clips that tests/test_shipped_models.py checks -> emotion/expected.json
+# Work files go to runs/shipped; rerunning resumes the steps that did not finish.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DATA=${1:-../shared/data}
+py=.venv/bin/python
+work=runs/shipped
+models=assets/models
+fold=(--corpus ravdess --data "$DATA/ravdess" --folds 4 --fold 0)
+strip_optimizer() {  # the shipped .keras files hold the weights only (a third of the size)
+    $py -c 'import sys, keras, keras_cpc.models; [keras.saving.load_model(p, compile=False).save(p) for p in sys.argv[1:]]' "$@"
+}
+
+$py -m training.pretrain --data "$DATA/librispeech" --out $work/cpc --epochs 32 --steps-per-epoch 30 \
+    --batch-size 8 --crop-seconds 10 --seed 0
+cp $work/cpc/cpc.keras $models/cpc_librispeech.keras
+strip_optimizer $models/cpc_librispeech.keras
+
+$py -m training.finetune "${fold[@]}" --system precpc --cpc $models/cpc_librispeech.keras --run 0 \
+    --cache $work/cache --out $work/recognizer
+mkdir -p $models/emotion
+cp $work/recognizer/recognizer.keras $work/recognizer/curves.png $work/recognizer/scatter.png $models/emotion/
+strip_optimizer $models/emotion/recognizer.keras
+
+$py - "${fold[@]}" <<'EOF' > $work/calibration.txt
+import sys
+from training.finetune import read_corpus, split
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+train, _, _ = split("ravdess", read_corpus("ravdess", args["--data"]), 0, 4, 0.2, 0)
+print("\n".join(u.path for u in train[::4]))  # a quarter of the training clips, every actor
+EOF
+version="precpc-ravdess-fold0-$(date -u +%Y%m%d)"
+for quantize in none int8; do
+    name=$([ $quantize = none ] && echo float || echo int8)
+    rm -rf $models/emotion/$name
+    $py -m training.export --cpc $models/cpc_librispeech.keras --recognizer $models/emotion/recognizer.keras \
+        --out $models/emotion/$name --quantize $quantize --representative $(cat $work/calibration.txt) \
+        --model-version "$version" \
+        --training-data "CPC: LibriSpeech train-clean-100 sample (52 min, CC BY 4.0); recognizer: RAVDESS speech, 18 actors (CC BY-NC-SA 4.0)" \
+        --licence "CC BY-NC-SA 4.0 (inherited from RAVDESS): non-commercial use only"
+done
+
+$py -m training.heldout "${fold[@]}" --recognizer $models/emotion/recognizer.keras \
+    --cpc $models/cpc_librispeech.keras --models $models/emotion/float $models/emotion/int8 \
+    --json $models/emotion/heldout.json
+$py - <<'EOF'
+import json
+from pathlib import Path
+from app.analyze import analyze_file, audio_files
+from app.streaming import StreamingRecognizer
+emotion = Path("assets/models/emotion")
+clips = audio_files(["assets/samples/ravdess/Actor_02"])
+expected = {name: {clip.name: list(analyze_file(StreamingRecognizer(emotion / name), clip)[-1])
+                   for clip in clips} for name in ("float", "int8")}
+(emotion / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+EOF
+du -sh $models/emotion/*

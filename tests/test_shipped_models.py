@@ -1,0 +1,87 @@
+"""The models shipped in assets/models: metadata, outputs on the sample clips, held-out quality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from app.analyze import analyze_file, audio_files
+from app.streaming import StreamingRecognizer
+from keras_cpc.audio import load_audio
+from keras_cpc.features import labels
+from keras_cpc.metrics.ccc import ccc
+from keras_cpc.models import CPC, EmotionRecognizer
+from training.finetune import read_corpus, split
+
+REPO = Path(__file__).resolve().parents[1]
+EMOTION = REPO / "assets" / "models" / "emotion"
+CPC_PATH = REPO / "assets" / "models" / "cpc_librispeech.keras"
+CLIPS = audio_files([REPO / "assets" / "samples" / "ravdess" / "Actor_02"])  # held out of training
+RAVDESS = REPO.parent / "shared" / "data" / "ravdess"
+TOLERANCE = {"float": 1e-4, "int8": 2e-3}  # int8 kernels may round differently on other CPUs
+MINIMUM_HELDOUT_CCC = {"activation": 0.65, "valence": 0.30}
+# The floor on the same actors: python -m training.linear_baseline --corpus ravdess (fold 0)
+MFCC_RIDGE_FOLD0 = {"activation": 0.614, "valence": 0.207, "dominance": 0.272}
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    return json.loads((EMOTION / "expected.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["float", "int8"])
+def test_metadata_describes_the_model(name):
+    config = json.loads((EMOTION / name / "model.json").read_text())
+    assert config["sample_rate"] == 16000 and config["hop_samples"] == 1600 and config["window_frames"] == 500
+    assert config["outputs"] == ["activation", "valence", "dominance"] and config["output_scale"] == [-1.0, 1.0]
+    assert "RAVDESS" in config["training_data"] and "LibriSpeech" in config["training_data"]
+    assert config["licence"].startswith("CC BY-NC-SA 4.0")
+    assert config["model_version"].startswith("precpc-ravdess-fold0-")
+    expected = {"cpc_step": "none", "head": "none"} if name == "float" else {"cpc_step": "float16", "head": "int8"}
+    assert config["quantization"] == expected
+    for model in ("cpc_step", "head"):
+        ops = {op["op_name"] for op in Interpreter(model_path=str(EMOTION / name / f"{model}.tflite"))._get_ops_details()}
+        assert ops and not any(op.startswith("Flex") or op == "CUSTOM" for op in ops)
+
+
+@pytest.mark.parametrize("name", ["float", "int8"])
+def test_outputs_on_the_sample_clips_match_the_stored_values(name, expected):
+    recognizer = StreamingRecognizer(EMOTION / name)
+    assert sorted(expected[name]) == [clip.name for clip in CLIPS]
+    for clip in CLIPS:
+        np.testing.assert_allclose(analyze_file(recognizer, clip)[-1], expected[name][clip.name],
+                                   atol=TOLERANCE[name], err_msg=clip.name)
+
+
+def test_float_export_matches_the_keras_models_on_a_sample_clip():
+    recognizer = keras.saving.load_model(EMOTION / "recognizer.keras")
+    cpc = keras.saving.load_model(CPC_PATH)
+    assert isinstance(recognizer, EmotionRecognizer) and isinstance(cpc, CPC)
+    clip = CLIPS[4]  # angry
+    contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(clip)[None]))[:, -500:]
+    reference = keras.ops.convert_to_numpy(
+        recognizer({"features": contexts, "lengths": np.array([contexts.shape[1]], np.int32)}))[0]
+    streamed = analyze_file(StreamingRecognizer(EMOTION / "float"), clip)[-1]
+    np.testing.assert_allclose(streamed[1:], reference, atol=1e-4)
+
+
+@pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS absent: {RAVDESS}")
+def test_int8_model_on_the_held_out_actors():
+    _, _, test = split("ravdess", read_corpus("ravdess", str(RAVDESS)), 0, 4, 0.2, 0)
+    stored = json.loads((EMOTION / "heldout.json").read_text())
+    assert stored["utterances"] == len(test)
+    recognizer = StreamingRecognizer(EMOTION / "int8", interval=3600.0)  # the head runs once, at the end
+    predicted = np.array([analyze_file(recognizer, Path(u.path))[-1][1:] for u in test])
+    scores = dict(zip(("activation", "valence", "dominance"), ccc(labels(test), predicted)))
+    int8 = next(v for k, v in stored["ccc"].items() if k.endswith("int8"))
+    for dimension, score in scores.items():
+        assert score == pytest.approx(int8[dimension], abs=5e-3), dimension
+    for dimension, minimum in MINIMUM_HELDOUT_CCC.items():
+        assert scores[dimension] >= minimum, dimension
+    for dimension, floor in MFCC_RIDGE_FOLD0.items():
+        assert scores[dimension] > floor, dimension

@@ -1,0 +1,92 @@
+"""A recognizer and its LiteRT exports scored on one fold's held-out speakers: `python -m training.heldout`.
+
+For every test utterance of `--fold`: the Keras model on the whole utterance (as
+`training.finetune` scores it), the Keras model on the utterance's last window of the exports
+(`window_frames` contexts, what a stream's last prediction sees), and the last prediction of
+`app.analyze`'s streaming engine for each exported folder. Prints and writes (`--json`) the
+CCC per dimension of each, and the largest difference between each export and the Keras
+model on the same window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
+import keras
+import numpy as np
+
+from app.analyze import analyze_file
+from app.streaming import StreamingRecognizer
+from keras_cpc.audio import load_audio
+from keras_cpc.features import labels
+from keras_cpc.metrics.ccc import DIMENSIONS, ccc
+from training import run_cli
+from training.finetune import CORPORA, read_corpus, split
+
+
+def keras_predictions(recognizer_path: str, cpc_path: str, files: list[str], window_frames: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions of the Keras models on each whole file and on its last `window_frames` contexts."""
+    recognizer = keras.saving.load_model(recognizer_path)
+    cpc = keras.saving.load_model(cpc_path)
+    whole, window = [], []
+    for path in files:
+        contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(path)[None]))
+        for rows, frames in ((whole, contexts), (window, contexts[:, -window_frames:])):
+            lengths = np.array([frames.shape[1]], np.int32)
+            rows.append(keras.ops.convert_to_numpy(recognizer({"features": frames, "lengths": lengths}))[0])
+    return np.array(whole), np.array(window)
+
+
+def heldout(args: argparse.Namespace) -> dict:
+    _, _, test = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
+                       args.validation_fraction, 0)
+    files, truth = [u.path for u in test], labels(test)
+    window_frames = {json.loads((Path(d) / "model.json").read_text())["window_frames"] for d in args.models}
+    if len(window_frames) != 1:
+        raise SystemExit(f"the exported folders have different windows ({sorted(window_frames)} frames)")
+    whole, window = keras_predictions(args.recognizer, args.cpc, files, window_frames.pop())
+    predictions = {"keras (whole utterance)": whole, "keras (last window)": window}
+    differences = {}
+    for model in args.models:
+        recognizer = StreamingRecognizer(model, interval=3600.0)  # only the last prediction counts: the head runs once
+        predictions[model] = np.array([analyze_file(recognizer, Path(f))[-1][1:] for f in files])
+        differences[model] = float(np.abs(predictions[model] - window).max())
+    scores = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, p)))) for name, p in predictions.items()}
+    print(f"{len(files)} held-out utterances of fold {args.fold} ({len({u.speaker for u in test})} speakers)")
+    print("| model | " + " | ".join(f"CCC {d}" for d in DIMENSIONS) + " | max abs vs keras (last window) |")
+    print("|---|" + "---:|" * (len(DIMENSIONS) + 1))
+    for name, score in scores.items():
+        difference = f"{differences[name]:.2e}" if name in differences else ""
+        print(f"| {name} | " + " | ".join(f"{score[d]:.3f}" for d in DIMENSIONS) + f" | {difference} |")
+    report = {"fold": args.fold, "utterances": len(files), "speakers": sorted({u.speaker for u in test}),
+              "ccc": scores, "max_abs_difference_to_keras_window": differences}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.heldout", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", choices=CORPORA, required=True)
+    parser.add_argument("--data", required=True, help="corpus root")
+    parser.add_argument("--folds", type=int, default=4, help="speaker-independent folds (RAVDESS)")
+    parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
+    parser.add_argument("--validation-fraction", type=float, default=0.2, help="as in training.finetune")
+    parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
+    parser.add_argument("--cpc", required=True, help="the CPC model (.keras) of its features")
+    parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="folders from training.export")
+    parser.add_argument("--json", help="also write the scores to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_cli(heldout, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    main()
