@@ -33,12 +33,13 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.analyze import audio_files  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.screenshots import SAMPLES, speech_with_pauses, wait_until  # noqa: E402
+from app.screenshots import speech_with_pauses, wait_until  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from report import machine, save  # noqa: E402  (benchmarks/report.py)
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "assets" / "samples" / "librispeech"
 RATE = 16000
 TARGETS = {"latency_ms": 250, "cpu_percent": 20, "visible_s": 2.0, "rss_mib": 250}
 
