@@ -56,6 +56,8 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
     assert len(rows) == 7 and len({r["speaker"] for r in rows}) == 1  # one actor's clips
     for name in ("recognizer.keras", "log.csv", "curves.png", "scatter.png"):
         assert (out / name).stat().st_size > 0
+    rerun = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
+    assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
 
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):

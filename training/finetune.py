@@ -194,7 +194,9 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     truth = labels(test)
     scores = ccc(truth, predicted)
     results = {f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}
-    results["seconds"] = time.perf_counter() - start
+    finished = out / "results.json"  # from an earlier invocation that finished training: keep its time
+    results["seconds"] = json.loads(finished.read_text())["seconds"] if finished.exists() else \
+        time.perf_counter() - start
     write_predictions(out / "predictions.csv", test, predicted)
     plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
     plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",
