@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -367,19 +368,17 @@ class MainWindow(QMainWindow):
         if folder:
             self.load_model(folder)
 
-    def _csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export trajectory",
-                                              str(Path(self.settings.last_folder) / "emotions.csv"), "CSV (*.csv)")
+    def _save_dialog(self, title: str, name: str, filters: str, export: Callable[[str], bool]) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.settings.last_folder) / name), filters)
         if path:
             self.settings.last_folder = str(Path(path).parent)
-            self.export_csv(path)
+            export(path)
+
+    def _csv_dialog(self) -> None:
+        self._save_dialog("Export trajectory", "emotions.csv", "CSV (*.csv)", self.export_csv)
 
     def _png_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export plots",
-                                              str(Path(self.settings.last_folder) / "emotions.png"), "PNG (*.png)")
-        if path:
-            self.settings.last_folder = str(Path(path).parent)
-            self.export_png(path)
+        self._save_dialog("Export plots", "emotions.png", "PNG (*.png)", self.export_png)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._timer.stop()

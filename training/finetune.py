@@ -69,11 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared with `training.evaluate`."""
+def add_corpus_arguments(parser: argparse.ArgumentParser,
+                         validation_help: str = "fraction of training speakers held out to pick the best epoch"
+                         ) -> None:
+    """The corpus and its split, as `split` takes them (shared by the training and scoring CLIs)."""
     parser.add_argument("--corpus", choices=CORPORA, required=True)
     parser.add_argument("--data", required=True, help="corpus root")
     parser.add_argument("--folds", type=int, default=4, help="speaker-independent folds (RAVDESS)")
+    parser.add_argument("--validation-fraction", type=float, default=0.2, help=validation_help)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `training.evaluate`."""
+    add_corpus_arguments(parser)
     parser.add_argument("--cpc", help="pretrained CPC model (.keras) for the precpc system")
     parser.add_argument("--cache", default="runs/cache", help="cache of features and miniCPC models")
     parser.add_argument("--epochs", type=int, default=50)
@@ -82,8 +90,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=1e-5)
     parser.add_argument("--ccc-weights", type=float, nargs=3, default=(1 / 3, 1 / 3, 1 / 3),
                         metavar=("A", "B", "G"), help="weights of CCC activation, valence, dominance")
-    parser.add_argument("--validation-fraction", type=float, default=0.2,
-                        help="fraction of training speakers held out to pick the best epoch")
     parser.add_argument("--max-seconds", type=float, default=10.0, help="e2e: audio cut to this length")
     parser.add_argument("--minicpc-epochs", type=int, default=10)
     parser.add_argument("--minicpc-steps", type=int, default=100, help="miniCPC steps per epoch")

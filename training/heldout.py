@@ -24,7 +24,7 @@ from keras_cpc.audio import load_audio
 from keras_cpc.features import labels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import run_cli
-from training.finetune import CORPORA, read_corpus, split
+from training.finetune import add_corpus_arguments, read_corpus, split
 
 
 def keras_predictions(recognizer_path: str, cpc_path: str, files: list[str], window_frames: int
@@ -56,13 +56,14 @@ def heldout(args: argparse.Namespace) -> dict:
         predictions[model] = np.array([analyze_file(recognizer, Path(f))[-1][1:] for f in files])
         differences[model] = float(np.abs(predictions[model] - window).max())
     scores = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, p)))) for name, p in predictions.items()}
-    print(f"{len(files)} held-out utterances of fold {args.fold} ({len({u.speaker for u in test})} speakers)")
+    speakers = sorted({u.speaker for u in test})
+    print(f"{len(files)} held-out utterances of fold {args.fold} ({len(speakers)} speakers)")
     print("| model | " + " | ".join(f"CCC {d}" for d in DIMENSIONS) + " | max abs vs keras (last window) |")
     print("|---|" + "---:|" * (len(DIMENSIONS) + 1))
     for name, score in scores.items():
         difference = f"{differences[name]:.2e}" if name in differences else ""
         print(f"| {name} | " + " | ".join(f"{score[d]:.3f}" for d in DIMENSIONS) + f" | {difference} |")
-    report = {"fold": args.fold, "utterances": len(files), "speakers": sorted({u.speaker for u in test}),
+    report = {"fold": args.fold, "utterances": len(files), "speakers": speakers,
               "ccc": scores, "max_abs_difference_to_keras_window": differences}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
@@ -72,11 +73,8 @@ def heldout(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.heldout", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", choices=CORPORA, required=True)
-    parser.add_argument("--data", required=True, help="corpus root")
-    parser.add_argument("--folds", type=int, default=4, help="speaker-independent folds (RAVDESS)")
+    add_corpus_arguments(parser, "as in training.finetune")
     parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
-    parser.add_argument("--validation-fraction", type=float, default=0.2, help="as in training.finetune")
     parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
     parser.add_argument("--cpc", required=True, help="the CPC model (.keras) of its features")
     parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="folders from training.export")

@@ -21,7 +21,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.features import cache_features, labels, mfcc_extractor
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import run_cli
-from training.finetune import CORPORA, read_corpus, split
+from training.finetune import add_corpus_arguments, read_corpus, split
 
 PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -80,11 +80,7 @@ def linear_baseline(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.linear_baseline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", choices=CORPORA, required=True)
-    parser.add_argument("--data", required=True, help="corpus root")
-    parser.add_argument("--folds", type=int, default=4, help="speaker-independent folds (RAVDESS)")
-    parser.add_argument("--validation-fraction", type=float, default=0.2,
-                        help="fraction of each fold's training speakers that picks the ridge penalty")
+    add_corpus_arguments(parser, "fraction of each fold's training speakers that picks the ridge penalty")
     parser.add_argument("--cache", default="runs/cache", help="cache of MFCC features")
     parser.add_argument("--out", required=True, help="folder of results.json")
     return parser
