@@ -57,8 +57,9 @@ class SpeechGate:
 class GatedStream:
     """A `StreamingRecognizer` whose predictions are NaN where the gate is closed.
 
-    It starts a new stream of `recognizer`. The recognizer still hears all the audio (the same stream as `app.analyze`); the gate only
-    decides which estimates are shown, from the level of the hop each one ends.
+    It starts a new stream of `recognizer`. The recognizer still hears all the audio (the same
+    stream as `app.analyze`); the gate only decides which estimates are shown, from the level of
+    the hop each one ends.
     """
 
     def __init__(self, recognizer: StreamingRecognizer, gate: SpeechGate):
