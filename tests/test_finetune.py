@@ -81,6 +81,17 @@ def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     assert not set(listing) & {u.path for u in test}
 
 
+def test_minicpc_cache_is_keyed_on_files_and_pretraining_settings(tmp_path):
+    def folder(*options: str, paths=("a.wav", "b.wav")):
+        args = finetune.build_parser().parse_args(["--corpus", "ravdess", "--data", "x", "--system", "minicpc",
+                                                   "--out", "y", "--cache", str(tmp_path), *options])
+        return finetune.minicpc_folder(args, list(paths))
+
+    assert folder() == folder()
+    assert len({folder(), folder(paths=("a.wav",)), folder("--minicpc-epochs", "3"),
+                folder("--minicpc-steps", "7"), folder("--minicpc-crop-seconds", "2")}) == 5
+
+
 def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_path):
     argv = args_for(corpus, tmp_path, "mfcc")
     argv = [a for a in argv if a not in ("--system", "mfcc")]

@@ -122,10 +122,17 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     return train, validation, test
 
 
+def minicpc_folder(args: argparse.Namespace, paths: Sequence[str]) -> Path:
+    """Cache folder of a miniCPC model: one per file list and pretraining settings."""
+    settings = f"epochs {args.minicpc_epochs} steps {args.minicpc_steps} crop {args.minicpc_crop_seconds}"
+    key = hashlib.sha256("\n".join([settings, *paths]).encode()).hexdigest()[:16]
+    return Path(args.cache) / "minicpc" / key
+
+
 def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance]) -> Path:
-    """CPC pretrained on the given (training) utterances only, cached by their file list."""
+    """CPC pretrained on the given (training) utterances only (cached)."""
     paths = sorted(u.path for u in train)
-    folder = Path(args.cache) / "minicpc" / hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+    folder = minicpc_folder(args, paths)
     folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "train_files.txt"
     listing.write_text("\n".join(paths) + "\n")
