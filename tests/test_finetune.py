@@ -112,3 +112,8 @@ def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_
     again = evaluate.run_grid(evaluate.build_parser().parse_args(argv))  # finished runs are read back
     assert (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime == stamp
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(report["runs"]))
+    partial = evaluate.build_parser().parse_args([*argv, "--fold-list", "0", "1", "--finished-only"])
+    assert [(r["fold"], r["run"]) for r in evaluate.run_grid(partial)] == [(0, 0), (0, 1)]  # fold 1 not trained
+    assert not (tmp_path / "grid" / "mfcc" / "fold1").exists()
+    with pytest.raises(SystemExit, match="no finished run"):
+        evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--fold-list", "3", "--finished-only"]))

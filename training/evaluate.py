@@ -1,7 +1,7 @@
 """The paper's experiment grid: systems x folds x runs, `python -m training.evaluate`.
 
 Runs `training.finetune` for every system, fold and run (each resumable; finished ones are
-read back), then writes to `--out`: `results.md` (CCC per dimension as mean +- std over folds
+read back; `--finished-only` trains nothing and tabulates what is finished), then writes to `--out`: `results.md` (CCC per dimension as mean +- std over folds
 x runs, and per fold), `results.csv` (one row per system, fold, run and dimension),
 `results.json`, and `scatter_<system>.png` (test predictions of every fold, first run).
 """
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fold-list", type=int, nargs="+", help="folds to run (default: all)")
     parser.add_argument("--runs", type=int, default=5, help="runs per system and fold")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: tabulate the runs already finished in --out")
     return parser
 
 
@@ -42,6 +44,9 @@ def run_grid(args: argparse.Namespace) -> list[dict]:
                 done = out / "results.json"
                 if done.exists():
                     scores = json.loads(done.read_text())
+                elif args.finished_only:
+                    print(f"not finished, left out: {out}")
+                    continue
                 else:
                     job = argparse.Namespace(**{**vars(args), "system": system, "fold": fold, "run": run,
                                                 "out": str(out)})
@@ -106,7 +111,10 @@ def pooled_predictions(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    write_reports(run_grid(args), Path(args.out))
+    results = run_grid(args)
+    if not results:
+        raise SystemExit(f"no finished run of these systems and folds in {args.out}")
+    write_reports(results, Path(args.out))
     print((Path(args.out) / "results.md").read_text())
 
 
