@@ -1,9 +1,10 @@
 """The paper's experiment grid: systems x folds x runs, `python -m training.evaluate`.
 
 Runs `training.finetune` for every system, fold and run (each resumable; finished ones are
-read back; `--finished-only` trains nothing and tabulates what is finished), then writes to `--out`: `results.md` (CCC per dimension as mean +- std over folds
-x runs, and per fold), `results.csv` (one row per system, fold, run and dimension),
-`results.json`, and `scatter_<system>.png` (test predictions of every fold, first run).
+read back; `--finished-only` trains nothing and tabulates what is finished), then writes to
+`--out`: `results.md` (CCC per dimension as mean +- std over folds x runs, and per fold),
+`results.csv` (one row per system, fold, run and dimension), `results.json`, and
+`scatter_<system>.png` (test predictions of every fold, first run).
 """
 
 from __future__ import annotations
