@@ -23,7 +23,7 @@ EMOTION = REPO / "assets" / "models" / "emotion"
 CPC_PATH = REPO / "assets" / "models" / "cpc_librispeech.keras"
 CLIPS = audio_files([REPO / "assets" / "samples" / "ravdess" / "Actor_02"])  # held out of training
 RAVDESS = REPO.parent / "shared" / "data" / "ravdess"
-TOLERANCE = {"float": 1e-4, "int8": 2e-3}  # int8 kernels may round differently on other CPUs
+FLOAT_TOLERANCE = 1e-4
 MINIMUM_HELDOUT_CCC = {"activation": 0.65, "valence": 0.30}
 # The floor on the same actors: python -m training.linear_baseline --corpus ravdess (fold 0)
 MFCC_RIDGE_FOLD0 = {"activation": 0.614, "valence": 0.207, "dominance": 0.272}
@@ -49,13 +49,26 @@ def test_metadata_describes_the_model(name):
         assert ops and not any(op.startswith("Flex") or op == "CUSTOM" for op in ops)
 
 
+def output_step(model: Path) -> float:
+    """Quantization step of the int8 tensor that a model's float output is dequantized from."""
+    interpreter = Interpreter(model_path=str(model))
+    output = interpreter.get_output_details()[0]["index"]
+    dequantize = next(op for op in interpreter._get_ops_details() if output in op["outputs"])
+    assert dequantize["op_name"] == "DEQUANTIZE"
+    return next(t for t in interpreter.get_tensor_details()
+                if t["index"] == dequantize["inputs"][0])["quantization"][0]
+
+
 @pytest.mark.parametrize("name", ["float", "int8"])
 def test_outputs_on_the_sample_clips_match_the_stored_values(name, expected):
+    # int8 kernels round differently on CPUs with and without AVX-512: an output may move by one
+    # quantization step (0.0154, seen on an AMD EPYC against values stored on a Xeon)
+    tolerance = FLOAT_TOLERANCE if name == "float" else 1.01 * output_step(EMOTION / name / "head.tflite")
     recognizer = StreamingRecognizer(EMOTION / name)
     assert sorted(expected[name]) == [clip.name for clip in CLIPS]
     for clip in CLIPS:
         np.testing.assert_allclose(analyze_file(recognizer, clip)[-1], expected[name][clip.name],
-                                   atol=TOLERANCE[name], err_msg=clip.name)
+                                   atol=tolerance, err_msg=clip.name)
 
 
 def test_float_export_matches_the_keras_models_on_a_sample_clip():
