@@ -16,6 +16,7 @@ from keras_cpc.datasets import (
     crop_dataset,
     find_utterances,
     fit_to_length,
+    hold_out_speakers,
     librispeech,
     split_by_speaker,
 )
@@ -234,6 +235,31 @@ def test_split_by_speaker_edge_cases():
     assert split_by_speaker(many, 0.0) == (many, [])
     assert split_by_speaker([], 0.1) == ([], [])
 
+
+
+@pytest.mark.parametrize(("speakers", "fraction", "expected"), [(18, 0.2, 4), (8, 0.2, 2), (5, 0.01, 1), (2, 0.9, 1)])
+def test_hold_out_speakers_holds_out_an_exact_count(speakers, fraction, expected):
+    utterances = _fake_corpus(speakers)
+    for seed in range(20):
+        train, validation = hold_out_speakers(utterances, fraction, seed)
+        assert len({u.speaker for u in validation}) == expected
+        assert not {u.speaker for u in train} & {u.speaker for u in validation}
+        assert sorted(train + validation, key=lambda u: u.path) == sorted(utterances, key=lambda u: u.path)
+
+
+def test_hold_out_speakers_is_seeded_and_deterministic():
+    utterances = _fake_corpus(18)
+    held = [frozenset(u.speaker for u in hold_out_speakers(utterances, 0.2, seed)[1]) for seed in range(5)]
+    assert held[0] == {u.speaker for u in hold_out_speakers(list(reversed(utterances)), 0.2, 0)[1]}
+    assert len(set(held)) > 1
+
+
+def test_hold_out_speakers_edge_cases():
+    one = _fake_corpus(1)
+    assert hold_out_speakers(one, 0.2) == (one, [])
+    many = _fake_corpus(20)
+    assert hold_out_speakers(many, 0.0) == (many, [])
+    assert hold_out_speakers([], 0.2) == ([], [])
 
 # ===========================================================================================
 # crops

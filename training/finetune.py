@@ -28,12 +28,12 @@ from keras_cpc.callbacks import run_callbacks
 from keras_cpc.datasets import (
     EmotionUtterance,
     folds_by_speaker,
+    hold_out_speakers,
     iemocap,
     iemocap_folds,
     msp_podcast,
     msp_podcast_split,
     ravdess,
-    split_by_speaker,
 )
 from keras_cpc.features import (
     audio_dataset,
@@ -118,7 +118,7 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     if not 0 <= fold < len(all_folds):
         raise SystemExit(f"--fold {fold} is not one of the {len(all_folds)} folds")
     train, test = all_folds[fold]
-    train, validation = split_by_speaker(train, validation_fraction, seed)
+    train, validation = hold_out_speakers(train, validation_fraction, seed)
     return train, validation, test
 
 

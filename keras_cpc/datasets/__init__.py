@@ -16,6 +16,7 @@ from keras_cpc.datasets.sources import (
     audio_folder,
     file_list,
     find_utterances,
+    hold_out_speakers,
     librispeech,
     split_by_speaker,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "find_utterances",
     "fit_to_length",
     "folds_by_speaker",
+    "hold_out_speakers",
     "iemocap",
     "iemocap_folds",
     "leave_one_group_out",
