@@ -237,7 +237,8 @@ def test_split_by_speaker_edge_cases():
 
 
 
-@pytest.mark.parametrize(("speakers", "fraction", "expected"), [(18, 0.2, 4), (8, 0.2, 2), (5, 0.01, 1), (2, 0.9, 1)])
+@pytest.mark.parametrize(("speakers", "fraction", "expected"),
+                         [(18, 0.2, 4), (8, 0.2, 2), (5, 0.01, 1), (2, 0.9, 1)])
 def test_hold_out_speakers_holds_out_an_exact_count(speakers, fraction, expected):
     utterances = _fake_corpus(speakers)
     for seed in range(20):

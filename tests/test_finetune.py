@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from keras_cpc.callbacks import EpochTime, logged_seconds, run_callbacks
 from keras_cpc.models import CPC
+from keras_cpc.plots import read_log
 from training import evaluate, finetune
 
 EMOTIONS = ("01", "03", "04", "05")  # neutral, happy, sad, angry
@@ -59,6 +61,32 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
     rerun = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
     assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
 
+
+
+def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
+    def run(epochs: int) -> dict:
+        return finetune.finetune(finetune.build_parser().parse_args(
+            args_for(corpus, tmp_path, "mfcc", "--epochs", str(epochs))))
+
+    first = run(1)
+    out = tmp_path / "mfcc"
+    (out / "results.json").unlink()  # as if the run had been stopped after epoch 1 of 3
+    (earlier,) = read_log(out / "log.csv")["epoch_seconds"]
+    assert 0 < earlier < first["seconds"]
+    resumed = run(3)
+    log = read_log(out / "log.csv")
+    assert log["epoch"] == [0, 1, 2] and all(s > 0 for s in log["epoch_seconds"])
+    assert resumed["seconds"] > sum(log["epoch_seconds"])  # the epochs of both invocations, and the scoring
+
+
+def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
+    log_path = tmp_path / "log.csv"
+    log_path.write_text("epoch,loss\n0,0.5\n")
+    assert not any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
+    assert logged_seconds(log_path) == 0.0
+    log_path.write_text("epoch,epoch_seconds,loss\n0,2.5,0.5\n1,3.0,0.4\n1,3.5,0.4\n")  # epoch 1 logged twice
+    assert any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
+    assert logged_seconds(log_path) == 6.0  # the last row of an epoch counts
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import run_callbacks
+from keras_cpc.callbacks import logged_seconds, run_callbacks
 from keras_cpc.datasets import (
     EmotionUtterance,
     folds_by_speaker,
@@ -181,6 +181,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    earlier_seconds = logged_seconds(out / "log.csv")  # of the epochs of an interrupted invocation
     seed = 1000 * args.run + args.fold
     keras.utils.set_random_seed(seed)
     utterances = read_corpus(args.corpus, args.data)
@@ -209,7 +210,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     results = {f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}
     finished = out / "results.json"  # from an earlier invocation that finished training: keep its time
     results["seconds"] = json.loads(finished.read_text())["seconds"] if finished.exists() else \
-        time.perf_counter() - start
+        earlier_seconds + time.perf_counter() - start
     write_predictions(out / "predictions.csv", test, predicted)
     plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
     plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",
