@@ -49,7 +49,7 @@ def test_pretrain_writes_model_log_curves_and_checkpoints(tmp_path):
     model = pretrain(parse(TINY + ["--out", tmp_path, "--epochs", "2", "--steps-per-epoch", "2"]))
     log = read_log(tmp_path / "log.csv")
     assert log["epoch"] == [0, 1]
-    assert {"loss", "val_loss", "acc_01", "val_acc_03", "audio_s_per_s"} <= set(log)
+    assert {"loss", "val_loss", "acc_01", "val_acc_03", "audio_s_per_s", "epoch_seconds"} <= set(log)
     assert all(v > 0 for v in log["audio_s_per_s"])
     for name in ("curves.png", "checkpoints/latest.weights.h5", "args.json"):
         assert (tmp_path / name).stat().st_size > 0, name
