@@ -228,13 +228,13 @@ def test_split_by_speaker_holds_out_at_least_one(speakers):
         assert not {u.speaker for u in train} & {u.speaker for u in validation}
 
 
-def test_split_by_speaker_edge_cases():
+@pytest.mark.parametrize(("split", "fraction"), [(split_by_speaker, 0.05), (hold_out_speakers, 0.2)])
+def test_speaker_splits_edge_cases(split, fraction):
     one = _fake_corpus(1)
-    assert split_by_speaker(one, 0.05) == (one, [])
+    assert split(one, fraction) == (one, [])
     many = _fake_corpus(20)
-    assert split_by_speaker(many, 0.0) == (many, [])
-    assert split_by_speaker([], 0.1) == ([], [])
-
+    assert split(many, 0.0) == (many, [])
+    assert split([], fraction) == ([], [])
 
 
 @pytest.mark.parametrize(("speakers", "fraction", "expected"),
@@ -254,13 +254,6 @@ def test_hold_out_speakers_is_seeded_and_deterministic():
     assert held[0] == {u.speaker for u in hold_out_speakers(list(reversed(utterances)), 0.2, 0)[1]}
     assert len(set(held)) > 1
 
-
-def test_hold_out_speakers_edge_cases():
-    one = _fake_corpus(1)
-    assert hold_out_speakers(one, 0.2) == (one, [])
-    many = _fake_corpus(20)
-    assert hold_out_speakers(many, 0.0) == (many, [])
-    assert hold_out_speakers([], 0.2) == ([], [])
 
 # ===========================================================================================
 # crops

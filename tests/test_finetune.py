@@ -62,7 +62,6 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
     assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
 
 
-
 def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
     def run(epochs: int) -> dict:
         return finetune.finetune(finetune.build_parser().parse_args(
@@ -87,6 +86,7 @@ def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
     log_path.write_text("epoch,epoch_seconds,loss\n0,2.5,0.5\n1,3.0,0.4\n1,3.5,0.4\n")  # epoch 1 logged twice
     assert any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
     assert logged_seconds(log_path) == 6.0  # the last row of an epoch counts
+
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)
