@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def cache_features(
     """Paths of `.npy` features (float16) of every utterance, computing only the missing ones.
 
     Files are written atomically under `cache_dir/<key>/`, named by a digest of the audio
-    path, so an interrupted run keeps what it computed and runs and folds share the cache.
+    path, so an interrupted run keeps what it computed and runs and folds share the cache,
+    also when several of them fill it at once (each writes its own temporary file).
     """
     key, extract, min_samples = extractor
     folder = Path(cache_dir) / key
@@ -57,8 +59,9 @@ def cache_features(
         progress = keras.utils.Progbar(len(missing), unit_name="file")
         for utterance, target in missing:
             features = extract(load_audio(utterance.path, min_samples=min_samples)).astype(np.float16)
-            partial = target.with_suffix(".partial.npy")
-            np.save(partial, features)
+            handle, partial = tempfile.mkstemp(suffix=".partial.npy", dir=folder)
+            with os.fdopen(handle, "wb") as file:
+                np.save(file, features)
             os.replace(partial, target)
             progress.add(1)
     return [str(t) for t in targets]
