@@ -77,14 +77,27 @@ def _takes_epoch_seconds(log_path: Path) -> bool:
     return not header or "epoch_seconds" in header.split(",")
 
 
+def set_aside_stale_log(out: Path) -> None:
+    """Renames `out/log.csv` to `log.stale.csv` when no checkpoint in `out/checkpoints` can
+    restore its run (e.g. a run copied without its checkpoints, or killed between logging
+    its first epoch and checkpointing it): the run restarts from epoch 0, and the old rows
+    must neither mix with the new ones nor set the bar for the best model."""
+    log_path = out / "log.csv"
+    weights = out / "checkpoints" / "latest.weights.h5"
+    if log_path.exists() and not (weights.exists() or weights.with_name(weights.name + ".bkp").exists()):
+        log_path.replace(out / "log.stale.csv")
+
+
 def run_callbacks(out: Path, model_file: str, monitor: str, mode: str = "min") -> list[keras.callbacks.Callback]:
     """Checkpointing and logging of a resumable run in `out`.
 
     The best model by `monitor` as `out/model_file` (still the best after a resume), a CSV log
     appended across resumes, and a checkpoint every epoch in `out/checkpoints` from which the
     same run restarts (weights, optimizer and epoch) after an interruption. The log has each
-    epoch's `epoch_seconds`, unless it was begun without them (a resumed older run).
+    epoch's `epoch_seconds`, unless it was begun without them (a resumed older run). A log
+    that no checkpoint can resume is set aside first (`set_aside_stale_log`).
     """
+    set_aside_stale_log(out)
     log_path = out / "log.csv"
     return [
         *([EpochTime()] if _takes_epoch_seconds(log_path) else []),
