@@ -4,11 +4,14 @@ import csv
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import soundfile
 
+from keras_cpc.audio import load_audio
 from keras_cpc.callbacks import EpochTime, logged_seconds, run_callbacks
+from keras_cpc.features import cache_features
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
 from training import evaluate, finetune
@@ -50,7 +53,8 @@ def test_folds_never_share_a_speaker(corpus):
 @pytest.mark.parametrize("system", ["mfcc", "e2e"])
 def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
     results = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
-    assert set(results) == {"ccc_activation", "ccc_valence", "ccc_dominance", "seconds"}
+    assert set(results) == {"ccc_activation", "ccc_valence", "ccc_dominance", "seconds", "settings"}
+    assert results["settings"]["epochs"] == 2 and ("max_seconds" in results["settings"]) == (system == "e2e")
     assert all(-1 <= results[f"ccc_{d}"] <= 1 for d in ("activation", "valence", "dominance"))
     out = tmp_path / system
     with open(out / "predictions.csv", newline="") as handle:
@@ -79,6 +83,8 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
 
 
 def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "latest.weights.h5").touch()  # the log's run can be restored
     log_path = tmp_path / "log.csv"
     log_path.write_text("epoch,loss\n0,0.5\n")
     assert not any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
@@ -86,6 +92,25 @@ def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
     log_path.write_text("epoch,epoch_seconds,loss\n0,2.5,0.5\n1,3.0,0.4\n1,3.5,0.4\n")  # epoch 1 logged twice
     assert any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
     assert logged_seconds(log_path) == 6.0  # the last row of an epoch counts
+
+
+def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):
+    utterances = finetune.read_corpus("ravdess", str(corpus))[:2]
+    extractor = ("frames", lambda audio: audio[: len(audio) // 160 * 160].reshape(-1, 160), 160)
+    first = cache_features(utterances, extractor, tmp_path)[0]
+    Path(first).unlink()
+    Path(first).with_suffix(".partial.npy").mkdir()  # the temporary name all writers used to share
+    assert cache_features(utterances, extractor, tmp_path)[0] == first
+    np.testing.assert_array_equal(np.load(first), extractor[1](load_audio(utterances[0].path)).astype(np.float16))
+
+
+def test_a_log_without_a_checkpoint_to_resume_is_set_aside(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,val_loss\n0,0.1\n")  # e.g. from git, its checkpoints were not
+    callbacks = run_callbacks(tmp_path, "m.keras", "val_loss")
+    assert not (tmp_path / "log.csv").exists()
+    assert (tmp_path / "log.stale.csv").read_text() == "epoch,val_loss\n0,0.1\n"
+    (checkpoint,) = [c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint)]
+    assert checkpoint.best is None  # the restart's first epoch is saved, whatever the old rows say
 
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
@@ -107,6 +132,11 @@ def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     train, validation, test = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 1, 4, 0.34, 0)
     assert sorted(listing) == sorted(u.path for u in [*train, *validation])
     assert not set(listing) & {u.path for u in test}
+    args[args.index("--out") + 1] = str(tmp_path / "again")  # the same run, its miniCPC now cached
+    finetune.finetune(finetune.build_parser().parse_args(args))
+    first, again = (np.loadtxt(tmp_path / name / "predictions.csv", delimiter=",", skiprows=1, usecols=(5, 6, 7))
+                    for name in ("minicpc", "again"))
+    np.testing.assert_allclose(again, first, atol=1e-5)  # initialised alike with and without pretraining
 
 
 def test_minicpc_cache_is_keyed_on_files_and_pretraining_settings(tmp_path):
@@ -125,7 +155,9 @@ def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_
     argv = [a for a in argv if a not in ("--system", "mfcc")]
     argv[argv.index("--out") + 1] = str(tmp_path / "grid")
     argv += ["--systems", "mfcc", "--fold-list", "0", "2", "--runs", "2"]
-    report = evaluate.write_reports(evaluate.run_grid(evaluate.build_parser().parse_args(argv)), tmp_path / "grid")
+    results, failures = evaluate.run_grid(evaluate.build_parser().parse_args(argv))
+    assert not failures
+    report = evaluate.write_reports(results, tmp_path / "grid")
     runs = [r for r in report["runs"]]
     assert [(r["fold"], r["run"]) for r in runs] == [(0, 0), (0, 1), (2, 0), (2, 1)]
     mean, std = report["summary"]["mfcc"]["ccc_valence"]
@@ -137,11 +169,29 @@ def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_
         assert len(list(csv.DictReader(handle))) == 4 * 3
     assert (tmp_path / "grid" / "scatter_mfcc.png").stat().st_size > 0
     stamp = (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime
-    again = evaluate.run_grid(evaluate.build_parser().parse_args(argv))  # finished runs are read back
+    again, _ = evaluate.run_grid(evaluate.build_parser().parse_args(argv))  # finished runs are read back
     assert (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime == stamp
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(report["runs"]))
     partial = evaluate.build_parser().parse_args([*argv, "--fold-list", "0", "1", "--finished-only"])
-    assert [(r["fold"], r["run"]) for r in evaluate.run_grid(partial)] == [(0, 0), (0, 1)]  # fold 1 not trained
+    assert [(r["fold"], r["run"]) for r in evaluate.run_grid(partial)[0]] == [(0, 0), (0, 1)]  # fold 1 not trained
     assert not (tmp_path / "grid" / "mfcc" / "fold1").exists()
     with pytest.raises(SystemExit, match="no finished run"):
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--fold-list", "3", "--finished-only"]))
+
+
+def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
+    argv = args_for(corpus, tmp_path, "mfcc", "--epochs", "1")
+    argv = [a for a in argv if a not in ("--system", "mfcc")]
+    argv[argv.index("--out") + 1] = str(tmp_path / "grid")
+    argv += ["--systems", "mfcc", "--fold-list", "0", "2"]
+    with pytest.raises(SystemExit, match="--cpc"):  # before any training
+        evaluate.run_grid(evaluate.build_parser().parse_args([*argv, "--systems", "mfcc", "precpc"]))
+    assert not (tmp_path / "grid").exists()
+    assert not evaluate.run_grid(evaluate.build_parser().parse_args([*argv, "--runs", "1"]))[1]
+    results, failures = evaluate.run_grid(evaluate.build_parser().parse_args([*argv, "--epochs", "3",
+                                                                              "--finished-only"]))
+    assert not results and len(failures) == 2 and "trained with other settings: epochs 1 (now 3)" in failures[0]
+    (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").write_text("{")  # a damaged record
+    with pytest.raises(SystemExit, match=r"1 run\(s\) failed:\n.*fold0.run0.results.json: not a readable run record"):
+        evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--runs", "1", "--finished-only"]))
+    assert "| 2 |" in (tmp_path / "grid" / "results.md").read_text()  # the other fold is still tabulated

@@ -1,10 +1,12 @@
 """The paper's experiment grid: systems x folds x runs, `python -m training.evaluate`.
 
 Runs `training.finetune` for every system, fold and run (each resumable; finished ones are
-read back; `--finished-only` trains nothing and tabulates what is finished), then writes to
-`--out`: `results.md` (CCC per dimension as mean +- std over folds x runs, and per fold),
-`results.csv` (one row per system, fold, run and dimension), `results.json`, and
-`scatter_<system>.png` (test predictions of every fold, first run).
+read back if they were trained with the same settings; `--finished-only` trains nothing and
+tabulates what is finished), then writes to `--out`: `results.md` (CCC per dimension as
+mean +- std over folds x runs, and per fold), `results.csv` (one row per system, fold, run and
+dimension), `results.json`, and `scatter_<system>.png` (test predictions of each fold's
+first finished run). A run that fails is reported and the grid goes on without it; the
+command then exits with an error listing the failed runs.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_cpc.audio import AudioError
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_scatter
 from training import finetune, run_cli
+
+RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, SystemExit)  # what ends one run, not the grid
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
@@ -33,27 +39,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_grid(args: argparse.Namespace) -> list[dict]:
-    """Results of every system, fold and run, training those not finished yet."""
-    folds = [0] if args.corpus == "msp-podcast" else (args.fold_list or range(5 if args.corpus == "iemocap"
-                                                                          else args.folds))
-    results = []
+def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
+    """Results of every system, fold and run, training those not finished yet, and the
+    failed runs (each as its folder and error)."""
+    if "precpc" in args.systems and not args.finished_only and not (args.cpc and Path(args.cpc).is_file()):
+        raise SystemExit(f"--cpc (a pretrained CPC .keras model) is required for precpc; got {args.cpc}")
+    if args.corpus == "msp-podcast":
+        folds = [0]
+    else:
+        folds = args.fold_list or range(finetune.fold_count(args.corpus, finetune.read_corpus(args.corpus, args.data),
+                                                            args.folds))
+    results, failures = [], []
     for system in args.systems:
         for fold in folds:
             for run in range(args.runs):
                 out = Path(args.out) / system / f"fold{fold}" / f"run{run}"
-                done = out / "results.json"
-                if done.exists():
-                    scores = json.loads(done.read_text())
-                elif args.finished_only:
+                job = argparse.Namespace(**{**vars(args), "system": system, "fold": fold, "run": run, "out": str(out)})
+                try:
+                    scores = finished_run(job) or (None if args.finished_only else finetune.finetune(job))
+                except RUN_ERRORS as error:
+                    failures.append(f"{out}: {error}")
+                    print(f"failed, left out: {failures[-1]}")
+                    continue
+                if scores is None:
                     print(f"not finished, left out: {out}")
                     continue
-                else:
-                    job = argparse.Namespace(**{**vars(args), "system": system, "fold": fold, "run": run,
-                                                "out": str(out)})
-                    scores = finetune.finetune(job)
+                scores = {k: v for k, v in scores.items() if k != "settings"}
                 results.append({"system": system, "fold": fold, "run": run, "out": str(out), **scores})
-    return results
+    return results, failures
+
+
+def finished_run(job: argparse.Namespace) -> dict | None:
+    """The record of a finished run (None if unfinished); one trained with other settings is an error."""
+    done = Path(job.out) / "results.json"
+    if not done.exists():
+        return None
+    record = finetune.read_record(done)
+    recorded = record.get("settings")  # absent from records written before settings were kept
+    if recorded is not None and recorded != (expected := finetune.run_settings(job)):
+        differences = ", ".join(f"{k} {recorded.get(k)} (now {expected.get(k)})" for k in sorted({*recorded, *expected})
+                                if recorded.get(k) != expected.get(k))
+        raise ValueError(f"{done} was trained with other settings: {differences}; use another --out")
+    return record
 
 
 def summary(results: list[dict], key: str) -> dict:
@@ -93,10 +120,12 @@ def write_reports(results: list[dict], out: Path) -> dict:
     report = {"summary": overall, "runs": results}
     (out / "results.json").write_text(json.dumps(report, indent=2))
     for system in overall:
-        first_runs = [r for r in results if r["system"] == system and r["run"] == 0]
-        truth, predicted = pooled_predictions([Path(r["out"]) / "predictions.csv" for r in first_runs])
+        first_runs = {}  # the lowest finished run of each fold
+        for r in sorted((r for r in results if r["system"] == system), key=lambda r: r["run"]):
+            first_runs.setdefault(r["fold"], r)
+        truth, predicted = pooled_predictions([Path(r["out"]) / "predictions.csv" for r in first_runs.values()])
         plot_scatter(truth, predicted, DIMENSIONS, ccc(truth, predicted), out / f"scatter_{system}.png",
-                     f"{system}: test predictions of every fold (run 0)")
+                     f"{system}: test predictions of every fold (its first finished run)")
     return report
 
 
@@ -112,11 +141,14 @@ def pooled_predictions(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    results = run_grid(args)
+    results, failures = run_grid(args)
+    if results:
+        write_reports(results, Path(args.out))
+        print((Path(args.out) / "results.md").read_text())
+    if failures:
+        raise SystemExit(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
     if not results:
         raise SystemExit(f"no finished run of these systems and folds in {args.out}")
-    write_reports(results, Path(args.out))
-    print((Path(args.out) / "results.md").read_text())
 
 
 def main(argv: list[str] | None = None) -> None:

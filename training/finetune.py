@@ -27,6 +27,7 @@ from keras_cpc.audio import SAMPLE_RATE
 from keras_cpc.callbacks import logged_seconds, run_callbacks
 from keras_cpc.datasets import (
     EmotionUtterance,
+    Fold,
     folds_by_speaker,
     hold_out_speakers,
     iemocap,
@@ -41,6 +42,7 @@ from keras_cpc.features import (
     cpc_extractor,
     feature_dataset,
     feature_statistics,
+    file_digest,
     labels,
     mfcc_extractor,
 )
@@ -104,6 +106,17 @@ def read_corpus(corpus: str, root: str) -> list[EmotionUtterance]:
     return {"ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast}[corpus](root)
 
 
+def speaker_folds(corpus: str, utterances: Sequence[EmotionUtterance], folds: int) -> list[Fold]:
+    """The speaker-independent folds of a cross-validated corpus: one per IEMOCAP session found,
+    `folds` by actor otherwise."""
+    return iemocap_folds(utterances) if corpus == "iemocap" else folds_by_speaker(utterances, folds)
+
+
+def fold_count(corpus: str, utterances: Sequence[EmotionUtterance], folds: int) -> int:
+    """How many folds `split` takes: 1 for MSP-Podcast's official split."""
+    return 1 if corpus == "msp-podcast" else len(speaker_folds(corpus, utterances, folds))
+
+
 def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds: int,
           validation_fraction: float, seed: int) -> tuple[list, list, list]:
     """Training, validation and test utterances of one fold; no speaker is in two of them.
@@ -114,7 +127,7 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     if corpus == "msp-podcast":
         sets = msp_podcast_split(utterances)
         return sets["train"], sets["development"], sets["test1"]
-    all_folds = iemocap_folds(utterances) if corpus == "iemocap" else folds_by_speaker(utterances, folds)
+    all_folds = speaker_folds(corpus, utterances, folds)
     if not 0 <= fold < len(all_folds):
         raise SystemExit(f"--fold {fold} is not one of the {len(all_folds)} folds")
     train, test = all_folds[fold]
@@ -129,8 +142,12 @@ def minicpc_folder(args: argparse.Namespace, paths: Sequence[str]) -> Path:
     return Path(args.cache) / "minicpc" / key
 
 
-def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance]) -> Path:
-    """CPC pretrained on the given (training) utterances only (cached)."""
+def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], seed: int) -> Path:
+    """CPC pretrained on the given (training) utterances only (cached).
+
+    Pretraining seeds itself, so the run's seed is set again afterwards, whether or not the
+    model was cached: the recognizer's initialisation must not depend on the cache.
+    """
     paths = sorted(u.path for u in train)
     folder = minicpc_folder(args, paths)
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,6 +160,7 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance]) -
             "--verbose", str(args.verbose),
         ]))
         (folder / "done").touch()
+    keras.utils.set_random_seed(seed)
     return folder / "cpc.keras"
 
 
@@ -161,10 +179,23 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
             raise SystemExit("--cpc (a pretrained CPC .keras model) is required for precpc")
         extractor = cpc_extractor(args.cpc)
     else:
-        extractor = cpc_extractor(minicpc_model(args, [*sets[0], *sets[1]]))
+        extractor = cpc_extractor(minicpc_model(args, [*sets[0], *sets[1]], seed))
     files = [cache_features(s, extractor, args.cache) for s in sets]
     return [feature_dataset(f, labels(s), args.batch_size, shuffle=i == 0, seed=seed)
             for i, (f, s) in enumerate(zip(files, sets))], feature_statistics(files[0])
+
+
+def run_settings(args: argparse.Namespace) -> dict:
+    """What a run is trained with, as `results.json` records it: the options that change its
+    result (for its system), and the digest of a precpc model; not where files are."""
+    only_for = {"max_seconds": {"e2e"}, "standardize": {"mfcc", "minicpc", "precpc"},
+                **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
+    names = [action.dest for action in build_parser()._actions
+             if action.dest not in {"help", "data", "cache", "cpc", "out", "verbose"}]
+    settings = {name: getattr(args, name) for name in names if args.system in only_for.get(name, {args.system})}
+    if args.system == "precpc" and args.cpc:
+        settings["cpc_sha256"] = file_digest(args.cpc)
+    return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
 
 
 def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:
@@ -181,6 +212,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    callbacks = run_callbacks(out, "recognizer.keras", monitor="val_ccc_mean", mode="max")
     earlier_seconds = logged_seconds(out / "log.csv")  # of the epochs of an interrupted invocation
     seed = 1000 * args.run + args.fold
     keras.utils.set_random_seed(seed)
@@ -201,23 +233,34 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
         model.standardization.set_statistics(*statistics)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, weight_decay=args.weight_decay),
                   loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)])
-    model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose, shuffle=False,
-              callbacks=run_callbacks(out, "recognizer.keras", monitor="val_ccc_mean", mode="max"))
+    history = model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose,
+                        shuffle=False, callbacks=callbacks)
     best = keras.saving.load_model(out / "recognizer.keras")
     predicted = best.predict(test_data, verbose=0)
     truth = labels(test)
     scores = ccc(truth, predicted)
     results = {f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}
-    finished = out / "results.json"  # from an earlier invocation that finished training: keep its time
-    results["seconds"] = json.loads(finished.read_text())["seconds"] if finished.exists() else \
+    finished = out / "results.json"  # an earlier invocation finished training: keep its time if no epoch was added
+    results["seconds"] = read_record(finished)["seconds"] if finished.exists() and not history.epoch else \
         earlier_seconds + time.perf_counter() - start
+    results["settings"] = run_settings(args)
     write_predictions(out / "predictions.csv", test, predicted)
     plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
     plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",
                  f"{args.system}, {args.corpus} fold {args.fold}, run {args.run}: test set")
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    logger.info("test CCC: %s", ", ".join(f"{k} {v:.3f}" for k, v in results.items()))
+    temporary = finished.with_suffix(".partial.json")
+    temporary.write_text(json.dumps(results, indent=2))
+    temporary.replace(finished)
+    logger.info("test CCC: %s", ", ".join(f"{d} {results[f'ccc_{d}']:.3f}" for d in DIMENSIONS))
     return results
+
+
+def read_record(path: Path) -> dict:
+    """A run's `results.json`; one that does not parse is an error naming it."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not a readable run record ({error})") from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,7 +21,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.features import cache_features, labels, mfcc_extractor
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import run_cli
-from training.finetune import add_corpus_arguments, read_corpus, split
+from training.finetune import add_corpus_arguments, fold_count, read_corpus, split
 
 PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -59,9 +59,8 @@ def evaluate_fold(sets: Sequence[Sequence[EmotionUtterance]], cache: str) -> dic
 
 def linear_baseline(args: argparse.Namespace) -> dict:
     utterances = read_corpus(args.corpus, args.data)
-    folds = 1 if args.corpus == "msp-podcast" else 5 if args.corpus == "iemocap" else args.folds
     results = [evaluate_fold(split(args.corpus, utterances, fold, args.folds, args.validation_fraction, 0),
-                             args.cache) for fold in range(folds)]
+                             args.cache) for fold in range(fold_count(args.corpus, utterances, args.folds))]
     summary = {d: {"mean": float(np.mean([r[f"ccc_{d}"] for r in results])),
                    "std": float(np.std([r[f"ccc_{d}"] for r in results]))} for d in DIMENSIONS}
     print("| fold | penalty | " + " | ".join(f"CCC {d}" for d in DIMENSIONS) + " |")
