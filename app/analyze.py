@@ -108,11 +108,14 @@ def main(argv: list[str] | None = None) -> None:
         recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)
     except ValueError as error:  # ModelError included
         parser.exit(2, f"{parser.prog}: error: {error}\n")
+    files = audio_files(args.inputs)
+    if not files:
+        parser.exit(2, f"{parser.prog}: error: no {'/'.join(AUDIO_EXTENSIONS)} files in {' '.join(args.inputs)}\n")
     trajectories, skipped = {}, 0
     with open(args.csv, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "time", *DIMENSIONS])
-        for path in audio_files(args.inputs):
+        for path in files:
             try:
                 predictions = analyze_file(recognizer, path)
             except ValueError as error:

@@ -41,10 +41,10 @@ class AudioBackend(Protocol):
 
 
 def load_sounddevice() -> ModuleType:
-    """The `sounddevice` module; `AudioInputError` when the PortAudio library is missing."""
+    """The `sounddevice` module; `AudioInputError` when the PortAudio library is missing or fails to start."""
     try:
         import sounddevice
-    except (OSError, ImportError) as error:
+    except Exception as error:  # no library (OSError, ImportError), or PortAudioError: PortAudio failed to start
         raise AudioInputError(f"No live input: PortAudio is not available ({error}). Install it "
                               "(Debian/Ubuntu: libportaudio2). Opening audio files still works.") from None
     return sounddevice

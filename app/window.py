@@ -285,7 +285,6 @@ class MainWindow(QMainWindow):
     def analyze_path(self, path: str | Path) -> bool:
         """Starts analysing a whole file on a worker thread (stops the live input)."""
         path = Path(path)
-        self.settings.last_folder = str(path.parent)
         if self.model_dir is None:
             self.show_message("Analysing a file needs a model: choose one (File ▸ Choose model folder…).")
             return False
@@ -349,7 +348,7 @@ class MainWindow(QMainWindow):
         path = self._dropped_audio(event)
         if path is not None:
             event.acceptProposedAction()
-            self.analyze_path(path)
+            self._analyze_chosen(path)
 
     @staticmethod
     def _dropped_audio(event: QDropEvent | QDragEnterEvent) -> Path | None:
@@ -360,7 +359,13 @@ class MainWindow(QMainWindow):
         filters = "Audio (" + " ".join(f"*{e}" for e in AUDIO_EXTENSIONS) + ");;All files (*)"
         path, _ = QFileDialog.getOpenFileName(self, "Open audio file", self.settings.last_folder, filters)
         if path:
-            self.analyze_path(path)
+            self._analyze_chosen(path)
+
+    def _analyze_chosen(self, path: str | Path) -> None:
+        """Analyses a file the user chose; its folder is where dialogs and recordings go next
+        (a bundled sample's is not: recordings must not land among the shipped clips)."""
+        self.settings.last_folder = str(Path(path).parent)
+        self.analyze_path(path)
 
     def _model_dialog(self) -> None:
         start = str(self.model_dir or self.settings.last_folder)

@@ -158,7 +158,8 @@ def test_file_analysis_exports_what_the_engine_computes(make_window, qtbot, mode
 
 def test_dropped_file_is_analysed(make_window, qtbot, model, audio, tmp_path):
     window = make_window()
-    path = tmp_path / "dropped.flac"
+    path = tmp_path / "drops" / "dropped.flac"
+    path.parent.mkdir()
     soundfile.write(path, audio[:RATE], RATE)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt")), QUrl.fromLocalFile(str(path))])
@@ -166,9 +167,10 @@ def test_dropped_file_is_analysed(make_window, qtbot, model, audio, tmp_path):
                                 Qt.KeyboardModifier.NoModifier))
     qtbot.waitUntil(lambda: window.trajectory_name == str(path), timeout=10000)
     assert window.trajectory == analyze_file(StreamingRecognizer(model), path)
+    assert window.settings.last_folder == str(path.parent)  # dialogs and recordings go there next
 
 
-def test_try_a_sample_menu_analyses_the_bundled_clip(make_window, qtbot, model):
+def test_try_a_sample_menu_analyses_the_bundled_clip(make_window, qtbot, model, tmp_path):
     window = make_window()
     menu = next(a.menu() for a in window.menuBar().actions()[0].menu().actions() if a.menu())
     actions = {action.text(): action for action in menu.actions()}
@@ -178,6 +180,7 @@ def test_try_a_sample_menu_analyses_the_bundled_clip(make_window, qtbot, model):
     path = Path(window.trajectory_name)
     assert path.name.startswith("03-01-05-") and path.parent.name == "Actor_02"
     assert window.trajectory == analyze_file(StreamingRecognizer(model), path)
+    assert window.settings.last_folder == str(tmp_path)  # a recording does not go among the shipped clips
 
 
 def test_session_is_recorded_to_wav(make_window, qtbot, audio, tmp_path):
@@ -233,6 +236,15 @@ def test_corrupt_audio_file_is_reported(make_window, qtbot, tmp_path):
     window.analyze_path(path)
     qtbot.waitUntil(lambda: not window.analysing, timeout=10000)
     assert "corrupt.wav" in window.message() and "cannot decode audio" in window.message()
+
+
+def test_portaudio_failing_to_start_is_an_input_error(monkeypatch, tmp_path):
+    (tmp_path / "sounddevice.py").write_text("class PortAudioError(Exception):\n    pass\n\n\n"
+                                             "raise PortAudioError('Error initializing PortAudio')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    with pytest.raises(audio_input.AudioInputError, match="Error initializing PortAudio.*libportaudio2"):
+        audio_input.load_sounddevice()
 
 
 def test_missing_portaudio_is_reported(make_window, monkeypatch):

@@ -205,3 +205,12 @@ def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp
     assert len(per_file["a.wav"]) == 13  # 12 hops + the frames of the last partial hop
     assert 9 <= len(per_file["b.wav"]) <= 11  # 1 s: 98 frames
     assert (tmp_path / "out.png").stat().st_size > 0
+
+
+def test_analyze_of_a_folder_without_audio_is_an_error(models, tmp_path, capsys):
+    (tmp_path / "notes.mp3").write_bytes(b"ID3")
+    with pytest.raises(SystemExit) as exit_info:
+        analyze.main([str(tmp_path), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv")])
+    assert exit_info.value.code == 2
+    assert f"no .wav/.flac/.ogg files in {tmp_path}" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
