@@ -47,6 +47,20 @@ def test_loss_is_log_candidates_for_uninformative_scores():
     np.testing.assert_array_equal(prediction_accuracy(logits).numpy(), np.zeros(3))  # ties are not wins
 
 
+def test_an_empty_batch_gives_empty_negatives_and_zero_loss():
+    # Under tf.distribute a replica can get nothing of a short last batch, in a graph whose
+    # shapes are not known: nothing must fail and nothing may be NaN (Keras weights it 0).
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.int32), tf.TensorSpec([None, None, 3, 5])])
+    def run(seeds, logits):
+        negatives = sample_negative_indices(seeds, tf.shape(logits)[1], tf.shape(logits)[1] + 3, 4, 3)
+        return negatives, info_nce_loss(logits), prediction_accuracy(logits)
+
+    negatives, loss, accuracy = run(tf.zeros((0, 2), tf.int32), tf.zeros((0, 7, 3, 5)))
+    assert negatives.shape == (0, 7, 4)
+    np.testing.assert_array_equal(loss.numpy(), np.zeros(3))
+    np.testing.assert_array_equal(accuracy.numpy(), np.zeros(3))
+
+
 def test_negatives_never_hit_the_prediction_window_and_cover_the_rest():
     num_frames, window, contexts, num_negatives = 40, 12, 28, 50
     seeds = tf.constant([[1, 2], [3, 4], [5, 6], [7, 8]], tf.int32)

@@ -54,8 +54,18 @@ def test_step_accuracy_accumulates_and_roundtrips():
     metric.update_state([1.0, 0.0])
     metric.update_state([0.5, 0.5])
     assert {k: float(v) for k, v in metric.result().items()} == {"acc_01": 0.75, "acc_02": 0.25}
+    metric.reset_state()
+    metric.update_state([1.0, 0.5], sample_weight=6)  # a full batch of 6 contexts
+    metric.update_state([0.0, 0.5], sample_weight=2)  # a short last batch
+    metric.update_state([1.0, 1.0], sample_weight=0)  # an empty batch (a replica with nothing left)
+    assert {k: float(v) for k, v in metric.result().items()} == {"acc_01": 0.75, "acc_02": 0.5}
     clone = StepAccuracy.from_config(metric.get_config())
     assert clone.steps == 2 and clone.name == metric.name
+
+
+def test_an_uncompiled_cpc_runs_in_training_mode():
+    model = CPC(**TINY)
+    assert model(tf.random.normal((2, 4000), seed=1), training=True).shape[0] == 2
 
 
 def test_cpc_roundtrips_with_identical_outputs(tmp_path):

@@ -16,6 +16,8 @@ def sample_negative_indices(
     whole prediction window means no step's positive is ever one of its negatives, while the
     negatives are shared by all steps (as in facebookresearch/CPC_audio). Because the draw
     depends only on each example's seed, it does not change with the number of replicas.
+    An empty batch (a replica's share of a short last batch under tf.distribute) gives
+    an empty result.
     """
     num_candidates = num_frames - window
 
@@ -24,7 +26,9 @@ def sample_negative_indices(
             (num_contexts, num_negatives), seed=seed, minval=0, maxval=num_candidates, dtype=tf.int32
         )
 
-    drawn = tf.map_fn(draw, seeds, fn_output_signature=tf.int32)
+    # `map_fn` cannot stack zero results of a shape not fully known: skip it for an empty batch.
+    drawn = tf.cond(tf.shape(seeds)[0] > 0, lambda: tf.map_fn(draw, seeds, fn_output_signature=tf.int32),
+                    lambda: tf.zeros((0, num_contexts, num_negatives), tf.int32))
     context = tf.range(num_contexts, dtype=tf.int32)[None, :, None]
     return tf.where(drawn > context, drawn + window, drawn)
 
@@ -51,10 +55,9 @@ def info_nce_loss(logits: tf.Tensor) -> tf.Tensor:
     """Per-step InfoNCE loss `(steps,)` from `info_nce_logits`.
 
     The cross-entropy of picking the positive among `1 + N` candidates, averaged over the
-    batch and contexts; `log(1 + N)` at chance.
+    batch and contexts; `log(1 + N)` at chance, 0 for an empty batch (which Keras weights 0).
     """
-    loss = tf.reduce_logsumexp(logits, axis=-1) - logits[..., 0]
-    return tf.reduce_mean(loss, axis=(0, 1))
+    return _mean_over_contexts(tf.reduce_logsumexp(logits, axis=-1) - logits[..., 0])
 
 
 def prediction_accuracy(logits: tf.Tensor) -> tf.Tensor:
@@ -64,4 +67,10 @@ def prediction_accuracy(logits: tf.Tensor) -> tf.Tensor:
     accuracy is `1 / (1 + N)`.
     """
     correct = tf.cast(logits[..., 0] > tf.reduce_max(logits[..., 1:], axis=-1), logits.dtype)
-    return tf.reduce_mean(correct, axis=(0, 1))
+    return _mean_over_contexts(correct)
+
+
+def _mean_over_contexts(values: tf.Tensor) -> tf.Tensor:
+    """Mean of `(batch, contexts, steps)` values over batch and contexts; 0 where there are none."""
+    count = tf.cast(tf.shape(values)[0] * tf.shape(values)[1], values.dtype)
+    return tf.math.divide_no_nan(tf.reduce_sum(values, axis=(0, 1)), count)

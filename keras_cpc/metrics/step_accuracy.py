@@ -8,10 +8,12 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="keras_cpc")
 class StepAccuracy(keras.metrics.Metric):
-    """Mean accuracy of each prediction step over all batches seen.
+    """Accuracy of each prediction step over all the contexts seen.
 
-    `update_state(accuracy)` takes a `(steps,)` vector of batch accuracies; `result()`
-    returns `{"acc_01": ..., "acc_12": ...}` so that every step is logged on its own (in order).
+    `update_state(accuracy, sample_weight)` takes a `(steps,)` vector of a batch's accuracies
+    and the number of contexts they are over (default 1), so a short last batch counts for
+    what it holds; `result()` returns `{"acc_01": ..., "acc_12": ...}` so that every step is
+    logged on its own (in order).
     """
 
     def __init__(self, steps: int = 12, name: str = "step_accuracy", **kwargs):
@@ -21,11 +23,12 @@ class StepAccuracy(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, accuracy, sample_weight=None):
-        self.total.assign_add(ops.cast(accuracy, self.dtype))
-        self.count.assign_add(ops.cast(1, self.dtype))
+        weight = ops.cast(1 if sample_weight is None else sample_weight, self.dtype)
+        self.total.assign_add(ops.cast(accuracy, self.dtype) * weight)
+        self.count.assign_add(weight)
 
     def result(self):
-        mean = self.total / ops.maximum(self.count, 1.0)
+        mean = ops.divide_no_nan(self.total, self.count)
         return {f"acc_{k + 1:02d}": mean[k] for k in range(self.steps)}
 
     def get_config(self):

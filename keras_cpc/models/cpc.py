@@ -78,7 +78,8 @@ class CPC(keras.Model):
         num_frames = tf.shape(frames)[1]
         num_contexts = num_frames - self.prediction_steps
         predictions = self.predictor(context[:, :num_contexts])
-        step = self.optimizer.iterations if training and self.optimizer is not None else 0
+        optimizer = getattr(self, "optimizer", None)  # set by `compile` only
+        step = optimizer.iterations if training and optimizer is not None else 0
         negative_indices = sample_negative_indices(
             example_seeds(audio, step), num_contexts, num_frames, self.negatives, self.prediction_steps
         )
@@ -90,7 +91,8 @@ class CPC(keras.Model):
         return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        self.step_accuracy.update_state(prediction_accuracy(y_pred))
+        contexts = ops.shape(y_pred)[0] * ops.shape(y_pred)[1]
+        self.step_accuracy.update_state(prediction_accuracy(y_pred), sample_weight=contexts)
         results = self.get_metrics_result()
         strategy = tf.distribute.get_strategy()
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
