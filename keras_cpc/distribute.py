@@ -44,8 +44,11 @@ def worker_id(strategy: tf.distribute.Strategy) -> int | None:
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run's outputs: every process but non-chief workers."""
+    """Whether this process writes the run's outputs: a single host, the `chief` task, or
+    worker 0 of a cluster that has no `chief` job."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or resolver.task_type is None:
         return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs

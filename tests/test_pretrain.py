@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from keras_cpc.distribute import is_chief, worker_id
 from keras_cpc.plots import read_log
 from training.pretrain import build_parser, pretrain
 
@@ -107,6 +110,19 @@ def test_two_mirrored_replicas_match_one_replica(tmp_path):
     for key in ("loss", "val_loss"):
         assert logs["mirrored"][key][0] == pytest.approx(logs["default"][key][0], rel=1e-5)
     assert (tmp_path / "mirrored" / "cpc.keras").exists()  # a finite val_loss was monitored
+
+
+@pytest.mark.parametrize("jobs, task, chief", [
+    ({"worker": 2}, ("worker", 0), True),
+    ({"worker": 2}, ("worker", 1), False),
+    ({"chief": 1, "worker": 2}, ("chief", 0), True),
+    ({"chief": 1, "worker": 2}, ("worker", 0), False),  # only one process may write the outputs
+])
+def test_one_process_of_a_cluster_is_chief(jobs, task, chief):
+    spec = tf.train.ClusterSpec({job: [f"host{job}{i}:1" for i in range(n)] for job, n in jobs.items()})
+    resolver = SimpleNamespace(task_type=task[0], task_id=task[1], cluster_spec=lambda: spec)
+    assert is_chief(SimpleNamespace(cluster_resolver=resolver)) == chief
+    assert worker_id(SimpleNamespace(cluster_resolver=resolver)) == task[1]
 
 
 def free_port() -> int:
