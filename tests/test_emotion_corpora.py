@@ -159,6 +159,17 @@ def test_iemocap_bad_summary_line_names_file_and_line(tmp_path, bad_line):
     assert f"{file}:10:" in str(info.value)
 
 
+def test_iemocap_evaluation_file_that_is_not_utf8_names_file_and_line(tmp_path):
+    corpus = build_iemocap(tmp_path)
+    file = corpus / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+    lines = file.read_bytes().split(b"\n")
+    lines[3] += b" caf\xe9"  # a Latin-1 byte on line 4
+    file.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match="not utf-8 text") as info:
+        iemocap(corpus)
+    assert f"{file}:4:" in str(info.value)
+
+
 def test_iemocap_labelled_utterance_without_wav_is_named(tmp_path):
     corpus = build_iemocap(tmp_path)
     wav = corpus / "Session2" / "sentences" / "wav" / "Ses02M_script01_1" / "Ses02M_script01_1_F001.wav"
@@ -274,6 +285,16 @@ def test_msp_podcast_missing_column_short_row_and_audio_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="MSP-PODCAST_9999_0001.wav") as info:
         msp_podcast(tmp_path)
     assert f"{labels}:3" in str(info.value)
+
+    labels.write_bytes((MSP_HEADER + "\n" + ",".join(MSP_ROWS[0]) + "\n").encode() + b"caf\xe9\n")
+    with pytest.raises(ValueError, match="not utf-8-sig text") as info:
+        msp_podcast(tmp_path)
+    assert f"{labels}:3:" in str(info.value)
+
+    labels.write_text(MSP_HEADER + "\n" + ",".join(MSP_ROWS[0]) + "\n" + '"unterminated,' + "x" * 200_000 + "\n")
+    with pytest.raises(ValueError, match="not CSV.*field larger than field limit") as info:
+        msp_podcast(tmp_path)
+    assert f"{labels}:" in str(info.value)
 
     labels.unlink()
     with pytest.raises(FileNotFoundError, match="labels_consensus.csv"):

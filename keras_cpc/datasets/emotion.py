@@ -14,6 +14,7 @@ import hashlib
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,16 @@ class EmotionUtterance:
 
 Fold = tuple[list[EmotionUtterance], list[EmotionUtterance]]
 """The training and the test utterances of one cross-validation fold."""
+
+
+def read_label_text(file: Path, encoding: str = "utf-8") -> str:
+    """The text of a label file; bytes that do not decode are an error naming the file and line."""
+    data = file.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(f"{file}:{line}: not {encoding} text ({error.reason}, byte {error.start})") from None
 
 
 def scaled_rating(text: str, low: float, high: float) -> float:

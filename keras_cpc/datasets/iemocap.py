@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_cpc.datasets.emotion import EmotionUtterance, Fold, leave_one_group_out, scaled_rating
+from keras_cpc.datasets.emotion import EmotionUtterance, Fold, leave_one_group_out, read_label_text, scaled_rating
 
 SCALE = (1.0, 5.0)  # IEMOCAP's self-assessment-manikin ratings; mapped to [-1, 1] as (x - 3) / 2
 
@@ -58,7 +58,7 @@ def iemocap(root: str | Path) -> list[EmotionUtterance]:
 
 def _read_evaluation(file: Path, wavs: Path, session: int) -> list[EmotionUtterance]:
     utterances = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_label_text(file).splitlines(), start=1):
         if not line.startswith("["):
             continue
         summary = _SUMMARY.fullmatch(line)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_cpc.datasets.emotion import EmotionUtterance, scaled_rating
+from keras_cpc.datasets.emotion import EmotionUtterance, read_label_text, scaled_rating
 
 SCALE = (1.0, 7.0)  # MSP-Podcast's 7-point ratings; mapped to [-1, 1] as (x - 4) / 3
 SPLITS = ("train", "development", "test1", "test2")  # `Split_Set` Train / Development / Test1 / Test2
@@ -19,7 +20,8 @@ def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
 
     The speaker is `SpkrID` as written (the corpus writes "Unknown" where it does not know),
     `emotion` is `EmoClass` and `split` is `Split_Set` in lower case ("train", "development",
-    "test1", "test2"). Raises ValueError naming the file and line for a missing column, an empty
+    "test1", "test2"). Raises ValueError naming the file and line for text that is not UTF-8 or
+    not CSV, a missing column, an empty
     cell or a rating that is not a number, and FileNotFoundError for a missing file.
     """
     root = Path(root)
@@ -27,8 +29,8 @@ def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
     if not labels.is_file():
         raise FileNotFoundError(f"{labels}: MSP-Podcast consensus labels not found")
     utterances = []
-    with labels.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
+    reader = csv.DictReader(io.StringIO(read_label_text(labels, "utf-8-sig"), newline=""))
+    try:
         missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{labels}:1: missing column(s) {', '.join(missing)}")
@@ -50,6 +52,8 @@ def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
                     row["EmoClass"].strip(), split=row["Split_Set"].strip().lower(),
                 )
             )
+    except csv.Error as error:
+        raise ValueError(f"{labels}:{reader.line_num}: not CSV ({error})") from None
     return utterances
 
 

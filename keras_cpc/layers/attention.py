@@ -15,7 +15,8 @@ class SelfAttention(keras.layers.Layer):
     Maps `(batch, time, dim)` to `(batch, time, dim)`. Queries, keys and values are dense
     projections to `attention_dim` split over `num_heads`; the heads' outputs are
     concatenated and projected back to `dim`. Keys outside `mask` `(batch, time)` get no
-    weight, so padded frames never change the valid frames' outputs.
+    weight, so padded frames (of finite values, such as the zeros of `padded_batch`) never
+    change the valid frames' outputs.
 
     Same computation as `keras.layers.MultiHeadAttention(num_heads, attention_dim //
     num_heads)` with a value mask, written with dense layers and a `(batch, 1, 1, time)`

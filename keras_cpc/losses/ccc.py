@@ -18,7 +18,9 @@ class CCCLoss(keras.losses.Loss):
     denominator keeps the loss and its gradient finite for a constant batch. Inputs are
     `(batch, len(weights))`. Every example gets the batch's value, so Keras's reductions (and
     its scaling over replicas) apply as to any loss; a `sample_weight` only rescales the loss,
-    it does not enter the CCC, so batches must not hold padding.
+    it does not enter the CCC, so batches must not hold padding. Under tf.distribute each
+    replica takes the CCC of its own share of the batch, so the objective depends on the
+    per-replica batch size (`training.finetune` runs on one device).
     """
 
     def __init__(
