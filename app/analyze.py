@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     files = audio_files(args.inputs)
     if not files:
-        parser.exit(2, f"{parser.prog}: error: no {'/'.join(AUDIO_EXTENSIONS)} files in {' '.join(args.inputs)}\n")
+        kinds, where = "/".join(AUDIO_EXTENSIONS), " ".join(args.inputs)
+        parser.exit(2, f"{parser.prog}: error: no {kinds} files in {where}\n")
     trajectories, skipped = {}, 0
     with open(args.csv, "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -44,7 +44,7 @@ def load_sounddevice() -> ModuleType:
     """The `sounddevice` module; `AudioInputError` when the PortAudio library is missing or fails to start."""
     try:
         import sounddevice
-    except Exception as error:  # no library (OSError, ImportError), or PortAudioError: PortAudio failed to start
+    except Exception as error:  # no library (OSError, ImportError), or PortAudio failed to start
         raise AudioInputError(f"No live input: PortAudio is not available ({error}). Install it "
                               "(Debian/Ubuntu: libportaudio2). Opening audio files still works.") from None
     return sounddevice

@@ -51,4 +51,5 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     if resolver.task_type == "chief":
         return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+    first_worker = resolver.task_type == "worker" and resolver.task_id == 0
+    return first_worker and "chief" not in resolver.cluster_spec().jobs

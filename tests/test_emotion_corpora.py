@@ -291,7 +291,8 @@ def test_msp_podcast_missing_column_short_row_and_audio_are_named(tmp_path):
         msp_podcast(tmp_path)
     assert f"{labels}:3:" in str(info.value)
 
-    labels.write_text(MSP_HEADER + "\n" + ",".join(MSP_ROWS[0]) + "\n" + '"unterminated,' + "x" * 200_000 + "\n")
+    huge = '"unterminated,' + "x" * 200_000  # over csv's field size limit
+    labels.write_text(MSP_HEADER + "\n" + ",".join(MSP_ROWS[0]) + "\n" + huge + "\n")
     with pytest.raises(ValueError, match="not CSV.*field larger than field limit") as info:
         msp_podcast(tmp_path)
     assert f"{labels}:" in str(info.value)

@@ -80,6 +80,10 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
     log = read_log(out / "log.csv")
     assert log["epoch"] == [0, 1, 2] and all(s > 0 for s in log["epoch_seconds"])
     assert resumed["seconds"] > sum(log["epoch_seconds"])  # the epochs of both invocations, and the scoring
+    longer = run(4)  # a finished run given one more epoch: its time is counted again, that epoch included
+    assert read_log(out / "log.csv")["epoch"] == [0, 1, 2, 3]
+    assert longer["seconds"] != resumed["seconds"]
+    assert longer["seconds"] > sum(read_log(out / "log.csv")["epoch_seconds"])
 
 
 def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
@@ -101,7 +105,8 @@ def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corp
     Path(first).unlink()
     Path(first).with_suffix(".partial.npy").mkdir()  # the temporary name all writers used to share
     assert cache_features(utterances, extractor, tmp_path)[0] == first
-    np.testing.assert_array_equal(np.load(first), extractor[1](load_audio(utterances[0].path)).astype(np.float16))
+    expected = extractor[1](load_audio(utterances[0].path)).astype(np.float16)
+    np.testing.assert_array_equal(np.load(first), expected)
 
 
 def test_a_log_without_a_checkpoint_to_resume_is_set_aside(tmp_path):
@@ -134,8 +139,8 @@ def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     assert not set(listing) & {u.path for u in test}
     args[args.index("--out") + 1] = str(tmp_path / "again")  # the same run, its miniCPC now cached
     finetune.finetune(finetune.build_parser().parse_args(args))
-    first, again = (np.loadtxt(tmp_path / name / "predictions.csv", delimiter=",", skiprows=1, usecols=(5, 6, 7))
-                    for name in ("minicpc", "again"))
+    first, again = (np.loadtxt(tmp_path / name / "predictions.csv", delimiter=",", skiprows=1,
+                               usecols=(5, 6, 7)) for name in ("minicpc", "again"))
     np.testing.assert_allclose(again, first, atol=1e-5)  # initialised alike with and without pretraining
 
 
@@ -173,7 +178,8 @@ def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_
     assert (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime == stamp
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(report["runs"]))
     partial = evaluate.build_parser().parse_args([*argv, "--fold-list", "0", "1", "--finished-only"])
-    assert [(r["fold"], r["run"]) for r in evaluate.run_grid(partial)[0]] == [(0, 0), (0, 1)]  # fold 1 not trained
+    finished, _ = evaluate.run_grid(partial)
+    assert [(r["fold"], r["run"]) for r in finished] == [(0, 0), (0, 1)]  # fold 1 not trained
     assert not (tmp_path / "grid" / "mfcc" / "fold1").exists()
     with pytest.raises(SystemExit, match="no finished run"):
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--fold-list", "3", "--finished-only"]))
@@ -190,8 +196,10 @@ def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
     assert not evaluate.run_grid(evaluate.build_parser().parse_args([*argv, "--runs", "1"]))[1]
     results, failures = evaluate.run_grid(evaluate.build_parser().parse_args([*argv, "--epochs", "3",
                                                                               "--finished-only"]))
-    assert not results and len(failures) == 2 and "trained with other settings: epochs 1 (now 3)" in failures[0]
+    assert not results and len(failures) == 2
+    assert "trained with other settings: epochs 1 (now 3)" in failures[0]
     (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").write_text("{")  # a damaged record
-    with pytest.raises(SystemExit, match=r"1 run\(s\) failed:\n.*fold0.run0.results.json: not a readable run record"):
+    damaged = r"1 run\(s\) failed:\n.*fold0.run0.results.json: not a readable run record"
+    with pytest.raises(SystemExit, match=damaged):
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--runs", "1", "--finished-only"]))
     assert "| 2 |" in (tmp_path / "grid" / "results.md").read_text()  # the other fold is still tabulated

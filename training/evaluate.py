@@ -47,14 +47,15 @@ def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     if args.corpus == "msp-podcast":
         folds = [0]
     else:
-        folds = args.fold_list or range(finetune.fold_count(args.corpus, finetune.read_corpus(args.corpus, args.data),
-                                                            args.folds))
+        utterances = finetune.read_corpus(args.corpus, args.data)
+        folds = args.fold_list or range(finetune.fold_count(args.corpus, utterances, args.folds))
     results, failures = [], []
     for system in args.systems:
         for fold in folds:
             for run in range(args.runs):
                 out = Path(args.out) / system / f"fold{fold}" / f"run{run}"
-                job = argparse.Namespace(**{**vars(args), "system": system, "fold": fold, "run": run, "out": str(out)})
+                job = argparse.Namespace(**{**vars(args), "system": system, "fold": fold, "run": run,
+                                            "out": str(out)})
                 try:
                     scores = finished_run(job) or (None if args.finished_only else finetune.finetune(job))
                 except RUN_ERRORS as error:
@@ -77,8 +78,8 @@ def finished_run(job: argparse.Namespace) -> dict | None:
     record = finetune.read_record(done)
     recorded = record.get("settings")  # absent from records written before settings were kept
     if recorded is not None and recorded != (expected := finetune.run_settings(job)):
-        differences = ", ".join(f"{k} {recorded.get(k)} (now {expected.get(k)})" for k in sorted({*recorded, *expected})
-                                if recorded.get(k) != expected.get(k))
+        differences = ", ".join(f"{k} {recorded.get(k)} (now {expected.get(k)})"
+                                for k in sorted({*recorded, *expected}) if recorded.get(k) != expected.get(k))
         raise ValueError(f"{done} was trained with other settings: {differences}; use another --out")
     return record
 
@@ -123,7 +124,8 @@ def write_reports(results: list[dict], out: Path) -> dict:
         first_runs = {}  # the lowest finished run of each fold
         for r in sorted((r for r in results if r["system"] == system), key=lambda r: r["run"]):
             first_runs.setdefault(r["fold"], r)
-        truth, predicted = pooled_predictions([Path(r["out"]) / "predictions.csv" for r in first_runs.values()])
+        files = [Path(r["out"]) / "predictions.csv" for r in first_runs.values()]
+        truth, predicted = pooled_predictions(files)
         plot_scatter(truth, predicted, DIMENSIONS, ccc(truth, predicted), out / f"scatter_{system}.png",
                      f"{system}: test predictions of every fold (its first finished run)")
     return report

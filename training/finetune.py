@@ -192,7 +192,8 @@ def run_settings(args: argparse.Namespace) -> dict:
                 **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
     names = [action.dest for action in build_parser()._actions
              if action.dest not in {"help", "data", "cache", "cpc", "out", "verbose"}]
-    settings = {name: getattr(args, name) for name in names if args.system in only_for.get(name, {args.system})}
+    settings = {name: getattr(args, name) for name in names
+                if args.system in only_for.get(name, {args.system})}
     if args.system == "precpc" and args.cpc:
         settings["cpc_sha256"] = file_digest(args.cpc)
     return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
@@ -240,7 +241,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     truth = labels(test)
     scores = ccc(truth, predicted)
     results = {f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}
-    finished = out / "results.json"  # an earlier invocation finished training: keep its time if no epoch was added
+    finished = out / "results.json"  # from an invocation that finished: its time stands if no epoch was added
     results["seconds"] = read_record(finished)["seconds"] if finished.exists() and not history.epoch else \
         earlier_seconds + time.perf_counter() - start
     results["settings"] = run_settings(args)

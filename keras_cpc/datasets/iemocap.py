@@ -6,7 +6,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_cpc.datasets.emotion import EmotionUtterance, Fold, leave_one_group_out, read_label_text, scaled_rating
+from keras_cpc.datasets.emotion import (
+    EmotionUtterance,
+    Fold,
+    leave_one_group_out,
+    read_label_text,
+    scaled_rating,
+)
 
 SCALE = (1.0, 5.0)  # IEMOCAP's self-assessment-manikin ratings; mapped to [-1, 1] as (x - 3) / 2
 
