@@ -46,9 +46,11 @@ def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
         raise SystemExit(f"--cpc (a pretrained CPC .keras model) is required for precpc; got {args.cpc}")
     if args.corpus == "msp-podcast":
         folds = [0]
-    else:
+    elif args.fold_list:
+        folds = args.fold_list
+    else:  # all of them: IEMOCAP has one per session found
         utterances = finetune.read_corpus(args.corpus, args.data)
-        folds = args.fold_list or range(finetune.fold_count(args.corpus, utterances, args.folds))
+        folds = range(finetune.fold_count(args.corpus, utterances, args.folds))
     results, failures = [], []
     for system in args.systems:
         for fold in folds:
