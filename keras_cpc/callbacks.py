@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import logging
 import math
 import time
 from pathlib import Path
@@ -9,6 +11,8 @@ from pathlib import Path
 import keras
 
 from keras_cpc.plots import read_log
+
+logger = logging.getLogger(__name__)
 
 
 class AudioThroughput(keras.callbacks.Callback):
@@ -50,16 +54,6 @@ class EpochTime(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
-def best_logged(log_path: Path, monitor: str, mode: str = "min") -> float | None:
-    """Best `monitor` value of the epochs already in a CSV log (None if none), for resuming."""
-    if not log_path.exists():
-        return None
-    values = [v for v in read_log(log_path).get(monitor, []) if math.isfinite(v)]
-    if not values:
-        return None
-    return min(values) if mode == "min" else max(values)
-
-
 def logged_seconds(log_path: Path) -> float:
     """Sum of the `epoch_seconds` in a CSV log: the training time of the epochs already run
     (0 without a log, or for a log begun before epoch times were logged)."""
@@ -88,21 +82,90 @@ def set_aside_stale_log(out: Path) -> None:
         log_path.replace(out / "log.stale.csv")
 
 
-def run_callbacks(out: Path, model_file: str, monitor: str, mode: str = "min") -> list[keras.callbacks.Callback]:
-    """Checkpointing and logging of a resumable run in `out`.
+def keep_logged_epochs(log_path: Path, epochs: int) -> list[int]:
+    """Drops the rows of epoch `epochs` and later from a CSV log (atomically); returns the dropped
+    epochs. These are epochs logged but not checkpointed: a resumed run trains them again."""
+    if not log_path.exists():
+        return []
+    with open(log_path, newline="") as handle:
+        header, *rows = [row for row in csv.reader(handle) if row] or [[]]
+    kept = [row for row in rows if int(row[0]) < epochs]  # CSVLogger's first column is the epoch
+    if len(kept) < len(rows):
+        temporary = log_path.with_suffix(".partial.csv")
+        with open(temporary, "w", newline="") as handle:
+            csv.writer(handle).writerows([header, *kept])
+        temporary.replace(log_path)
+    return [int(row[0]) for row in rows if int(row[0]) >= epochs]
 
-    The best model by `monitor` as `out/model_file` (still the best after a resume), a CSV log
-    appended across resumes, and a checkpoint every epoch in `out/checkpoints` from which the
-    same run restarts (weights, optimizer and epoch) after an interruption. The log has each
-    epoch's `epoch_seconds`, unless it was begun without them (a resumed older run). A log
-    that no checkpoint can resume is set aside first (`set_aside_stale_log`).
+
+class ResumableRun(keras.callbacks.Callback):
+    """Logging, checkpointing and the best model of a run in `out`, consistent across interruptions.
+
+    Each epoch ends with, in this order: a row of `out/log.csv`, a checkpoint in `out/checkpoints`
+    (weights, optimizer state, epoch) and, if `monitor` improved, the model as `out/model_file`.
+    A resumed run restores the checkpoint, drops the log rows of epochs after it (they are trained
+    again), and saves the checkpointed epoch as the best model if the log says it is the best (the
+    interruption may have come before that save). An interruption at any point thus leaves neither
+    a duplicated row nor a best model from an epoch that was trained again.
+    """
+
+    def __init__(self, out: Path, model_file: str, monitor: str, mode: str = "min"):
+        super().__init__()
+        self.log_path = out / "log.csv"
+        self.model_path = out / model_file
+        self.log = keras.callbacks.CSVLogger(self.log_path, append=True)
+        self.checkpoint = keras.callbacks.BackupAndRestore(out / "checkpoints", delete_checkpoint=False,
+                                                           double_checkpoint=True)
+        self.best_model = keras.callbacks.ModelCheckpoint(self.model_path, monitor=monitor, mode=mode,
+                                                          save_best_only=True)
+        self._parts = (self.log, self.checkpoint, self.best_model)
+
+    def set_model(self, model):
+        super().set_model(model)
+        for part in self._parts:
+            part.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        for part in self._parts:
+            part.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        self.checkpoint.on_train_begin(logs)
+        epochs = self.model._initial_epoch or 0  # set by the restore: the epochs the checkpoint holds
+        dropped = keep_logged_epochs(self.log_path, epochs)
+        if dropped:
+            logger.warning("%s: dropped the rows of epochs %s, logged but not checkpointed",
+                           self.log_path, dropped)
+        log = read_log(self.log_path) if self.log_path.exists() else {}
+        logged = [(v, e) for v, e in zip(log.get(self.best_model.monitor, []), log.get("epoch", []))
+                  if math.isfinite(v)]
+        if logged:
+            best, epoch = (min if self.best_model.mode == "min" else max)(logged, key=lambda pair: pair[0])
+            self.best_model.best = best
+            if epoch == epochs - 1:  # the checkpointed epoch is the best: (re)save it
+                self.model.save(self.model_path)
+        self.log.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.best_model.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for part in self._parts:
+            part.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self.log.on_train_end(logs)
+
+
+def run_callbacks(out: Path, model_file: str, monitor: str, mode: str = "min") -> list[keras.callbacks.Callback]:
+    """Epoch times and a `ResumableRun` in `out`.
+
+    The log has each epoch's `epoch_seconds`, unless it was begun without them (a resumed older
+    run). A log that no checkpoint can resume is set aside first (`set_aside_stale_log`).
     """
     set_aside_stale_log(out)
-    log_path = out / "log.csv"
     return [
-        *([EpochTime()] if _takes_epoch_seconds(log_path) else []),
-        keras.callbacks.ModelCheckpoint(out / model_file, monitor=monitor, mode=mode, save_best_only=True,
-                                        initial_value_threshold=best_logged(log_path, monitor, mode)),
-        keras.callbacks.CSVLogger(log_path, append=True),
-        keras.callbacks.BackupAndRestore(out / "checkpoints", delete_checkpoint=False, double_checkpoint=True),
+        *([EpochTime()] if _takes_epoch_seconds(out / "log.csv") else []),
+        ResumableRun(out, model_file, monitor, mode),
     ]

@@ -4,13 +4,11 @@ import csv
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import soundfile
 
 from keras_cpc.audio import load_audio
-from keras_cpc.callbacks import EpochTime, logged_seconds, run_callbacks
 from keras_cpc.features import cache_features
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
@@ -86,18 +84,6 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
     assert longer["seconds"] > sum(read_log(out / "log.csv")["epoch_seconds"])
 
 
-def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "latest.weights.h5").touch()  # the log's run can be restored
-    log_path = tmp_path / "log.csv"
-    log_path.write_text("epoch,loss\n0,0.5\n")
-    assert not any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
-    assert logged_seconds(log_path) == 0.0
-    log_path.write_text("epoch,epoch_seconds,loss\n0,2.5,0.5\n1,3.0,0.4\n1,3.5,0.4\n")  # epoch 1 logged twice
-    assert any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
-    assert logged_seconds(log_path) == 6.0  # the last row of an epoch counts
-
-
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):
     utterances = finetune.read_corpus("ravdess", str(corpus))[:2]
     extractor = ("frames", lambda audio: audio[: len(audio) // 160 * 160].reshape(-1, 160), 160)
@@ -107,15 +93,6 @@ def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corp
     assert cache_features(utterances, extractor, tmp_path)[0] == first
     expected = extractor[1](load_audio(utterances[0].path)).astype(np.float16)
     np.testing.assert_array_equal(np.load(first), expected)
-
-
-def test_a_log_without_a_checkpoint_to_resume_is_set_aside(tmp_path):
-    (tmp_path / "log.csv").write_text("epoch,val_loss\n0,0.1\n")  # e.g. from git, its checkpoints were not
-    callbacks = run_callbacks(tmp_path, "m.keras", "val_loss")
-    assert not (tmp_path / "log.csv").exists()
-    assert (tmp_path / "log.stale.csv").read_text() == "epoch,val_loss\n0,0.1\n"
-    (checkpoint,) = [c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint)]
-    assert checkpoint.best is None  # the restart's first epoch is saved, whatever the old rows say
 
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):

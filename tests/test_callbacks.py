@@ -1,0 +1,76 @@
+"""A resumable run's log, checkpoint and best model stay consistent whenever it is interrupted."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_cpc.callbacks import EpochTime, logged_seconds, run_callbacks
+
+X = np.linspace(-1, 1, 16, dtype="float32").reshape(8, 2)
+Y = X @ np.array([[2.0], [-1.0]], dtype="float32")
+
+
+def fit(out: Path, epochs: int) -> keras.Model:
+    """A linear regression (its validation loss falls every epoch) trained or resumed in `out`."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.fit(X, Y, validation_data=(X, Y), epochs=epochs, batch_size=4, shuffle=False, verbose=0,
+              callbacks=run_callbacks(out, "best.keras", "val_loss"))
+    return model
+
+
+def log_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "log.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_same_weights(path: Path, model: keras.Model) -> None:
+    for saved, trained in zip(keras.saving.load_model(path).get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(saved, trained)
+
+
+def test_epochs_logged_but_not_checkpointed_are_dropped_and_trained_again(tmp_path):
+    fit(tmp_path, 2)
+    columns = list(log_rows(tmp_path)[0])
+    with open(tmp_path / "log.csv", "a", newline="") as handle:  # killed after logging epoch 2, before its checkpoint
+        csv.DictWriter(handle, columns).writerow({**dict.fromkeys(columns, "0.0"), "epoch": "2"})
+    model = fit(tmp_path, 3)
+    rows = log_rows(tmp_path)
+    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert float(rows[2]["val_loss"]) > 0  # the retrained epoch's row, not the dropped one
+    assert_same_weights(tmp_path / "best.keras", model)  # the dropped row's 0.0 set no bar
+
+
+def test_a_checkpointed_best_epoch_is_saved_if_its_save_was_interrupted(tmp_path):
+    fit(tmp_path, 1)
+    shutil.copy(tmp_path / "best.keras", tmp_path / "epoch0.keras")
+    model = fit(tmp_path, 2)
+    shutil.copy(tmp_path / "epoch0.keras", tmp_path / "best.keras")  # killed before saving epoch 1's model
+    fit(tmp_path, 2)  # resumes after epoch 1: nothing left to train
+    assert_same_weights(tmp_path / "best.keras", model)
+    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1"]
+
+
+def test_a_log_without_a_checkpoint_to_resume_is_set_aside(tmp_path):
+    old = "epoch,loss,val_loss\n0,0.0,0.0\n"  # e.g. from git, its checkpoints were not
+    (tmp_path / "log.csv").write_text(old)
+    model = fit(tmp_path, 1)
+    assert (tmp_path / "log.stale.csv").read_text() == old
+    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0"]
+    assert_same_weights(tmp_path / "best.keras", model)  # saved, whatever the old rows say
+
+
+def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "latest.weights.h5").touch()  # the log's run can be restored
+    log_path = tmp_path / "log.csv"
+    log_path.write_text("epoch,loss\n0,0.5\n")
+    assert not any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
+    assert logged_seconds(log_path) == 0.0
+    log_path.write_text("epoch,epoch_seconds,loss\n0,2.5,0.5\n1,3.0,0.4\n1,3.5,0.4\n")  # epoch 1 logged twice
+    assert any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
+    assert logged_seconds(log_path) == 6.0  # the last row of an epoch counts
