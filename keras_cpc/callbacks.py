@@ -82,20 +82,24 @@ def set_aside_stale_log(out: Path) -> None:
         log_path.replace(out / "log.stale.csv")
 
 
-def keep_logged_epochs(log_path: Path, epochs: int) -> list[int]:
-    """Drops the rows of epoch `epochs` and later from a CSV log (atomically); returns the dropped
-    epochs. These are epochs logged but not checkpointed: a resumed run trains them again."""
+def keep_logged_epochs(log_path: Path, epochs: int) -> list[str]:
+    """Drops the rows of epoch `epochs` and later from a CSV log (atomically), and a last row cut
+    short by an interruption; returns the dropped rows' epochs. These epochs were logged but not
+    checkpointed (a row is logged before its checkpoint): a resumed run trains them again."""
     if not log_path.exists():
         return []
-    with open(log_path, newline="") as handle:
-        header, *rows = [row for row in csv.reader(handle) if row] or [[]]
-    kept = [row for row in rows if int(row[0]) < epochs]  # CSVLogger's first column is the epoch
-    if len(kept) < len(rows):
-        temporary = log_path.with_suffix(".partial.csv")
-        with open(temporary, "w", newline="") as handle:
-            csv.writer(handle).writerows([header, *kept])
-        temporary.replace(log_path)
-    return [int(row[0]) for row in rows if int(row[0]) >= epochs]
+    text = log_path.read_text()
+    header, *rows = [row for row in csv.reader(text.splitlines()) if row] or [[]]
+    checkpointed = [int(row[0]) < epochs for row in rows]  # CSVLogger's first column is the epoch
+    if rows and not text.endswith("\n"):  # the last row's write was interrupted
+        checkpointed[-1] = False
+    if all(checkpointed):
+        return []
+    temporary = log_path.with_suffix(".partial.csv")
+    with open(temporary, "w", newline="") as handle:
+        csv.writer(handle).writerows([header, *(row for row, kept in zip(rows, checkpointed) if kept)])
+    temporary.replace(log_path)
+    return [row[0] for row, kept in zip(rows, checkpointed) if not kept]
 
 
 class ResumableRun(keras.callbacks.Callback):

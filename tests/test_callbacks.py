@@ -45,6 +45,14 @@ def test_epochs_logged_but_not_checkpointed_are_dropped_and_trained_again(tmp_pa
     assert_same_weights(tmp_path / "best.keras", model)  # the dropped row's 0.0 set no bar
 
 
+def test_a_row_cut_short_by_an_interruption_is_dropped(tmp_path):
+    fit(tmp_path, 12)
+    with open(tmp_path / "log.csv", "a", newline="") as handle:  # killed while writing epoch 12's row
+        handle.write("1")
+    fit(tmp_path, 13)
+    assert [row["epoch"] for row in log_rows(tmp_path)] == [str(e) for e in range(13)]
+
+
 def test_a_checkpointed_best_epoch_is_saved_if_its_save_was_interrupted(tmp_path):
     fit(tmp_path, 1)
     shutil.copy(tmp_path / "best.keras", tmp_path / "epoch0.keras")
