@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import keras
 import numpy as np
@@ -27,6 +28,7 @@ from keras_cpc.features import DIMENSIONS
 from keras_cpc.layers import ConvEncoder
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 
+T = TypeVar("T")
 QUANTIZATIONS = ("none", "dynamic", "int8")
 REPRESENTATIVE_SAMPLES = 200
 # Head ops kept in float32 by int8 quantization, leaving int8 to its fully connected layers. In
@@ -128,8 +130,17 @@ def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 def representative_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: keras.layers.GRU,
                            config: StreamingConfig) -> list[dict]:
-    """Calibration inputs of the head: the windows of contexts a stream of each real file meets."""
-    windows = []
+    """Calibration inputs of the head: `REPRESENTATIVE_SAMPLES` windows of contexts drawn uniformly
+    from those a stream of each real file meets, holding no more than that many at a time."""
+    windows = reservoir_sample(context_windows(files, encoder, autoregressor, config), REPRESENTATIVE_SAMPLES)
+    if not windows:
+        raise ValueError(f"no usable calibration audio in {', '.join(map(str, files))}")
+    return windows
+
+
+def context_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: keras.layers.GRU,
+                    config: StreamingConfig) -> Iterator[dict]:
+    """The head's input at every hop of a stream of each file (a file that does not load is skipped)."""
     for path in files:
         try:
             audio = load_audio(path, min_samples=config.chunk_samples)
@@ -142,10 +153,20 @@ def representative_windows(files: Sequence[Path], encoder: ConvEncoder, autoregr
             window = np.zeros((config.window_frames, config.state_size), np.float32)
             valid = contexts[max(0, end - config.window_frames):end]
             window[:len(valid)] = valid
-            windows.append({"features": window[None], "lengths": np.array([len(valid)], np.int32)})
-    if not windows:
-        raise ValueError(f"no usable calibration audio in {', '.join(map(str, files))}")
-    return [windows[i] for i in np.random.default_rng(0).permutation(len(windows))[:REPRESENTATIVE_SAMPLES]]
+            yield {"features": window[None], "lengths": np.array([len(valid)], np.int32)}
+
+
+def reservoir_sample(items: Iterable[T], size: int, seed: int = 0) -> list[T]:
+    """`size` items drawn uniformly without replacement from a stream of any length, holding at
+    most `size` of them at a time (reservoir sampling, Vitter's algorithm R); all if fewer."""
+    rng = np.random.default_rng(seed)
+    sample: list[T] = []
+    for seen, item in enumerate(items):
+        if seen < size:
+            sample.append(item)
+        elif (slot := rng.integers(seen + 1)) < size:
+            sample[slot] = item
+    return sample
 
 
 def float_op_names(path: Path) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from app import analyze
 from app.streaming import StreamingRecognizer
+from keras_cpc.export import reservoir_sample
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 from training import export
 
@@ -214,3 +215,22 @@ def test_analyze_of_a_folder_without_audio_is_an_error(models, tmp_path, capsys)
     assert exit_info.value.code == 2
     assert f"no .wav/.flac/.ogg files in {tmp_path}" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_reservoir_sample_is_uniform_and_holds_at_most_its_size():
+    class Window:  # counts how many are alive at once
+        alive = peak = 0
+
+        def __init__(self):
+            Window.alive += 1
+            Window.peak = max(Window.peak, Window.alive)
+
+        def __del__(self):
+            Window.alive -= 1
+
+    assert len(reservoir_sample((Window() for _ in range(1000)), 5)) == 5
+    assert Window.peak <= 7  # the sample, the last item considered and the next one
+    draws = 3000
+    counts = np.bincount([i for seed in range(draws) for i in reservoir_sample(range(10), 3, seed)], minlength=10)
+    np.testing.assert_allclose(counts / draws, 0.3, atol=0.04)  # each item is kept with probability 3/10
+    assert sorted(reservoir_sample(range(2), 5)) == [0, 1]
