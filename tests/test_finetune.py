@@ -1,5 +1,6 @@
 """`training.finetune` and `training.evaluate` on a miniature RAVDESS: the four systems, no leakage."""
 
+import argparse
 import csv
 import json
 from pathlib import Path
@@ -180,3 +181,25 @@ def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
     with pytest.raises(SystemExit, match=damaged):
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--runs", "1", "--finished-only"]))
     assert "| 2 |" in (tmp_path / "grid" / "results.md").read_text()  # the other fold is still tabulated
+
+
+def test_a_precpc_record_is_tabulated_without_cpc_and_checked_with_it(tmp_path):
+    out = tmp_path / "grid" / "precpc" / "fold0" / "run0"
+    cpc, other = tmp_path / "cpc.keras", tmp_path / "other.keras"
+    cpc.write_bytes(b"a model")
+    other.write_bytes(b"another model")
+    argv = ["--corpus", "ravdess", "--data", str(tmp_path), "--out", str(tmp_path / "grid")]
+
+    def job(*extra: str):
+        args = evaluate.build_parser().parse_args([*argv, *extra])
+        return argparse.Namespace(**{**vars(args), "system": "precpc", "fold": 0, "run": 0, "out": str(out)})
+
+    out.mkdir(parents=True)
+    record = {"ccc_activation": 0.5, "ccc_valence": 0.4, "ccc_dominance": 0.3, "seconds": 60.0,
+              "settings": finetune.run_settings(job("--cpc", str(cpc)))}
+    (out / "results.json").write_text(json.dumps(record))
+    assert "cpc_sha256" in record["settings"]
+    assert evaluate.finished_run(job("--finished-only")) == record
+    assert evaluate.finished_run(job("--cpc", str(cpc))) == record
+    with pytest.raises(ValueError, match="trained with other settings: cpc_sha256"):
+        evaluate.finished_run(job("--cpc", str(other)))

@@ -79,6 +79,8 @@ def finished_run(job: argparse.Namespace) -> dict | None:
         return None
     record = finetune.read_record(done)
     recorded = record.get("settings")  # absent from records written before settings were kept
+    if recorded is not None and not job.cpc:  # tabulating without --cpc: a precpc run's model is not checked
+        recorded = {k: v for k, v in recorded.items() if k != "cpc_sha256"}
     if recorded is not None and recorded != (expected := finetune.run_settings(job)):
         differences = ", ".join(f"{k} {recorded.get(k)} (now {expected.get(k)})"
                                 for k in sorted({*recorded, *expected}) if recorded.get(k) != expected.get(k))
