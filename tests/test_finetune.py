@@ -10,6 +10,7 @@ import pytest
 import soundfile
 
 from keras_cpc.audio import load_audio
+from keras_cpc.datasets import file_list
 from keras_cpc.features import cache_features
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
@@ -111,10 +112,10 @@ def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     args = args_for(corpus, tmp_path, "minicpc", "--fold", "1", "--minicpc-epochs", "1", "--minicpc-steps", "1",
                     "--minicpc-crop-seconds", "0.5", "--epochs", "1")
     finetune.finetune(finetune.build_parser().parse_args(args))
-    listing = next((tmp_path / "cache" / "minicpc").glob("*/train_files.txt")).read_text().split()
+    listing = file_list(next((tmp_path / "cache" / "minicpc").glob("*/train_files.txt")))
     train, validation, test = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 1, 4, 0.34, 0)
-    assert sorted(listing) == sorted(u.path for u in [*train, *validation])
-    assert not set(listing) & {u.path for u in test}
+    assert sorted((u.path, u.speaker) for u in listing) == sorted((u.path, u.speaker) for u in [*train, *validation])
+    assert not {u.path for u in listing} & {u.path for u in test}
     args[args.index("--out") + 1] = str(tmp_path / "again")  # the same run, its miniCPC now cached
     finetune.finetune(finetune.build_parser().parse_args(args))
     first, again = (np.loadtxt(tmp_path / name / "predictions.csv", delimiter=",", skiprows=1,

@@ -148,11 +148,11 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     Pretraining seeds itself, so the run's seed is set again afterwards, whether or not the
     model was cached: the recognizer's initialisation must not depend on the cache.
     """
-    paths = sorted(u.path for u in train)
-    folder = minicpc_folder(args, paths)
+    train = sorted(train, key=lambda u: u.path)
+    folder = minicpc_folder(args, [u.path for u in train])
     folder.mkdir(parents=True, exist_ok=True)
-    listing = folder / "train_files.txt"
-    listing.write_text("\n".join(paths) + "\n")
+    listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
+    listing.write_text("".join(f"{u.path}\t{u.speaker}\n" for u in train))
     if not (folder / "done").exists():
         pretrain.pretrain(pretrain.build_parser().parse_args([
             "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),

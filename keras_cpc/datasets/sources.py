@@ -61,14 +61,15 @@ def _speaker_of(relative: Path) -> str:
 
 
 def file_list(path: str | Path) -> list[Utterance]:
-    """Utterances named in a text file, one audio path per line; the speaker is its folder's name."""
+    """Utterances named in a text file, one per line: an audio path, optionally followed by a tab
+    and its speaker (without one, the speaker is the name of the file's folder)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file list not found")
-    files = [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
-    if not files:
+    entries = [line.strip().partition("\t") for line in path.read_text().splitlines() if line.strip()]
+    if not entries:
         raise FileNotFoundError(f"{path}: file list names no audio files")
-    return [Utterance(str(f), f.parent.name) for f in files]
+    return [Utterance(str(Path(file)), speaker.strip() or Path(file).parent.name) for file, _, speaker in entries]
 
 
 def find_utterances(roots: Iterable[str | Path]) -> list[Utterance]:
@@ -102,13 +103,14 @@ def split_by_speaker(
     """Training and validation utterances with no speaker in both, for large corpora.
 
     A speaker goes to validation when a seeded hash of its name falls below the fraction, so
-    the split is stable as the corpus grows; at least one speaker is held out when there are two.
+    the split is stable as the corpus grows; when there are two speakers or more, at least one
+    is held out and at least one is kept for training.
     """
-    speakers = sorted({u.speaker for u in utterances})
-    held_out = {s for s in speakers if _speaker_rank(s, seed) < validation_fraction}
-    if not held_out and len(speakers) > 1 and validation_fraction > 0:
-        held_out = {min(speakers, key=lambda s: _speaker_rank(s, seed))}
-    return _split(utterances, held_out)
+    speakers = sorted({u.speaker for u in utterances}, key=lambda s: _speaker_rank(s, seed))
+    if validation_fraction <= 0 or len(speakers) < 2:
+        return _split(utterances, set())
+    held_out = {s for s in speakers if _speaker_rank(s, seed) < validation_fraction} | {speakers[0]}
+    return _split(utterances, held_out - {speakers[-1]})
 
 
 def hold_out_speakers(
