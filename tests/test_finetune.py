@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_cpc.audio import load_audio
+from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.datasets import file_list
-from keras_cpc.features import cache_features
+from keras_cpc.features import audio_dataset, cache_features
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
 from training import evaluate, finetune
@@ -95,6 +95,17 @@ def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corp
     assert cache_features(utterances, extractor, tmp_path)[0] == first
     expected = extractor[1](load_audio(utterances[0].path)).astype(np.float16)
     np.testing.assert_array_equal(np.load(first), expected)
+
+
+def test_an_unusable_clip_stops_the_audio_pipeline_before_training_naming_it(corpus, tmp_path):
+    clips = sorted(str(p) for p in corpus.rglob("*.wav"))[:3]
+    empty = tmp_path / "Actor_09" / "03-01-01-01-01-01-09.wav"
+    empty.parent.mkdir()
+    empty.touch()
+    with pytest.raises(AudioError, match=f"{empty}: file is empty"):
+        audio_dataset([*clips, str(empty)], np.zeros((4, 3), np.float32), 2, 16000, 400)
+    batch, _ = next(iter(audio_dataset(clips, np.zeros((3, 3), np.float32), 2, 16000, 400)))
+    assert batch["audio"].shape[0] == 2
 
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
