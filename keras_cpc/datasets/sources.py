@@ -106,10 +106,11 @@ def split_by_speaker(
     the split is stable as the corpus grows; when there are two speakers or more, at least one
     is held out and at least one is kept for training.
     """
-    speakers = sorted({u.speaker for u in utterances}, key=lambda s: _speaker_rank(s, seed))
+    rank = {s: _speaker_rank(s, seed) for s in {u.speaker for u in utterances}}
+    speakers = sorted(rank, key=rank.get)
     if validation_fraction <= 0 or len(speakers) < 2:
         return _split(utterances, set())
-    held_out = {s for s in speakers if _speaker_rank(s, seed) < validation_fraction} | {speakers[0]}
+    held_out = {s for s in speakers if rank[s] < validation_fraction} | {speakers[0]}
     return _split(utterances, held_out - {speakers[-1]})
 
 
