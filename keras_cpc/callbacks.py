@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import time
@@ -71,14 +72,46 @@ def _takes_epoch_seconds(log_path: Path) -> bool:
     return not header or "epoch_seconds" in header.split(",")
 
 
+def _checkpointed(out: Path) -> bool:
+    """Whether `out/checkpoints` holds a checkpoint a run can be restored from."""
+    weights = out / "checkpoints" / "latest.weights.h5"
+    return weights.exists() or weights.with_name(weights.name + ".bkp").exists()
+
+
+def setting_differences(recorded: dict, expected: dict) -> str:
+    """`name recorded (now expected)` for each setting that differs, comma-separated ('' if none)."""
+    return ", ".join(f"{k} {recorded.get(k)} (now {expected.get(k)})"
+                     for k in sorted({*recorded, *expected}) if recorded.get(k) != expected.get(k))
+
+
+def check_settings(out: Path, settings: dict) -> None:
+    """Records a run's `settings` next to its checkpoint (`out/checkpoints/settings.json`), after
+    checking that a checkpoint already there was trained with the same ones: resuming it with
+    others would mix two runs. A mismatch is a `ValueError` naming the folder and the settings.
+    Only `epochs` may change: a run can be extended."""
+    path = out / "checkpoints" / "settings.json"
+    settings = {k: v for k, v in json.loads(json.dumps(settings)).items() if k != "epochs"}  # as read back
+    if _checkpointed(out) and path.exists():
+        try:
+            recorded = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not readable settings ({error})") from None
+        if differences := setting_differences(recorded, settings):
+            raise ValueError(f"{out} holds a run trained with other settings: {differences}; "
+                             "use another --out, or delete it to start again")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial.json")
+    temporary.write_text(json.dumps(settings, indent=2))
+    temporary.replace(path)
+
+
 def set_aside_stale_log(out: Path) -> None:
     """Renames `out/log.csv` to `log.stale.csv` when no checkpoint in `out/checkpoints` can
     restore its run (e.g. a run copied without its checkpoints, or killed between logging
     its first epoch and checkpointing it): the run restarts from epoch 0, and the old rows
     must neither mix with the new ones nor set the bar for the best model."""
     log_path = out / "log.csv"
-    weights = out / "checkpoints" / "latest.weights.h5"
-    if log_path.exists() and not (weights.exists() or weights.with_name(weights.name + ".bkp").exists()):
+    if log_path.exists() and not _checkpointed(out):
         log_path.replace(out / "log.stale.csv")
 
 
@@ -162,12 +195,15 @@ class ResumableRun(keras.callbacks.Callback):
         self.log.on_train_end(logs)
 
 
-def run_callbacks(out: Path, model_file: str, monitor: str, mode: str = "min") -> list[keras.callbacks.Callback]:
-    """Epoch times and a `ResumableRun` in `out`.
+def run_callbacks(out: Path, model_file: str, monitor: str, settings: dict,
+                  mode: str = "min") -> list[keras.callbacks.Callback]:
+    """Epoch times and a `ResumableRun` in `out`, for a run trained with `settings`.
 
     The log has each epoch's `epoch_seconds`, unless it was begun without them (a resumed older
-    run). A log that no checkpoint can resume is set aside first (`set_aside_stale_log`).
+    run). A log that no checkpoint can resume is set aside first (`set_aside_stale_log`), and a
+    checkpoint trained with other settings is an error (`check_settings`).
     """
+    check_settings(out, settings)
     set_aside_stale_log(out)
     return [
         *([EpochTime()] if _takes_epoch_seconds(out / "log.csv") else []),

@@ -1,11 +1,13 @@
 """A resumable run's log, checkpoint and best model stay consistent whenever it is interrupted."""
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from keras_cpc.callbacks import EpochTime, logged_seconds, run_callbacks
 
@@ -13,13 +15,13 @@ X = np.linspace(-1, 1, 16, dtype="float32").reshape(8, 2)
 Y = X @ np.array([[2.0], [-1.0]], dtype="float32")
 
 
-def fit(out: Path, epochs: int) -> keras.Model:
+def fit(out: Path, epochs: int, learning_rate: float = 0.1) -> keras.Model:
     """A linear regression (its validation loss falls every epoch) trained or resumed in `out`."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.compile(keras.optimizers.SGD(learning_rate), "mse")
     model.fit(X, Y, validation_data=(X, Y), epochs=epochs, batch_size=4, shuffle=False, verbose=0,
-              callbacks=run_callbacks(out, "best.keras", "val_loss"))
+              callbacks=run_callbacks(out, "best.keras", "val_loss", {"learning_rate": learning_rate}))
     return model
 
 
@@ -77,8 +79,28 @@ def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
     (tmp_path / "checkpoints" / "latest.weights.h5").touch()  # the log's run can be restored
     log_path = tmp_path / "log.csv"
     log_path.write_text("epoch,loss\n0,0.5\n")
-    assert not any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
+    assert not any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss", {}))
     assert logged_seconds(log_path) == 0.0
     log_path.write_text("epoch,epoch_seconds,loss\n0,2.5,0.5\n1,3.0,0.4\n1,3.5,0.4\n")  # epoch 1 logged twice
-    assert any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss"))
+    assert any(isinstance(c, EpochTime) for c in run_callbacks(tmp_path, "m.keras", "loss", {}))
     assert logged_seconds(log_path) == 6.0  # the last row of an epoch counts
+
+
+def test_a_checkpoint_is_not_resumed_with_other_settings(tmp_path):
+    fit(tmp_path, 1)
+    rows = log_rows(tmp_path)
+    with pytest.raises(ValueError, match=f"{tmp_path} holds a run trained with other settings: "
+                                         r"learning_rate 0.1 \(now 0.2\)"):
+        fit(tmp_path, 2, learning_rate=0.2)
+    assert log_rows(tmp_path) == rows  # nothing trained, nothing lost
+    fit(tmp_path, 2)  # the same settings resume it
+    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1"]
+
+
+def test_settings_without_a_checkpoint_to_resume_are_replaced(tmp_path):
+    fit(tmp_path, 1)
+    shutil.rmtree(tmp_path / "checkpoints")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "settings.json").write_text('{"learning_rate": 0.1}')
+    fit(tmp_path, 1, learning_rate=0.2)  # a new run: its settings are recorded
+    assert json.loads((tmp_path / "checkpoints" / "settings.json").read_text()) == {"learning_rate": 0.2}

@@ -67,13 +67,15 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
 
 
 def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
-    def run(epochs: int) -> dict:
+    def run(epochs: int, *extra: str) -> dict:
         return finetune.finetune(finetune.build_parser().parse_args(
-            args_for(corpus, tmp_path, "mfcc", "--epochs", str(epochs))))
+            args_for(corpus, tmp_path, "mfcc", "--epochs", str(epochs), *extra)))
 
     first = run(1)
     out = tmp_path / "mfcc"
     (out / "results.json").unlink()  # as if the run had been stopped after epoch 1 of 3
+    with pytest.raises(ValueError, match=r"other settings: learning_rate 0.0002 \(now 0.001\)"):
+        run(3, "--learning-rate", "1e-3")  # not resumed with another run's settings
     (earlier,) = read_log(out / "log.csv")["epoch_seconds"]
     assert 0 < earlier < first["seconds"]
     resumed = run(3)

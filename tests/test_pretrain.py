@@ -48,8 +48,19 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> str:
     return output
 
 
+class EpochWeights(keras.callbacks.Callback):
+    """Records the weights at the end of each epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.numpy().copy() for w in self.model.weights])
+
+
 def test_pretrain_writes_model_log_curves_and_checkpoints(tmp_path):
-    model = pretrain(parse(TINY + ["--out", tmp_path, "--epochs", "2", "--steps-per-epoch", "2"]))
+    epochs = EpochWeights()
+    model = pretrain(parse(TINY + ["--out", tmp_path, "--epochs", "2", "--steps-per-epoch", "2"]), [epochs])
     log = read_log(tmp_path / "log.csv")
     assert log["epoch"] == [0, 1]
     assert {"loss", "val_loss", "acc_01", "val_acc_03", "audio_s_per_s", "epoch_seconds"} <= set(log)
@@ -59,7 +70,9 @@ def test_pretrain_writes_model_log_curves_and_checkpoints(tmp_path):
     assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
     best = keras.saving.load_model(tmp_path / "cpc.keras")
     assert best.get_config() == model.get_config()
-    assert len(best.weights) == len(model.weights) > 0  # weights restored, not a fresh model
+    best_epoch = int(np.argmin(log["val_loss"]))
+    for saved, trained in zip(best.weights, epochs.weights[best_epoch], strict=True):
+        np.testing.assert_array_equal(saved.numpy(), trained)  # the best epoch's weights, not a fresh model
 
 
 class FirstEpoch(keras.callbacks.Callback):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_cpc.audio import AudioError
+from keras_cpc.callbacks import setting_differences
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_scatter
 from training import finetune, run_cli
@@ -81,9 +82,7 @@ def finished_run(job: argparse.Namespace) -> dict | None:
     recorded = record.get("settings")  # absent from records written before settings were kept
     if recorded is not None and not job.cpc:  # tabulating without --cpc: a precpc run's model is not checked
         recorded = {k: v for k, v in recorded.items() if k != "cpc_sha256"}
-    if recorded is not None and recorded != (expected := finetune.run_settings(job)):
-        differences = ", ".join(f"{k} {recorded.get(k)} (now {expected.get(k)})"
-                                for k in sorted({*recorded, *expected}) if recorded.get(k) != expected.get(k))
+    if recorded is not None and (differences := setting_differences(recorded, finetune.run_settings(job))):
         raise ValueError(f"{done} was trained with other settings: {differences}; use another --out")
     return record
 

@@ -1,7 +1,7 @@
 """Emotion recognizer for one system and one fold: `python -m training.finetune`.
 
 Systems (Li et al. 2021): `mfcc` (40 MFCCs), `e2e` (CPC encoder + GRU + head trained together
-from raw audio), `minicpc` (CPC pretrained on the fold's training audio, frozen) and `precpc`
+from raw audio), `minicpc` (CPC pretrained on the fold's non-test audio, frozen) and `precpc`
 (a CPC pretrained elsewhere, e.g. on LibriSpeech, frozen: `--cpc`). The loss is
 `1 - a*CCC_act - b*CCC_val - g*CCC_dom`; the best epoch by validation CCC is kept and scored on
 the fold's test set. Writes `recognizer.keras`, `log.csv`, `curves.png`, `predictions.csv`,
@@ -143,7 +143,8 @@ def minicpc_folder(args: argparse.Namespace, paths: Sequence[str]) -> Path:
 
 
 def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], seed: int) -> Path:
-    """CPC pretrained on the given (training) utterances only (cached).
+    """CPC pretrained on the given utterances only (cached): a fold's training and validation
+    audio, never its test audio.
 
     Pretraining seeds itself, so the run's seed is set again afterwards, whether or not the
     model was cached: the recognizer's initialisation must not depend on the cache.
@@ -213,7 +214,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    callbacks = run_callbacks(out, "recognizer.keras", monitor="val_ccc_mean", mode="max")
+    callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", run_settings(args), mode="max")
     earlier_seconds = logged_seconds(out / "log.csv")  # of the epochs of an interrupted invocation
     seed = 1000 * args.run + args.fold
     keras.utils.set_random_seed(seed)

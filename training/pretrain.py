@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_settings(args: argparse.Namespace) -> dict:
+    """The options a pretraining run is resumed with (`check_settings`): all but where it writes,
+    how it shows progress and how it spreads over devices."""
+    return {name: value for name, value in vars(args).items() if name not in {"out", "verbose", "strategy"}}
+
+
 def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callback] = ()) -> CPC:
     """Runs (or resumes) the pretraining that `args` describe and returns the trained model.
 
@@ -115,7 +121,7 @@ def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callb
     log_path = out / "log.csv"
     callbacks = [
         AudioThroughput(args.batch_size * args.crop_seconds),
-        *run_callbacks(out, "cpc.keras", monitor="val_loss" if validation else "loss"),
+        *run_callbacks(out, "cpc.keras", "val_loss" if validation else "loss", run_settings(args)),
         keras.callbacks.TensorBoard(out / "tensorboard", profile_batch=0),
         *callbacks,
     ]
