@@ -24,8 +24,8 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python.convert import mlir_quantize  # TF's selective quantizer (not public API)
 
 from keras_cpc.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, load_audio
-from keras_cpc.features import DIMENSIONS
 from keras_cpc.layers import ConvEncoder
+from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 
 T = TypeVar("T")

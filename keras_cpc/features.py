@@ -15,7 +15,6 @@ import tensorflow as tf
 from keras_cpc.audio import load_audio
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC
-from keras_cpc.metrics.ccc import DIMENSIONS
 
 Extractor = Callable[[np.ndarray], np.ndarray]
 
@@ -29,7 +28,8 @@ def mfcc_extractor() -> tuple[str, Extractor, int]:
     """Key, function waveform -> `(frames, 40)` MFCCs, and the fewest samples it takes."""
     layer = MFCC()
     run = tf.function(layer, input_signature=[tf.TensorSpec([1, None], tf.float32)])
-    return "mfcc40", lambda audio: run(audio[None])[0].numpy(), layer.window
+    key = f"mfcc{layer.coefficients}-{layer.window}-{layer.hop}-{layer.sample_rate}"  # other settings, other cache
+    return key, lambda audio: run(audio[None])[0].numpy(), layer.window
 
 
 def cpc_extractor(model_path: str | Path) -> tuple[str, Extractor, int]:
@@ -46,14 +46,14 @@ def cache_features(
     """Paths of `.npy` features (float16) of every utterance, computing only the missing ones.
 
     Files are written atomically under `cache_dir/<key>/`, named by a digest of the audio
-    path, so an interrupted run keeps what it computed and runs and folds share the cache,
-    also when several of them fill it at once (each writes its own temporary file).
+    file's path, size and modification time (a changed file is extracted again), so an
+    interrupted run keeps what it computed and runs and folds share the cache, also when
+    several of them fill it at once (each writes its own temporary file).
     """
     key, extract, min_samples = extractor
     folder = Path(cache_dir) / key
     folder.mkdir(parents=True, exist_ok=True)
-    targets = [folder / f"{hashlib.sha256(os.path.abspath(u.path).encode()).hexdigest()[:24]}.npy"
-               for u in utterances]
+    targets = [folder / f"{_cache_name(u.path)}.npy" for u in utterances]
     missing = [(u, t) for u, t in zip(utterances, targets) if not t.exists()]
     if missing:
         progress = keras.utils.Progbar(len(missing), unit_name="file")
@@ -65,6 +65,12 @@ def cache_features(
             os.replace(partial, target)
             progress.add(1)
     return [str(t) for t in targets]
+
+
+def _cache_name(path: str) -> str:
+    """A digest of an audio file's absolute path, size and modification time."""
+    stat = os.stat(path)
+    return hashlib.sha256(f"{os.path.abspath(path)}\n{stat.st_size}\n{stat.st_mtime_ns}".encode()).hexdigest()[:24]
 
 
 def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:

@@ -99,6 +99,18 @@ def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corp
     np.testing.assert_array_equal(np.load(first), expected)
 
 
+def test_a_changed_audio_file_is_extracted_again(tmp_path):
+    path = tmp_path / "Actor_01" / "03-01-01-01-01-01-01.wav"
+    path.parent.mkdir()
+    soundfile.write(path, np.full(1600, 0.1, np.float32), 16000)
+    utterances = finetune.read_corpus("ravdess", str(tmp_path))
+    extractor = ("mean", lambda audio: audio.mean(keepdims=True)[None], 160)
+    cache = tmp_path / "cache"
+    assert np.load(cache_features(utterances, extractor, cache)[0]) == np.float16(0.1)
+    soundfile.write(path, np.full(3200, 0.5, np.float32), 16000)  # the same path, other audio
+    assert np.load(cache_features(utterances, extractor, cache)[0]) == np.float16(0.5)
+
+
 def test_an_unusable_clip_stops_the_audio_pipeline_before_training_naming_it(corpus, tmp_path):
     clips = sorted(str(p) for p in corpus.rglob("*.wav"))[:3]
     empty = tmp_path / "Actor_09" / "03-01-01-01-01-01-09.wav"

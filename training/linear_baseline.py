@@ -27,9 +27,13 @@ PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 
 def statistics(files: Sequence[str]) -> np.ndarray:
-    """`(utterances, 2 * dim)`: mean and standard deviation over time of each cached feature file."""
-    features = [np.load(path).astype(np.float64) for path in files]
-    return np.stack([np.concatenate([f.mean(0), f.std(0)]) for f in features])
+    """`(utterances, 2 * dim)`: mean and standard deviation over time of each cached feature file
+    (read one at a time)."""
+    def pooled(path: str) -> np.ndarray:
+        features = np.load(path).astype(np.float64)
+        return np.concatenate([features.mean(0), features.std(0)])
+
+    return np.stack([pooled(path) for path in files])
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
