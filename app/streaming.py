@@ -28,12 +28,24 @@ class ModelError(ValueError):
     """An unusable model folder; the message names the file and the problem."""
 
 
+REQUIRED = ("sample_rate", "hop_samples", "chunk_samples", "receptive_field", "frame_hop", "hop_frames",
+            "window_frames", "state_size")  # positive integers in model.json
+
+
 def read_config(model_dir: Path) -> dict:
+    """`model.json` of a model folder, with each of the `REQUIRED` settings a positive integer."""
     path = model_dir / "model.json"
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise ModelError(f"{path}: cannot read the model description ({error})") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{path}: not a model description (a JSON object)")
+    invalid = [key for key in REQUIRED if not (type(config.get(key)) is int and config[key] > 0)]
+    if invalid:
+        raise ModelError(f"{path}: missing or not a positive integer: {', '.join(invalid)} "
+                         "(a folder written by an other version of training.export?)")
+    return config
 
 
 def signature_runner(path: Path, num_threads: int):

@@ -12,6 +12,7 @@ import pytest
 
 from app.categories import CATEGORIES, nearest_category, ravdess_category
 from app.gating import SILENCE_DB, SpeechGate, level_db
+from app.streaming import ModelError, StreamingRecognizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,3 +71,15 @@ def test_app_imports_neither_tensorflow_nor_keras():
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"sample_rate": 16000, "hop_samples": 0, "chunk_samples": 1865.0}',
+     "missing or not a positive integer: hop_samples, chunk_samples, receptive_field, frame_hop"),
+    ("[16000]", "not a model description"),
+    ("{", "cannot read the model description"),
+])
+def test_a_model_description_that_is_not_usable_is_a_model_error_naming_it(tmp_path, text, problem):
+    (tmp_path / "model.json").write_text(text)
+    with pytest.raises(ModelError, match=f"{tmp_path / 'model.json'}: {problem}"):
+        StreamingRecognizer(tmp_path)
