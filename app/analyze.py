@@ -2,9 +2,9 @@
 
 Streams every file (folders searched for .wav, .flac and .ogg) through the exported models
 in blocks, so memory stays bounded for hours of audio, and writes one CSV row per prediction
-(every hop, or every `--interval`): file, time (s), activation, valence, dominance. Prints each file's mean; `--plot` draws the
-trajectories. Unreadable files are reported by name and skipped; the exit status is 1 when
-any was. Runs on LiteRT only, without TensorFlow.
+(every hop, or every `--interval`): file, time (s), activation, valence, dominance. Prints each
+file's mean; `--plot` draws the trajectories. Unreadable files are reported by name and skipped;
+the exit status is 1 when any was. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ import argparse
 import csv
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import soxr
 
-from app.streaming import ModelError, Prediction, StreamingRecognizer
+from app.streaming import Prediction, StreamingRecognizer
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 BLOCK_SECONDS = 10.0
@@ -39,28 +41,37 @@ def audio_files(paths: Sequence[str]) -> list[Path]:
 
 
 def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
-    """Mono float32 blocks of a file at `sample_rate`, resampled on the fly with soxr."""
-    with soundfile.SoundFile(path) as audio:
-        resampler = None if audio.samplerate == sample_rate else \
-            soxr.ResampleStream(audio.samplerate, sample_rate, 1, dtype="float32")
-        for block in audio.blocks(round(BLOCK_SECONDS * audio.samplerate), dtype="float32", always_2d=True):
-            mono = block.mean(axis=1)
-            if not np.isfinite(mono).all():
-                raise ValueError("audio contains NaN or Inf samples")
-            yield mono if resampler is None else resampler.resample_chunk(mono)
-        if resampler is not None:
-            yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-
-
-def analyze_file(recognizer: StreamingRecognizer, path: Path) -> list[Prediction]:
-    """Per-hop predictions over a whole file; raises `ValueError` naming the file's problem."""
-    recognizer.reset()
+    """Mono float32 blocks of a file at `sample_rate`, resampled on the fly with soxr; a file that
+    cannot be decoded is a `ValueError` saying why."""
     try:
-        predictions = [prediction for block in read_blocks(path, recognizer.sample_rate)
-                       for prediction in recognizer.push(block)]
+        with soundfile.SoundFile(path) as audio:
+            resampler = None if audio.samplerate == sample_rate else \
+                soxr.ResampleStream(audio.samplerate, sample_rate, 1, dtype="float32")
+            for block in audio.blocks(round(BLOCK_SECONDS * audio.samplerate), dtype="float32", always_2d=True):
+                mono = block.mean(axis=1)
+                if not np.isfinite(mono).all():
+                    raise ValueError("audio contains NaN or Inf samples")
+                yield mono if resampler is None else resampler.resample_chunk(mono)
+            if resampler is not None:
+                yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
         raise ValueError(f"cannot decode audio ({error})") from None
-    predictions += recognizer.flush()
+
+
+def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Event | None = None
+                 ) -> list[Prediction]:
+    """Per-hop predictions over a whole file; raises `ValueError` naming the file's problem, and
+    `CancelledError` at the next block once `stop` is set."""
+    recognizer.reset()
+    predictions = []
+    try:
+        for block in read_blocks(path, recognizer.sample_rate):
+            if stop is not None and stop.is_set():
+                raise CancelledError(f"analysis of {path} stopped")
+            predictions += recognizer.push(block)
+        predictions += recognizer.flush()
+    except RuntimeError as error:  # from LiteRT
+        raise ValueError(f"the model failed on it ({error})") from None
     if not predictions:
         raise ValueError(f"shorter than the {recognizer.config['receptive_field']} samples of one frame")
     return predictions

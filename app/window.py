@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -52,7 +53,7 @@ class MainWindow(QMainWindow):
         self.trajectory_name = ""
         self.drawn: deque[tuple[float, float]] = deque(maxlen=10000)  # (chunk arrival, its points plotted)
         self._arrivals: list[float] = []
-        self._analysis: tuple[Path, Future] | None = None
+        self._analysis: tuple[Path, Future, threading.Event] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1)
         self._build()
         self.load_model(model_dir if model_dir is not None else self.settings.model_path)
@@ -290,8 +291,9 @@ class MainWindow(QMainWindow):
             return False
         self.stop_live()
         self._cancel_analysis()
-        model_dir = self.model_dir
-        self._analysis = path, self._executor.submit(lambda: analyze_file(StreamingRecognizer(model_dir), path))
+        model_dir, stop = self.model_dir, threading.Event()
+        self._analysis = path, self._executor.submit(lambda: analyze_file(StreamingRecognizer(model_dir), path,
+                                                                          stop)), stop
         self.summary_label.setText(f"Analysing {path.name}…")
         return True
 
@@ -301,16 +303,19 @@ class MainWindow(QMainWindow):
         return self._analysis is not None
 
     def _cancel_analysis(self) -> None:
+        """Stops a running analysis at its next block (a queued one does not start)."""
         if self._analysis is not None:
-            self._analysis[1].cancel()
+            _, future, stop = self._analysis
+            stop.set()
+            future.cancel()
             self._analysis = None
             self.summary_label.setText("")
 
     def _finish_analysis(self) -> None:
-        (path, future), self._analysis = self._analysis, None
+        (path, future, _), self._analysis = self._analysis, None
         try:
             predictions = future.result()
-        except (ValueError, OSError) as error:  # ModelError is a ValueError
+        except Exception as error:  # a ValueError (bad audio, ModelError), or anything else: say it, go on
             self.summary_label.setText("")
             self.show_message(f"Cannot analyse {path}: {error}")
             return

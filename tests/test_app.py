@@ -8,6 +8,7 @@ import gc
 import math
 import os
 import sys
+from concurrent.futures import CancelledError
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -158,6 +159,25 @@ def test_file_analysis_exports_what_the_engine_computes(make_window, qtbot, mode
                                np.array(expected), atol=6e-4)
     image = QImage(str(tmp_path / "plots.png"))
     assert image.width() > 300 and image.height() > 200
+
+
+def test_a_new_file_or_closing_the_window_stops_the_analysis_still_running(make_window, qtbot, model, audio,
+                                                                            tmp_path):
+    long_path, short_path = tmp_path / "long.wav", tmp_path / "short.wav"
+    soundfile.write(long_path, np.tile(audio, 120), RATE, subtype="PCM_16")  # 10 min
+    soundfile.write(short_path, audio[:RATE], RATE)
+    window = make_window()
+    futures = []
+    for path in (long_path, short_path, long_path):
+        window.analyze_path(path)
+        futures.append(window._analysis[1])
+        if path == short_path:
+            qtbot.waitUntil(lambda: window.trajectory_name == str(short_path), timeout=10000)
+    window.close()
+    for future in futures[::2]:  # stopped at their next block (or before they start), not after 10 min of audio
+        with pytest.raises(CancelledError):
+            future.result(timeout=5)
+    assert window.trajectory == analyze_file(StreamingRecognizer(model), short_path)
 
 
 def test_dropped_file_is_analysed(make_window, qtbot, model, audio, tmp_path):

@@ -59,7 +59,8 @@ def pulse(tmp_path_factory) -> Iterator[Pulse]:
         deadline = time.monotonic() + 10
         while not (socket.exists() and fifo.exists()):
             if daemon.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"the PulseAudio daemon did not start: {daemon.stderr.read()[-500:] if daemon.poll() is not None else 'timeout'}")
+                reason = daemon.stderr.read()[-500:] if daemon.poll() is not None else "timeout"
+                pytest.skip(f"the PulseAudio daemon did not start: {reason}")
             time.sleep(0.05)
         with pytest.MonkeyPatch.context() as patch:
             for key, value in environment.items():
