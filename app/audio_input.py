@@ -35,7 +35,7 @@ class AudioSource(Protocol):
 
 
 class AudioBackend(Protocol):
-    def input_devices(self) -> list[str]: ...
+    def input_devices(self, rescan: bool = False) -> list[str]: ...
 
     def source(self, device: str) -> AudioSource: ...
 
@@ -53,9 +53,20 @@ def load_sounddevice() -> ModuleType:
 class SoundDeviceBackend:
     """The input devices PortAudio knows, by name."""
 
-    def input_devices(self) -> list[str]:
-        """Names of the devices with input channels, default first (an empty list when none)."""
+    def input_devices(self, rescan: bool = False) -> list[str]:
+        """Names of the devices with input channels, default first (an empty list when none).
+
+        PortAudio lists the devices once, when it starts; `rescan` restarts it to find the ones
+        plugged in since (python-sounddevice#125), which closes any open stream.
+        """
         sounddevice = load_sounddevice()
+        if rescan:
+            try:
+                sounddevice._terminate()
+                sounddevice._initialize()
+            except sounddevice.PortAudioError as error:
+                raise AudioInputError(f"No live input: PortAudio failed to restart ({error}). "
+                                      "Opening audio files still works.") from None
         devices = [d for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
         default = sounddevice.default.device[0]
         devices.sort(key=lambda d: d["index"] != default)
@@ -66,7 +77,8 @@ class SoundDeviceBackend:
 
 
 class SoundDeviceSource:
-    """One mono input stream of a PortAudio device, at 16 kHz when it offers it.
+    """One input stream of a PortAudio device, mono (its channels averaged when it cannot open
+    one alone), at 16 kHz when it offers it.
 
     A stream that ends without `stop` (the device unplugged, the sound server gone) reports
     `on_stop(message)`; stalls with no callback at all are caught by the session's watchdog.
@@ -78,17 +90,23 @@ class SoundDeviceSource:
                    if d["name"] == device and d["max_input_channels"] > 0]
         if not matches:
             raise AudioInputError(f"The input device {device!r} is not available any more.")
-        self._index = matches[0]["index"]
-        try:
-            sounddevice.check_input_settings(self._index, channels=1, samplerate=PREFERRED_RATE)
-            self.sample_rate = PREFERRED_RATE
-        except (sounddevice.PortAudioError, ValueError):
-            self.sample_rate = int(matches[0]["default_samplerate"])
+        info = matches[0]
+        self._index = info["index"]
+        default_rate = int(info["default_samplerate"])
+        self.channels = 1 if self._accepts(1, default_rate) else info["max_input_channels"]
+        self.sample_rate = PREFERRED_RATE if self._accepts(self.channels, PREFERRED_RATE) else default_rate
         self._stream, self._stopping = None, False
+
+    def _accepts(self, channels: int, sample_rate: int) -> bool:
+        try:
+            self._sd.check_input_settings(self._index, channels=channels, samplerate=sample_rate)
+        except (self._sd.PortAudioError, ValueError):
+            return False
+        return True
 
     def start(self, sink: Sink, on_stop: OnStop) -> None:
         def callback(indata: np.ndarray, frames: int, time_info, status) -> None:
-            sink(indata[:, 0].copy(), time.perf_counter())
+            sink(indata.mean(axis=1), time.perf_counter())
 
         def finished() -> None:
             if not self._stopping:
@@ -97,7 +115,7 @@ class SoundDeviceSource:
 
         try:
             self._stream = self._sd.InputStream(
-                device=self._index, channels=1, samplerate=self.sample_rate, dtype="float32",
+                device=self._index, channels=self.channels, samplerate=self.sample_rate, dtype="float32",
                 blocksize=round(CHUNK_SECONDS * self.sample_rate), callback=callback,
                 finished_callback=finished)
             self._stream.start()

@@ -58,7 +58,7 @@ class FileBackend:
     def __init__(self, sources: dict[str, FileSource]):
         self._sources = sources
 
-    def input_devices(self) -> list[str]:
+    def input_devices(self, rescan: bool = False) -> list[str]:
         return list(self._sources)
 
     def source(self, device: str) -> FileSource:

@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
 
         self.device_box = QComboBox(minimumWidth=260)
         self.device_box.currentTextChanged.connect(self._device_chosen)
-        refresh = QPushButton("Refresh", clicked=self.refresh_devices)
+        refresh = QPushButton("Refresh", clicked=lambda _=False: self.refresh_devices(rescan=True))
         self.start_button = QPushButton("Start", clicked=self.toggle_live)
         self.level_meter = QProgressBar(minimum=LEVEL_FLOOR_DB, maximum=0, value=LEVEL_FLOOR_DB,
                                         format="%v dBFS", maximumWidth=180)
@@ -166,10 +166,11 @@ class MainWindow(QMainWindow):
 
     # -- live input ----------------------------------------------------------------------------
 
-    def refresh_devices(self) -> None:
-        """Lists the input devices again; says so when there is no way to get live audio."""
+    def refresh_devices(self, rescan: bool = False) -> None:
+        """Lists the input devices (with `rescan`, also those plugged in since start-up, unless the
+        live input is running); says so when there is no way to get live audio."""
         try:
-            devices = self.backend.input_devices()
+            devices = self.backend.input_devices(rescan=rescan and self.session is None)
         except AudioInputError as error:
             devices = []
             self.show_message(str(error))

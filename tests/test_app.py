@@ -8,6 +8,7 @@ import gc
 import math
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,10 +22,11 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
+from PySide6.QtWidgets import QPushButton  # noqa: E402
 
 from app import audio_input, window as window_module  # noqa: E402
 from app.analyze import DIMENSIONS, analyze_file  # noqa: E402
-from app.audio_input import SoundDeviceBackend  # noqa: E402
+from app.audio_input import SoundDeviceBackend, SoundDeviceSource  # noqa: E402
 from app.categories import CATEGORIES, nearest_category  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -282,8 +284,8 @@ def test_missing_portaudio_is_reported(make_window, monkeypatch):
 class FakeStream:
     """Stands in for `sounddevice.InputStream`: the test calls its callbacks."""
 
-    def __init__(self, callback, finished_callback, samplerate, **kwargs):
-        self.callback, self.finished, self.samplerate = callback, finished_callback, samplerate
+    def __init__(self, callback, finished_callback, samplerate, channels, **kwargs):
+        self.callback, self.finished, self.samplerate, self.channels = callback, finished_callback, samplerate, channels
         FakeSoundDevice.streams.append(self)
 
     def start(self) -> None:
@@ -294,22 +296,61 @@ class FakeStream:
 
 
 class FakeSoundDevice(SimpleNamespace):
-    """The parts of `sounddevice` the backend uses, with a given device list."""
+    """The parts of `sounddevice` the backend uses, with a given device list (`plugged`: the one
+    PortAudio finds when it restarts) and the settings it accepts."""
 
     streams: list[FakeStream] = []
     PortAudioError = RuntimeError
     InputStream = FakeStream
 
-    def __init__(self, devices: list[dict]):
+    def __init__(self, devices: list[dict], accepts: Callable[[int, int], bool] = lambda channels, rate: True):
         super().__init__(default=SimpleNamespace(device=(0, 0)))
-        self._devices = [{"index": i, "default_samplerate": 48000.0, **d} for i, d in enumerate(devices)]
+        self._devices = self.plugged = [{"index": i, "default_samplerate": 48000.0, **d}
+                                        for i, d in enumerate(devices)]
+        self.accepts = accepts
         FakeSoundDevice.streams = []
 
     def query_devices(self) -> list[dict]:
         return self._devices
 
     def check_input_settings(self, device: int, channels: int, samplerate: int) -> None:
-        pass
+        if not (channels <= self._devices[device]["max_input_channels"] and self.accepts(channels, samplerate)):
+            raise self.PortAudioError("Invalid number of channels or sample rate")
+
+    def _terminate(self) -> None:
+        self._devices = []
+
+    def _initialize(self) -> None:
+        self._devices = self.plugged
+
+
+def test_refresh_finds_a_device_plugged_in_since_start_up(make_window, monkeypatch):
+    fake = FakeSoundDevice([{"name": "speakers", "max_input_channels": 0}])
+    monkeypatch.setattr(audio_input, "load_sounddevice", lambda: fake)
+    window = make_window(SoundDeviceBackend())
+    assert window.device_box.count() == 0 and not window.start_button.isEnabled()
+    fake.plugged = [*fake.plugged, {"index": 1, "name": "usb mic", "max_input_channels": 1,
+                                    "default_samplerate": 48000.0}]
+    refresh = next(b for b in window.findChildren(QPushButton) if b.text() == "Refresh")
+    refresh.click()
+    assert [window.device_box.itemText(i) for i in range(window.device_box.count())] == ["usb mic"]
+    assert window.start_button.isEnabled() and window.start_live()
+    fake.plugged = []
+    refresh.click()  # not while the input runs: a restart would close its stream
+    assert window.device_box.count() == 1 and window.session is not None
+
+
+def test_a_device_without_mono_or_16_khz_is_opened_with_its_channels_averaged_at_its_rate():
+    fake = FakeSoundDevice([{"name": "hw:1,0", "max_input_channels": 2}],
+                           accepts=lambda channels, rate: channels == 2 and rate == 48000)
+    source = SoundDeviceSource(fake, "hw:1,0")
+    chunks = []
+    source.start(lambda samples, arrival: chunks.append(samples), lambda message: None)
+    stream, = FakeSoundDevice.streams
+    assert (stream.channels, stream.samplerate, source.sample_rate) == (2, 48000, 48000)
+    stereo = np.stack([np.full(480, 0.2, np.float32), np.full(480, 0.4, np.float32)], axis=1)
+    stream.callback(stereo, 480, None, None)
+    np.testing.assert_allclose(chunks[0], np.full(480, 0.3), rtol=1e-6)
 
 
 def test_no_input_device_is_reported(make_window, monkeypatch):
