@@ -6,11 +6,14 @@ import csv
 import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
+from keras_cpc.distribute import worker_id
 from keras_cpc.plots import read_log
 
 logger = logging.getLogger(__name__)
@@ -135,6 +138,18 @@ def keep_logged_epochs(log_path: Path, epochs: int) -> list[str]:
     return [row[0] for row, kept in zip(rows, checkpointed) if not kept]
 
 
+def common_epoch(latest: list[int], previous: list[int | None]) -> int:
+    """The epoch every worker of a cluster can resume from, given the epoch of each one's latest
+    checkpoint and of its previous one (`None` if none): the earliest latest one. A run killed
+    between two workers' saves leaves them one epoch apart; the one ahead goes back to its
+    previous checkpoint. Workers further apart are a `ValueError`."""
+    target = min(latest)
+    if any(epoch != target and before != target for epoch, before in zip(latest, previous)):
+        raise ValueError(f"the workers' checkpoints are at epochs {latest} (previous {previous}): "
+                         "no epoch they all hold; delete the checkpoints to start again")
+    return target
+
+
 class ResumableRun(keras.callbacks.Callback):
     """Logging, checkpointing and the best model of a run in `out`, consistent across interruptions.
 
@@ -148,6 +163,7 @@ class ResumableRun(keras.callbacks.Callback):
 
     def __init__(self, out: Path, model_file: str, monitor: str, mode: str = "min"):
         super().__init__()
+        self.checkpoints = out / "checkpoints"
         self.log_path = out / "log.csv"
         self.model_path = out / model_file
         self.log = keras.callbacks.CSVLogger(self.log_path, append=True)
@@ -169,7 +185,7 @@ class ResumableRun(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.checkpoint.on_train_begin(logs)
-        epochs = self.model._initial_epoch or 0  # set by the restore: the epochs the checkpoint holds
+        epochs = self._agree_with_other_workers(self.model._initial_epoch or 0)  # the epochs restored
         dropped = keep_logged_epochs(self.log_path, epochs)
         if dropped:
             logger.warning("%s: dropped the rows of epochs %s, logged but not checkpointed",
@@ -183,6 +199,26 @@ class ResumableRun(keras.callbacks.Callback):
             if epoch == epochs - 1:  # the checkpointed epoch is the best: (re)save it
                 self.model.save(self.model_path)
         self.log.on_train_begin(logs)
+
+    def _agree_with_other_workers(self, epochs: int) -> int:
+        """On a cluster, the epoch every worker resumes from (`common_epoch`); a worker ahead of
+        it restores its previous checkpoint, which it makes its latest."""
+        strategy = self.model.distribute_strategy
+        if worker_id(strategy) is None:
+            return epochs
+        metadata = self.checkpoints / "training_metadata.json"
+        previous_metadata = metadata.with_name(metadata.name + ".bkp")
+        previous = json.loads(previous_metadata.read_text())["epoch"] if previous_metadata.exists() else -1
+        pairs = strategy.gather(strategy.run(lambda: tf.constant([[epochs, previous]])), axis=0).numpy()
+        target = common_epoch([int(e) for e in pairs[:, 0]], [None if p < 0 else int(p) for p in pairs[:, 1]])
+        if target != epochs:
+            weights = self.checkpoints / "latest.weights.h5"
+            shutil.copy(weights.with_name(weights.name + ".bkp"), weights)
+            shutil.copy(previous_metadata, metadata)
+            self.model.load_weights(weights)
+            self.model._initial_epoch = target
+            logger.warning("%s: back to epoch %d, the latest checkpoint of every worker", self.checkpoints, target)
+        return target
 
     def on_epoch_begin(self, epoch, logs=None):
         self.best_model.on_epoch_begin(epoch, logs)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_cpc.callbacks import common_epoch
 from keras_cpc.distribute import is_chief, worker_id
 from keras_cpc.plots import read_log
 from training.pretrain import build_parser, pretrain
@@ -145,19 +147,36 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_workers_finish_a_tiny_run(tmp_path):
-    workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
-    processes = [
-        run_cli(TINY + ["--out", tmp_path, "--epochs", "2", "--steps-per-epoch", "2", "--strategy", "multiworker"],
-                env={"TF_CONFIG": json.dumps({"cluster": {"worker": workers},
-                                              "task": {"type": "worker", "index": i}})})
-        for i in range(2)
-    ]
-    outputs = [finish(p) for p in processes]
+def test_two_workers_finish_a_tiny_run_and_resume_from_a_common_epoch(tmp_path):
+    def run(epochs: int, timeout: float) -> list[str]:
+        workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+        processes = [
+            run_cli(TINY + ["--out", tmp_path, "--epochs", epochs, "--steps-per-epoch", "2", "--strategy",
+                            "multiworker"], env={"TF_CONFIG": json.dumps({"cluster": {"worker": workers},
+                                                                          "task": {"type": "worker", "index": i}})})
+            for i in range(2)
+        ]
+        return [finish(p, timeout) for p in processes]
+
+    outputs = run(2, 300)
     assert all("2 replica(s)" in out for out in outputs)
     assert read_log(tmp_path / "log.csv")["epoch"] == [0, 1]
     assert (tmp_path / "cpc.keras").exists()
     assert (tmp_path / "workers" / "1" / "log.csv").exists()  # the non-chief writes apart
+    behind = tmp_path / "workers" / "1" / "checkpoints"  # as if killed before saving its epoch 1
+    for name in ("latest.weights.h5", "training_metadata.json"):
+        shutil.copy(behind / f"{name}.bkp", behind / name)
+    chief, _ = run(3, 120)  # without a common epoch, the workers' collectives would not match
+    assert "back to epoch 1" in chief
+    assert read_log(tmp_path / "log.csv")["epoch"] == [0, 1, 2]
+
+
+def test_workers_resume_from_the_latest_epoch_they_all_hold():
+    assert common_epoch([3, 3], [2, 2]) == 3
+    assert common_epoch([3, 2], [2, 1]) == 2  # killed between the two workers' saves of epoch 3
+    assert common_epoch([1, 0], [0, None]) == 0
+    with pytest.raises(ValueError, match=r"checkpoints are at epochs \[4, 2\]"):
+        common_epoch([4, 2], [3, 1])
 
 
 def test_a_missing_data_folder_ends_with_one_line_naming_it(tmp_path):
