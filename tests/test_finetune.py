@@ -148,6 +148,22 @@ def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     np.testing.assert_allclose(again, first, atol=1e-5)  # initialised alike with and without pretraining
 
 
+def test_a_second_run_of_the_fold_waits_for_the_minicpc_pretraining_and_reuses_it(corpus, tmp_path, monkeypatch):
+    fcntl = pytest.importorskip("fcntl")
+    held = []
+
+    def pretrain(args):  # another run of the fold, trying to pretrain meanwhile, would wait
+        with open(Path(args.out) / "lock") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.append(args.out)
+
+    monkeypatch.setattr(finetune.pretrain, "pretrain", pretrain)
+    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "minicpc"))
+    utterances = finetune.read_corpus("ravdess", str(corpus))
+    model = finetune.minicpc_model(args, utterances, seed=0)
+    assert finetune.minicpc_model(args, utterances, seed=0) == model and held == [str(model.parent)]
+
+
 def test_minicpc_cache_is_keyed_on_files_and_pretraining_settings(tmp_path):
     def folder(*options: str, paths=("a.wav", "b.wav")):
         args = finetune.build_parser().parse_args(["--corpus", "ravdess", "--data", "x", "--system", "minicpc",

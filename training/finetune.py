@@ -23,6 +23,11 @@ import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, so start the miniCPC runs of one fold one after another
+    fcntl = None
+
 from keras_cpc.audio import SAMPLE_RATE
 from keras_cpc.callbacks import logged_seconds, run_callbacks
 from keras_cpc.datasets import (
@@ -152,15 +157,18 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     train = sorted(train, key=lambda u: u.path)
     folder = minicpc_folder(args, [u.path for u in train])
     folder.mkdir(parents=True, exist_ok=True)
-    listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
-    listing.write_text("".join(f"{u.path}\t{u.speaker}\n" for u in train))
-    if not (folder / "done").exists():
-        pretrain.pretrain(pretrain.build_parser().parse_args([
-            "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
-            "--steps-per-epoch", str(args.minicpc_steps), "--crop-seconds", str(args.minicpc_crop_seconds),
-            "--verbose", str(args.verbose),
-        ]))
-        (folder / "done").touch()
+    with open(folder / "lock", "w") as lock:
+        if fcntl is not None:  # runs of the fold started together: one pretrains, the others wait and reuse it
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
+        listing.write_text("".join(f"{u.path}\t{u.speaker}\n" for u in train))
+        if not (folder / "done").exists():
+            pretrain.pretrain(pretrain.build_parser().parse_args([
+                "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
+                "--steps-per-epoch", str(args.minicpc_steps), "--crop-seconds", str(args.minicpc_crop_seconds),
+                "--verbose", str(args.verbose),
+            ]))
+            (folder / "done").touch()
     keras.utils.set_random_seed(seed)
     return folder / "cpc.keras"
 
