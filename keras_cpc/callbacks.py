@@ -97,8 +97,10 @@ def check_settings(out: Path, settings: dict) -> None:
     if _checkpointed(out) and path.exists():
         try:
             recorded = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
+        except (OSError, ValueError) as error:
             raise ValueError(f"{path}: not readable settings ({error})") from None
+        if not isinstance(recorded, dict):
+            raise ValueError(f"{path}: not readable settings (not a JSON object)")
         if differences := setting_differences(recorded, settings):
             raise ValueError(f"{out} holds a run trained with other settings: {differences}; "
                              "use another --out, or delete it to start again")
@@ -140,14 +142,22 @@ def keep_logged_epochs(log_path: Path, epochs: int) -> list[str]:
 
 def common_epoch(latest: list[int], previous: list[int | None]) -> int:
     """The epoch every worker of a cluster can resume from, given the epoch of each one's latest
-    checkpoint and of its previous one (`None` if none): the earliest latest one. A run killed
-    between two workers' saves leaves them one epoch apart; the one ahead goes back to its
-    previous checkpoint. Workers further apart are a `ValueError`."""
+    checkpoint (0 if none) and of its previous one (`None` if none): the earliest latest one. A
+    run killed between two workers' saves leaves them one epoch apart; the one ahead goes back to
+    its previous checkpoint, or to none at epoch 0. Workers further apart are a `ValueError`."""
     target = min(latest)
-    if any(epoch != target and before != target for epoch, before in zip(latest, previous)):
+    if any(target not in (epoch, before) and (target, epoch) != (0, 1) for epoch, before in zip(latest, previous)):
         raise ValueError(f"the workers' checkpoints are at epochs {latest} (previous {previous}): "
                          "no epoch they all hold; delete the checkpoints to start again")
     return target
+
+
+def _checkpoint_epoch(metadata: Path) -> int | None:
+    """The epoch a Keras `BackupAndRestore` metadata file records; `None` if absent or unreadable."""
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class ResumableRun(keras.callbacks.Callback):
@@ -184,8 +194,9 @@ class ResumableRun(keras.callbacks.Callback):
             part.set_params(params)
 
     def on_train_begin(self, logs=None):
+        self._agree_with_other_workers()
         self.checkpoint.on_train_begin(logs)
-        epochs = self._agree_with_other_workers(self.model._initial_epoch or 0)  # the epochs restored
+        epochs = self.model._initial_epoch or 0  # set by the restore: the epochs the checkpoint holds
         dropped = keep_logged_epochs(self.log_path, epochs)
         if dropped:
             logger.warning("%s: dropped the rows of epochs %s, logged but not checkpointed",
@@ -200,25 +211,27 @@ class ResumableRun(keras.callbacks.Callback):
                 self.model.save(self.model_path)
         self.log.on_train_begin(logs)
 
-    def _agree_with_other_workers(self, epochs: int) -> int:
-        """On a cluster, the epoch every worker resumes from (`common_epoch`); a worker ahead of
-        it restores its previous checkpoint, which it makes its latest."""
+    def _agree_with_other_workers(self) -> None:
+        """On a cluster, before the restore, makes each worker's latest checkpoint the epoch they
+        all hold (`common_epoch`): a worker ahead makes its previous checkpoint its latest, or
+        removes its only one to start again with the others."""
         strategy = self.model.distribute_strategy
         if worker_id(strategy) is None:
-            return epochs
-        metadata = self.checkpoints / "training_metadata.json"
-        previous_metadata = metadata.with_name(metadata.name + ".bkp")
-        previous = json.loads(previous_metadata.read_text())["epoch"] if previous_metadata.exists() else -1
-        pairs = strategy.gather(strategy.run(lambda: tf.constant([[epochs, previous]])), axis=0).numpy()
+            return
+        latest = [self.checkpoints / "latest.weights.h5", self.checkpoints / "training_metadata.json"]
+        previous = [path.with_name(path.name + ".bkp") for path in latest]
+        epochs = [_checkpoint_epoch(latest[1]) or 0, _checkpoint_epoch(previous[1]) or -1]
+        pairs = strategy.gather(strategy.run(lambda: tf.constant([epochs])), axis=0).numpy()
         target = common_epoch([int(e) for e in pairs[:, 0]], [None if p < 0 else int(p) for p in pairs[:, 1]])
-        if target != epochs:
-            weights = self.checkpoints / "latest.weights.h5"
-            shutil.copy(weights.with_name(weights.name + ".bkp"), weights)
-            shutil.copy(previous_metadata, metadata)
-            self.model.load_weights(weights)
-            self.model._initial_epoch = target
-            logger.warning("%s: back to epoch %d, the latest checkpoint of every worker", self.checkpoints, target)
-        return target
+        if target == epochs[0]:
+            return
+        for path, before in zip(latest, previous):
+            if target:
+                shutil.copy(before, path)
+            else:
+                path.unlink(missing_ok=True)
+                before.unlink(missing_ok=True)
+        logger.warning("%s: back to epoch %d, the latest checkpoint of every worker", self.checkpoints, target)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.best_model.on_epoch_begin(epoch, logs)

@@ -169,14 +169,22 @@ def test_two_workers_finish_a_tiny_run_and_resume_from_a_common_epoch(tmp_path):
     chief, _ = run(3, 120)  # without a common epoch, the workers' collectives would not match
     assert "back to epoch 1" in chief
     assert read_log(tmp_path / "log.csv")["epoch"] == [0, 1, 2]
+    for name in ("latest.weights.h5", "training_metadata.json"):  # as if killed between their first saves
+        (behind / name).unlink()
+        (behind / f"{name}.bkp").unlink()
+    (tmp_path / "checkpoints" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    (tmp_path / "checkpoints" / "training_metadata.json.bkp").unlink()
+    chief, _ = run(1, 120)
+    assert "back to epoch 0" in chief and read_log(tmp_path / "log.csv")["epoch"] == [0]
 
 
 def test_workers_resume_from_the_latest_epoch_they_all_hold():
     assert common_epoch([3, 3], [2, 2]) == 3
     assert common_epoch([3, 2], [2, 1]) == 2  # killed between the two workers' saves of epoch 3
-    assert common_epoch([1, 0], [0, None]) == 0
-    with pytest.raises(ValueError, match=r"checkpoints are at epochs \[4, 2\]"):
-        common_epoch([4, 2], [3, 1])
+    assert common_epoch([1, 0], [None, None]) == 0  # killed between their saves of epoch 1: start again
+    for latest, previous in (([4, 2], [3, 1]), ([2, 0], [1, None])):
+        with pytest.raises(ValueError, match=f"checkpoints are at epochs {latest}".replace("[", r"\[")):
+            common_epoch(latest, previous)
 
 
 def test_a_missing_data_folder_ends_with_one_line_naming_it(tmp_path):
