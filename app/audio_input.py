@@ -60,14 +60,15 @@ class SoundDeviceBackend:
         plugged in since (python-sounddevice#125), which closes any open stream.
         """
         sounddevice = load_sounddevice()
-        if rescan:
-            try:
-                sounddevice._terminate()
+        try:
+            if rescan:
+                if sounddevice._initialized:  # not after a restart that failed
+                    sounddevice._terminate()
                 sounddevice._initialize()
-            except sounddevice.PortAudioError as error:
-                raise AudioInputError(f"No live input: PortAudio failed to restart ({error}). "
-                                      "Opening audio files still works.") from None
-        devices = [d for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
+            devices = [d for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
+        except sounddevice.PortAudioError as error:
+            raise AudioInputError(f"No live input: PortAudio failed ({error}). Press Refresh to try again; "
+                                  "opening audio files still works.") from None
         default = sounddevice.default.device[0]
         devices.sort(key=lambda d: d["index"] != default)
         return [d["name"] for d in devices]
@@ -77,8 +78,9 @@ class SoundDeviceBackend:
 
 
 class SoundDeviceSource:
-    """One input stream of a PortAudio device, mono (its channels averaged when it cannot open
-    one alone), at 16 kHz when it offers it.
+    """One input stream of a PortAudio device, mono, at 16 kHz when it offers it. A device that
+    cannot open one channel alone is opened in stereo (averaged), or with all its channels, of
+    which the first is used (a multichannel interface: averaging would dilute one microphone).
 
     A stream that ends without `stop` (the device unplugged, the sound server gone) reports
     `on_stop(message)`; stalls with no callback at all are caught by the session's watchdog.
@@ -86,14 +88,18 @@ class SoundDeviceSource:
 
     def __init__(self, sounddevice: ModuleType, device: str):
         self._sd, self.device = sounddevice, device
-        matches = [d for d in sounddevice.query_devices()
-                   if d["name"] == device and d["max_input_channels"] > 0]
+        try:
+            matches = [d for d in sounddevice.query_devices()
+                       if d["name"] == device and d["max_input_channels"] > 0]
+        except sounddevice.PortAudioError as error:
+            raise AudioInputError(f"Cannot list the input devices: {error}") from None
         if not matches:
             raise AudioInputError(f"The input device {device!r} is not available any more.")
         info = matches[0]
         self._index = info["index"]
         default_rate = int(info["default_samplerate"])
-        self.channels = 1 if self._accepts(1, default_rate) else info["max_input_channels"]
+        self.channels = next((n for n in (1, 2) if n <= info["max_input_channels"] and self._accepts(n, default_rate)),
+                             info["max_input_channels"])
         self.sample_rate = PREFERRED_RATE if self._accepts(self.channels, PREFERRED_RATE) else default_rate
         self._stream, self._stopping = None, False
 
@@ -106,7 +112,7 @@ class SoundDeviceSource:
 
     def start(self, sink: Sink, on_stop: OnStop) -> None:
         def callback(indata: np.ndarray, frames: int, time_info, status) -> None:
-            sink(indata.mean(axis=1), time.perf_counter())
+            sink(indata.mean(axis=1) if self.channels == 2 else indata[:, 0].copy(), time.perf_counter())
 
         def finished() -> None:
             if not self._stopping:

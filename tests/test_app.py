@@ -178,7 +178,7 @@ def test_a_new_file_or_closing_the_window_stops_the_analysis_still_running(make_
     window.close()
     for future in futures[::2]:  # stopped at their next block (or before they start), not after 10 min of audio
         with pytest.raises(CancelledError):
-            future.result(timeout=5)
+            future.result(timeout=30)
     assert window.trajectory == analyze_file(StreamingRecognizer(model), short_path)
 
 
@@ -307,7 +307,7 @@ class FakeSoundDevice(SimpleNamespace):
         super().__init__(default=SimpleNamespace(device=(0, 0)))
         self._devices = self.plugged = [{"index": i, "default_samplerate": 48000.0, **d}
                                         for i, d in enumerate(devices)]
-        self.accepts = accepts
+        self.accepts, self._initialized, self.fail_restart = accepts, 1, False
         FakeSoundDevice.streams = []
 
     def query_devices(self) -> list[dict]:
@@ -318,10 +318,15 @@ class FakeSoundDevice(SimpleNamespace):
             raise self.PortAudioError("Invalid number of channels or sample rate")
 
     def _terminate(self) -> None:
-        self._devices = []
+        if not self._initialized:
+            raise self.PortAudioError("PortAudio not initialized")
+        self._initialized, self._devices = 0, []
 
     def _initialize(self) -> None:
-        self._devices = self.plugged
+        if self.fail_restart:
+            self.fail_restart = False
+            raise self.PortAudioError("Error initializing PortAudio")
+        self._initialized, self._devices = 1, self.plugged
 
 
 def test_refresh_finds_a_device_plugged_in_since_start_up(make_window, monkeypatch):
@@ -329,10 +334,13 @@ def test_refresh_finds_a_device_plugged_in_since_start_up(make_window, monkeypat
     monkeypatch.setattr(audio_input, "load_sounddevice", lambda: fake)
     window = make_window(SoundDeviceBackend())
     assert window.device_box.count() == 0 and not window.start_button.isEnabled()
+    refresh = next(b for b in window.findChildren(QPushButton) if b.text() == "Refresh")
+    fake.fail_restart = True
+    refresh.click()
+    assert "PortAudio failed (Error initializing PortAudio)" in window.message()
     fake.plugged = [*fake.plugged, {"index": 1, "name": "usb mic", "max_input_channels": 1,
                                     "default_samplerate": 48000.0}]
-    refresh = next(b for b in window.findChildren(QPushButton) if b.text() == "Refresh")
-    refresh.click()
+    refresh.click()  # PortAudio starts again after a restart that failed
     assert [window.device_box.itemText(i) for i in range(window.device_box.count())] == ["usb mic"]
     assert window.start_button.isEnabled() and window.start_live()
     fake.plugged = []
@@ -340,17 +348,18 @@ def test_refresh_finds_a_device_plugged_in_since_start_up(make_window, monkeypat
     assert window.device_box.count() == 1 and window.session is not None
 
 
-def test_a_device_without_mono_or_16_khz_is_opened_with_its_channels_averaged_at_its_rate():
-    fake = FakeSoundDevice([{"name": "hw:1,0", "max_input_channels": 2}],
-                           accepts=lambda channels, rate: channels == 2 and rate == 48000)
+@pytest.mark.parametrize("channels, expected", [(2, 0.3), (8, 0.2)])  # stereo averaged; else the first
+def test_a_device_without_mono_or_16_khz_is_opened_with_its_channels_at_its_rate(channels, expected):
+    fake = FakeSoundDevice([{"name": "hw:1,0", "max_input_channels": channels}],
+                           accepts=lambda n, rate: n == channels and rate == 48000)
     source = SoundDeviceSource(fake, "hw:1,0")
     chunks = []
     source.start(lambda samples, arrival: chunks.append(samples), lambda message: None)
     stream, = FakeSoundDevice.streams
-    assert (stream.channels, stream.samplerate, source.sample_rate) == (2, 48000, 48000)
-    stereo = np.stack([np.full(480, 0.2, np.float32), np.full(480, 0.4, np.float32)], axis=1)
-    stream.callback(stereo, 480, None, None)
-    np.testing.assert_allclose(chunks[0], np.full(480, 0.3), rtol=1e-6)
+    assert (stream.channels, stream.samplerate, source.sample_rate) == (channels, 48000, 48000)
+    levels = np.linspace(0.2, 0.4, channels, dtype=np.float32)
+    stream.callback(np.tile(levels, (480, 1)), 480, None, None)
+    np.testing.assert_allclose(chunks[0], np.full(480, expected), rtol=1e-6)
 
 
 def test_no_input_device_is_reported(make_window, monkeypatch):

@@ -159,7 +159,11 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "lock", "w") as lock:
         if fcntl is not None:  # runs of the fold started together: one pretrains, the others wait and reuse it
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("waiting for another run's miniCPC pretraining in %s", folder)
+                fcntl.flock(lock, fcntl.LOCK_EX)
         listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
         listing.write_text("".join(f"{u.path}\t{u.speaker}\n" for u in train))
         if not (folder / "done").exists():
