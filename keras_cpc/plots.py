@@ -93,3 +93,28 @@ def plot_scatter(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], s
     figure.tight_layout()
     figure.savefig(out_path, dpi=100)
     plt.close(figure)
+
+
+def plot_runs(results: Sequence[dict], names: Sequence[str], out_path: str | Path, title: str = "") -> None:
+    """Test CCC of every run (a dot, coloured by fold) and each system's mean over them (a line),
+    per dimension, as a PNG. `results` are dicts with `system`, `fold` and `ccc_<name>`."""
+    systems = list(dict.fromkeys(r["system"] for r in results))
+    folds = sorted({r["fold"] for r in results})
+    colours = dict(zip(folds, plt.cm.tab10(np.arange(len(folds)) % 10)))
+    figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.2), sharey=True)
+    for axis, name in zip(np.atleast_1d(axes), names):
+        for x, system in enumerate(systems):
+            rows = [r for r in results if r["system"] == system]
+            axis.hlines(np.mean([r[f"ccc_{name}"] for r in rows]), x - 0.35, x + 0.35, color="black")
+            for r in rows:
+                offset = 0.12 * (folds.index(r["fold"]) - (len(folds) - 1) / 2)
+                axis.scatter(x + offset, r[f"ccc_{name}"], color=colours[r["fold"]], s=20)
+        axis.set_xticks(range(len(systems)), systems)
+        axis.set(title=name, ylabel="test CCC")
+        axis.grid(axis="y", alpha=0.3)
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colours[f]) for f in folds]
+    figure.legend(handles, [f"fold {f}" for f in folds], loc="lower center", ncol=len(folds))
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    figure.savefig(out_path, dpi=100)
+    plt.close(figure)

@@ -192,7 +192,8 @@ def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_
     assert f"{mean:.3f} ± {std:.3f}" in table and "mfcc per fold" in table
     with open(tmp_path / "grid" / "results.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 4 * 3
-    assert (tmp_path / "grid" / "scatter_mfcc.png").stat().st_size > 0
+    for name in ("scatter_mfcc.png", "runs.png"):
+        assert (tmp_path / "grid" / name).stat().st_size > 0
     stamp = (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime
     again, _ = evaluate.run_grid(evaluate.build_parser().parse_args(argv))  # finished runs are read back
     assert (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").stat().st_mtime == stamp

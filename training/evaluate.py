@@ -21,7 +21,7 @@ import numpy as np
 from keras_cpc.audio import AudioError
 from keras_cpc.callbacks import setting_differences
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
-from keras_cpc.plots import plot_scatter
+from keras_cpc.plots import plot_runs, plot_scatter
 from training import finetune, run_cli
 
 RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, SystemExit)  # what ends one run, not the grid
@@ -123,6 +123,7 @@ def write_reports(results: list[dict], out: Path) -> dict:
                 writer.writerow([r["system"], r["fold"], r["run"], d, f"{r[f'ccc_{d}']:.5f}", f"{r['seconds']:.1f}"])
     report = {"summary": overall, "runs": results}
     (out / "results.json").write_text(json.dumps(report, indent=2))
+    plot_runs(results, DIMENSIONS, out / "runs.png", "test CCC of every run (line: mean over them)")
     for system in overall:
         first_runs = {}  # the lowest finished run of each fold
         for r in sorted((r for r in results if r["system"] == system), key=lambda r: r["run"]):
