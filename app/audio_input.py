@@ -28,6 +28,7 @@ class AudioInputError(RuntimeError):
 
 class AudioSource(Protocol):
     sample_rate: int
+    overflows: int  # chunks the device reported audio lost before (the input was not read in time)
 
     def start(self, sink: Sink, on_stop: OnStop) -> None: ...
 
@@ -101,7 +102,7 @@ class SoundDeviceSource:
         self.channels = next((n for n in (1, 2) if n <= info["max_input_channels"] and self._accepts(n, default_rate)),
                              info["max_input_channels"])
         self.sample_rate = PREFERRED_RATE if self._accepts(self.channels, PREFERRED_RATE) else default_rate
-        self._stream, self._stopping = None, False
+        self._stream, self._stopping, self.overflows = None, False, 0
 
     def _accepts(self, channels: int, sample_rate: int) -> bool:
         try:
@@ -112,6 +113,8 @@ class SoundDeviceSource:
 
     def start(self, sink: Sink, on_stop: OnStop) -> None:
         def callback(indata: np.ndarray, frames: int, time_info, status) -> None:
+            if status is not None and status.input_overflow:
+                self.overflows += 1
             sink(indata.mean(axis=1) if self.channels == 2 else indata[:, 0].copy(), time.perf_counter())
 
         def finished() -> None:

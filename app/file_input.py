@@ -19,6 +19,8 @@ from app.audio_input import CHUNK_SECONDS, OnStop, Sink
 class FileSource:
     """Plays `audio` (mono samples at `sample_rate`) in chunks of `chunk_seconds` from a thread."""
 
+    overflows = 0  # a file loses nothing
+
     def __init__(self, audio: np.ndarray, sample_rate: int, chunk_seconds: float = CHUNK_SECONDS,
                  speed: float = 1.0):
         self.audio, self.sample_rate, self.speed = np.asarray(audio, np.float32), sample_rate, speed

@@ -271,7 +271,9 @@ class MainWindow(QMainWindow):
         self.drawn.extend((arrival, now) for arrival in self._arrivals)
         self._arrivals.clear()
         if live and self.drawn:
-            self.statusBar().showMessage(f"latency {1000 * (now - self.drawn[-1][0]):.0f} ms")
+            overflows = self.session.source.overflows if self.session is not None else 0
+            lost = f"; audio lost {overflows} time(s): the input was not read in time" if overflows else ""
+            self.statusBar().showMessage(f"latency {1000 * (now - self.drawn[-1][0]):.0f} ms{lost}")
 
     def _device_chosen(self, device: str) -> None:
         if device:

@@ -378,7 +378,9 @@ def test_a_device_that_disappears_stops_the_session_with_a_message(make_window, 
     stream, = FakeSoundDevice.streams
     assert stream.samplerate == RATE
     for start in range(0, RATE, 800):
-        stream.callback(audio[start:start + 800, None], 800, None, None)
+        overflow = SimpleNamespace(input_overflow=start == 4000)  # PortAudio's CallbackFlags
+        stream.callback(audio[start:start + 800, None], 800, None, overflow)
+    qtbot.waitUntil(lambda: "audio lost 1 time(s)" in window.statusBar().currentMessage(), timeout=5000)
     stream.finished()  # PortAudio ends the stream: the device is gone
     qtbot.waitUntil(lambda: window.session is None, timeout=5000)
     assert "'usb mic' stopped delivering audio" in window.message()
