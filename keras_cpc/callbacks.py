@@ -105,8 +105,13 @@ def check_settings(out: Path, settings: dict) -> None:
             raise ValueError(f"{out} holds a run trained with other settings: {differences}; "
                              "use another --out, or delete it to start again")
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, settings)
+
+
+def write_json(path: Path, value) -> None:
+    """Writes `value` as JSON to `path` atomically (through a temporary file beside it)."""
     temporary = path.with_suffix(".partial.json")
-    temporary.write_text(json.dumps(settings, indent=2))
+    temporary.write_text(json.dumps(value, indent=2))
     temporary.replace(path)
 
 

@@ -29,7 +29,7 @@ except ImportError:  # Windows: no lock, so start the miniCPC runs of one fold o
     fcntl = None
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import logged_seconds, run_callbacks
+from keras_cpc.callbacks import logged_seconds, run_callbacks, write_json
 from keras_cpc.datasets import (
     EmotionUtterance,
     Fold,
@@ -262,9 +262,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
     plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",
                  f"{args.system}, {args.corpus} fold {args.fold}, run {args.run}: test set")
-    temporary = finished.with_suffix(".partial.json")
-    temporary.write_text(json.dumps(results, indent=2))
-    temporary.replace(finished)
+    write_json(finished, results)
     logger.info("test CCC: %s", ", ".join(f"{d} {results[f'ccc_{d}']:.3f}" for d in DIMENSIONS))
     return results
 
