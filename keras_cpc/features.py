@@ -120,11 +120,15 @@ def padded_dataset(
     return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def feature_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, shuffle: bool = False,
-                    seed: int = 0) -> tf.data.Dataset:
-    """`padded_dataset` of cached `.npy` features under the key `features`."""
+def feature_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, max_frames: int | None = None,
+                    shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """`padded_dataset` of cached `.npy` features (at most `max_frames`, from the start) under the key
+    `features`. The cut bounds the attention's `(time, time)` memory for long utterances."""
+    def load(path: str) -> np.ndarray:
+        return np.load(path)[:max_frames]
+
     dim = np.load(files[0], mmap_mode="r").shape[1]
-    return padded_dataset(files, targets, np.load, (None, dim), "features", batch_size, shuffle, seed)
+    return padded_dataset(files, targets, load, (None, dim), "features", batch_size, shuffle, seed)
 
 
 def audio_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, max_samples: int,

@@ -11,7 +11,7 @@ import soundfile
 
 from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.datasets import file_list
-from keras_cpc.features import audio_dataset, cache_features
+from keras_cpc.features import audio_dataset, cache_features, mfcc_extractor
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
 from training import evaluate, finetune
@@ -54,7 +54,7 @@ def test_folds_never_share_a_speaker(corpus):
 def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
     results = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
     assert set(results) == {"ccc_activation", "ccc_valence", "ccc_dominance", "seconds", "settings"}
-    assert results["settings"]["epochs"] == 2 and ("max_seconds" in results["settings"]) == (system == "e2e")
+    assert results["settings"]["epochs"] == 2 and results["settings"]["max_seconds"] == 10
     assert all(-1 <= results[f"ccc_{d}"] <= 1 for d in ("activation", "valence", "dominance"))
     out = tmp_path / system
     with open(out / "predictions.csv", newline="") as handle:
@@ -120,6 +120,18 @@ def test_an_unusable_clip_stops_the_audio_pipeline_before_training_naming_it(cor
         audio_dataset([*clips, str(empty)], np.zeros((4, 3), np.float32), 2, 16000, 400)
     batch, _ = next(iter(audio_dataset(clips, np.zeros((3, 3), np.float32), 2, 16000, 400)))
     assert batch["audio"].shape[0] == 2
+
+
+def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
+    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3"))
+    utterances = finetune.read_corpus("ravdess", str(corpus))[:3]
+    (*_, test), _ = finetune.datasets(args, "mfcc", [utterances] * 3, seed=0)
+    batch, _ = next(iter(test))
+    frames = 1 + (4800 - 400) // 160  # MFCC frames of 0.3 s; the encoder's: (4800 - 425) // 160 + 1
+    assert batch["features"].shape[1] == frames == 28 and list(batch["lengths"]) == [28] * 3
+    whole = [np.load(f) for f in cache_features(utterances, mfcc_extractor(), tmp_path / "cache")]
+    assert len(whole[0]) == 58  # 0.6 s clips
+    np.testing.assert_allclose(batch["features"], np.stack([w[:28] for w in whole]).astype(np.float32))
 
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):

@@ -51,7 +51,7 @@ from keras_cpc.features import (
     labels,
     mfcc_extractor,
 )
-from keras_cpc.layers import receptive_field
+from keras_cpc.layers import num_frames, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.losses import CCCLoss
 from keras_cpc.metrics import ConcordanceCorrelation
@@ -97,7 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=1e-5)
     parser.add_argument("--ccc-weights", type=float, nargs=3, default=(1 / 3, 1 / 3, 1 / 3),
                         metavar=("A", "B", "G"), help="weights of CCC activation, valence, dominance")
-    parser.add_argument("--max-seconds", type=float, default=10.0, help="e2e: audio cut to this length")
+    parser.add_argument("--max-seconds", type=float, default=10.0,
+                        help="utterances cut to this length (frozen features: to the frames of its audio)")
     parser.add_argument("--minicpc-epochs", type=int, default=10)
     parser.add_argument("--minicpc-steps", type=int, default=100, help="miniCPC steps per epoch")
     parser.add_argument("--minicpc-crop-seconds", type=float, default=3.0)
@@ -180,8 +181,8 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
 def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
     """Training, validation and test datasets of a system (features cached when frozen), and the
     per-dimension mean and variance of the training features (`None` for e2e)."""
+    max_samples = int(args.max_seconds * SAMPLE_RATE)
     if system == "e2e":
-        max_samples = int(args.max_seconds * SAMPLE_RATE)
         field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
         return [audio_dataset([u.path for u in s], labels(s), args.batch_size, max_samples, field,
                               shuffle=i == 0, seed=seed) for i, s in enumerate(sets)], None
@@ -194,14 +195,15 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
     else:
         extractor = cpc_extractor(minicpc_model(args, [*sets[0], *sets[1]], seed))
     files = [cache_features(s, extractor, args.cache) for s in sets]
-    return [feature_dataset(f, labels(s), args.batch_size, shuffle=i == 0, seed=seed)
+    max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
+    return [feature_dataset(f, labels(s), args.batch_size, max_frames, shuffle=i == 0, seed=seed)
             for i, (f, s) in enumerate(zip(files, sets))], feature_statistics(files[0])
 
 
 def run_settings(args: argparse.Namespace) -> dict:
     """What a run is trained with, as `results.json` records it: the options that change its
     result (for its system), and the digest of a precpc model; not where files are."""
-    only_for = {"max_seconds": {"e2e"}, "standardize": {"mfcc", "minicpc", "precpc"},
+    only_for = {"standardize": {"mfcc", "minicpc", "precpc"},
                 **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
     names = [action.dest for action in build_parser()._actions
              if action.dest not in {"help", "data", "cache", "cpc", "out", "verbose"}]
