@@ -49,6 +49,17 @@ def test_layers_roundtrip_through_keras_files(tmp_path):
     assert loaded.layers[1].get_config() == model.layers[1].get_config()
 
 
+def test_each_step_predictor_starts_like_a_lecun_uniform_linear_map():
+    keras.utils.set_random_seed(0)
+    predictor = FuturePredictor(steps=12, units=128)
+    predictor.build((None, None, 256))
+    kernel = keras.ops.convert_to_numpy(predictor.kernel)
+    bound = np.sqrt(3 / 256)  # fan-in of one step's map: the 256 context dimensions
+    for step in kernel:
+        assert np.abs(step).max() <= bound and np.abs(step).max() > 0.99 * bound
+        assert np.std(step) == pytest.approx(bound / np.sqrt(3), rel=0.02)
+
+
 def test_step_accuracy_accumulates_and_roundtrips():
     metric = StepAccuracy(steps=2)
     metric.update_state([1.0, 0.0])

@@ -28,7 +28,8 @@ class FuturePredictor(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.steps, context_dim, self.units),
-            initializer=keras.initializers.VarianceScaling(1.0, "fan_in", "uniform"),
+            # Keras counts `steps * context_dim` inputs for this 3-D kernel; each step's map has `context_dim`
+            initializer=keras.initializers.VarianceScaling(float(self.steps), "fan_in", "uniform"),
         )
         self.bias = self.add_weight(name="bias", shape=(self.steps, self.units), initializer="zeros")
 
