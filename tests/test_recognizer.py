@@ -168,6 +168,26 @@ def test_standardize_maps_to_zero_mean_unit_variance_and_roundtrips(tmp_path):
 # ===========================================================================================
 
 
+def test_the_recognizer_under_mixed_precision_matches_float32():
+    """float16 cannot hold the -1e9 of masked logits nor the sums over 1000 frames of large features."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(4)
+    features = rng.uniform(100, 120, size=(2, 1000, FEATURE_DIM)).astype(np.float32)
+    reference = EmotionRecognizer(**TINY)
+    expected = _predict(reference, features, [1000, 600])
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = EmotionRecognizer(**TINY)
+        model.build({"features": features.shape, "lengths": (2,)})
+        model.set_weights(reference.get_weights())
+        mixed = _predict(model, features, [1000, 600])
+        pooled = keras.ops.convert_to_numpy(MeanStdPooling()(features[:1].astype(np.float16)))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    np.testing.assert_allclose(mixed, expected, rtol=0.05, atol=0.05)
+    np.testing.assert_allclose(pooled[0], np.concatenate([features[0].mean(0), features[0].std(0)]), rtol=2e-3)
+
+
 def test_recognizer_output_shape():
     model = EmotionRecognizer(**TINY)
     outputs = _predict(model, _features(np.random.default_rng(0), 5, 11), [11, 3, 7, 1, 9])

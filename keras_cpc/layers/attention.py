@@ -5,7 +5,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-MASKED_LOGIT = -1e9
+MASKED_LOGIT = -1e9  # float16 (mixed precision) ends at 65504: there, -3e4 as in `keras.layers.Softmax`
+
+
+def masked_logit(dtype) -> float:
+    """A logit that gets no softmax weight, finite in `dtype` (an infinite one makes `0 * logit` NaN)."""
+    return -3e4 if keras.backend.standardize_dtype(dtype) == "float16" else MASKED_LOGIT
 
 
 @keras.saving.register_keras_serializable(package="keras_cpc")
@@ -58,7 +63,7 @@ class SelfAttention(keras.layers.Layer):
         logits = ops.matmul(query, ops.transpose(self._heads(self.key(inputs)), (0, 1, 3, 2)))
         if mask is not None:
             hidden = 1.0 - ops.cast(mask[:, None, None, :], logits.dtype)
-            logits = logits + hidden * MASKED_LOGIT
+            logits = logits + hidden * masked_logit(logits.dtype)
         attended = ops.matmul(ops.softmax(logits, axis=-1), self._heads(self.value(inputs)))
         shape = ops.shape(inputs)
         merged = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (shape[0], shape[1], self.attention_dim))

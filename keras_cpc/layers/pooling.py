@@ -15,6 +15,7 @@ class MeanStdPooling(keras.layers.Layer):
     frames are never read, so they may hold any value, even NaN. The std is
     `sqrt(variance + epsilon)`, whose gradient stays finite when all valid frames are
     equal. A sequence with no valid frame pools to a zero mean and a std of `sqrt(epsilon)`.
+    The sums are taken in float32 also under mixed precision.
 
     Args:
         epsilon: added to the variance under the square root.
@@ -26,6 +27,8 @@ class MeanStdPooling(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
+        dtype = inputs.dtype
+        inputs = ops.cast(inputs, "float32")  # float16 sums over a long utterance overflow
         if mask is None:
             valid = ops.ones_like(inputs[..., :1])
         else:
@@ -35,7 +38,7 @@ class MeanStdPooling(keras.layers.Layer):
         mean = ops.sum(inputs, axis=1) / count
         deviations = (inputs - ops.expand_dims(mean, 1)) * valid
         variance = ops.sum(ops.square(deviations), axis=1) / count
-        return ops.concatenate([mean, ops.sqrt(variance + self.epsilon)], axis=-1)
+        return ops.cast(ops.concatenate([mean, ops.sqrt(variance + self.epsilon)], axis=-1), dtype)
 
     def compute_mask(self, inputs, mask=None):
         return None
