@@ -45,14 +45,24 @@ def read_config(model_dir: Path) -> dict:
     if invalid:
         raise ModelError(f"{path}: missing or not a positive integer: {', '.join(invalid)} "
                          "(a folder written by an other version of training.export?)")
+    hop, frame_hop, field = config["hop_samples"], config["frame_hop"], config["receptive_field"]
+    if config["hop_frames"] * frame_hop != hop or config["chunk_samples"] != hop + field - frame_hop:
+        raise ModelError(f"{path}: inconsistent framing: hop_frames x frame_hop must be hop_samples, and "
+                         "chunk_samples hop_samples + receptive_field - frame_hop")
     return config
 
 
-def signature_runner(path: Path, num_threads: int):
+def signature_runner(path: Path, num_threads: int, inputs: dict[str, tuple[int, ...]]):
+    """The signature runner of a LiteRT model whose inputs have the given shapes (from `model.json`)."""
     try:
-        return Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner()
+        runner = Interpreter(model_path=str(path), num_threads=num_threads).get_signature_runner()
     except (OSError, ValueError, RuntimeError) as error:
         raise ModelError(f"{path}: cannot load the LiteRT model ({error})") from None
+    shapes = {name: tuple(int(n) for n in detail["shape"]) for name, detail in runner.get_input_details().items()}
+    if shapes != inputs:
+        raise ModelError(f"{path}: its inputs {shapes} are not those of model.json {inputs} "
+                         "(files of two exports mixed?)")
+    return runner
 
 
 class StreamingRecognizer:
@@ -82,8 +92,13 @@ class StreamingRecognizer:
                                      abs(self.interval_hops * hop_seconds - interval) > 1e-6):
             raise ValueError(f"interval {interval} s is not a positive multiple of the model's "
                              f"{hop_seconds} s hop")
-        self._step = signature_runner(model_dir / "cpc_step.tflite", num_threads)
-        self._head = signature_runner(model_dir / "head.tflite", num_threads)
+        if num_threads < 1:
+            raise ValueError(f"{num_threads} LiteRT threads: give at least 1")
+        state, window = self.config["state_size"], self.config["window_frames"]
+        self._step = signature_runner(model_dir / "cpc_step.tflite", num_threads,
+                                      {"audio": (1, self.config["chunk_samples"]), "state": (1, state)})
+        self._head = signature_runner(model_dir / "head.tflite", num_threads,
+                                      {"features": (1, window, state), "lengths": (1,)})
         self.reset()
 
     def reset(self) -> None:

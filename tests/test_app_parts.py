@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from app.gating import SILENCE_DB, SpeechGate, level_db
 from app.streaming import ModelError, StreamingRecognizer
 
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "assets" / "models" / "emotion"
 
 
 def test_category_table_is_the_one_ravdess_is_labelled_with():
@@ -83,3 +86,22 @@ def test_a_model_description_that_is_not_usable_is_a_model_error_naming_it(tmp_p
     (tmp_path / "model.json").write_text(text)
     with pytest.raises(ModelError, match=f"{tmp_path / 'model.json'}: {problem}"):
         StreamingRecognizer(tmp_path)
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"window_frames": 300}, r"head.tflite: its inputs .* are not those of model.json"),
+    ({"hop_samples": 3200, "hop_frames": 20, "chunk_samples": 3465}, r"cpc_step.tflite: its inputs"),
+    ({"chunk_samples": 1864}, "model.json: inconsistent framing"),
+])
+def test_a_model_description_that_does_not_match_its_models_is_a_model_error(tmp_path, change, problem):
+    for name in ("cpc_step.tflite", "head.tflite"):
+        shutil.copy(SHIPPED / "float" / name, tmp_path)
+    config = json.loads((SHIPPED / "float" / "model.json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(ModelError, match=problem):
+        StreamingRecognizer(tmp_path)
+
+
+def test_fewer_than_one_litert_thread_is_refused():
+    with pytest.raises(ValueError, match="0 LiteRT threads: give at least 1"):
+        StreamingRecognizer(SHIPPED / "float", num_threads=0)
