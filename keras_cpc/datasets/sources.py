@@ -62,7 +62,8 @@ def _speaker_of(relative: Path) -> str:
 
 def file_list(path: str | Path) -> list[Utterance]:
     """Utterances named in a text file, one per line: an audio path, optionally followed by a tab
-    and its speaker (without one, the speaker is the name of the file's folder)."""
+    and its speaker (without one, the speaker is the name of the file's folder). Relative paths are
+    taken from the working directory, as `training.finetune` writes miniCPC's list."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file list not found")
