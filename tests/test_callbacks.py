@@ -15,14 +15,28 @@ X = np.linspace(-1, 1, 16, dtype="float32").reshape(8, 2)
 Y = X @ np.array([[2.0], [-1.0]], dtype="float32")
 
 
-def fit(out: Path, epochs: int, learning_rate: float = 0.1) -> keras.Model:
+def fit(out: Path, epochs: int, learning_rate: float = 0.1, monitor: str = "val_loss", mode: str = "min",
+        callbacks: tuple = ()) -> keras.Model:
     """A linear regression (its validation loss falls every epoch) trained or resumed in `out`."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(learning_rate), "mse")
     model.fit(X, Y, validation_data=(X, Y), epochs=epochs, batch_size=4, shuffle=False, verbose=0,
-              callbacks=run_callbacks(out, "best.keras", "val_loss", {"learning_rate": learning_rate}))
+              callbacks=[*callbacks, *run_callbacks(out, "best.keras", monitor, {"learning_rate": learning_rate},
+                                                    mode)])
     return model
+
+
+class Score(keras.callbacks.Callback):
+    """Logs a given `val_score` for each epoch (as if measured), and keeps each epoch's weights."""
+
+    def __init__(self, scores: dict[int, float]):
+        super().__init__()
+        self.scores, self.weights = scores, {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_score"] = self.scores[epoch]
+        self.weights[epoch] = self.model.get_weights()
 
 
 def log_rows(out: Path) -> list[dict[str, str]]:
@@ -45,6 +59,15 @@ def test_epochs_logged_but_not_checkpointed_are_dropped_and_trained_again(tmp_pa
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     assert float(rows[2]["val_loss"]) > 0  # the retrained epoch's row, not the dropped one
     assert_same_weights(tmp_path / "best.keras", model)  # the dropped row's 0.0 set no bar
+
+
+def test_the_best_model_of_a_score_to_maximise_is_its_highest_epoch_also_after_a_resume(tmp_path):
+    first = Score({0: 0.1, 1: 0.5})
+    fit(tmp_path, 2, monitor="val_score", mode="max", callbacks=(first,))
+    fit(tmp_path, 4, monitor="val_score", mode="max", callbacks=(Score({2: 0.3, 3: 0.4}),))
+    assert [row["val_score"] for row in log_rows(tmp_path)] == ["0.1", "0.5", "0.3", "0.4"]
+    for saved, kept in zip(keras.saving.load_model(tmp_path / "best.keras").get_weights(), first.weights[1]):
+        np.testing.assert_array_equal(saved, kept)  # epoch 1's, not a later (lower) one's nor the lowest
 
 
 def test_a_row_cut_short_by_an_interruption_is_dropped(tmp_path):

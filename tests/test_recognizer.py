@@ -1,4 +1,5 @@
-"""Tests of MeanStdPooling, SelfAttention and EmotionRecognizer: masking, NumPy references, round trips, training."""
+"""MeanStdPooling, SelfAttention, EmotionRecognizer and EndToEndRecognizer: masking, NumPy references,
+round trips, training."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tensorflow as tf
 
 from keras_cpc.features import feature_statistics
 from keras_cpc.layers import MeanStdPooling, SelfAttention, Standardize
-from keras_cpc.models import EmotionRecognizer
+from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 
 TINY = dict(num_heads=2, attention_dim=8, hidden_units=(6, 5))
 FEATURE_DIM = 4
@@ -213,6 +214,22 @@ def test_padding_does_not_change_a_prediction():
     # Without the lengths the padding would matter: the test can tell.
     unmasked = _predict(model, np.concatenate([utterance, padding], axis=1), [49])
     assert np.abs(unmasked - alone).max() > 1e-3
+
+
+def test_padding_does_not_change_an_end_to_end_prediction():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(5)
+    model = EndToEndRecognizer(encoder_channels=4, context_units=FEATURE_DIM, recognizer=TINY)
+
+    def predict(audio: np.ndarray, length: int) -> np.ndarray:
+        return keras.ops.convert_to_numpy(model({"audio": audio[None].astype(np.float32),
+                                                 "lengths": np.array([length], np.int32)}))
+
+    audio = rng.normal(size=3000)
+    alone = predict(audio, 3000)  # 17 frames: (3000 - 425) // 160 + 1
+    padded = np.concatenate([audio, rng.uniform(-3, 3, size=5000)])
+    np.testing.assert_allclose(predict(padded, 3000), alone, atol=1e-5)
+    assert np.abs(predict(padded, 3160) - alone).max() > 1e-4  # an 18th frame, over the padding: the test can tell
 
 
 def test_batch_of_different_lengths_matches_each_utterance_alone():
