@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_cpc.layers import ConvEncoder, FuturePredictor, hop_length, num_frames, receptive_field
+from keras_cpc.layers import MFCC, ConvEncoder, FuturePredictor, hop_length, num_frames, receptive_field
 from keras_cpc.metrics import StepAccuracy
 from keras_cpc.models import CPC
 
@@ -58,6 +58,18 @@ def test_each_step_predictor_starts_like_a_lecun_uniform_linear_map():
     for step in kernel:
         assert np.abs(step).max() <= bound and np.abs(step).max() > 0.99 * bound
         assert np.std(step) == pytest.approx(bound / np.sqrt(3), rel=0.02)
+
+
+def test_mfcc_of_a_louder_signal_moves_only_the_first_coefficient():
+    """Twice the amplitude adds log 2 to every log-mel band; the DCT-II (scaled by 1/sqrt(2 * 40), as
+    tf.signal's) of that constant is sqrt(2 * 40) * log 2 in c0 and nothing in the others."""
+    audio = np.random.default_rng(0).normal(size=(1, 4000)).astype(np.float32)
+    layer = MFCC()
+    quiet, loud = (keras.ops.convert_to_numpy(layer(a)) for a in (audio, 2 * audio))
+    assert quiet.shape == (1, 1 + (4000 - 400) // 160, 40)
+    np.testing.assert_allclose(loud[..., 0] - quiet[..., 0], np.sqrt(80) * np.log(2), rtol=1e-4)
+    np.testing.assert_allclose(loud[..., 1:], quiet[..., 1:], atol=1e-4)
+    assert np.abs(quiet[..., 1:]).max() > 0.1
 
 
 def test_step_accuracy_accumulates_and_roundtrips():
