@@ -5,15 +5,22 @@ import csv
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import soundfile
 
 from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.datasets import file_list
-from keras_cpc.features import audio_dataset, cache_features, mfcc_extractor
+from keras_cpc.features import (
+    audio_dataset,
+    cache_features,
+    cpc_extractor,
+    feature_statistics,
+    mfcc_extractor,
+)
+from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC
-from keras_cpc.plots import read_log
 from training import evaluate, finetune
 
 EMOTIONS = ("01", "03", "04", "05")  # neutral, happy, sad, angry
@@ -40,6 +47,12 @@ def args_for(corpus: Path, tmp_path: Path, system: str, *extra: str) -> list[str
             "--batch-size", "4", "--validation-fraction", "0.34", "--verbose", "0", *extra]
 
 
+def logged(path: Path, column: str) -> list[float]:
+    """A column of every row of a CSV log (`read_log` keeps one row per epoch)."""
+    with open(path, newline="") as handle:
+        return [float(row[column]) for row in csv.DictReader(handle)]
+
+
 def test_folds_never_share_a_speaker(corpus):
     utterances = finetune.read_corpus("ravdess", str(corpus))
     for fold in range(4):
@@ -60,6 +73,19 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
     with open(out / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 7 and len({r["speaker"] for r in rows}) == 1  # one actor's clips
+    train, _, test = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 0, 4, 0.34, 0)
+    assert [r["path"] for r in rows] == [u.path for u in test]  # the test fold is scored
+    truth = np.array([[float(r[d]) for d in DIMENSIONS] for r in rows])
+    np.testing.assert_array_equal(truth, [[u.activation, u.valence, u.dominance] for u in test])
+    predicted = np.array([[float(r[f"predicted_{d}"]) for d in DIMENSIONS] for r in rows])
+    covariance = ((truth - truth.mean(0)) * (predicted - predicted.mean(0))).mean(0)
+    expected = 2 * covariance / (truth.var(0) + predicted.var(0) + (truth.mean(0) - predicted.mean(0)) ** 2)
+    np.testing.assert_allclose([results[f"ccc_{d}"] for d in DIMENSIONS], expected, atol=1e-4)
+    if system == "mfcc":  # standardised with the training actors' statistics only
+        mean, variance = feature_statistics(cache_features(train, mfcc_extractor(), tmp_path / "cache"))
+        standardization = keras.saving.load_model(out / "recognizer.keras").standardization
+        np.testing.assert_allclose(standardization.mean.numpy(), mean, rtol=1e-5)
+        np.testing.assert_allclose(standardization.variance.numpy(), variance, rtol=1e-5)
     for name in ("recognizer.keras", "log.csv", "curves.png", "scatter.png"):
         assert (out / name).stat().st_size > 0
     rerun = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
@@ -76,16 +102,16 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
     (out / "results.json").unlink()  # as if the run had been stopped after epoch 1 of 3
     with pytest.raises(ValueError, match=r"other settings: learning_rate 0.0002 \(now 0.001\)"):
         run(3, "--learning-rate", "1e-3")  # not resumed with another run's settings
-    (earlier,) = read_log(out / "log.csv")["epoch_seconds"]
+    (earlier,) = logged(out / "log.csv", "epoch_seconds")
     assert 0 < earlier < first["seconds"]
     resumed = run(3)
-    log = read_log(out / "log.csv")
-    assert log["epoch"] == [0, 1, 2] and all(s > 0 for s in log["epoch_seconds"])
-    assert resumed["seconds"] > sum(log["epoch_seconds"])  # the epochs of both invocations, and the scoring
+    seconds = logged(out / "log.csv", "epoch_seconds")
+    assert logged(out / "log.csv", "epoch") == [0, 1, 2] and all(s > 0 for s in seconds)
+    assert resumed["seconds"] > sum(seconds)  # the epochs of both invocations, and the scoring
     longer = run(4)  # a finished run given one more epoch: its time is counted again, that epoch included
-    assert read_log(out / "log.csv")["epoch"] == [0, 1, 2, 3]
+    assert logged(out / "log.csv", "epoch") == [0, 1, 2, 3]
     assert longer["seconds"] != resumed["seconds"]
-    assert longer["seconds"] > sum(read_log(out / "log.csv")["epoch_seconds"])
+    assert longer["seconds"] > sum(logged(out / "log.csv", "epoch_seconds"))
 
 
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):
@@ -142,7 +168,12 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     finetune.finetune(finetune.build_parser().parse_args(args))
     cached = list((tmp_path / "cache").glob("cpc-*/*.npy"))
     assert len(cached) == 28  # every clip once
-    assert np.load(cached[0]).shape[1] == 16  # the given model's context size
+    utterance = finetune.read_corpus("ravdess", str(corpus))[0]
+    (features,) = cache_features([utterance], cpc_extractor(tmp_path / "cpc.keras"), tmp_path / "cache")
+    assert Path(features) in cached
+    contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(utterance.path)[None]))[0]
+    assert contexts.shape == (58, 16)  # the given model's contexts of 0.6 s: (9600 - 425) // 160 + 1
+    np.testing.assert_allclose(np.load(features), contexts, atol=2e-3)
 
 
 def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_cpc.losses import info_nce_logits, info_nce_loss, prediction_accuracy, sample_negative_indices
 from keras_cpc.models import CPC
+from keras_cpc.models.cpc import example_seeds
 
 
 def numpy_info_nce(frames, predictions, negatives):
@@ -79,6 +80,29 @@ def test_negatives_depend_only_on_each_examples_seed():
     alone = sample_negative_indices(seeds[1:2], 10, 30, 8, 5).numpy()
     np.testing.assert_array_equal(together[1:2], alone)
     assert not np.array_equal(together[0], together[1])
+
+
+def test_cpc_scores_each_context_s_step_predictions_against_later_encoder_frames():
+    """CPC.call from its parts: predictions W_k c_t + b_k of the GRU contexts, scored against encoder
+    frames z[t + k + 1] (positive) and z[negative] (drawn from the example's seed and step 0)."""
+    model = CPC(encoder_channels=6, context_units=5, prediction_steps=3, negatives=4)
+    rng = np.random.default_rng(1)
+    audio = tf.constant(rng.normal(size=(2, 3000)), tf.float32)
+    model(audio)
+    model.predictor.bias.assign(rng.normal(size=(3, 6)))  # zeros at initialisation
+    logits = model(audio).numpy()
+    frames = model.encoder(audio).numpy().astype(np.float64)
+    contexts = model.autoregressor(model.encoder(audio)).numpy().astype(np.float64)
+    kernel, bias = (w.numpy().astype(np.float64) for w in (model.predictor.kernel, model.predictor.bias))
+    num_frames, steps = frames.shape[1], 3
+    negatives = sample_negative_indices(example_seeds(audio, 0), num_frames - steps, num_frames, 4, steps).numpy()
+    assert logits.shape == (2, num_frames - steps, steps, 5) and num_frames == 17
+    for b in range(2):
+        for t in range(num_frames - steps):
+            for k in range(steps):
+                prediction = contexts[b, t] @ kernel[k] + bias[k]
+                expected = [prediction @ frames[b, t + k + 1], *(prediction @ frames[b, i] for i in negatives[b, t])]
+                np.testing.assert_allclose(logits[b, t, k], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_paper_configuration_starts_near_chance(speech_clip):
