@@ -17,7 +17,9 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from app import analyze
 from app.streaming import StreamingRecognizer
+from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
+from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 from training import export
 
@@ -191,8 +193,8 @@ def test_streaming_imports_neither_tensorflow_nor_keras(models):
 
 def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp_path, capsys):
     soundfile.write(tmp_path / "a.wav", audio[:20000], 16000)
-    stereo = np.stack([audio[:22050], audio[:22050]], axis=1)
-    soundfile.write(tmp_path / "b.wav", stereo, 22050)  # resampled while streaming
+    stereo = np.stack([audio[:22050], 0.5 * audio[22050:44100]], axis=1)  # channels that differ
+    soundfile.write(tmp_path / "b.wav", stereo, 22050)  # averaged and resampled while streaming
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + bytes(100))
     with pytest.raises(SystemExit) as exit_info:
         analyze.main([str(tmp_path), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv"),
@@ -204,7 +206,11 @@ def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp
     per_file = {name: [r for r in rows if r["file"].endswith(name)] for name in ("a.wav", "b.wav")}
     assert len(rows) == len(per_file["a.wav"]) + len(per_file["b.wav"])
     assert len(per_file["a.wav"]) == 13  # 12 hops + the frames of the last partial hop
-    assert 9 <= len(per_file["b.wav"]) <= 11  # 1 s: 98 frames
+    streaming = StreamingRecognizer(models[2])  # on the whole file, averaged and resampled at once
+    expected = [*streaming.push(load_audio(tmp_path / "b.wav")), *streaming.flush()]
+    assert len(per_file["b.wav"]) == len(expected) == 10  # 1 s: 98 frames
+    np.testing.assert_allclose([[float(r[d]) for d in DIMENSIONS] for r in per_file["b.wav"]],
+                               [p[1:] for p in expected], atol=1e-4)
     assert (tmp_path / "out.png").stat().st_size > 0
 
 
