@@ -78,11 +78,12 @@ def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:
     return np.array([[u.activation, u.valence, u.dominance] for u in utterances], np.float32)
 
 
-def feature_statistics(files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean and variance over every frame of the cached feature files (float64 sums)."""
+def feature_statistics(files: Sequence[str], max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and variance over the frames of the cached feature files (each cut to
+    `max_frames`, as `feature_dataset` cuts them; float64 sums)."""
     count, total, squares = 0, 0.0, 0.0
     for path in files:
-        frames = np.load(path).astype(np.float64)
+        frames = np.load(path)[:max_frames].astype(np.float64)
         count += len(frames)
         total = total + frames.sum(0)
         squares = squares + np.square(frames).sum(0)

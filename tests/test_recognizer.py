@@ -74,6 +74,11 @@ def test_pooling_gradient_is_finite_for_constant_and_empty_sequences():
     np.testing.assert_allclose(pooled.numpy()[1], [0.0] * 3 + [1e-3] * 3, rtol=1e-5)
 
 
+def test_pooling_keeps_float64_precision():
+    pooled = MeanStdPooling(epsilon=0.0, dtype="float64")(np.array([[[1e8 + 1], [1e8 + 2], [1e8 + 3]]]))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(pooled), [[1e8 + 2, np.sqrt(2 / 3)]], rtol=1e-12)
+
+
 def test_pooling_ignores_nan_padding():
     x = np.array([[[1.0], [3.0], [np.nan]]], np.float32)
     pooled = keras.ops.convert_to_numpy(MeanStdPooling()(x, mask=np.array([[True, True, False]])))
@@ -144,6 +149,10 @@ def test_feature_statistics_pool_every_frame_of_every_file(tmp_path):
     frames = np.concatenate(parts).astype(np.float64)
     np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-12)
     np.testing.assert_allclose(variance, frames.var(0), rtol=1e-9)
+    mean, variance = feature_statistics([tmp_path / f"{i}.npy" for i in range(3)], max_frames=4)
+    frames = np.concatenate([part[:4] for part in parts]).astype(np.float64)  # 4 + 1 + 4 frames
+    np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(variance, frames.var(0), rtol=1e-9)
 
 
 def test_standardize_maps_to_zero_mean_unit_variance_and_roundtrips(tmp_path):
@@ -176,6 +185,7 @@ def test_the_recognizer_under_mixed_precision_matches_float32():
     features = rng.uniform(100, 120, size=(2, 1000, FEATURE_DIM)).astype(np.float32)
     reference = EmotionRecognizer(**TINY)
     expected = _predict(reference, features, [1000, 600])
+    previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
         model = EmotionRecognizer(**TINY)
@@ -184,7 +194,7 @@ def test_the_recognizer_under_mixed_precision_matches_float32():
         mixed = _predict(model, features, [1000, 600])
         pooled = keras.ops.convert_to_numpy(MeanStdPooling()(features[:1].astype(np.float16)))
     finally:
-        keras.config.set_dtype_policy("float32")
+        keras.config.set_dtype_policy(previous)
     np.testing.assert_allclose(mixed, expected, rtol=0.05, atol=0.05)
     np.testing.assert_allclose(pooled[0], np.concatenate([features[0].mean(0), features[0].std(0)]), rtol=2e-3)
 

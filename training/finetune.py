@@ -197,7 +197,7 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
     files = [cache_features(s, extractor, args.cache) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     return [feature_dataset(f, labels(s), args.batch_size, max_frames, shuffle=i == 0, seed=seed)
-            for i, (f, s) in enumerate(zip(files, sets))], feature_statistics(files[0])
+            for i, (f, s) in enumerate(zip(files, sets))], feature_statistics(files[0], max_frames)
 
 
 def run_settings(args: argparse.Namespace) -> dict:

@@ -15,7 +15,7 @@ class MeanStdPooling(keras.layers.Layer):
     frames are never read, so they may hold any value, even NaN. The std is
     `sqrt(variance + epsilon)`, whose gradient stays finite when all valid frames are
     equal. A sequence with no valid frame pools to a zero mean and a std of `sqrt(epsilon)`.
-    The sums are taken in float32 also under mixed precision.
+    Under mixed precision (float16, bfloat16) the sums are taken in float32.
 
     Args:
         epsilon: added to the variance under the square root.
@@ -28,7 +28,8 @@ class MeanStdPooling(keras.layers.Layer):
 
     def call(self, inputs, mask=None):
         dtype = inputs.dtype
-        inputs = ops.cast(inputs, "float32")  # float16 sums over a long utterance overflow
+        if keras.backend.standardize_dtype(dtype) in ("float16", "bfloat16"):
+            inputs = ops.cast(inputs, "float32")  # their sums over a long utterance overflow or round off
         if mask is None:
             valid = ops.ones_like(inputs[..., :1])
         else:
