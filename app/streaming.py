@@ -92,8 +92,8 @@ class StreamingRecognizer:
                                      abs(self.interval_hops * hop_seconds - interval) > 1e-6):
             raise ValueError(f"interval {interval} s is not a positive multiple of the model's "
                              f"{hop_seconds} s hop")
-        if num_threads < 1:
-            raise ValueError(f"{num_threads} LiteRT threads: give at least 1")
+        if num_threads < 1 and num_threads != -1:
+            raise ValueError(f"{num_threads} LiteRT threads: give at least 1 (or -1, LiteRT's default)")
         state, window = self.config["state_size"], self.config["window_frames"]
         self._step = signature_runner(model_dir / "cpc_step.tflite", num_threads,
                                       {"audio": (1, self.config["chunk_samples"]), "state": (1, state)})

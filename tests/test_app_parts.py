@@ -103,5 +103,5 @@ def test_a_model_description_that_does_not_match_its_models_is_a_model_error(tmp
 
 
 def test_fewer_than_one_litert_thread_is_refused():
-    with pytest.raises(ValueError, match="0 LiteRT threads: give at least 1"):
+    with pytest.raises(ValueError, match=r"0 LiteRT threads: give at least 1 \(or -1, LiteRT's default\)"):
         StreamingRecognizer(SHIPPED / "float", num_threads=0)
