@@ -91,6 +91,15 @@ def test_an_uncompiled_cpc_runs_in_training_mode():
     assert model(tf.random.normal((2, 4000), seed=1), training=True).shape[0] == 2
 
 
+def test_cpc_refuses_a_waveform_too_short_to_predict_its_steps():
+    model = CPC(**TINY)
+    assert model.min_samples == receptive_field([10, 8, 8, 4], [5, 4, 4, 2]) + 3 * 160  # 3 steps, 160-sample hop
+    logits = model(tf.random.normal((2, model.min_samples), seed=1))
+    assert logits.shape[:2] == (2, 1)  # one context, scored against its 3rd frame ahead
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"at least {model.min_samples} samples"):
+        model(tf.random.normal((2, model.min_samples - 1), seed=1))
+
+
 def test_cpc_roundtrips_with_identical_outputs(tmp_path):
     model = CPC(**TINY)
     inputs = tf.random.normal((2, 4000), seed=1)

@@ -100,11 +100,10 @@ def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callb
         )
         model.build((None, None))
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
-    min_samples = model.encoder.receptive_field + args.prediction_steps * model.encoder.hop_length
     crop_frames = int(round(args.crop_seconds * SAMPLE_RATE))
-    if crop_frames < min_samples:
+    if crop_frames < model.min_samples:
         raise SystemExit(f"--crop-seconds {args.crop_seconds} is too short to predict "
-                         f"{args.prediction_steps} steps: need {min_samples} samples")
+                         f"{args.prediction_steps} steps: need {model.min_samples} samples")
 
     def pipeline(files, training):
         # Each host reads its own share of the training files; every host evaluates the whole

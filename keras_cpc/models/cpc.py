@@ -68,6 +68,11 @@ class CPC(keras.Model):
         self.autoregressor.build(frames_shape)
         self.predictor.build((None, None, self.context_units))
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest waveform with a context to score: `prediction_steps + 1` encoder frames."""
+        return self.encoder.receptive_field + self.prediction_steps * self.encoder.hop_length
+
     def context(self, audio, training: bool = False):
         """Context features `(batch, frames, context_units)` of a waveform batch."""
         return self.autoregressor(self.encoder(audio), training=training)
@@ -77,6 +82,9 @@ class CPC(keras.Model):
         context = self.autoregressor(frames, training=training)
         num_frames = tf.shape(frames)[1]
         num_contexts = num_frames - self.prediction_steps
+        tf.debugging.assert_positive(num_contexts, message=(
+            f"CPC needs waveforms of at least {self.min_samples} samples (more than {self.prediction_steps} "
+            f"encoder frames) to predict {self.prediction_steps} steps"))
         predictions = self.predictor(context[:, :num_contexts])
         optimizer = getattr(self, "optimizer", None)  # set by `compile` only
         step = optimizer.iterations if training and optimizer is not None else 0
