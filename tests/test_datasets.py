@@ -130,6 +130,9 @@ def plain_root(tmp_path, write_audio):
     write_audio("plain/carol.wav", clip)
     (tmp_path / "plain" / "bob" / "notes.txt").write_text("x")
     (tmp_path / "plain" / "bob" / "e.mp3").write_bytes(b"\x00" * 10)
+    (tmp_path / "plain" / "bob" / "._c.wav").write_bytes(b"\x00\x05\x16\x07")  # macOS resource forks
+    write_audio("plain/__MACOSX/alice/a.wav", clip)
+    write_audio("plain/.cache/a.wav", clip)
     return tmp_path / "plain"
 
 
@@ -248,6 +251,20 @@ def test_hold_out_speakers_holds_out_an_exact_count(speakers, fraction, expected
         assert len({u.speaker for u in validation}) == expected
         assert not {u.speaker for u in train} & {u.speaker for u in validation}
         assert sorted(train + validation, key=lambda u: u.path) == sorted(utterances, key=lambda u: u.path)
+
+
+def test_hold_out_speakers_can_hold_out_whole_groups():
+    utterances = _fake_corpus(8)  # speakers spk0000..spk0007, in pairs as IEMOCAP's sessions
+
+    def session(u):
+        return f"Session{int(u.speaker[3:]) // 2}"
+
+    for seed in range(10):
+        train, validation = hold_out_speakers(utterances, 0.2, seed, session)
+        assert len({session(u) for u in validation}) == 1  # round(0.2 * 4 sessions)
+        assert len({u.speaker for u in validation}) == 2  # both speakers of it
+        assert not {session(u) for u in train} & {session(u) for u in validation}
+        assert len(train) + len(validation) == len(utterances)
 
 
 def test_hold_out_speakers_is_seeded_and_deterministic():

@@ -27,6 +27,7 @@ from keras_cpc.datasets import (
     scaled_rating,
 )
 from keras_cpc.datasets.ravdess import EMOTIONS
+from training.finetune import split
 
 REAL_RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
 
@@ -159,6 +160,36 @@ def test_iemocap_bad_summary_line_names_file_and_line(tmp_path, bad_line):
     assert f"{file}:10:" in str(info.value)
 
 
+def test_iemocap_turn_of_another_session_names_file_and_line(tmp_path):
+    corpus = build_iemocap(tmp_path)
+    file = corpus / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+    text = file.read_text().replace("Ses01F_impro01_M000", "Ses02F_impro01_M000")  # line 9
+    file.write_text(text)
+    with pytest.raises(ValueError, match="Ses02F_impro01_M000 is not a turn of Session1") as info:
+        iemocap(corpus)
+    assert f"{file}:9:" in str(info.value)
+
+
+def test_iemocap_dialog_file_without_summary_lines_is_named(tmp_path):
+    corpus = build_iemocap(tmp_path)
+    file = corpus / "Session3" / "dialog" / "EmoEvaluation" / "Ses03F_impro02.txt"
+    file.write_text("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n")
+    with pytest.raises(ValueError, match="no summary lines") as info:
+        iemocap(corpus)
+    assert str(file) in str(info.value)
+
+
+def test_iemocap_validation_is_a_whole_session_of_the_training_folds(tmp_path):
+    utterances = iemocap(build_iemocap(tmp_path))
+    for fold in range(5):
+        for seed in range(4):
+            train, validation, test = split("iemocap", utterances, fold, 5, 0.2, seed)
+            sessions = [{u.session for u in part} for part in (train, validation, test)]
+            assert sessions[2] == {fold + 1} and len(sessions[1]) == 1  # round(0.2 * 4 sessions)
+            assert not sessions[0] & sessions[1] and len(sessions[0]) == 3
+            assert len(train) + len(validation) + len(test) == len(utterances)
+
+
 def test_iemocap_evaluation_file_that_is_not_utf8_names_file_and_line(tmp_path):
     corpus = build_iemocap(tmp_path)
     file = corpus / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
@@ -222,6 +253,7 @@ def test_msp_podcast_reads_consensus_labels_and_splits(tmp_path):
                          (float(dom) - 4) / 3, category, split=split.lower())
         for name, category, act, val, dom, speaker, _, split in MSP_ROWS
     ]
+    expected[3] = replace(expected[3], speaker="Unknown:0003")  # "Unknown" of podcast 0003
     assert utterances == expected
     assert (utterances[0].activation, utterances[0].valence, utterances[0].dominance) == (0.5, -0.5, 0.0)
     splits = msp_podcast_split(utterances)
@@ -232,6 +264,12 @@ def test_msp_podcast_reads_consensus_labels_and_splits(tmp_path):
         ["MSP-PODCAST_0003_0002.wav"],
         ["MSP-PODCAST_0004_0100.wav"],
     ]
+
+
+def test_msp_podcast_unknown_speakers_are_one_speaker_per_podcast(tmp_path):
+    rows = [row[:5] + ("Unknown",) + row[6:] if i in (0, 4) else row for i, row in enumerate(MSP_ROWS)]
+    speakers = [u.speaker for u in msp_podcast(build_msp_podcast(tmp_path, rows))]
+    assert speakers == ["Unknown:0001", "127", "23", "Unknown:0003", "Unknown:0004"]
 
 
 def test_msp_podcast_columns_may_come_in_any_order_after_a_bom(tmp_path):

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from operator import attrgetter
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -128,7 +129,7 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     """Training, validation and test utterances of one fold; no speaker is in two of them.
 
     MSP-Podcast uses its official Train / Development / Test1 sets; the other corpora hold out
-    the validation speakers from the fold's training speakers.
+    validation speakers from the fold's training speakers (IEMOCAP: a whole session).
     """
     if corpus == "msp-podcast":
         sets = msp_podcast_split(utterances)
@@ -137,7 +138,9 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     if not 0 <= fold < len(all_folds):
         raise SystemExit(f"--fold {fold} is not one of the {len(all_folds)} folds")
     train, test = all_folds[fold]
-    train, validation = hold_out_speakers(train, validation_fraction, seed)
+    # IEMOCAP's two speakers of a session share its dialogs (and each other's voice in the background)
+    group = (lambda u: f"Session{u.session}") if corpus == "iemocap" else attrgetter("speaker")
+    train, validation = hold_out_speakers(train, validation_fraction, seed, group)
     return train, validation, test
 
 

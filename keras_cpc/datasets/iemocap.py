@@ -35,7 +35,8 @@ def iemocap(root: str | Path) -> list[EmotionUtterance]:
     (headers, evaluator lines such as `C-E1:` and blank lines are not); every utterance is kept,
     whatever its category (including "xxx": no agreed category). The speaker is e.g. "Ses01F" and
     `session` the session number. Raises ValueError naming the file and line for a summary line
-    that does not parse, and FileNotFoundError for a missing folder or a labelled utterance
+    that does not parse or names a turn of another session, and for a dialog file without summary
+    lines, and FileNotFoundError for a missing folder or a labelled utterance
     without its wav file.
     """
     root = Path(root)
@@ -78,6 +79,8 @@ def _read_evaluation(file: Path, wavs: Path, session: int) -> list[EmotionUttera
         except ValueError as error:
             raise ValueError(f"{file}:{number}: cannot parse summary line {line!r} ({error})") from None
         name = summary["turn"]
+        if turn[1] != f"Ses{session:02d}":  # a turn of another session would put its speaker in two folds
+            raise ValueError(f"{file}:{number}: {name} is not a turn of Session{session}")
         wav = wavs / f"{name}.wav"
         if not wav.is_file():
             raise FileNotFoundError(f"{wav}: audio of {name} (labelled in {file}:{number}) not found")
@@ -87,6 +90,8 @@ def _read_evaluation(file: Path, wavs: Path, session: int) -> list[EmotionUttera
                 session=session,
             )
         )
+    if not utterances:
+        raise ValueError(f"{file}: no summary lines (`[START - END]<TAB>turn<TAB>emotion<TAB>[V, A, D]`)")
     return utterances
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,16 +14,18 @@ SCALE = (1.0, 7.0)  # MSP-Podcast's 7-point ratings; mapped to [-1, 1] as (x - 4
 SPLITS = ("train", "development", "test1", "test2")  # `Split_Set` Train / Development / Test1 / Test2
 _RATINGS = ("EmoAct", "EmoVal", "EmoDom")  # activation, valence, dominance
 _COLUMNS = ("FileName", "EmoClass", *_RATINGS, "SpkrID", "Split_Set")
+_PODCAST = re.compile(r"MSP-PODCAST_(\d+)_")
 
 
 def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
     """Every row of `<root>/Labels/labels_consensus.csv`, its audio in `<root>/Audios/<FileName>`.
 
-    The speaker is `SpkrID` as written (the corpus writes "Unknown" where it does not know),
+    The speaker is `SpkrID` as written; where the corpus writes "Unknown" it is "Unknown:<podcast>",
+    one speaker per podcast of the file name (`MSP-PODCAST_0153_0021.wav`: "Unknown:0153").
     `emotion` is `EmoClass` and `split` is `Split_Set` in lower case ("train", "development",
     "test1", "test2"). Raises ValueError naming the file and line for text that is not UTF-8 or
-    not CSV, a missing column, an empty
-    cell or a rating that is not a number, and FileNotFoundError for a missing file.
+    not CSV, a missing column, an empty cell or a rating that is not a number, and
+    FileNotFoundError for a missing file.
     """
     root = Path(root)
     labels, audios = root / "Labels" / "labels_consensus.csv", root / "Audios"
@@ -48,13 +51,22 @@ def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
                 raise FileNotFoundError(f"{audio}: audio of {where} not found")
             utterances.append(
                 EmotionUtterance(
-                    str(audio), row["SpkrID"].strip(), activation, valence, dominance,
+                    str(audio), _speaker(row["SpkrID"].strip(), audio.name), activation, valence, dominance,
                     row["EmoClass"].strip(), split=row["Split_Set"].strip().lower(),
                 )
             )
     except csv.Error as error:
         raise ValueError(f"{labels}:{reader.line_num}: not CSV ({error})") from None
     return utterances
+
+
+def _speaker(speaker_id: str, file_name: str) -> str:
+    """`SpkrID`, or for "Unknown" one speaker per podcast (`MSP-PODCAST_<podcast>_<segment>.wav`):
+    segments of unknown speakers are not all one person, nor each a different one."""
+    if speaker_id.lower() != "unknown":
+        return speaker_id
+    podcast = _PODCAST.match(file_name)
+    return f"Unknown:{podcast[1] if podcast else Path(file_name).stem}"
 
 
 def msp_podcast_split(utterances: Sequence[EmotionUtterance]) -> dict[str, list[EmotionUtterance]]:

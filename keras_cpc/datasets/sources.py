@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from keras_cpc.audio import AUDIO_EXTENSIONS
@@ -47,10 +48,14 @@ def librispeech(root: str | Path, subsets: Sequence[str] | None = None) -> list[
 
 
 def audio_folder(root: str | Path) -> list[Utterance]:
-    """Every WAV/FLAC/OGG file under `root`; the speaker is the first sub-folder (or the file)."""
+    """Every WAV/FLAC/OGG file under `root`; the speaker is the first sub-folder (or the file).
+
+    Hidden names (".", such as macOS's "._clip.wav") and `__MACOSX` folders are not audio.
+    """
     root = Path(root)
     _require_dir(root, "audio")
-    files = sorted(f for f in root.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
+    files = sorted(f for f in root.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
+                   and not any(p.startswith(".") or p == "__MACOSX" for p in f.relative_to(root).parts))
     if not files:
         raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
     return [Utterance(str(f), _speaker_of(f.relative_to(root))) for f in files]
@@ -92,9 +97,10 @@ def _speaker_rank(speaker: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _split(utterances: Sequence[Utterance], held_out: set[str]) -> tuple[list[Utterance], list[Utterance]]:
-    train = [u for u in utterances if u.speaker not in held_out]
-    validation = [u for u in utterances if u.speaker in held_out]
+def _split(utterances: Sequence[Utterance], held_out: set[str],
+           group: Callable[[Utterance], str] = attrgetter("speaker")) -> tuple[list[Utterance], list[Utterance]]:
+    train = [u for u in utterances if group(u) not in held_out]
+    validation = [u for u in utterances if group(u) in held_out]
     return train, validation
 
 
@@ -116,15 +122,18 @@ def split_by_speaker(
 
 
 def hold_out_speakers(
-    utterances: Sequence[Utterance], validation_fraction: float, seed: int = 0
+    utterances: Sequence[Utterance], validation_fraction: float, seed: int = 0,
+    group: Callable[[Utterance], str] = attrgetter("speaker"),
 ) -> tuple[list[Utterance], list[Utterance]]:
-    """Training and validation utterances with exactly `round(fraction * speakers)` validation
-    speakers (at least one when there are two), drawn by seeded hash, for corpora of few speakers.
+    """Training and validation utterances with exactly `round(fraction * groups)` validation
+    groups (at least one when there are two), drawn by seeded hash, for corpora of few speakers.
 
-    `split_by_speaker`'s count is binomial: on RAVDESS's 18 training actors it held out 1 to 8.
+    A group is a speaker by default; IEMOCAP holds out whole sessions, whose two speakers share
+    dialogs (and each other's voice in the background). `split_by_speaker`'s count is binomial:
+    on RAVDESS's 18 training actors it held out 1 to 8.
     """
-    speakers = sorted({u.speaker for u in utterances})
-    count = round(validation_fraction * len(speakers))
-    if validation_fraction > 0 and len(speakers) > 1:
-        count = min(max(count, 1), len(speakers) - 1)
-    return _split(utterances, set(sorted(speakers, key=lambda s: _speaker_rank(s, seed))[:count]))
+    groups = sorted({group(u) for u in utterances})
+    count = round(validation_fraction * len(groups))
+    if validation_fraction > 0 and len(groups) > 1:
+        count = min(max(count, 1), len(groups) - 1)
+    return _split(utterances, set(sorted(groups, key=lambda g: _speaker_rank(g, seed))[:count]), group)
