@@ -35,6 +35,16 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def grow_gpu_memory() -> None:
+    """Lets TensorFlow take GPU memory as it needs it rather than all of it at start, so that
+    several runs can share a GPU. A GPU this process already uses is left as it is."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # "Physical devices cannot be modified after being initialized"
+            pass
+
+
 def worker_id(strategy: tf.distribute.Strategy) -> int | None:
     """This worker's index among several hosts, `None` for a single-host strategy."""
     resolver = getattr(strategy, "cluster_resolver", None)

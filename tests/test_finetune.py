@@ -198,6 +198,7 @@ def test_a_second_run_of_the_fold_waits_for_the_minicpc_pretraining_and_reuses_i
     def pretrain(args):  # another run of the fold, trying to pretrain meanwhile, would wait
         with open(Path(args.out) / "lock") as other, pytest.raises(BlockingIOError):
             fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert args.strategy == "default"  # one device, as finetuning, however many GPUs are visible
         held.append(args.out)
 
     monkeypatch.setattr(finetune.pretrain, "pretrain", pretrain)
@@ -289,3 +290,15 @@ def test_a_precpc_record_is_tabulated_without_cpc_and_checked_with_it(tmp_path):
     assert evaluate.finished_run(job("--cpc", str(cpc))) == record
     with pytest.raises(ValueError, match="trained with other settings: cpc_sha256"):
         evaluate.finished_run(job("--cpc", str(other)))
+
+
+@pytest.mark.parametrize(("option", "value", "problem"), [
+    ("--max-seconds", "-1", "-1 is not above 0"),  # e2e sliced off the last second
+    ("--epochs", "0", "0 is not above 0"),
+    ("--minicpc-steps", "0", "0 is not above 0"),
+    ("--weight-decay", "-0.001", "-0.001 is below 0"),
+])
+def test_options_out_of_range_are_refused_by_name(tmp_path, capsys, option, value, problem):
+    with pytest.raises(SystemExit):
+        finetune.build_parser().parse_args([*args_for(tmp_path, tmp_path, "mfcc"), option, value])
+    assert f"argument {option}: {problem}" in capsys.readouterr().err

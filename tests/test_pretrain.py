@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from keras_cpc.callbacks import common_epoch
-from keras_cpc.distribute import is_chief, worker_id
+from keras_cpc.distribute import grow_gpu_memory, is_chief, worker_id
 from keras_cpc.plots import read_log
 from training.pretrain import build_parser, pretrain
 
@@ -201,3 +201,30 @@ def test_a_missing_data_folder_ends_with_one_line_naming_it(tmp_path):
 
     with pytest.raises(SystemExit, match=f"error: {tmp_path / 'nowhere'}: audio folder not found"):
         main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
+
+
+@pytest.mark.parametrize(("option", "value", "problem"), [
+    ("--steps-per-epoch", "0", "0 is not above 0"),  # was silently one pass
+    ("--batch-size", "-2", "-2 is not above 0"),
+    ("--crop-seconds", "0", "0 is not above 0"),
+    ("--negatives", "many", "invalid positive int value: 'many'"),
+    ("--validation-fraction", "1", "1 is not in [0, 1)"),
+])
+def test_options_out_of_range_are_refused_by_name(capsys, option, value, problem):
+    with pytest.raises(SystemExit):
+        parse([*TINY, option, value])
+    assert f"argument {option}: {problem}" in capsys.readouterr().err
+
+
+def test_gpu_memory_grows_as_needed_where_it_can_be_set(monkeypatch):
+    calls = []
+
+    def set_memory_growth(gpu, enable):
+        if gpu == "GPU:1":
+            raise RuntimeError("Physical devices cannot be modified after being initialized")
+        calls.append((gpu, enable))
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: ["GPU:0", "GPU:1", "GPU:2"])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", set_memory_growth)
+    grow_gpu_memory()
+    assert calls == [("GPU:0", True), ("GPU:2", True)]

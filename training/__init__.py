@@ -7,6 +7,34 @@ import logging
 from collections.abc import Callable
 
 from keras_cpc.audio import AudioError
+from keras_cpc.distribute import grow_gpu_memory
+
+
+def positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` above zero."""
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a fraction in [0, 1)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1)")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """An argparse type: a float of 0 or more."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0")
+    return value
 
 
 def run_cli(run: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
@@ -14,6 +42,7 @@ def run_cli(run: Callable[[argparse.Namespace], object], parser: argparse.Argume
     """Parses `argv` and runs; a missing or unusable input ends with one line naming it, not a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parser.parse_args(argv)
+    grow_gpu_memory()
     try:
         run(args)
     except (FileNotFoundError, AudioError, ValueError) as error:

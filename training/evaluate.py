@@ -22,7 +22,7 @@ from keras_cpc.audio import AudioError
 from keras_cpc.callbacks import setting_differences
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_runs, plot_scatter
-from training import finetune, run_cli
+from training import finetune, positive, run_cli
 
 RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, SystemExit)  # what ends one run, not the grid
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_arguments(parser)
     parser.add_argument("--systems", nargs="+", choices=finetune.SYSTEMS, default=list(finetune.SYSTEMS))
     parser.add_argument("--fold-list", type=int, nargs="+", help="folds to run (default: all)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per system and fold")
+    parser.add_argument("--runs", type=positive(int), default=5, help="runs per system and fold")
     parser.add_argument("--out", required=True)
     parser.add_argument("--finished-only", action="store_true",
                         help="train nothing: tabulate the runs already finished in --out")

@@ -59,7 +59,7 @@ from keras_cpc.metrics import ConcordanceCorrelation
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.plots import plot_finetuning, plot_scatter
-from training import pretrain, run_cli
+from training import fraction, non_negative, positive, pretrain, run_cli
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
 CORPORA = ("ravdess", "iemocap", "msp-podcast")
@@ -83,8 +83,8 @@ def add_corpus_arguments(parser: argparse.ArgumentParser,
     """The corpus and its split, as `split` takes them (shared by the training and scoring CLIs)."""
     parser.add_argument("--corpus", choices=CORPORA, required=True)
     parser.add_argument("--data", required=True, help="corpus root")
-    parser.add_argument("--folds", type=int, default=4, help="speaker-independent folds (RAVDESS)")
-    parser.add_argument("--validation-fraction", type=float, default=0.2, help=validation_help)
+    parser.add_argument("--folds", type=positive(int), default=4, help="speaker-independent folds (RAVDESS)")
+    parser.add_argument("--validation-fraction", type=fraction, default=0.2, help=validation_help)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,17 +92,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_corpus_arguments(parser)
     parser.add_argument("--cpc", help="pretrained CPC model (.keras) for the precpc system")
     parser.add_argument("--cache", default="runs/cache", help="cache of features and miniCPC models")
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=2e-4)
-    parser.add_argument("--weight-decay", type=float, default=1e-5)
+    parser.add_argument("--epochs", type=positive(int), default=50)
+    parser.add_argument("--batch-size", type=positive(int), default=32)
+    parser.add_argument("--learning-rate", type=positive(float), default=2e-4)
+    parser.add_argument("--weight-decay", type=non_negative, default=1e-5)
     parser.add_argument("--ccc-weights", type=float, nargs=3, default=(1 / 3, 1 / 3, 1 / 3),
                         metavar=("A", "B", "G"), help="weights of CCC activation, valence, dominance")
-    parser.add_argument("--max-seconds", type=float, default=10.0,
+    parser.add_argument("--max-seconds", type=positive(float), default=10.0,
                         help="utterances cut to this length (frozen features: to the frames of its audio)")
-    parser.add_argument("--minicpc-epochs", type=int, default=10)
-    parser.add_argument("--minicpc-steps", type=int, default=100, help="miniCPC steps per epoch")
-    parser.add_argument("--minicpc-crop-seconds", type=float, default=3.0)
+    parser.add_argument("--minicpc-epochs", type=positive(int), default=10)
+    parser.add_argument("--minicpc-steps", type=positive(int), default=100, help="miniCPC steps per epoch")
+    parser.add_argument("--minicpc-crop-seconds", type=positive(float), default=3.0)
     parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                         help="frozen features (mfcc, minicpc, precpc): standardise each dimension with "
                              "the training set's mean and variance")
@@ -174,7 +174,7 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
             pretrain.pretrain(pretrain.build_parser().parse_args([
                 "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
                 "--steps-per-epoch", str(args.minicpc_steps), "--crop-seconds", str(args.minicpc_crop_seconds),
-                "--verbose", str(args.verbose),
+                "--verbose", str(args.verbose), "--strategy", "default",  # one device, as finetuning
             ]))
             (folder / "done").touch()
     keras.utils.set_random_seed(seed)

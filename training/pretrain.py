@@ -25,7 +25,7 @@ from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
 from keras_cpc.models import CPC
 from keras_cpc.plots import plot_pretraining, read_log
-from training import run_cli
+from training import fraction, positive, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / "assets" / "samples" / "librispeech"
@@ -41,19 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", nargs="+", default=[str(DEFAULT_DATA)],
                         help="LibriSpeech roots (holding LibriSpeech/<subset>/) or folders of audio files")
     parser.add_argument("--out", default="runs/pretrain", help="output folder (reused to resume)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
+    parser.add_argument("--epochs", type=positive(int), default=10)
+    parser.add_argument("--steps-per-epoch", type=positive(int), default=None,
                         help="training batches per epoch; default: one pass over the training files")
-    parser.add_argument("--batch-size", type=int, default=8, help="global batch size, over all replicas")
-    parser.add_argument("--crop-seconds", type=float, default=10.0)
-    parser.add_argument("--negatives", type=int, default=50)
-    parser.add_argument("--prediction-steps", type=int, default=12)
-    parser.add_argument("--encoder-channels", type=int, default=128)
-    parser.add_argument("--context-units", type=int, default=256)
-    parser.add_argument("--learning-rate", type=float, default=2e-4, help="Adam learning rate")
-    parser.add_argument("--validation-fraction", type=float, default=0.05,
+    parser.add_argument("--batch-size", type=positive(int), default=8, help="global batch size, over all replicas")
+    parser.add_argument("--crop-seconds", type=positive(float), default=10.0)
+    parser.add_argument("--negatives", type=positive(int), default=50)
+    parser.add_argument("--prediction-steps", type=positive(int), default=12)
+    parser.add_argument("--encoder-channels", type=positive(int), default=128)
+    parser.add_argument("--context-units", type=positive(int), default=256)
+    parser.add_argument("--learning-rate", type=positive(float), default=2e-4, help="Adam learning rate")
+    parser.add_argument("--validation-fraction", type=fraction, default=0.05,
                         help="fraction of speakers held out for validation")
-    parser.add_argument("--validation-steps", type=int, default=None,
+    parser.add_argument("--validation-steps", type=positive(int), default=None,
                         help="validation batches per epoch; default: the whole held-out set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto")
