@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -163,6 +164,19 @@ def _checkpoint_epoch(metadata: Path) -> int | None:
         return int(json.loads(metadata.read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def resumed_epoch(out: Path) -> int:
+    """The epochs that the run in `out` has checkpointed: where it resumes (0 for a new run)."""
+    return _checkpoint_epoch(out / "checkpoints" / "training_metadata.json") or 0
+
+
+def resumed_seed(seed: int, epoch: int) -> int:
+    """The seed of a training data stream that starts at `epoch`: `seed` itself at 0, another one
+    for a resumed run (`seed` again would replay the first epochs' files, order and crops)."""
+    if not epoch:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"{seed}:{epoch}".encode()).digest()[:4], "big") >> 1
 
 
 class ResumableRun(keras.callbacks.Callback):

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_cpc.callbacks import EpochTime, logged_seconds, run_callbacks
+from keras_cpc.callbacks import EpochTime, logged_seconds, resumed_epoch, resumed_seed, run_callbacks
 
 X = np.linspace(-1, 1, 16, dtype="float32").reshape(8, 2)
 Y = X @ np.array([[2.0], [-1.0]], dtype="float32")
@@ -59,6 +59,14 @@ def test_epochs_logged_but_not_checkpointed_are_dropped_and_trained_again(tmp_pa
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     assert float(rows[2]["val_loss"]) > 0  # the retrained epoch's row, not the dropped one
     assert_same_weights(tmp_path / "best.keras", model)  # the dropped row's 0.0 set no bar
+
+
+def test_a_resumed_run_starts_at_its_checkpointed_epoch_with_another_data_seed(tmp_path):
+    assert resumed_epoch(tmp_path) == 0 and resumed_seed(7, 0) == 7  # a new run keeps its seed
+    fit(tmp_path, 2)
+    assert resumed_epoch(tmp_path) == 2
+    seeds = {resumed_seed(7, epoch) for epoch in range(1, 50)} | {resumed_seed(8, 1), 7}
+    assert len(seeds) == 51 and all(0 <= s < 2**31 for s in seeds)  # tf.data takes an int64 seed
 
 
 def test_the_best_model_of_a_score_to_maximise_is_its_highest_epoch_also_after_a_resume(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import soundfile
 
 from keras_cpc.audio import AudioError, load_audio
+from keras_cpc.callbacks import resumed_seed
 from keras_cpc.datasets import file_list
 from keras_cpc.features import (
     audio_dataset,
@@ -92,7 +93,11 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system):
     assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
 
 
-def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
+def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, monkeypatch):
+    seeds = []  # of the data order, from the epoch each invocation starts at
+    datasets = finetune.datasets
+    monkeypatch.setattr(finetune, "datasets", lambda *args: seeds.append(args[-1]) or datasets(*args))
+
     def run(epochs: int, *extra: str) -> dict:
         return finetune.finetune(finetune.build_parser().parse_args(
             args_for(corpus, tmp_path, "mfcc", "--epochs", str(epochs), *extra)))
@@ -112,6 +117,7 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path):
     assert logged(out / "log.csv", "epoch") == [0, 1, 2, 3]
     assert longer["seconds"] != resumed["seconds"]
     assert longer["seconds"] > sum(logged(out / "log.csv", "epoch_seconds"))
+    assert seeds == [0, resumed_seed(0, 1), resumed_seed(0, 3)] and len(set(seeds)) == 3  # run 0, fold 0
 
 
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):

@@ -45,7 +45,8 @@ def test_metadata_describes_the_model(name):
     expected = {"cpc_step": "none", "head": "none"} if name == "float" else {"cpc_step": "float16", "head": "int8"}
     assert config["quantization"] == expected
     for model in ("cpc_step", "head"):
-        ops = {op["op_name"] for op in Interpreter(model_path=str(EMOTION / name / f"{model}.tflite"))._get_ops_details()}
+        interpreter = Interpreter(model_path=str(EMOTION / name / f"{model}.tflite"))
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
         assert ops and not any(op.startswith("Flex") or op == "CUSTOM" for op in ops)
 
 

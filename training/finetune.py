@@ -30,7 +30,7 @@ except ImportError:  # Windows: no lock, so start the miniCPC runs of one fold o
     fcntl = None
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import logged_seconds, run_callbacks, write_json
+from keras_cpc.callbacks import logged_seconds, resumed_epoch, resumed_seed, run_callbacks, write_json
 from keras_cpc.datasets import (
     EmotionUtterance,
     Fold,
@@ -243,8 +243,9 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
             raise SystemExit(f"fold {args.fold} of {args.data} has no {name} utterances")
     logger.info("%s fold %d run %d: %d training, %d validation, %d test utterances", args.system, args.fold,
                 args.run, len(train), len(validation), len(test))
+    # A resumed run shuffles on from a new seed rather than replaying the first epochs' order.
     (train_data, validation_data, test_data), statistics = datasets(args, args.system, (train, validation, test),
-                                                                    seed)
+                                                                    resumed_seed(seed, resumed_epoch(out)))
     standardize = args.standardize and statistics is not None
     model = EndToEndRecognizer() if args.system == "e2e" else EmotionRecognizer(standardize=standardize)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import AudioThroughput, run_callbacks
+from keras_cpc.callbacks import AudioThroughput, resumed_epoch, resumed_seed, run_callbacks
 from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
 from keras_cpc.models import CPC
@@ -105,6 +105,8 @@ def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callb
         raise SystemExit(f"--crop-seconds {args.crop_seconds} is too short to predict "
                          f"{args.prediction_steps} steps: need {model.min_samples} samples")
 
+    training_seed = resumed_seed(args.seed, resumed_epoch(out))  # a resumed run reads on, not again
+
     def pipeline(files, training):
         # Each host reads its own share of the training files; every host evaluates the whole
         # (small) validation set, so all hosts run the same number of validation batches.
@@ -112,7 +114,8 @@ def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callb
             shard = (context.input_pipeline_id, context.num_input_pipelines) if training else (0, 1)
             return crop_dataset(
                 [u.path for u in files], context.get_per_replica_batch_size(args.batch_size),
-                args.crop_seconds, args.seed, training, model.encoder.receptive_field, shard=shard,
+                args.crop_seconds, training_seed if training else args.seed, training,
+                model.encoder.receptive_field, shard=shard,
             )
         return strategy.distribute_datasets_from_function(dataset_fn)
 
