@@ -166,6 +166,36 @@ def _checkpoint_epoch(metadata: Path) -> int | None:
         return None
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` (with its previous checkpoint kept) whose files are each written beside
+    and renamed into place, so an interruption never leaves one cut short; metadata that cannot
+    be read (as Keras's own in-place write can leave it) falls back to the previous checkpoint,
+    as unreadable weights do."""
+
+    def __init__(self, backup_dir: Path):
+        super().__init__(str(backup_dir), delete_checkpoint=False, double_checkpoint=True)
+
+    def _save_model(self):
+        backup = Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        weights, metadata = Path(self._weights_path), Path(self._training_metadata_path)
+        for path, previous in ((weights, self._prev_weights_path), (metadata, self._prev_training_metadata_path)):
+            if path.exists():
+                partial = backup / f"partial.{Path(previous).name}"
+                shutil.copy(path, partial)
+                partial.replace(previous)
+        partial = backup / "partial.weights.h5"
+        self.model.save_weights(partial, overwrite=True)
+        partial.replace(weights)  # then the epoch that these weights are of
+        write_json(metadata, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+    def _load_model(self):
+        try:
+            super()._load_model()
+        except json.JSONDecodeError as error:  # Keras's fallback to the previous checkpoint takes OSError
+            raise OSError(f"{self._training_metadata_path}: not readable ({error})") from error
+
+
 def resumed_epoch(out: Path) -> int:
     """The epochs that the run in `out` has checkpointed: where it resumes (0 for a new run)."""
     return _checkpoint_epoch(out / "checkpoints" / "training_metadata.json") or 0
@@ -196,8 +226,7 @@ class ResumableRun(keras.callbacks.Callback):
         self.log_path = out / "log.csv"
         self.model_path = out / model_file
         self.log = keras.callbacks.CSVLogger(self.log_path, append=True)
-        self.checkpoint = keras.callbacks.BackupAndRestore(out / "checkpoints", delete_checkpoint=False,
-                                                           double_checkpoint=True)
+        self.checkpoint = AtomicBackupAndRestore(out / "checkpoints")
         self.best_model = keras.callbacks.ModelCheckpoint(self.model_path, monitor=monitor, mode=mode,
                                                           save_best_only=True)
         self._parts = (self.log, self.checkpoint, self.best_model)

@@ -61,6 +61,21 @@ def test_epochs_logged_but_not_checkpointed_are_dropped_and_trained_again(tmp_pa
     assert_same_weights(tmp_path / "best.keras", model)  # the dropped row's 0.0 set no bar
 
 
+def test_checkpoint_metadata_cut_short_resumes_from_the_previous_checkpoint(tmp_path):
+    fit(tmp_path, 3)
+    checkpoints = tmp_path / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [  # nothing partial left beside them
+        "latest.weights.h5", "latest.weights.h5.bkp", "settings.json", "training_metadata.json",
+        "training_metadata.json.bkp"]
+    assert json.loads((checkpoints / "training_metadata.json.bkp").read_text())["epoch"] == 2
+    (checkpoints / "training_metadata.json").write_text("")  # as an in-place write interrupted at its start
+    assert resumed_epoch(tmp_path) == 0
+    model = fit(tmp_path, 4)  # Keras alone: JSONDecodeError "Expecting value: line 1 column 1 (char 0)"
+    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1", "2", "3"]  # epoch 2 trained again
+    assert resumed_epoch(tmp_path) == 4
+    assert_same_weights(tmp_path / "best.keras", model)
+
+
 def test_a_resumed_run_starts_at_its_checkpointed_epoch_with_another_data_seed(tmp_path):
     assert resumed_epoch(tmp_path) == 0 and resumed_seed(7, 0) == 7  # a new run keeps its seed
     fit(tmp_path, 2)
