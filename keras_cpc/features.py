@@ -106,7 +106,9 @@ def padded_dataset(
     """Batches of `({key: padded (batch, time, ...), "lengths": (batch,)}, targets)` from files.
 
     `load(path)` gives one item of `item_shape` (time first); items are read in parallel as
-    they are needed, padded with zeros at the end to the longest of their batch.
+    they are needed, padded with zeros at the end to the longest of their batch. A shuffled
+    (training) stream drops a last batch of a single item: a CCC over one value has no
+    variance, so no gradient, and the optimizer would step on nothing.
     """
 
     def read(path, target):
@@ -117,6 +119,8 @@ def padded_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((list(files), targets))
     if shuffle:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        if len(files) > batch_size and len(files) % batch_size == 1:
+            dataset = dataset.take(len(files) - 1)  # another item each epoch
     dataset = dataset.map(read, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

@@ -17,6 +17,7 @@ from keras_cpc.features import (
     audio_dataset,
     cache_features,
     cpc_extractor,
+    feature_dataset,
     feature_statistics,
     mfcc_extractor,
 )
@@ -152,6 +153,23 @@ def test_an_unusable_clip_stops_the_audio_pipeline_before_training_naming_it(cor
         audio_dataset([*clips, str(empty)], np.zeros((4, 3), np.float32), 2, 16000, 400)
     batch, _ = next(iter(audio_dataset(clips, np.zeros((3, 3), np.float32), 2, 16000, 400)))
     assert batch["audio"].shape[0] == 2
+
+
+def test_a_training_stream_drops_a_lone_last_item_another_each_epoch(tmp_path):
+    files = []
+    for i in range(5):
+        files.append(str(tmp_path / f"{i}.npy"))
+        np.save(files[-1], np.full((2 + i, 3), i, np.float32))
+    targets = np.arange(15, dtype=np.float32).reshape(5, 3)
+
+    def epochs(dataset, count=8):
+        return [[[int(f[0, 0]) for f in x["features"].numpy()] for x, _ in dataset] for _ in range(count)]
+
+    shuffled = epochs(feature_dataset(files, targets, 4, shuffle=True, seed=1))
+    assert all(len(e) == 1 and len(e[0]) == 4 for e in shuffled)  # 5 = 4 + 1: the 1 has no CCC to learn
+    assert len({tuple(sorted(e[0])) for e in shuffled}) > 1
+    assert epochs(feature_dataset(files, targets, 4), 1) == [[[0, 1, 2, 3], [4]]]  # scored: every item
+    assert [len(e) for e in epochs(feature_dataset(files, targets, 3, shuffle=True), 1)[0]] == [3, 2]
 
 
 def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
