@@ -274,6 +274,15 @@ def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--fold-list", "3", "--finished-only"]))
 
 
+def test_a_table_row_of_one_run_has_no_spread():
+    runs = [{"system": "e2e", "ccc_activation": 0.5, "ccc_valence": 0.25, "ccc_dominance": 0.125, "seconds": 60.0},
+            *({"system": "mfcc", "ccc_activation": a, "ccc_valence": 0.0, "ccc_dominance": 0.0, "seconds": 120.0}
+              for a in (0.1, 0.3))]
+    table = evaluate.markdown("All folds", evaluate.summary(runs, "system"), "system")
+    assert "| e2e | 0.500 | 0.250 | 0.125 | 1 | 1.0 |" in table  # not "± 0.000": one run shows no spread
+    assert "| mfcc | 0.200 ± 0.100 | 0.000 ± 0.000 | 0.000 ± 0.000 | 2 | 2.0 |" in table
+
+
 def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
     argv = args_for(corpus, tmp_path, "mfcc", "--epochs", "1")
     argv = [a for a in argv if a not in ("--system", "mfcc")]

@@ -99,10 +99,12 @@ def summary(results: list[dict], key: str) -> dict:
 
 
 def markdown(title: str, table: dict, label: str) -> str:
+    """A Markdown table of `summary`'s rows: mean ± std (NumPy's, over the n runs), the mean alone for one run."""
     lines = [f"### {title}", "", f"| {label} | " + " | ".join(DIMENSIONS) + " | n | minutes per run |",
              "|---|" + "---:|" * (len(DIMENSIONS) + 2)]
     for name, row in table.items():
-        cells = [f"{row[f'ccc_{d}'][0]:.3f} ± {row[f'ccc_{d}'][1]:.3f}" for d in DIMENSIONS]
+        cells = [f"{row[f'ccc_{d}'][0]:.3f}" + (f" ± {row[f'ccc_{d}'][1]:.3f}" if row["count"] > 1 else "")
+                 for d in DIMENSIONS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['count']} | {row['seconds'][0] / 60:.1f} |")
     return "\n".join(lines) + "\n"
 
