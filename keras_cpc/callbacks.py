@@ -166,11 +166,19 @@ def _checkpoint_epoch(metadata: Path) -> int | None:
         return None
 
 
+def _copy_into_place(source: Path, target: Path) -> None:
+    """Copies `source` over `target` through a file beside it, so `target` is never cut short."""
+    partial = target.with_name(f"partial.{target.name}")
+    shutil.copy(source, partial)
+    partial.replace(target)
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` (with its previous checkpoint kept) whose files are each written beside
-    and renamed into place, so an interruption never leaves one cut short; metadata that cannot
-    be read (as Keras's own in-place write can leave it) falls back to the previous checkpoint,
-    as unreadable weights do."""
+    and renamed into place, so an interruption never leaves one cut short. The metadata records
+    the optimizer's step: weights that do not match their metadata (an interruption between the
+    two renames), or metadata that cannot be read, fall back to the previous checkpoint, as
+    unreadable weights do."""
 
     def __init__(self, backup_dir: Path):
         super().__init__(str(backup_dir), delete_checkpoint=False, double_checkpoint=True)
@@ -181,24 +189,35 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         weights, metadata = Path(self._weights_path), Path(self._training_metadata_path)
         for path, previous in ((weights, self._prev_weights_path), (metadata, self._prev_training_metadata_path)):
             if path.exists():
-                partial = backup / f"partial.{Path(previous).name}"
-                shutil.copy(path, partial)
-                partial.replace(previous)
+                _copy_into_place(path, Path(previous))
         partial = backup / "partial.weights.h5"
         self.model.save_weights(partial, overwrite=True)
         partial.replace(weights)  # then the epoch that these weights are of
-        write_json(metadata, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        write_json(metadata, {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                              "iterations": self._optimizer_step()})
+
+    def _optimizer_step(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def _load_model(self):
         try:
             super()._load_model()
         except json.JSONDecodeError as error:  # Keras's fallback to the previous checkpoint takes OSError
             raise OSError(f"{self._training_metadata_path}: not readable ({error})") from error
+        metadata = Path(self._training_metadata_path)
+        if metadata.exists():
+            recorded = json.loads(metadata.read_text()).get("iterations")  # absent from Keras's own
+            restored = self._optimizer_step()
+            if recorded is not None and recorded != restored:
+                raise OSError(f"{self._weights_path}: weights of step {restored}, not of its metadata's "
+                              f"step {recorded}")
 
 
 def resumed_epoch(out: Path) -> int:
-    """The epochs that the run in `out` has checkpointed: where it resumes (0 for a new run)."""
-    return _checkpoint_epoch(out / "checkpoints" / "training_metadata.json") or 0
+    """The epochs that the run in `out` has checkpointed: where it resumes (0 for a new run).
+    Metadata that cannot be read gives the previous checkpoint's, which the restore falls back to."""
+    metadata = out / "checkpoints" / "training_metadata.json"
+    return _checkpoint_epoch(metadata) or _checkpoint_epoch(metadata.with_name(metadata.name + ".bkp")) or 0
 
 
 def resumed_seed(seed: int, epoch: int) -> int:
@@ -268,14 +287,15 @@ class ResumableRun(keras.callbacks.Callback):
             return
         latest = [self.checkpoints / "latest.weights.h5", self.checkpoints / "training_metadata.json"]
         previous = [path.with_name(path.name + ".bkp") for path in latest]
-        epochs = [_checkpoint_epoch(latest[1]) or 0, _checkpoint_epoch(previous[1]) or -1]
+        previous_epoch = _checkpoint_epoch(previous[1])  # the latest's too if that cannot be read (as the restore)
+        epochs = [_checkpoint_epoch(latest[1]) or previous_epoch or 0, previous_epoch or -1]
         pairs = strategy.gather(strategy.run(lambda: tf.constant([epochs])), axis=0).numpy()
         target = common_epoch([int(e) for e in pairs[:, 0]], [None if p < 0 else int(p) for p in pairs[:, 1]])
         if target == epochs[0]:
             return
         for path, before in zip(latest, previous):
             if target:
-                shutil.copy(before, path)
+                _copy_into_place(before, path)
             else:
                 path.unlink(missing_ok=True)
                 before.unlink(missing_ok=True)

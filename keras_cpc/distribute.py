@@ -41,7 +41,7 @@ def grow_gpu_memory() -> None:
     for gpu in tf.config.list_physical_devices("GPU"):
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # "Physical devices cannot be modified after being initialized"
+        except (RuntimeError, ValueError):  # already initialised, or split into virtual devices
             pass
 
 

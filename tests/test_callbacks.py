@@ -69,11 +69,34 @@ def test_checkpoint_metadata_cut_short_resumes_from_the_previous_checkpoint(tmp_
         "training_metadata.json.bkp"]
     assert json.loads((checkpoints / "training_metadata.json.bkp").read_text())["epoch"] == 2
     (checkpoints / "training_metadata.json").write_text("")  # as an in-place write interrupted at its start
-    assert resumed_epoch(tmp_path) == 0
+    assert resumed_epoch(tmp_path) == 2  # the epoch the restore falls back to
     model = fit(tmp_path, 4)  # Keras alone: JSONDecodeError "Expecting value: line 1 column 1 (char 0)"
     assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1", "2", "3"]  # epoch 2 trained again
     assert resumed_epoch(tmp_path) == 4
     assert_same_weights(tmp_path / "best.keras", model)
+
+
+class FirstEpoch(keras.callbacks.Callback):
+    """The index and starting weights of the first epoch a `fit` trains."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not hasattr(self, "epoch"):
+            self.epoch, self.weights = epoch, self.model.get_weights()
+
+
+def test_weights_newer_than_their_metadata_resume_from_the_previous_checkpoint(tmp_path):
+    fit(tmp_path, 3)
+    checkpoints = tmp_path / "checkpoints"
+    epoch_2 = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    epoch_2.load_weights(shutil.copy(checkpoints / "latest.weights.h5.bkp", tmp_path / "epoch_2.weights.h5"))
+    # Killed between renaming epoch 3's weights into place and writing its metadata:
+    shutil.copy(checkpoints / "training_metadata.json.bkp", checkpoints / "training_metadata.json")
+    first = FirstEpoch()
+    fit(tmp_path, 4, callbacks=(first,))
+    assert first.epoch == 2  # Keras alone: epoch 2 again, from epoch 3's weights
+    for restored, saved in zip(first.weights, epoch_2.get_weights()):
+        np.testing.assert_array_equal(restored, saved)
+    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1", "2", "3"]
 
 
 def test_a_resumed_run_starts_at_its_checkpointed_epoch_with_another_data_seed(tmp_path):
