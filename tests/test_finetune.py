@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import soundfile
+import tensorflow as tf
 
 from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.callbacks import resumed_seed
@@ -301,6 +302,21 @@ def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
     with pytest.raises(SystemExit, match=damaged):
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--runs", "1", "--finished-only"]))
     assert "| 2 |" in (tmp_path / "grid" / "results.md").read_text()  # the other fold is still tabulated
+
+
+def test_a_tensorflow_error_ends_one_run_not_the_grid(tmp_path, monkeypatch):
+    def finetune_fold(job):  # fold 0 runs out of memory; fold 2 finishes
+        if job.fold == 0:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[32,8,998,998]")
+        return {"ccc_activation": 0.5, "ccc_valence": 0.25, "ccc_dominance": 0.125, "seconds": 1.0}
+
+    monkeypatch.setattr(evaluate.finetune, "finetune", finetune_fold)
+    argv = ["--corpus", "ravdess", "--data", str(tmp_path), "--systems", "mfcc", "--fold-list", "0", "2",
+            "--runs", "1", "--out", str(tmp_path / "grid")]
+    results, failures = evaluate.run_grid(evaluate.build_parser().parse_args(argv))
+    assert [r["fold"] for r in results] == [2]
+    assert failures == [f"{tmp_path / 'grid' / 'mfcc' / 'fold0' / 'run0'}: OOM when allocating tensor with "
+                        "shape[32,8,998,998]"]
 
 
 def test_a_precpc_record_is_tabulated_without_cpc_and_checked_with_it(tmp_path):

@@ -207,6 +207,16 @@ def test_a_missing_data_folder_ends_with_one_line_naming_it(tmp_path):
         main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
 
 
+def test_training_files_none_of_which_decode_end_with_one_line_saying_so(tmp_path):
+    from training.pretrain import main
+
+    for name in ("a.wav", "b.flac"):
+        (tmp_path / "data" / "spk").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / "spk" / name).write_bytes(b"not audio")
+    with pytest.raises(SystemExit, match=r"error: none of the 2 audio files could be used$"):
+        main([*TINY, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--validation-fraction", "0"])
+
+
 @pytest.mark.parametrize(("option", "value", "problem"), [
     ("--steps-per-epoch", "0", "0 is not above 0"),  # was silently one pass
     ("--batch-size", "-2", "-2 is not above 0"),

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from collections.abc import Callable
+
+import tensorflow as tf
 
 from keras_cpc.audio import AudioError
 from keras_cpc.distribute import grow_gpu_memory
+
+_PYTHON_ERROR = re.compile(r"^(?:\w+\.)*(?:AudioError|RuntimeError|ValueError|FileNotFoundError): (.+)$", re.M)
 
 
 def positive(kind: type) -> Callable[[str], int | float]:
@@ -37,6 +42,13 @@ def non_negative(text: str) -> float:
     return value
 
 
+def error_line(error: BaseException) -> str:
+    """What went wrong, in one line: for a TensorFlow error raised in the input pipeline's Python
+    code (e.g. "none of the 2 audio files could be used"), that code's message."""
+    raised = _PYTHON_ERROR.findall(error.message) if isinstance(error, tf.errors.OpError) else []
+    return raised[-1] if raised else str(error)
+
+
 def run_cli(run: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
             argv: list[str] | None) -> None:
     """Parses `argv` and runs; a missing or unusable input ends with one line naming it, not a traceback."""
@@ -47,3 +59,7 @@ def run_cli(run: Callable[[argparse.Namespace], object], parser: argparse.Argume
         run(args)
     except (FileNotFoundError, AudioError, ValueError) as error:
         raise SystemExit(f"{parser.prog}: error: {error}") from None
+    except tf.errors.OpError as error:
+        if not _PYTHON_ERROR.search(error.message):
+            raise
+        raise SystemExit(f"{parser.prog}: error: {error_line(error)}") from None

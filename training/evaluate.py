@@ -17,14 +17,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from keras_cpc.audio import AudioError
 from keras_cpc.callbacks import setting_differences
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_runs, plot_scatter
-from training import finetune, positive, run_cli
+from training import error_line, finetune, positive, run_cli
 
-RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, SystemExit)  # what ends one run, not the grid
+# What ends one run, not the grid (a TensorFlow error too: out of memory, a pipeline with no usable file).
+RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, SystemExit, tf.errors.OpError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +64,7 @@ def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
                 try:
                     scores = finished_run(job) or (None if args.finished_only else finetune.finetune(job))
                 except RUN_ERRORS as error:
-                    failures.append(f"{out}: {error}")
+                    failures.append(f"{out}: {error_line(error)}")
                     print(f"failed, left out: {failures[-1]}")
                     continue
                 if scores is None:
