@@ -479,6 +479,13 @@ def test_crop_dataset_training_shards_are_disjoint(crop_files):
     assert parts == [{0, 2, 4}, {1, 3}]
 
 
+def test_crop_dataset_refuses_a_shard_without_files(crop_files):
+    paths, _ = crop_files
+    assert _collect(crop_dataset(paths[:2], 1, CROP_SECONDS, seed=0, shard=(1, 2)), batches=2)
+    with pytest.raises(ValueError, match="input pipeline 2 of 3 has none of the 2 training files"):
+        crop_dataset(paths[:2], 1, CROP_SECONDS, seed=0, shard=(2, 3))  # 3 workers, 2 files
+
+
 def test_crop_dataset_crop_seconds(crop_files):
     paths, decoded = crop_files
     batches = _collect(crop_dataset(paths[1:2], 1, crop_seconds=0.25, training=False))

@@ -89,6 +89,9 @@ def crop_dataset(
         raise ValueError("no audio files to build a dataset from")
     length = int(round(crop_seconds * SAMPLE_RATE))
     shard_index, shard_count = shard
+    if shard_index >= len(paths):  # an empty stream would end its worker's epochs while the others wait
+        raise ValueError(f"input pipeline {shard_index} of {shard_count} has none of the {len(paths)} "
+                         "training files: give at least one file per worker")
     dataset = tf.data.Dataset.from_tensor_slices(list(paths)).shard(shard_count, shard_index)
     if training:
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
