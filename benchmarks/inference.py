@@ -250,8 +250,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     print(f"\napp.analyze: one thread on {sources[0].name} ({clip:.1f} s), start-up included. "
           f"Max |TensorFlow - {models[0]}| over all hop predictions: {deviation:.2e}")
 
-    for timing in [*results["tensorflow"].values(), *(t for r in results["models"].values()
-                                                       for h in r["threads"].values() for t in h["intervals"].values())]:
+    model_timings = (timing for model in results["models"].values() for threads in model["threads"].values()
+                     for timing in threads["intervals"].values())
+    for timing in [*results["tensorflow"].values(), *model_timings]:
         del timing["predictions"]
     report = {"machine": machine(results["tensorflow"][args.threads[0]]["tensorflow"]),
               "config": {k: v for k, v in vars(args).items() if k not in ("tensorflow_worker", "out")}

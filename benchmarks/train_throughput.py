@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
     ratio = results["keras_cpc CPC"]["audio_s_per_s"] / results["naive prototype"]["audio_s_per_s"]
     gpus = len(tf.config.list_physical_devices("GPU"))
     report = {"machine": {**machine(tf.__version__), "gpus": gpus},
-              "config": vars(args) | {"warmup_steps": WARMUP_STEPS}, "results": results, "ratio_ours_over_baseline": ratio}
+              "config": vars(args) | {"warmup_steps": WARMUP_STEPS}, "results": results,
+              "ratio_ours_over_baseline": ratio}
 
     print(f"Machine: {report['machine']}")
     print(f"Batch {args.batch_size} x {args.crop_seconds:g} s, "

@@ -7,4 +7,7 @@ from keras_cpc.layers.pooling import MeanStdPooling
 from keras_cpc.layers.predictor import FuturePredictor
 from keras_cpc.layers.standardize import Standardize
 
-__all__ = ["ConvEncoder", "FuturePredictor", "MFCC", "MeanStdPooling", "SelfAttention", "Standardize", "hop_length", "num_frames", "receptive_field"]
+__all__ = [
+    "ConvEncoder", "FuturePredictor", "MFCC", "MeanStdPooling", "SelfAttention", "Standardize",
+    "hop_length", "num_frames", "receptive_field",
+]
