@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import log_column, log_rows
 from keras_cpc.callbacks import EpochTime, logged_seconds, resumed_epoch, resumed_seed, run_callbacks
 
 X = np.linspace(-1, 1, 16, dtype="float32").reshape(8, 2)
@@ -39,11 +40,6 @@ class Score(keras.callbacks.Callback):
         self.weights[epoch] = self.model.get_weights()
 
 
-def log_rows(out: Path) -> list[dict[str, str]]:
-    with open(out / "log.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def assert_same_weights(path: Path, model: keras.Model) -> None:
     for saved, trained in zip(keras.saving.load_model(path).get_weights(), model.get_weights()):
         np.testing.assert_array_equal(saved, trained)
@@ -51,11 +47,11 @@ def assert_same_weights(path: Path, model: keras.Model) -> None:
 
 def test_epochs_logged_but_not_checkpointed_are_dropped_and_trained_again(tmp_path):
     fit(tmp_path, 2)
-    columns = list(log_rows(tmp_path)[0])
+    columns = list(log_rows(tmp_path / "log.csv")[0])
     with open(tmp_path / "log.csv", "a", newline="") as handle:  # killed after logging epoch 2, before its checkpoint
         csv.DictWriter(handle, columns).writerow({**dict.fromkeys(columns, "0.0"), "epoch": "2"})
     model = fit(tmp_path, 3)
-    rows = log_rows(tmp_path)
+    rows = log_rows(tmp_path / "log.csv")
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     assert float(rows[2]["val_loss"]) > 0  # the retrained epoch's row, not the dropped one
     assert_same_weights(tmp_path / "best.keras", model)  # the dropped row's 0.0 set no bar
@@ -71,7 +67,7 @@ def test_checkpoint_metadata_cut_short_resumes_from_the_previous_checkpoint(tmp_
     (checkpoints / "training_metadata.json").write_text("")  # as an in-place write interrupted at its start
     assert resumed_epoch(tmp_path) == 2  # the epoch the restore falls back to
     model = fit(tmp_path, 4)  # Keras alone: JSONDecodeError "Expecting value: line 1 column 1 (char 0)"
-    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1", "2", "3"]  # epoch 2 trained again
+    assert log_column(tmp_path / "log.csv", "epoch", int) == [0, 1, 2, 3]  # epoch 2 trained again
     assert resumed_epoch(tmp_path) == 4
     assert_same_weights(tmp_path / "best.keras", model)
 
@@ -96,7 +92,7 @@ def test_weights_newer_than_their_metadata_resume_from_the_previous_checkpoint(t
     assert first.epoch == 2  # Keras alone: epoch 2 again, from epoch 3's weights
     for restored, saved in zip(first.weights, epoch_2.get_weights()):
         np.testing.assert_array_equal(restored, saved)
-    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1", "2", "3"]
+    assert log_column(tmp_path / "log.csv", "epoch", int) == [0, 1, 2, 3]
 
 
 def test_a_resumed_run_starts_at_its_checkpointed_epoch_with_another_data_seed(tmp_path):
@@ -111,7 +107,7 @@ def test_the_best_model_of_a_score_to_maximise_is_its_highest_epoch_also_after_a
     first = Score({0: 0.1, 1: 0.5})
     fit(tmp_path, 2, monitor="val_score", mode="max", callbacks=(first,))
     fit(tmp_path, 4, monitor="val_score", mode="max", callbacks=(Score({2: 0.3, 3: 0.4}),))
-    assert [row["val_score"] for row in log_rows(tmp_path)] == ["0.1", "0.5", "0.3", "0.4"]
+    assert log_column(tmp_path / "log.csv", "val_score") == [0.1, 0.5, 0.3, 0.4]
     for saved, kept in zip(keras.saving.load_model(tmp_path / "best.keras").get_weights(), first.weights[1]):
         np.testing.assert_array_equal(saved, kept)  # epoch 1's, not a later (lower) one's nor the lowest
 
@@ -121,7 +117,7 @@ def test_a_row_cut_short_by_an_interruption_is_dropped(tmp_path):
     with open(tmp_path / "log.csv", "a", newline="") as handle:  # killed while writing epoch 12's row
         handle.write("1")
     fit(tmp_path, 13)
-    assert [row["epoch"] for row in log_rows(tmp_path)] == [str(e) for e in range(13)]
+    assert log_column(tmp_path / "log.csv", "epoch", int) == list(range(13))
 
 
 def test_a_checkpointed_best_epoch_is_saved_if_its_save_was_interrupted(tmp_path):
@@ -131,7 +127,7 @@ def test_a_checkpointed_best_epoch_is_saved_if_its_save_was_interrupted(tmp_path
     shutil.copy(tmp_path / "epoch0.keras", tmp_path / "best.keras")  # killed before saving epoch 1's model
     fit(tmp_path, 2)  # resumes after epoch 1: nothing left to train
     assert_same_weights(tmp_path / "best.keras", model)
-    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1"]
+    assert log_column(tmp_path / "log.csv", "epoch", int) == [0, 1]
 
 
 def test_a_log_without_a_checkpoint_to_resume_is_set_aside(tmp_path):
@@ -139,7 +135,7 @@ def test_a_log_without_a_checkpoint_to_resume_is_set_aside(tmp_path):
     (tmp_path / "log.csv").write_text(old)
     model = fit(tmp_path, 1)
     assert (tmp_path / "log.stale.csv").read_text() == old
-    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0"]
+    assert log_column(tmp_path / "log.csv", "epoch", int) == [0]
     assert_same_weights(tmp_path / "best.keras", model)  # saved, whatever the old rows say
 
 
@@ -157,13 +153,13 @@ def test_a_log_begun_without_epoch_times_keeps_its_columns(tmp_path):
 
 def test_a_checkpoint_is_not_resumed_with_other_settings(tmp_path):
     fit(tmp_path, 1)
-    rows = log_rows(tmp_path)
+    rows = log_rows(tmp_path / "log.csv")
     with pytest.raises(ValueError, match=f"{tmp_path} holds a run trained with other settings: "
                                          r"learning_rate 0.1 \(now 0.2\)"):
         fit(tmp_path, 2, learning_rate=0.2)
-    assert log_rows(tmp_path) == rows  # nothing trained, nothing lost
+    assert log_rows(tmp_path / "log.csv") == rows  # nothing trained, nothing lost
     fit(tmp_path, 2)  # the same settings resume it
-    assert [row["epoch"] for row in log_rows(tmp_path)] == ["0", "1"]
+    assert log_column(tmp_path / "log.csv", "epoch", int) == [0, 1]
 
 
 def test_settings_without_a_checkpoint_to_resume_are_replaced(tmp_path):

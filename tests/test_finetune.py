@@ -11,6 +11,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
+from helpers import log_column
 from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.callbacks import resumed_seed
 from keras_cpc.datasets import file_list
@@ -48,12 +49,6 @@ def args_for(corpus: Path, tmp_path: Path, system: str, *extra: str) -> list[str
     return ["--corpus", "ravdess", "--data", str(corpus), "--system", system, "--folds", "4",
             "--out", str(tmp_path / system), "--cache", str(tmp_path / "cache"), "--epochs", "2",
             "--batch-size", "4", "--validation-fraction", "0.34", "--verbose", "0", *extra]
-
-
-def logged(path: Path, column: str) -> list[float]:
-    """A column of every row of a CSV log (`read_log` keeps one row per epoch)."""
-    with open(path, newline="") as handle:
-        return [float(row[column]) for row in csv.DictReader(handle)]
 
 
 def test_folds_never_share_a_speaker(corpus):
@@ -109,16 +104,16 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
     (out / "results.json").unlink()  # as if the run had been stopped after epoch 1 of 3
     with pytest.raises(ValueError, match=r"other settings: learning_rate 0.0002 \(now 0.001\)"):
         run(3, "--learning-rate", "1e-3")  # not resumed with another run's settings
-    (earlier,) = logged(out / "log.csv", "epoch_seconds")
+    (earlier,) = log_column(out / "log.csv", "epoch_seconds")
     assert 0 < earlier < first["seconds"]
     resumed = run(3)
-    seconds = logged(out / "log.csv", "epoch_seconds")
-    assert logged(out / "log.csv", "epoch") == [0, 1, 2] and all(s > 0 for s in seconds)
+    seconds = log_column(out / "log.csv", "epoch_seconds")
+    assert log_column(out / "log.csv", "epoch", int) == [0, 1, 2] and all(s > 0 for s in seconds)
     assert resumed["seconds"] > sum(seconds)  # the epochs of both invocations, and the scoring
     longer = run(4)  # a finished run given one more epoch: its time is counted again, that epoch included
-    assert logged(out / "log.csv", "epoch") == [0, 1, 2, 3]
+    assert log_column(out / "log.csv", "epoch", int) == [0, 1, 2, 3]
     assert longer["seconds"] != resumed["seconds"]
-    assert longer["seconds"] > sum(logged(out / "log.csv", "epoch_seconds"))
+    assert longer["seconds"] > sum(log_column(out / "log.csv", "epoch_seconds"))
     assert seeds == [0, resumed_seed(0, 1), resumed_seed(0, 3)] and len(set(seeds)) == 3  # run 0, fold 0
 
 

@@ -1,6 +1,5 @@
 """`python -m training.pretrain`: outputs, resume after kill -9, and tf.distribute strategies."""
 
-import csv
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import log_column
 from keras_cpc.callbacks import common_epoch
 from keras_cpc.distribute import grow_gpu_memory, is_chief, worker_id
 from keras_cpc.models import CPC
@@ -79,12 +79,6 @@ def test_pretrain_writes_model_log_curves_and_checkpoints(tmp_path):
         np.testing.assert_array_equal(saved.numpy(), trained)  # the best epoch's weights, not a fresh model
 
 
-def logged_epochs(path: Path) -> list[int]:
-    """The epoch of every row of a CSV log (`read_log` keeps one row per epoch)."""
-    with open(path, newline="") as handle:
-        return [int(row["epoch"]) for row in csv.DictReader(handle)]
-
-
 class FirstEpoch(keras.callbacks.Callback):
     """Records the weights a run starts from and its first epoch."""
 
@@ -122,7 +116,7 @@ def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
     for restored, saved in zip(first.weights, [w.numpy() for w in reference.weights]):
         np.testing.assert_array_equal(restored, saved)
     assert first.iterations == 6 * finished  # the optimizer's state too: its step also seeds the negatives
-    assert logged_epochs(log_path) == list(range(finished + 2))  # one row per epoch
+    assert log_column(log_path, "epoch", int) == list(range(finished + 2))  # one row per epoch
 
 
 @pytest.mark.slow
@@ -173,7 +167,7 @@ def test_two_workers_finish_a_tiny_run_and_resume_from_a_common_epoch(tmp_path):
 
     outputs = run(2, 300)
     assert all("2 replica(s)" in out for out in outputs)
-    assert logged_epochs(tmp_path / "log.csv") == [0, 1]
+    assert log_column(tmp_path / "log.csv", "epoch", int) == [0, 1]
     assert (tmp_path / "cpc.keras").exists()
     assert (tmp_path / "workers" / "1" / "log.csv").exists()  # the non-chief writes apart
     behind = tmp_path / "workers" / "1" / "checkpoints"  # as if killed before saving its epoch 1
@@ -181,14 +175,14 @@ def test_two_workers_finish_a_tiny_run_and_resume_from_a_common_epoch(tmp_path):
         shutil.copy(behind / f"{name}.bkp", behind / name)
     chief, _ = run(3, 120)  # without a common epoch, the workers' collectives would not match
     assert "back to epoch 1" in chief
-    assert logged_epochs(tmp_path / "log.csv") == [0, 1, 2]
+    assert log_column(tmp_path / "log.csv", "epoch", int) == [0, 1, 2]
     for name in ("latest.weights.h5", "training_metadata.json"):  # as if killed between their first saves
         (behind / name).unlink()
         (behind / f"{name}.bkp").unlink()
     (tmp_path / "checkpoints" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
     (tmp_path / "checkpoints" / "training_metadata.json.bkp").unlink()
     chief, _ = run(1, 120)
-    assert "back to epoch 0" in chief and logged_epochs(tmp_path / "log.csv") == [0]
+    assert "back to epoch 0" in chief and log_column(tmp_path / "log.csv", "epoch", int) == [0]
 
 
 def test_workers_resume_from_the_latest_epoch_they_all_hold():
