@@ -287,8 +287,7 @@ class ResumableRun(keras.callbacks.Callback):
             return
         latest = [self.checkpoints / "latest.weights.h5", self.checkpoints / "training_metadata.json"]
         previous = [path.with_name(path.name + ".bkp") for path in latest]
-        previous_epoch = _checkpoint_epoch(previous[1])  # the latest's too if that cannot be read (as the restore)
-        epochs = [_checkpoint_epoch(latest[1]) or previous_epoch or 0, previous_epoch or -1]
+        epochs = [resumed_epoch(self.checkpoints.parent), _checkpoint_epoch(previous[1]) or -1]
         pairs = strategy.gather(strategy.run(lambda: tf.constant([epochs])), axis=0).numpy()
         target = common_epoch([int(e) for e in pairs[:, 0]], [None if p < 0 else int(p) for p in pairs[:, 1]])
         if target == epochs[0]:

@@ -15,38 +15,37 @@ from keras_cpc.distribute import grow_gpu_memory
 _PYTHON_ERROR = re.compile(r"^(?:\w+\.)*(?:AudioError|RuntimeError|ValueError|FileNotFoundError): (.+)$", re.M)
 
 
-def positive(kind: type) -> Callable[[str], int | float]:
-    """An argparse type: a number of `kind` above zero."""
+def _checked_number(kind: type, valid: Callable[[int | float], bool], problem: str,
+                    name: str) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` for which `valid` holds, else "<text> <problem>"."""
     def parse(text: str) -> int | float:
         value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"{text} {problem}")
         return value
-    parse.__name__ = f"positive {kind.__name__}"
+    parse.__name__ = name  # argparse's "invalid <name> value" for text that is not a number
     return parse
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a fraction in [0, 1)."""
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1)")
-    return value
+def positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` above zero."""
+    return _checked_number(kind, lambda value: value > 0, "is not above 0", f"positive {kind.__name__}")
 
 
-def non_negative(text: str) -> float:
-    """An argparse type: a float of 0 or more."""
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is below 0")
-    return value
+fraction = _checked_number(float, lambda value: 0 <= value < 1, "is not in [0, 1)", "fraction")
+non_negative = _checked_number(float, lambda value: value >= 0, "is below 0", "non_negative")
+
+
+def pipeline_error(error: tf.errors.OpError) -> str | None:
+    """The message of the Python error that a TensorFlow error carries from the input pipeline's
+    code (e.g. "none of the 2 audio files could be used"), if it carries one."""
+    raised = _PYTHON_ERROR.findall(error.message)
+    return raised[-1] if raised else None
 
 
 def error_line(error: BaseException) -> str:
-    """What went wrong, in one line: for a TensorFlow error raised in the input pipeline's Python
-    code (e.g. "none of the 2 audio files could be used"), that code's message."""
-    raised = _PYTHON_ERROR.findall(error.message) if isinstance(error, tf.errors.OpError) else []
-    return raised[-1] if raised else str(error)
+    """What went wrong: `pipeline_error`'s message for a TensorFlow error that carries one."""
+    return (isinstance(error, tf.errors.OpError) and pipeline_error(error)) or str(error)
 
 
 def run_cli(run: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser,
@@ -60,6 +59,6 @@ def run_cli(run: Callable[[argparse.Namespace], object], parser: argparse.Argume
     except (FileNotFoundError, AudioError, ValueError) as error:
         raise SystemExit(f"{parser.prog}: error: {error}") from None
     except tf.errors.OpError as error:
-        if not _PYTHON_ERROR.search(error.message):
+        if (message := pipeline_error(error)) is None:
             raise
-        raise SystemExit(f"{parser.prog}: error: {error_line(error)}") from None
+        raise SystemExit(f"{parser.prog}: error: {message}") from None
