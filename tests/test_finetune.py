@@ -228,15 +228,16 @@ def test_a_second_run_of_the_fold_waits_for_the_minicpc_pretraining_and_reuses_i
     assert finetune.minicpc_model(args, utterances, seed=0) == model and held == [str(model.parent)]
 
 
-def test_minicpc_cache_is_keyed_on_files_and_pretraining_settings(tmp_path):
-    def folder(*options: str, paths=("a.wav", "b.wav")):
+def test_minicpc_cache_is_keyed_on_files_speakers_and_pretraining_settings(tmp_path):
+    def folder(*options: str, listing="a.wav\t1\nb.wav\t2\n"):
         args = finetune.build_parser().parse_args(["--corpus", "ravdess", "--data", "x", "--system", "minicpc",
                                                    "--out", "y", "--cache", str(tmp_path), *options])
-        return finetune.minicpc_folder(args, list(paths))
+        return finetune.minicpc_folder(args, listing)
 
     assert folder() == folder()
-    assert len({folder(), folder(paths=("a.wav",)), folder("--minicpc-epochs", "3"),
-                folder("--minicpc-steps", "7"), folder("--minicpc-crop-seconds", "2")}) == 5
+    assert len({folder(), folder(listing="a.wav\t1\n"), folder(listing="a.wav\t1\nb.wav\t1\n"),
+                folder("--minicpc-epochs", "3"), folder("--minicpc-steps", "7"),
+                folder("--minicpc-crop-seconds", "2")}) == 6
 
 
 def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_path):

@@ -144,10 +144,11 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     return train, validation, test
 
 
-def minicpc_folder(args: argparse.Namespace, paths: Sequence[str]) -> Path:
-    """Cache folder of a miniCPC model: one per file list and pretraining settings."""
+def minicpc_folder(args: argparse.Namespace, listing: str) -> Path:
+    """Cache folder of a miniCPC model: one per pretraining listing (files and their speakers, which
+    pick pretraining's validation files) and pretraining settings."""
     settings = f"epochs {args.minicpc_epochs} steps {args.minicpc_steps} crop {args.minicpc_crop_seconds}"
-    key = hashlib.sha256("\n".join([settings, *paths]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{settings}\n{listing}".encode()).hexdigest()[:16]
     return Path(args.cache) / "minicpc" / key
 
 
@@ -158,8 +159,8 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     Pretraining seeds itself, so the run's seed is set again afterwards, whether or not the
     model was cached: the recognizer's initialisation must not depend on the cache.
     """
-    train = sorted(train, key=lambda u: u.path)
-    folder = minicpc_folder(args, [u.path for u in train])
+    listing_text = "".join(f"{u.path}\t{u.speaker}\n" for u in sorted(train, key=lambda u: u.path))
+    folder = minicpc_folder(args, listing_text)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "lock", "w") as lock:
         if fcntl is not None:  # runs of the fold started together: one pretrains, the others wait and reuse it
@@ -169,7 +170,7 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
                 logger.info("waiting for another run's miniCPC pretraining in %s", folder)
                 fcntl.flock(lock, fcntl.LOCK_EX)
         listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
-        listing.write_text("".join(f"{u.path}\t{u.speaker}\n" for u in train))
+        listing.write_text(listing_text)
         if not (folder / "done").exists():
             pretrain.pretrain(pretrain.build_parser().parse_args([
                 "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
