@@ -3,8 +3,9 @@
 Streams every file (folders searched for .wav, .flac and .ogg) through the exported models
 in blocks, so memory stays bounded for hours of audio, and writes one CSV row per prediction
 (every hop, or every `--interval`): file, time (s), activation, valence, dominance. Prints each
-file's mean; `--plot` draws the trajectories. Unreadable files are reported by name and skipped;
-the exit status is 1 when any was. Runs on LiteRT only, without TensorFlow.
+file's summary: the mean of its predictions over full windows, or its last prediction, which
+hears all of a file shorter than a window. `--plot` draws the trajectories. Unreadable files are
+reported by name and skipped; the exit status is 1 when any was. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import numpy as np
 import soundfile
 import soxr
 
-from app.streaming import Prediction, StreamingRecognizer
+from app.streaming import DIMENSIONS, Prediction, StreamingRecognizer
+from app.trajectory import summary_estimates
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 BLOCK_SECONDS = 10.0
-DIMENSIONS = Prediction._fields[1:]
 
 
 def audio_files(paths: Sequence[str]) -> list[Path]:
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
                              for p in predictions)
     print(f"{'file':<40} {'seconds':>8} " + " ".join(f"{d:>10}" for d in DIMENSIONS))
     for name, predictions in trajectories.items():
-        means = np.mean([p[1:] for p in predictions], axis=0)
+        means = summary_estimates(predictions, recognizer.window_seconds).mean(axis=0)
         print(f"{Path(name).name[-40:]:<40} {predictions[-1].time:8.1f} " + " ".join(f"{m:10.3f}" for m in means))
     if args.plot and trajectories:
         plot(trajectories, args.plot)

@@ -16,12 +16,16 @@ from ai_edge_litert.interpreter import Interpreter
 
 
 class Prediction(NamedTuple):
-    """Emotion of the audio heard up to `time` seconds (each dimension in [-1, 1])."""
+    """Emotion of the audio heard up to `time` seconds, on the labels' [-1, 1] scale (it can exceed it:
+    the head's output is not bounded)."""
 
     time: float
     activation: float
     valence: float
     dominance: float
+
+
+DIMENSIONS = Prediction._fields[1:]
 
 
 class ModelError(ValueError):
@@ -100,6 +104,11 @@ class StreamingRecognizer:
         self._head = signature_runner(model_dir / "head.tflite", num_threads,
                                       {"features": (1, window, state), "lengths": (1,)})
         self.reset()
+
+    @property
+    def window_seconds(self) -> float:
+        """Seconds of audio the head's window holds: a prediction sees at most the latest this many."""
+        return self.config["window_frames"] * self.config["frame_hop"] / self.sample_rate
 
     def reset(self) -> None:
         """Forgets all audio: the next sample starts a new stream."""

@@ -24,7 +24,7 @@ from app.plots import PlanePlot, TimePlots
 from app.session import LiveSession, Stopped, Update
 from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Settings
 from app.streaming import ModelError, Prediction, StreamingRecognizer
-from app.trajectory import estimates, summarize, write_csv
+from app.trajectory import estimates, summarize, summary_estimates, write_csv
 
 LIVE_SPAN = 30.0  # seconds of live estimates on screen
 TRAIL_HOPS = 30  # estimates in the plane's trail (3 s)
@@ -56,7 +56,8 @@ class MainWindow(QMainWindow):
         self._analysis: tuple[Path, Future, threading.Event] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1)
         self._build()
-        self.load_model(model_dir if model_dir is not None else self.settings.model_path)
+        if not self.load_model(model_dir if model_dir is not None else self.settings.model_path) and model_dir is None:
+            self.load_model(DEFAULT_MODEL)  # the remembered folder is gone: the model label names the default
         self.refresh_devices()
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self.category_label = QLabel("—", alignment=Qt.AlignmentFlag.AlignCenter)
         self.category_label.setStyleSheet("font-size: 22pt; font-weight: bold")
         self.summary_label = QLabel(wordWrap=True)
+        self.summary_label.setMinimumHeight(3 * self.summary_label.fontMetrics().lineSpacing())  # a wrapped summary
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self.plane, stretch=1)
@@ -154,7 +156,7 @@ class MainWindow(QMainWindow):
                                          "until you choose a model folder (File ▸ Choose model folder…).")
             return False
         self.recognizer, self.model_dir = recognizer, folder
-        self.settings.model_path = str(folder)
+        self.settings.model_path = str(folder.resolve())  # the same folder from any working directory
         config = recognizer.config
         quantization = " / ".join(config.get("quantization", {}).values()) or "?"
         self.model_label.setText(f"Model: {folder} ({quantization}; trained on "
@@ -219,10 +221,15 @@ class MainWindow(QMainWindow):
         self.start_button.setText("Start")
         self.start_button.setEnabled(self.device_box.count() > 0)
         self.level_meter.setValue(LEVEL_FLOOR_DB)
-        self.summary_label.setText(f"Live: {summarize(self.trajectory)}"
+        self.summary_label.setText(f"Live: {summarize(self.trajectory, self.window_seconds)}"
                                    + (f"; recorded to {session.record_to}" if session.record_to else ""))
         if message:
             self.show_message(message)
+
+    @property
+    def window_seconds(self) -> float:
+        """Seconds the model's window holds (none loaded: no window is ever full)."""
+        return self.recognizer.window_seconds if self.recognizer is not None else math.inf
 
     @property
     def recording_path(self) -> Path | None:
@@ -264,8 +271,8 @@ class MainWindow(QMainWindow):
         else:
             self.time_plots.set_trajectory(self.trajectory)
             self.plane.set_trajectory(self.trajectory)
-        # live: the newest estimate ("—" while gated); a file: the mean of all its estimates
-        shown = estimates(self.trajectory[-1:] if live else self.trajectory)
+        # live: the newest estimate ("—" while gated); a file: the mean of its summary estimates
+        shown = estimates(self.trajectory[-1:]) if live else summary_estimates(self.trajectory, self.window_seconds)
         self.category_label.setText(nearest_category(*shown.mean(axis=0)) if len(shown) else "—")
         now = time.perf_counter()
         self.drawn.extend((arrival, now) for arrival in self._arrivals)
@@ -323,7 +330,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"Cannot analyse {path}: {error}")
             return
         self.trajectory, self.trajectory_name = predictions, str(path)
-        self.summary_label.setText(f"{path.name}: {summarize(predictions)}")
+        self.summary_label.setText(f"{path.name}: {summarize(predictions, self.window_seconds)}")
         self.statusBar().clearMessage()
         self._redraw()
 

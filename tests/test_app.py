@@ -25,12 +25,13 @@ from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
 
 from app import audio_input, window as window_module  # noqa: E402
-from app.analyze import DIMENSIONS, analyze_file  # noqa: E402
+from app.analyze import analyze_file  # noqa: E402
 from app.audio_input import SoundDeviceBackend, SoundDeviceSource  # noqa: E402
 from app.categories import CATEGORIES, nearest_category  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from app.streaming import StreamingRecognizer  # noqa: E402
+from app.settings import DEFAULT_MODEL, Settings  # noqa: E402
+from app.streaming import DIMENSIONS, StreamingRecognizer  # noqa: E402
+from app.trajectory import summary_estimates  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 
 RATE = 16000
@@ -151,7 +152,7 @@ def test_file_analysis_exports_what_the_engine_computes(make_window, qtbot, mode
     expected = analyze_file(StreamingRecognizer(model), path)
     assert window.trajectory == expected
     assert len(window.time_plots.points("activation")[0]) == len(expected)
-    category = nearest_category(*np.mean([p[1:] for p in expected], axis=0))
+    category = nearest_category(*summary_estimates(expected, StreamingRecognizer(model).window_seconds).mean(axis=0))
     assert f"nearest {category}" in window.summary_label.text() and window.category_label.text() == category
     assert window.export_csv(tmp_path / "file.csv") and window.export_png(tmp_path / "plots.png")
     with open(tmp_path / "file.csv", newline="") as handle:
@@ -230,6 +231,16 @@ def test_settings_persist(make_window, tmp_path):
                         model_dir=None)
     assert again.device_box.currentText() == "b" and again.gate_box.value() == -30
     assert again.model_dir == window.model_dir and again.settings.last_folder == str(tmp_path)
+
+
+def test_the_model_folder_is_remembered_absolute_and_a_vanished_one_gives_way_to_the_default(
+        make_window, model, tmp_path, monkeypatch):
+    monkeypatch.chdir(model.parent)
+    window = make_window(model_dir=Path(model.name))  # `--model` relative to where the app was started
+    assert window.recognizer is not None and window.settings.model_path == str(model.resolve())
+    window.settings.model_path = str(tmp_path / "deleted")
+    again = make_window(model_dir=None)
+    assert again.model_dir == DEFAULT_MODEL and str(DEFAULT_MODEL) in again.model_label.text()
 
 
 # -- failures: each one leaves a message and the rest working ---------------------------------------

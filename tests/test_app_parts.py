@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -12,9 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.analyze import analyze_file
 from app.categories import CATEGORIES, nearest_category, ravdess_category
 from app.gating import SILENCE_DB, SpeechGate, level_db
-from app.streaming import ModelError, StreamingRecognizer
+from app.settings import SAMPLE_CLIPS
+from app.streaming import ModelError, Prediction, StreamingRecognizer
+from app.trajectory import summarize, summary_estimates
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "assets" / "models" / "emotion"
@@ -57,6 +61,34 @@ def test_gate_opens_at_the_level_and_closes_only_after_a_quiet_hangover():
         True]
     gate.reset()
     assert not gate.is_open
+
+
+def test_a_trajectory_is_summarised_by_its_full_window_estimates_else_its_last():
+    gated = (math.nan,) * 3
+    trajectory = [Prediction(0.1, 2.0, 2.0, 2.0), Prediction(0.5, 0.1, 0.2, 0.3), Prediction(1.0, 0.3, 0.4, 0.5),
+                  Prediction(1.1, *gated)]
+    np.testing.assert_allclose(summary_estimates(trajectory, window_seconds=0.5), [[0.1, 0.2, 0.3], [0.3, 0.4, 0.5]])
+    np.testing.assert_allclose(summary_estimates(trajectory, window_seconds=5.0), [[0.3, 0.4, 0.5]])
+    assert summary_estimates([Prediction(0.1, *gated)], window_seconds=5.0).shape == (0, 3)
+    assert summarize(trajectory, 0.5) == ("1.1 s; mean of 2 full-window estimates: activation +0.20, valence +0.30, "
+                                          f"dominance +0.40; nearest {nearest_category(0.2, 0.3, 0.4)}")
+    assert summarize(trajectory, 5.0).startswith("1.1 s; last estimate: activation +0.30, valence +0.40")
+    assert summarize([Prediction(0.1, *gated)], 5.0) == "0.1 s, no speech above the gate"
+
+
+def test_the_sample_clips_are_summarised_by_the_prediction_that_hears_all_of_each():
+    """A clip shorter than the window is summarised by its last prediction, as `training.heldout`
+    scores it. The mean over every hop, the first ones of which hear a fraction of a second of
+    leading silence, named all eight of these clips "surprised"."""
+    recognizer = StreamingRecognizer(SHIPPED / "int8")
+    categories = set()
+    for path in sorted(SAMPLE_CLIPS.glob("*.flac")):
+        predictions = analyze_file(recognizer, path)
+        assert predictions[-1].time < recognizer.window_seconds == 5.0
+        summary = summary_estimates(predictions, recognizer.window_seconds)
+        np.testing.assert_array_equal(summary, [predictions[-1][1:]])
+        categories.add(nearest_category(*summary[0]))
+    assert len(categories) >= 3, categories
 
 
 def test_python_m_app_help():
