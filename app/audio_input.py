@@ -42,9 +42,13 @@ class AudioBackend(Protocol):
 
 
 def load_sounddevice() -> ModuleType:
-    """The `sounddevice` module; `AudioInputError` when the PortAudio library is missing or fails to start."""
+    """The `sounddevice` module; `AudioInputError` when it is not installed, or the PortAudio library
+    is missing or fails to start."""
     try:
         import sounddevice
+    except ModuleNotFoundError as error:
+        raise AudioInputError(f"No live input: the Python package {error.name!r} is not installed "
+                              "(pip install 'keras-cpc[app]'). Opening audio files still works.") from None
     except Exception as error:  # no library (OSError, ImportError), or PortAudio failed to start
         raise AudioInputError(f"No live input: PortAudio is not available ({error}). Install it "
                               "(Debian/Ubuntu: libportaudio2). Opening audio files still works.") from None

@@ -24,6 +24,10 @@ from app.streaming import Prediction
 _END = object()
 
 
+class RecordingError(Exception):
+    """The session's WAV file could not be written; the message names it."""
+
+
 class Update(NamedTuple):
     """What one chunk produced: its predictions (NaN while gated), its level, when it arrived."""
 
@@ -100,18 +104,27 @@ class LiveSession:
                     continue
                 samples, arrival = item
                 if self._recording:
-                    self._recording.write(samples)
+                    self._record(samples)
                 self._results.put(Update(self._predict(samples), level_db(samples), arrival))
             if self.stream:
                 tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True) \
                     if self._resampler else np.zeros(0, np.float32)
                 predictions = self.stream.push(tail) + self.stream.flush()
                 self._results.put(Update(predictions, SILENCE_DB, time.perf_counter()))
+        except RecordingError as error:
+            self._results.put(Stopped(str(error)))
         except Exception as error:  # noqa: BLE001  (reported to the user; the window stays alive)
             self._results.put(Stopped(f"Inference failed: {error}"))
         finally:
             if self._recording:
                 self._recording.close()
+
+    def _record(self, samples: np.ndarray) -> None:
+        try:
+            self._recording.write(samples)
+        except (RuntimeError, OSError) as error:  # a full disk, a removed drive
+            raise RecordingError(f"Recording to {self.record_to} failed ({error}); the audio before "
+                                 "it is in the file") from None
 
     def _predict(self, samples: np.ndarray) -> list[Prediction]:
         if self.stream is None:

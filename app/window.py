@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self.session, self.trajectory, self.trajectory_name = session, [], LIVE
         self.summary_label.setText(f"Recording to {record_to}" if record_to else "")
         self.start_button.setText("Stop")
+        self.device_box.setEnabled(False)  # the session's device, until it stops
         self._redraw()
         return True
 
@@ -220,6 +221,7 @@ class MainWindow(QMainWindow):
         self._take(session.stop())
         self.start_button.setText("Start")
         self.start_button.setEnabled(self.device_box.count() > 0)
+        self.device_box.setEnabled(True)
         self.level_meter.setValue(LEVEL_FLOOR_DB)
         self.summary_label.setText(f"Live: {summarize(self.trajectory, self.window_seconds)}"
                                    + (f"; recorded to {session.record_to}" if session.record_to else ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import ctypes.util
+import errno
 import gc
 import math
 import os
@@ -222,6 +223,20 @@ def test_session_is_recorded_to_wav(make_window, qtbot, audio, tmp_path):
     np.testing.assert_allclose(recorded, audio[:RATE], atol=1 / 32768)
 
 
+def test_a_recording_that_cannot_be_written_stops_the_session_naming_its_file(make_window, qtbot, audio,
+                                                                             monkeypatch):
+    def full_disk(recording, samples):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(soundfile.SoundFile, "write", full_disk)
+    window = make_window(FileBackend({"speech": FileSource(audio[:RATE], RATE, speed=SPEED)}))
+    window.record_box.setChecked(True)
+    assert window.start_live()
+    recording = window.recording_path
+    qtbot.waitUntil(lambda: window.session is None, timeout=10000)
+    assert f"Recording to {recording} failed" in window.message() and "No space left" in window.message()
+
+
 def test_settings_persist(make_window, tmp_path):
     window = make_window(FileBackend({"a": FileSource(np.zeros(10), RATE), "b": FileSource(np.zeros(10), RATE)}))
     window.device_box.setCurrentText("b")
@@ -281,6 +296,12 @@ def test_portaudio_failing_to_start_is_an_input_error(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     with pytest.raises(audio_input.AudioInputError, match="Error initializing PortAudio.*libportaudio2"):
+        audio_input.load_sounddevice()
+
+
+def test_a_missing_sounddevice_package_is_named_as_such(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # what an environment without it imports
+    with pytest.raises(audio_input.AudioInputError, match="package 'sounddevice' is not installed"):
         audio_input.load_sounddevice()
 
 
@@ -404,6 +425,7 @@ def test_a_stalled_device_is_detected(make_window, qtbot, monkeypatch):
     monkeypatch.setattr(audio_input, "load_sounddevice", lambda: fake)
     window = make_window(SoundDeviceBackend())
     assert window.start_live()  # no callback ever comes
+    assert not window.device_box.isEnabled()  # the stall names the session's device: it cannot change
     qtbot.waitUntil(lambda: window.session is None, timeout=5000)
     assert "No audio from 'usb mic'" in window.message()
-    assert math.isfinite(window.level_meter.value())
+    assert window.level_meter.value() == window_module.LEVEL_FLOOR_DB and window.device_box.isEnabled()
