@@ -4,8 +4,9 @@ Streams every file (folders searched for .wav, .flac and .ogg) through the expor
 in blocks, so memory stays bounded for hours of audio, and writes one CSV row per prediction
 (every hop, or every `--interval`): file, time (s), activation, valence, dominance. Prints each
 file's summary: the mean of its predictions over full windows, or its last prediction, which
-hears all of a file shorter than a window. `--plot` draws the trajectories. Unreadable files are
-reported by name and skipped; the exit status is 1 when any was. Runs on LiteRT only, without TensorFlow.
+hears all of a file shorter than a window. `--plot` draws the trajectories. A file that cannot
+be read, or only in part, is reported by name, and the predictions made before its problem are
+kept; the exit status is then 1. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from app.trajectory import summary_estimates
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 BLOCK_SECONDS = 10.0
+
+
+class AnalysisError(ValueError):
+    """A file that could not be analysed to its end; `predictions` holds those made before the problem."""
+
+    def __init__(self, message: str, predictions: list[Prediction]):
+        super().__init__(message)
+        self.predictions = predictions
 
 
 def audio_files(paths: Sequence[str]) -> list[Path]:
@@ -61,8 +70,8 @@ def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
 
 def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Event | None = None
                  ) -> list[Prediction]:
-    """Per-hop predictions over a whole file; raises `ValueError` naming the file's problem, and
-    `CancelledError` at the next block once `stop` is set."""
+    """Per-hop predictions over a whole file; raises `AnalysisError` saying the file's problem (with
+    the predictions made before it), and `CancelledError` at the next block once `stop` is set."""
     recognizer.reset()
     predictions = []
     try:
@@ -71,10 +80,12 @@ def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Ev
                 raise CancelledError(f"analysis of {path} stopped")
             predictions += recognizer.push(block)
         predictions += recognizer.flush()
+    except ValueError as error:  # from read_blocks
+        raise AnalysisError(str(error), predictions) from None
     except RuntimeError as error:  # from LiteRT
-        raise ValueError(f"the model failed on it ({error})") from None
+        raise AnalysisError(f"the model failed on it ({error})", predictions) from None
     if not predictions:
-        raise ValueError(f"shorter than the {recognizer.config['receptive_field']} samples of one frame")
+        raise AnalysisError(f"shorter than the {recognizer.config['receptive_field']} samples of one frame", [])
     return predictions
 
 
@@ -131,10 +142,13 @@ def main(argv: list[str] | None = None) -> None:
         for path in files:
             try:
                 predictions = analyze_file(recognizer, path)
-            except ValueError as error:
-                print(f"skipped {path}: {error}", file=sys.stderr)
-                skipped += 1
-                continue
+            except AnalysisError as error:
+                predictions, skipped = error.predictions, skipped + 1
+                kept = f"; its {len(predictions)} predictions up to {predictions[-1].time:.1f} s are kept" \
+                    if predictions else ""
+                print(f"{path}: {error}{kept}", file=sys.stderr)
+                if not predictions:
+                    continue
             trajectories[os.fspath(path)] = predictions
             writer.writerows([os.fspath(path), f"{p.time:.3f}", *(f"{v:.5f}" for v in p[1:])]
                              for p in predictions)
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.plot and trajectories:
         plot(trajectories, args.plot)
     if skipped:
-        parser.exit(1, f"{skipped} file(s) skipped\n")
+        parser.exit(1, f"{skipped} file(s) not analysed to their end\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel,
                                QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from app.analyze import AUDIO_EXTENSIONS, analyze_file
+from app.analyze import AUDIO_EXTENSIONS, AnalysisError, analyze_file
 from app.audio_input import AudioBackend, AudioInputError
 from app.categories import nearest_category, ravdess_category
 from app.gating import GatedStream, SpeechGate
@@ -327,7 +327,14 @@ class MainWindow(QMainWindow):
         (path, future, _), self._analysis = self._analysis, None
         try:
             predictions = future.result()
-        except Exception as error:  # a ValueError (bad audio, ModelError), or anything else: say it, go on
+        except AnalysisError as error:  # bad audio: show what came before the problem, if anything
+            predictions = error.predictions
+            self.show_message(f"Cannot analyse {path}: {error}"
+                              + (f"; showing its first {predictions[-1].time:.1f} s" if predictions else ""))
+            if not predictions:
+                self.summary_label.setText("")
+                return
+        except Exception as error:  # a ModelError, or anything else: say it, go on
             self.summary_label.setText("")
             self.show_message(f"Cannot analyse {path}: {error}")
             return

@@ -25,7 +25,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
 
-from app import audio_input, window as window_module  # noqa: E402
+from app import analyze as analyze_module, audio_input, window as window_module  # noqa: E402
 from app.analyze import analyze_file  # noqa: E402
 from app.audio_input import SoundDeviceBackend, SoundDeviceSource  # noqa: E402
 from app.categories import CATEGORIES, nearest_category  # noqa: E402
@@ -279,6 +279,22 @@ def test_a_folder_that_is_not_a_model_keeps_the_previous_one(make_window, model,
     assert not window.load_model(tmp_path / "not_a_model")
     assert "Not a model folder" in window.message() and "model.json" in window.message()
     assert window.model_dir == model and window.recognizer is not None
+
+
+def test_a_file_damaged_partway_shows_its_trajectory_up_to_the_damage(make_window, qtbot, model, audio, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setattr(analyze_module, "BLOCK_SECONDS", 1.0)
+    damaged = audio[:3 * RATE].copy()
+    damaged[round(2.5 * RATE)] = np.inf
+    path = tmp_path / "damaged.wav"
+    soundfile.write(path, damaged, RATE, subtype="FLOAT")
+    window = make_window()
+    assert window.analyze_path(path)
+    qtbot.waitUntil(lambda: not window.analysing, timeout=10000)
+    expected = StreamingRecognizer(model).push(audio[:2 * RATE])  # the two blocks before the damage
+    assert window.trajectory == expected and expected[-1].time == pytest.approx(1.9, abs=0.02)
+    assert "damaged.wav: audio contains NaN or Inf samples; showing its first 1.9 s" in window.message()
+    assert window.summary_label.text().startswith("damaged.wav: 1.9 s")
 
 
 def test_corrupt_audio_file_is_reported(make_window, qtbot, tmp_path):

@@ -214,6 +214,23 @@ def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp
     assert (tmp_path / "out.png").stat().st_size > 0
 
 
+def test_analyze_keeps_the_predictions_before_a_files_problem(models, audio, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(analyze, "BLOCK_SECONDS", 0.5)
+    damaged = audio[:24000].copy()
+    damaged[20000] = np.nan  # in the third block of 0.5 s
+    soundfile.write(tmp_path / "damaged.wav", damaged, 16000, subtype="FLOAT")
+    with pytest.raises(SystemExit) as exit_info:
+        analyze.main([str(tmp_path / "damaged.wav"), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv")])
+    assert exit_info.value.code == 1
+    expected = StreamingRecognizer(models[2]).push(audio[:16000])  # the two whole blocks before the problem
+    assert len(expected) == 9 and f"damaged.wav: audio contains NaN or Inf samples; its 9 predictions up to " \
+        f"{expected[-1].time:.1f} s are kept" in capsys.readouterr().err
+    with open(tmp_path / "out.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_allclose([float(r["time"]) for r in rows], [p.time for p in expected], atol=5e-4)
+    np.testing.assert_allclose([[float(r[d]) for d in DIMENSIONS] for r in rows], [p[1:] for p in expected], atol=1e-4)
+
+
 def test_analyze_of_a_folder_without_audio_is_an_error(models, tmp_path, capsys):
     (tmp_path / "notes.mp3").write_bytes(b"ID3")
     with pytest.raises(SystemExit) as exit_info:
