@@ -88,6 +88,26 @@ def test_float_models_use_builtin_ops_only(models):
         assert ops <= BUILTINS, f"{name}: non-builtin ops {ops - BUILTINS}"
 
 
+def test_the_export_check_tells_its_model_from_another(models, audio):
+    cpc, recognizer, folder = models
+    other = EmotionRecognizer(**HEAD)
+    other.build({"features": (None, None, UNITS), "lengths": (None,)})
+    _randomize(other, 2)
+    name, synthetic = export.check_signal([])
+    assert name == "3 s of synthetic noise" and synthetic.shape == (48000,) and synthetic.dtype == np.float32
+    for signal in (audio, synthetic):
+        assert export.largest_difference(folder, cpc.encoder, cpc.autoregressor, recognizer, signal) < 1e-4
+        assert export.largest_difference(folder, cpc.encoder, cpc.autoregressor, other, signal) > 1e-2
+
+
+def test_an_unquantized_export_that_differs_from_keras_is_an_error(models, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "largest_difference", lambda *args: 0.5)
+    with pytest.raises(SystemExit, match="differ from the Keras model by 5.00e-01 on 3 s of synthetic noise"):
+        export.export(export.build_parser().parse_args([
+            "--cpc", str(models[2].parent / "cpc.keras"), "--recognizer", str(models[2].parent / "recognizer.keras"),
+            "--out", str(tmp_path), "--window-seconds", str(WINDOW_SECONDS)]))
+
+
 def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
     model = EndToEndRecognizer(encoder_channels=8, context_units=UNITS, recognizer=HEAD)
     model.build({"audio": (None, None), "lengths": (None,)})
