@@ -108,6 +108,17 @@ def test_app_imports_neither_tensorflow_nor_keras():
     assert result.stdout.strip() == "[]"
 
 
+def test_without_tensorflow_keras_cpc_names_the_extra_to_install():
+    """The base install (the app's inference, cpc-analyze) has no TensorFlow; training says what to add."""
+    code = ("import importlib.util\n"
+            "find_spec = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda name, *args: None if name == 'tensorflow' else find_spec(name, *args)\n"
+            "import training.pretrain\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "TensorFlow, which is not installed: pip install 'keras-cpc[train]'" in result.stderr
+
+
 @pytest.mark.parametrize("text, problem", [
     ('{"sample_rate": 16000, "hop_samples": 0, "chunk_samples": 1865.0}',
      "missing or not a positive integer: hop_samples, chunk_samples, receptive_field, frame_hop"),
