@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 
+import keras_cpc  # noqa: F401  (first: it names the extra to install when TensorFlow is missing)
 import tensorflow as tf
 
 from keras_cpc.audio import AudioError
