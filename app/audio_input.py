@@ -47,8 +47,9 @@ def load_sounddevice() -> ModuleType:
     try:
         import sounddevice
     except ModuleNotFoundError as error:
-        raise AudioInputError(f"No live input: the Python package {error.name!r} is not installed "
-                              "(pip install 'keras-cpc[app]'). Opening audio files still works.") from None
+        install = "in the keras-cpc checkout: pip install -e '.[app]'"
+        raise AudioInputError(f"No live input: the Python package {error.name!r} is not installed ({install}). "
+                              "Opening audio files still works.") from None
     except Exception as error:  # no library (OSError, ImportError), or PortAudio failed to start
         raise AudioInputError(f"No live input: PortAudio is not available ({error}). Install it "
                               "(Debian/Ubuntu: libportaudio2). Opening audio files still works.") from None

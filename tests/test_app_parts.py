@@ -110,10 +110,11 @@ def test_app_imports_neither_tensorflow_nor_keras():
 
 def test_without_tensorflow_keras_cpc_names_the_extra_to_install():
     """The base install (the app's inference, cpc-analyze) has no TensorFlow; training says what to add."""
-    code = "import sys\nsys.modules['tensorflow'] = None  # not importable, as when not installed\nimport training.pretrain\n"
+    code = "import sys\nsys.modules['tensorflow'] = None  # as when not installed\nimport training.pretrain\n"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "TensorFlow, which is not installed: pip install 'keras-cpc[train]'" in result.stderr
+    assert "TensorFlow, which is not installed (in the keras-cpc checkout: pip install -e '.[train]')" \
+        in result.stderr
 
 
 @pytest.mark.parametrize("text, problem", [

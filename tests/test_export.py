@@ -93,11 +93,20 @@ def test_the_export_check_tells_its_model_from_another(models, audio):
     other = EmotionRecognizer(**HEAD)
     other.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(other, 2)
-    name, synthetic = export.check_signal([])
+    name, synthetic = export.check_signal([], 1865)
     assert name == "3 s of synthetic noise" and synthetic.shape == (48000,) and synthetic.dtype == np.float32
     for signal in (audio, synthetic):
         assert export.largest_difference(folder, cpc.encoder, cpc.autoregressor, recognizer, signal) < 1e-4
         assert export.largest_difference(folder, cpc.encoder, cpc.autoregressor, other, signal) > 1e-2
+
+
+def test_the_export_check_takes_the_first_representative_file_that_loads(audio, tmp_path):
+    (tmp_path / "a_corrupt.wav").write_bytes(b"RIFF" + bytes(100))
+    soundfile.write(tmp_path / "b_short.wav", audio[:1000], 16000)  # shorter than one chunk
+    soundfile.write(tmp_path / "c_speech.wav", audio, 16000)
+    name, signal = export.check_signal([str(tmp_path)], 1865)
+    assert name == str(tmp_path / "c_speech.wav") and len(signal) == len(audio)
+    assert export.check_signal([str(tmp_path / "b_short.wav")], 1865)[0] == "3 s of synthetic noise"
 
 
 def test_an_unquantized_export_that_differs_from_keras_is_an_error(models, tmp_path, monkeypatch):

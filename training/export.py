@@ -4,8 +4,8 @@ Writes `cpc_step.tflite` (one hop of audio + GRU state -> contexts + state), `he
 (a window of contexts -> activation, valence, dominance) and `model.json` to `--out`, for
 `app.streaming`. `--recognizer` is an `EmotionRecognizer` with `--cpc` the CPC model whose
 contexts it was trained on, or an `EndToEndRecognizer` alone. The exports are then checked
-against the Keras model on the first `--representative` file (else a synthetic signal): an
-unquantized export that differs by more than `FLOAT_TOLERANCE` is an error.
+against the Keras model on the first usable `--representative` file (else a synthetic signal):
+an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from app.streaming import StreamingRecognizer
-from keras_cpc.audio import SAMPLE_RATE, load_audio
+from keras_cpc.audio import SAMPLE_RATE, AudioError, load_audio
 from keras_cpc.export import QUANTIZATIONS, audio_files, export_streaming, load_parts
 from keras_cpc.features import file_digest
 from training import run_cli
@@ -28,12 +28,15 @@ logger = logging.getLogger("training.export")
 FLOAT_TOLERANCE = 1e-3  # unquantized exports agree to about 1e-5
 
 
-def check_signal(representative: list[str]) -> tuple[str, np.ndarray]:
-    """The audio the exports are checked on, and its name: the first representative file, else
-    3 s of seeded noise with a syllable-rate envelope."""
-    if representative:
-        path = audio_files(representative)[0]
-        return str(path), load_audio(path)
+def check_signal(representative: list[str], min_samples: int) -> tuple[str, np.ndarray]:
+    """The audio the exports are checked on, and its name: the first representative file of at
+    least `min_samples` that loads (as calibration, others are skipped), else 3 s of seeded noise
+    with a syllable-rate envelope."""
+    for path in audio_files(representative) if representative else []:
+        try:
+            return str(path), load_audio(path, min_samples=min_samples)
+        except AudioError as error:
+            logger.warning("the export check skips %s", error)
     time = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
     noise = np.random.default_rng(0).normal(0, 0.1, len(time))
     return "3 s of synthetic noise", (noise * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * time))).astype(np.float32)
@@ -42,7 +45,7 @@ def check_signal(representative: list[str]) -> tuple[str, np.ndarray]:
 def largest_difference(out: str | os.PathLike, encoder, autoregressor, recognizer, audio: np.ndarray) -> float:
     """Largest difference between the exports' last prediction on `audio` (the app's streaming
     engine) and the Keras parts' on the same window of contexts."""
-    stream = StreamingRecognizer(out, interval=3600.0)  # one prediction, at the end
+    stream = StreamingRecognizer(out)
     streamed = (stream.push(audio) + stream.flush())[-1][1:]
     contexts = autoregressor(encoder(audio[None]))[:, -stream.config["window_frames"]:]
     expected = recognizer({"features": contexts, "lengths": np.array([contexts.shape[1]], np.int32)})
@@ -78,7 +81,7 @@ def export(args: argparse.Namespace) -> None:
                               args.training_data, args.licence)
     logger.info("wrote %s: %d-sample chunks, %d-frame window, quantization %s", args.out,
                 config.chunk_samples, config.window_frames, config.quantization)
-    name, audio = check_signal(args.representative)
+    name, audio = check_signal(args.representative, config.chunk_samples)
     difference = largest_difference(args.out, encoder, autoregressor, recognizer, audio)
     if set(config.quantization.values()) == {"none"} and difference > FLOAT_TOLERANCE:
         raise SystemExit(f"{args.out}: the LiteRT models differ from the Keras model by {difference:.2e} on "
