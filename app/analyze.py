@@ -52,15 +52,20 @@ def audio_files(paths: Sequence[str]) -> list[Path]:
 
 def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
     """Mono float32 blocks of a file at `sample_rate`, resampled on the fly with soxr; a file that
-    cannot be decoded is a `ValueError` saying why."""
+    cannot be decoded is a `ValueError` saying why, after the samples before a NaN or Inf one."""
     try:
         with soundfile.SoundFile(path) as audio:
             resampler = None if audio.samplerate == sample_rate else \
                 soxr.ResampleStream(audio.samplerate, sample_rate, 1, dtype="float32")
+            read = 0
             for block in audio.blocks(round(BLOCK_SECONDS * audio.samplerate), dtype="float32", always_2d=True):
                 mono = block.mean(axis=1)
-                if not np.isfinite(mono).all():
-                    raise ValueError("audio contains NaN or Inf samples")
+                if not (finite := np.isfinite(mono)).all():
+                    first = int(np.argmin(finite))
+                    yield mono[:first] if resampler is None else resampler.resample_chunk(mono[:first], last=True)
+                    seconds = (read + first) / audio.samplerate
+                    raise ValueError(f"audio contains NaN or Inf samples from {seconds:.2f} s")
+                read += len(mono)
                 yield mono if resampler is None else resampler.resample_chunk(mono)
             if resampler is not None:
                 yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
@@ -80,8 +85,8 @@ def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Ev
                 raise CancelledError(f"analysis of {path} stopped")
             predictions += recognizer.push(block)
         predictions += recognizer.flush()
-    except ValueError as error:  # from read_blocks
-        raise AnalysisError(str(error), predictions) from None
+    except ValueError as error:  # from read_blocks, after the audio before its problem
+        raise AnalysisError(str(error), predictions + recognizer.flush()) from None
     except RuntimeError as error:  # from LiteRT
         raise AnalysisError(f"the model failed on it ({error})", predictions) from None
     if not predictions:

@@ -7,6 +7,7 @@ model's rate, and runs the gated recognizer; the UI thread collects the results 
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -116,15 +117,25 @@ class LiveSession:
         except Exception as error:  # noqa: BLE001  (reported to the user; the window stays alive)
             self._results.put(Stopped(f"Inference failed: {error}"))
         finally:
-            if self._recording:
-                self._recording.close()
+            self._close_recording()
 
     def _record(self, samples: np.ndarray) -> None:
         try:
             self._recording.write(samples)
         except (RuntimeError, OSError) as error:  # a full disk, a removed drive
-            raise RecordingError(f"Recording to {self.record_to} failed ({error}); the audio before "
-                                 "it is in the file") from None
+            recording, self._recording = self._recording, None
+            with contextlib.suppress(RuntimeError, OSError):  # the write's failure is the one to report
+                recording.close()
+            raise RecordingError(f"Recording to {self.record_to} failed ({error})") from None
+
+    def _close_recording(self) -> None:
+        """Closes the WAV, which writes its length into the header; a failure is reported."""
+        if self._recording:
+            recording, self._recording = self._recording, None
+            try:
+                recording.close()
+            except (RuntimeError, OSError) as error:
+                self._results.put(Stopped(f"Recording to {self.record_to} could not be completed ({error})"))
 
     def _predict(self, samples: np.ndarray) -> list[Prediction]:
         if self.stream is None:

@@ -218,7 +218,8 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return
         session, self.session = self.session, None
-        self._take(session.stop())
+        stopped = self._take(session.stop())
+        message = message or (stopped.error if stopped else None)  # e.g. the recording could not be completed
         self.start_button.setText("Start")
         self.start_button.setEnabled(self.device_box.count() > 0)
         self.device_box.setEnabled(True)

@@ -237,6 +237,26 @@ def test_a_recording_that_cannot_be_written_stops_the_session_naming_its_file(ma
     assert f"Recording to {recording} failed" in window.message() and "No space left" in window.message()
 
 
+def test_a_recording_that_cannot_be_completed_says_so(make_window, qtbot, audio, monkeypatch):
+    close = soundfile.SoundFile.close
+
+    def full_disk(recording):  # the header's length cannot be written; the file is closed all the same
+        was_open = not recording.closed
+        close(recording)
+        if was_open:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    window = make_window(FileBackend({"speech": FileSource(audio[:RATE], RATE, speed=SPEED)}))
+    window.record_box.setChecked(True)
+    assert window.start_live()
+    monkeypatch.setattr(soundfile.SoundFile, "close", full_disk)
+    recording = window.recording_path
+    qtbot.waitUntil(lambda: window.session is None, timeout=10000)
+    monkeypatch.setattr(soundfile.SoundFile, "close", close)
+    assert f"Recording to {recording} could not be completed" in window.message()
+    assert len(window.trajectory) == 10  # the session's estimates are kept
+
+
 def test_settings_persist(make_window, tmp_path):
     window = make_window(FileBackend({"a": FileSource(np.zeros(10), RATE), "b": FileSource(np.zeros(10), RATE)}))
     window.device_box.setCurrentText("b")
@@ -291,10 +311,11 @@ def test_a_file_damaged_partway_shows_its_trajectory_up_to_the_damage(make_windo
     window = make_window()
     assert window.analyze_path(path)
     qtbot.waitUntil(lambda: not window.analysing, timeout=10000)
-    expected = StreamingRecognizer(model).push(audio[:2 * RATE])  # the two blocks before the damage
-    assert window.trajectory == expected and expected[-1].time == pytest.approx(1.9, abs=0.02)
-    assert "damaged.wav: audio contains NaN or Inf samples; showing its first 1.9 s" in window.message()
-    assert window.summary_label.text().startswith("damaged.wav: 1.9 s")
+    streaming = StreamingRecognizer(model)
+    expected = streaming.push(audio[:round(2.5 * RATE)]) + streaming.flush()  # all the audio before the damage
+    assert window.trajectory == expected and expected[-1].time == pytest.approx(2.5, abs=0.01)
+    assert "damaged.wav: audio contains NaN or Inf samples from 2.50 s; showing its first 2.5 s" in window.message()
+    assert window.summary_label.text().startswith("damaged.wav: 2.5 s")
 
 
 def test_corrupt_audio_file_is_reported(make_window, qtbot, tmp_path):

@@ -243,7 +243,7 @@ def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp
     assert (tmp_path / "out.png").stat().st_size > 0
 
 
-def test_analyze_keeps_the_predictions_before_a_files_problem(models, audio, tmp_path, capsys, monkeypatch):
+def test_analyze_keeps_the_predictions_up_to_a_files_problem(models, audio, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(analyze, "BLOCK_SECONDS", 0.5)
     damaged = audio[:24000].copy()
     damaged[20000] = np.nan  # in the third block of 0.5 s
@@ -251,9 +251,10 @@ def test_analyze_keeps_the_predictions_before_a_files_problem(models, audio, tmp
     with pytest.raises(SystemExit) as exit_info:
         analyze.main([str(tmp_path / "damaged.wav"), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv")])
     assert exit_info.value.code == 1
-    expected = StreamingRecognizer(models[2]).push(audio[:16000])  # the two whole blocks before the problem
-    assert len(expected) == 9 and f"damaged.wav: audio contains NaN or Inf samples; its 9 predictions up to " \
-        f"{expected[-1].time:.1f} s are kept" in capsys.readouterr().err
+    streaming = StreamingRecognizer(models[2])
+    expected = streaming.push(audio[:20000]) + streaming.flush()  # all the audio before the problem
+    assert len(expected) == 13 and "damaged.wav: audio contains NaN or Inf samples from 1.25 s; its 13 predictions " \
+        "up to 1.2 s are kept" in capsys.readouterr().err
     with open(tmp_path / "out.csv") as handle:
         rows = list(csv.DictReader(handle))
     np.testing.assert_allclose([float(r["time"]) for r in rows], [p.time for p in expected], atol=5e-4)
