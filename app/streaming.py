@@ -107,8 +107,10 @@ class StreamingRecognizer:
 
     @property
     def window_seconds(self) -> float:
-        """Seconds of audio the head's window holds: a prediction sees at most the latest this many."""
-        return self.config["window_frames"] * self.config["frame_hop"] / self.sample_rate
+        """Seconds of audio a full window of contexts hears: predictions from this time on see a full
+        window, the latest this many seconds."""
+        config = self.config
+        return ((config["window_frames"] - 1) * config["frame_hop"] + config["receptive_field"]) / self.sample_rate
 
     def reset(self) -> None:
         """Forgets all audio: the next sample starts a new stream."""

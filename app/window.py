@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
                 self.model_label.setText(f"<b>No model</b>: {error}. Live input shows the level only "
                                          "until you choose a model folder (File ▸ Choose model folder…).")
             return False
+        self._cancel_analysis()  # a file's trajectory and summary come from the model on show
         self.recognizer, self.model_dir = recognizer, folder
         self.settings.model_path = str(folder.resolve())  # the same folder from any working directory
         config = recognizer.config

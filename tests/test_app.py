@@ -318,6 +318,14 @@ def test_a_file_damaged_partway_shows_its_trajectory_up_to_the_damage(make_windo
     assert window.summary_label.text().startswith("damaged.wav: 2.5 s")
 
 
+def test_choosing_another_model_stops_a_file_analysis(make_window, model, audio, tmp_path):
+    path = tmp_path / "long.wav"
+    soundfile.write(path, np.tile(audio, 12), RATE)  # 60 s
+    window = make_window()
+    assert window.analyze_path(path) and window.analysing
+    assert window.load_model(model) and not window.analysing and window.trajectory == []
+
+
 def test_corrupt_audio_file_is_reported(make_window, qtbot, tmp_path):
     window = make_window()
     path = tmp_path / "corrupt.wav"

@@ -206,6 +206,16 @@ def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
         StreamingRecognizer(models[2], interval=0.25)
 
 
+def test_predictions_see_a_full_window_from_window_seconds_on(models, audio):
+    stream = StreamingRecognizer(models[2])
+    assert stream.window_seconds == (49 * 160 + 425) / 16000  # 50 frames
+    seen = []
+    for start in range(0, len(audio), 1600):  # one hop a push: at most one prediction
+        for prediction in stream.push(audio[start:start + 1600]):
+            seen.append((prediction.time >= stream.window_seconds, len(stream.features()) == 50))
+    assert all(full == window_full for full, window_full in seen) and {full for full, _ in seen} == {True, False}
+
+
 def test_streaming_imports_neither_tensorflow_nor_keras(models):
     code = (
         "import sys, numpy as np\n"

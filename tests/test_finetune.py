@@ -200,7 +200,10 @@ def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     args = args_for(corpus, tmp_path, "minicpc", "--fold", "1", "--minicpc-epochs", "1", "--minicpc-steps", "1",
                     "--minicpc-crop-seconds", "0.5", "--epochs", "1")
     finetune.finetune(finetune.build_parser().parse_args(args))
-    listing = file_list(next((tmp_path / "cache" / "minicpc").glob("*/train_files.txt")))
+    listing_path = next((tmp_path / "cache" / "minicpc").glob("*/train_files.txt"))
+    listing = file_list(listing_path)  # keyed on that listing, speakers included:
+    assert listing_path.parent == finetune.minicpc_folder(finetune.build_parser().parse_args(args),
+                                                          listing_path.read_text())
     train, validation, test = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 1, 4, 0.34, 0)
     assert sorted((u.path, u.speaker) for u in listing) == sorted((u.path, u.speaker) for u in [*train, *validation])
     assert not {u.path for u in listing} & {u.path for u in test}
