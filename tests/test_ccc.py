@@ -84,6 +84,16 @@ def test_metric_is_zero_not_nan_where_the_denominator_is_zero():
     np.testing.assert_array_equal(ccc(constant, constant), 0.0)
 
 
+def test_nan_or_inf_predictions_give_nan_not_zero():
+    y_true, y_pred = ratings(np.random.default_rng(5), 12)
+    y_pred[3, 1], y_pred[7, 2] = np.nan, np.inf  # a diverged model's valence and dominance
+    expected = [reference_ccc(y_true[:, :1], y_pred[:, :1])[0], np.nan, np.nan]
+    with np.errstate(invalid="ignore"):  # NumPy warns of the NaN it makes
+        np.testing.assert_allclose(ccc(y_true, y_pred), expected, rtol=1e-6)
+    np.testing.assert_allclose(values(accumulate(ConcordanceCorrelation(), y_true, y_pred, sizes=(5, 7))),
+                               expected, rtol=1e-5)
+
+
 def test_metric_sample_weight_drops_padding():
     y_true, y_pred = ratings(np.random.default_rng(4), 20)
     padded_true = np.concatenate([y_true[:12], np.zeros((4, 3), np.float32), y_true[12:]])

@@ -18,7 +18,8 @@ def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """CCC of each column of `(examples, ...)` arrays, in float64, with population moments.
 
     `2 cov / (var_true + var_pred + (mean_true - mean_pred)^2)`; 0 where the denominator is 0
-    (both columns constant and equal). A 1-D pair gives a 0-d array.
+    (both columns constant and equal), NaN where a column holds NaN or Inf (a diverged model must
+    not score 0). A 1-D pair gives a 0-d array.
     """
     y_true = np.asarray(y_true, np.float64)
     y_pred = np.asarray(y_pred, np.float64)
@@ -27,7 +28,8 @@ def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     denominator = np.asarray(y_true.var(axis=0) + y_pred.var(axis=0) + (mean_true - mean_pred) ** 2)
     scale = (y_true**2).mean(axis=0) + (y_pred**2).mean(axis=0)
     defined = denominator > _RELATIVE_TOLERANCE * scale
-    return np.divide(2 * covariance, denominator, out=np.zeros_like(denominator), where=defined)
+    value = np.divide(2 * covariance, denominator, out=np.zeros_like(denominator), where=defined)
+    return np.where(np.isfinite(denominator) & np.isfinite(covariance), value, np.nan)
 
 
 @keras.saving.register_keras_serializable(package="keras_cpc")
@@ -39,8 +41,9 @@ class ConcordanceCorrelation(keras.metrics.Metric):
     accumulates the weighted count and sums of y, y_pred, y^2, y_pred^2 and y * y_pred in
     float64: in float32 the moments taken from these sums lose about 1e-5 of the CCC on 1e5
     ratings of a 1-7 scale, and all of it when the spread is small next to the mean. `result()`
-    returns `{"ccc_<name>": ..., "ccc_mean": ...}` with population moments, and 0 for a dimension
-    whose denominator is 0. (`keras.metrics.ConcordanceCorrelation` averages per-batch values.)
+    returns `{"ccc_<name>": ..., "ccc_mean": ...}` with population moments, 0 for a dimension
+    whose denominator is 0 and NaN for one that saw NaN or Inf.
+    (`keras.metrics.ConcordanceCorrelation` averages per-batch values.)
     """
 
     def __init__(self, names: Sequence[str] = DIMENSIONS, name: str = "ccc", **kwargs):
@@ -75,6 +78,7 @@ class ConcordanceCorrelation(keras.metrics.Metric):
         denominator = var_true + var_pred + (mean_true - mean_pred) ** 2
         defined = denominator > _RELATIVE_TOLERANCE * (sum_true2 + sum_pred2) / count
         value = ops.where(defined, 2 * covariance / ops.where(defined, denominator, 1.0), 0.0)
+        value = ops.where(ops.isfinite(denominator) & ops.isfinite(covariance), value, float("nan"))
         value = ops.cast(value, self.dtype)
         return {**{f"ccc_{n}": value[i] for i, n in enumerate(self.names)}, "ccc_mean": ops.mean(value)}
 
