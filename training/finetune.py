@@ -97,7 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-rate", type=positive(float), default=2e-4)
     parser.add_argument("--weight-decay", type=non_negative, default=1e-5)
     parser.add_argument("--ccc-weights", type=float, nargs=3, default=(1 / 3, 1 / 3, 1 / 3),
-                        metavar=("A", "B", "G"), help="weights of CCC activation, valence, dominance")
+                        metavar=("A", "B", "G"),
+                        help="loss weights of CCC activation, valence, dominance (the best epoch is still the "
+                             "one of the highest unweighted mean validation CCC)")
     parser.add_argument("--max-seconds", type=positive(float), default=10.0,
                         help="utterances cut to this length (frozen features: to the frames of its audio)")
     parser.add_argument("--minicpc-epochs", type=positive(int), default=10)
@@ -253,7 +255,8 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     if standardize:
         model.standardization.set_statistics(*statistics)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, weight_decay=args.weight_decay),
-                  loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)])
+                  loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)],
+                  jit_compile=False)  # Keras's "auto" is XLA on a GPU: one compilation per padded batch length
     history = model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose,
                         shuffle=False, callbacks=callbacks)
     best = keras.saving.load_model(out / "recognizer.keras")
