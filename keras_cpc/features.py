@@ -17,6 +17,9 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC
 
 Extractor = Callable[[np.ndarray], np.ndarray]
+# Version of the code that computes features (the MFCC layer, CPC's contexts): bump it when that
+# code changes, so that features cached by the old code are not read. Keys name the settings.
+FEATURES_VERSION = 1
 
 
 def file_digest(path: str | Path, length: int = 16) -> str:
@@ -45,13 +48,13 @@ def cache_features(
 ) -> list[str]:
     """Paths of `.npy` features (float16) of every utterance, computing only the missing ones.
 
-    Files are written atomically under `cache_dir/<key>/`, named by a digest of the audio
+    Files are written atomically under `cache_dir/<key>-v<FEATURES_VERSION>/`, named by a digest of the audio
     file's path, size and modification time (a changed file is extracted again), so an
     interrupted run keeps what it computed and runs and folds share the cache, also when
     several of them fill it at once (each writes its own temporary file).
     """
     key, extract, min_samples = extractor
-    folder = Path(cache_dir) / key
+    folder = Path(cache_dir) / f"{key}-v{FEATURES_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
     targets = [folder / f"{_cache_name(u.path)}.npy" for u in utterances]
     missing = [(u, t) for u, t in zip(utterances, targets) if not t.exists()]

@@ -15,6 +15,7 @@ import tensorflow as tf
 from helpers import log_column
 from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.callbacks import resumed_seed
+from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list
 from keras_cpc.features import (
     audio_dataset,
@@ -143,6 +144,15 @@ def test_a_changed_audio_file_is_extracted_again(tmp_path):
     assert np.load(cache_features(utterances, extractor, cache)[0]) == np.float16(0.1)
     soundfile.write(path, np.full(3200, 0.5, np.float32), 16000)  # the same path, other audio
     assert np.load(cache_features(utterances, extractor, cache)[0]) == np.float16(0.5)
+
+
+def test_features_of_another_code_version_are_not_read(corpus, tmp_path, monkeypatch):
+    utterances = finetune.read_corpus("ravdess", str(corpus))[:1]
+    cache = tmp_path / "cache"
+    (old,) = cache_features(utterances, ("mean", lambda audio: audio.mean(keepdims=True)[None], 160), cache)
+    monkeypatch.setattr(features_module, "FEATURES_VERSION", features_module.FEATURES_VERSION + 1)
+    (new,) = cache_features(utterances, ("mean", lambda audio: 2 * audio.mean(keepdims=True)[None], 160), cache)
+    assert Path(new).parent != Path(old).parent and np.load(new) == 2 * np.load(old) != 0
 
 
 def test_an_unusable_clip_stops_the_audio_pipeline_before_training_naming_it(corpus, tmp_path):
