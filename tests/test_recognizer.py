@@ -3,6 +3,8 @@ round trips, training."""
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -266,6 +268,19 @@ def test_recognizer_roundtrips_with_identical_outputs(tmp_path):
     assert loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(_predict(loaded, features, lengths), expected)
     assert _predict(loaded, _features(rng, 2, 6), [6, 2]).shape == (2, 2)  # other batch and length
+
+
+def test_end_to_end_recognizer_roundtrips_with_identical_outputs(tmp_path):
+    keras.utils.set_random_seed(1)
+    model = EndToEndRecognizer(encoder_channels=4, context_units=FEATURE_DIM, recognizer=TINY)
+    inputs = {"audio": np.random.default_rng(6).normal(size=(2, 4000)).astype(np.float32),
+              "lengths": np.array([4000, 2500], np.int32)}
+    expected = keras.ops.convert_to_numpy(model(inputs))
+    model.save(tmp_path / "e2e.keras")
+    loaded = keras.saving.load_model(tmp_path / "e2e.keras")
+    assert isinstance(loaded, EndToEndRecognizer)
+    assert json.dumps(loaded.get_config()) == json.dumps(model.get_config())  # as saved: tuples become lists
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(inputs)), expected)
 
 
 def test_recognizer_learns_a_toy_regression():
