@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     if not files:
         kinds, where = "/".join(AUDIO_EXTENSIONS), " ".join(args.inputs)
         parser.exit(2, f"{parser.prog}: error: no {kinds} files in {where}\n")
-    trajectories, skipped = {}, 0
+    trajectories, unfinished = {}, 0
     with open(args.csv, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "time", *DIMENSIONS])
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 predictions = analyze_file(recognizer, path)
             except AnalysisError as error:
-                predictions, skipped = error.predictions, skipped + 1
+                predictions, unfinished = error.predictions, unfinished + 1
                 kept = f"; its {len(predictions)} predictions up to {predictions[-1].time:.1f} s are kept" \
                     if predictions else ""
                 print(f"{path}: {error}{kept}", file=sys.stderr)
@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{Path(name).name[-40:]:<40} {predictions[-1].time:8.1f} " + " ".join(f"{m:10.3f}" for m in means))
     if args.plot and trajectories:
         plot(trajectories, args.plot)
-    if skipped:
-        parser.exit(1, f"{skipped} file(s) not analysed to their end\n")
+    if unfinished:
+        parser.exit(1, f"{unfinished} file(s) not analysed to their end\n")
 
 
 if __name__ == "__main__":
