@@ -446,6 +446,15 @@ def test_crop_dataset_training_skips_unreadable_files(crop_files, tmp_path):
     assert {_source_of(c, decoded)[0] for c in crops} == {1, 2}
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_crop_dataset_training_goes_on_while_one_file_of_two_is_unreadable(crop_files, tmp_path, seed):
+    paths, decoded = crop_files
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF" + bytes(100))  # fails fast: its failures come back together
+    crops = np.concatenate(_collect(crop_dataset([str(corrupt), paths[1]], 3, CROP_SECONDS, seed=seed), batches=10))
+    assert {_source_of(c, decoded)[0] for c in crops} == {1}
+
+
 def test_crop_dataset_min_samples_skips_short_files(crop_files):
     paths, decoded = crop_files
     batches = _collect(crop_dataset(paths[:3], 4, CROP_SECONDS, training=False, min_samples=10000))

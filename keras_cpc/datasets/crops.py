@@ -31,13 +31,15 @@ def fit_to_length(audio: np.ndarray, length: int, offset: int = 0) -> np.ndarray
 class _CropDecoder:
     """Decodes one crop per call; a bad file is skipped with a warning naming it.
 
-    Raises once `num_files` calls in a row have failed: every file is bad, and an endless
-    stream of skips would otherwise hang training.
+    Raises once each of the `num_files` files has failed and none has ever decoded: an endless
+    stream of skips would otherwise hang training. (Counting failures in a row instead stopped a
+    stream that had good files: parallel decoding returns the fast failures together.)
     """
 
     def __init__(self, num_files: int, length: int, min_samples: int):
         self.num_files, self.length, self.min_samples = num_files, length, min_samples
-        self.failures_in_a_row = 0
+        self.failed: set[bytes] = set()
+        self.decoded_any = False
         self.lock = threading.Lock()
 
     def __call__(self, path: bytes, position: float) -> tuple[np.ndarray, bool]:
@@ -46,12 +48,11 @@ class _CropDecoder:
         except AudioError as error:
             logger.warning("skipping %s", error)
             with self.lock:
-                self.failures_in_a_row += 1
-                if self.failures_in_a_row >= self.num_files:
+                self.failed.add(path)
+                if not self.decoded_any and len(self.failed) >= self.num_files:
                     raise RuntimeError(f"none of the {self.num_files} audio files could be used") from error
             return np.zeros(self.length, np.float32), False
-        with self.lock:
-            self.failures_in_a_row = 0
+        self.decoded_any = True
         offset = int(position * (audio.shape[0] - self.length + 1)) if audio.shape[0] > self.length else 0
         return fit_to_length(audio, self.length, offset), True
 
