@@ -552,5 +552,9 @@ def test_a_txt_root_is_a_file_list_with_given_or_folder_speakers(tmp_path, write
     utterances = find_utterances([listing])
     assert [u.path for u in utterances] == [str(p) for p in paths]
     assert [u.speaker for u in utterances] == ["a", "a", "b", "speaker c"]
+    chapters = [write_audio(f"LibriSpeech/x/19/{chapter}/19-{chapter}-0000.flac", np.zeros(800))
+                for chapter in (198, 227)]
+    listing.write_text("\n".join(map(str, chapters)))
+    assert [u.speaker for u in find_utterances([listing])] == ["19", "19"]  # a speaker, not a chapter folder
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         find_utterances([tmp_path / "missing.txt"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -17,6 +18,9 @@ class Utterance:
 
     path: str
     speaker: str
+
+
+_LIBRISPEECH_NAME = re.compile(r"(\d+)-\d+-\d+")
 
 
 def _require_dir(path: Path, what: str) -> None:
@@ -67,15 +71,22 @@ def _speaker_of(relative: Path) -> str:
 
 def file_list(path: str | Path) -> list[Utterance]:
     """Utterances named in a text file, one per line: an audio path, optionally followed by a tab
-    and its speaker (without one, the speaker is the name of the file's folder). Relative paths are
-    taken from the working directory, as `training.finetune` writes miniCPC's list."""
+    and its speaker (without one: the speaker of a LibriSpeech file name, `<speaker>-<chapter>-<n>`,
+    else the name of the file's folder). Relative paths are taken from the working directory, as
+    `training.finetune` writes miniCPC's list."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file list not found")
     entries = [line.strip().partition("\t") for line in path.read_text().splitlines() if line.strip()]
     if not entries:
         raise FileNotFoundError(f"{path}: file list names no audio files")
-    return [Utterance(str(Path(file)), speaker.strip() or Path(file).parent.name) for file, _, speaker in entries]
+    return [Utterance(str(Path(file)), speaker.strip() or _listed_speaker(Path(file))) for file, _, speaker in entries]
+
+
+def _listed_speaker(path: Path) -> str:
+    """A LibriSpeech file's speaker (its folder is the chapter: one speaker has several), else the folder."""
+    librispeech = _LIBRISPEECH_NAME.fullmatch(path.stem)
+    return librispeech.group(1) if librispeech else path.parent.name
 
 
 def find_utterances(roots: Iterable[str | Path]) -> list[Utterance]:
