@@ -113,6 +113,14 @@ def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: i
     return keras.Model({"features": features, "lengths": lengths}, {"emotion": emotion}, name="head")
 
 
+def window_prediction(recognizer: keras.Model, contexts: np.ndarray, window_frames: int) -> np.ndarray:
+    """The Keras head's (activation, valence, dominance) on the last `window_frames` frames of
+    `contexts` (1, frames, dims): what a stream's last prediction sees."""
+    window = contexts[:, -window_frames:]
+    lengths = np.array([window.shape[1]], np.int32)
+    return keras.ops.convert_to_numpy(recognizer({"features": window, "lengths": lengths}))[0]
+
+
 def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Audio files named in `paths`, folders searched recursively."""
     files = []

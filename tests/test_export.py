@@ -21,7 +21,7 @@ from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
 from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
-from training import export
+from training import export, heldout
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = 16
@@ -98,6 +98,18 @@ def test_the_export_check_tells_its_model_from_another(models, audio):
     for signal in (audio, synthetic):
         assert export.largest_difference(folder, cpc.encoder, cpc.autoregressor, recognizer, signal) < 1e-4
         assert export.largest_difference(folder, cpc.encoder, cpc.autoregressor, other, signal) > 1e-2
+
+
+def test_heldout_scores_keras_on_the_whole_clip_and_on_its_last_window(models, audio, tmp_path):
+    cpc, recognizer, folder = models
+    soundfile.write(tmp_path / "clip.wav", audio, 16000)
+    contexts = _contexts(cpc, audio)  # 298 frames
+    whole, window = heldout.keras_predictions(str(folder.parent / "recognizer.keras"), str(folder.parent / "cpc.keras"),
+                                              [str(tmp_path / "clip.wav")], 50)
+    last = np.concatenate([contexts[-50:], np.zeros((248, UNITS), np.float32)])  # padded after the 50 frames
+    expected = _recognize(recognizer, np.stack([contexts, last]), [298, 50])
+    np.testing.assert_allclose(np.concatenate([whole, window]), expected, atol=1e-5)
+    assert np.abs(whole - window).max() > 1e-3
 
 
 def test_the_export_check_takes_the_first_representative_file_that_loads(audio, tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 from app.analyze import analyze_file
 from app.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
+from keras_cpc.export import window_prediction
 from keras_cpc.features import labels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import run_cli
@@ -35,9 +36,8 @@ def keras_predictions(recognizer_path: str, cpc_path: str, files: list[str], win
     whole, window = [], []
     for path in files:
         contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(path)[None]))
-        for rows, frames in ((whole, contexts), (window, contexts[:, -window_frames:])):
-            lengths = np.array([frames.shape[1]], np.int32)
-            rows.append(keras.ops.convert_to_numpy(recognizer({"features": frames, "lengths": lengths}))[0])
+        whole.append(window_prediction(recognizer, contexts, contexts.shape[1]))
+        window.append(window_prediction(recognizer, contexts, window_frames))
     return np.array(whole), np.array(window)
 
 
