@@ -7,6 +7,7 @@ Reads a folder written by `python -m training.export`: `model.json`, `cpc_step.t
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -83,7 +84,8 @@ class StreamingRecognizer:
     Args:
         model_dir: folder of `model.json`, `cpc_step.tflite` and `head.tflite`.
         num_threads: LiteRT threads of each model.
-        interval: seconds between predictions, a multiple of the hop; `None` for every hop.
+        interval: seconds between predictions, a multiple of the hop; `None` for every hop,
+            `math.inf` for one prediction, at `flush`.
     """
 
     def __init__(self, model_dir: str | os.PathLike, num_threads: int = 1, interval: float | None = None):
@@ -91,9 +93,10 @@ class StreamingRecognizer:
         self.config = read_config(model_dir)
         self.sample_rate = self.config["sample_rate"]
         hop_seconds = self.config["hop_samples"] / self.sample_rate
-        self.interval_hops = 1 if interval is None else round(interval / hop_seconds)
-        if interval is not None and (self.interval_hops < 1 or
-                                     abs(self.interval_hops * hop_seconds - interval) > 1e-6):
+        final_only = interval == math.inf
+        self.interval_hops = 1 if interval is None else 0 if final_only else round(interval / hop_seconds)
+        if interval is not None and not final_only and (self.interval_hops < 1 or
+                                                        abs(self.interval_hops * hop_seconds - interval) > 1e-6):
             raise ValueError(f"interval {interval} s is not a positive multiple of the model's "
                              f"{hop_seconds} s hop")
         if num_threads < 1 and num_threads != -1:
@@ -128,7 +131,7 @@ class StreamingRecognizer:
         while len(pending) - start >= chunk:
             self._advance(pending[start:start + chunk], self.config["hop_frames"])
             start += hop
-            if self._frames // self.config["hop_frames"] % self.interval_hops == 0:
+            if self.interval_hops and self._frames // self.config["hop_frames"] % self.interval_hops == 0:
                 predictions.append(self._predict())
         self._pending = pending[start:].copy()
         return predictions

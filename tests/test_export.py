@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -216,6 +217,8 @@ def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
     assert exact.flush() == []
     with pytest.raises(ValueError, match="multiple of the model's 0.1 s hop"):
         StreamingRecognizer(models[2], interval=0.25)
+    final = StreamingRecognizer(models[2], interval=math.inf)
+    assert final.push(audio) == [] and final.flush() == [expected[-1]]
 
 
 def test_predictions_see_a_full_window_from_window_seconds_on(models, audio):

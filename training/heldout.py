@@ -1,9 +1,10 @@
 """A recognizer and its LiteRT exports scored on one fold's held-out speakers: `python -m training.heldout`.
 
 For every test utterance of `--fold`: the Keras model on the whole utterance (as
-`training.finetune` scores it), the Keras model on the utterance's last window of the exports
-(`window_frames` contexts, what a stream's last prediction sees), and the last prediction of
-`app.analyze`'s streaming engine for each exported folder. Prints and writes (`--json`) the
+`training.finetune` scores one up to its `--max-seconds`, 10 s: all of RAVDESS), the Keras
+model on the utterance's last window of the exports (`window_frames` contexts, what a
+stream's last prediction sees), and the last prediction of `app.analyze`'s streaming engine
+for each exported folder. Prints and writes (`--json`) the
 CCC per dimension of each, and the largest difference between each export and the Keras
 model on the same window.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -52,7 +54,7 @@ def heldout(args: argparse.Namespace) -> dict:
     predictions = {"keras (whole utterance)": whole, "keras (last window)": window}
     differences = {}
     for model in args.models:
-        recognizer = StreamingRecognizer(model, interval=3600.0)  # only the last prediction counts: the head runs once
+        recognizer = StreamingRecognizer(model, interval=math.inf)  # the head runs once, for the last prediction
         predictions[model] = np.array([analyze_file(recognizer, Path(f))[-1][1:] for f in files])
         differences[model] = float(np.abs(predictions[model] - window).max())
     scores = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, p)))) for name, p in predictions.items()}

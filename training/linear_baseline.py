@@ -1,7 +1,8 @@
 """Linear MFCC baseline: `python -m training.linear_baseline --corpus ravdess --data DIR --out DIR`.
 
 The `mfcc` system's 40 MFCCs (25 ms window, 10 ms hop), their mean and standard deviation
-over each utterance (80 numbers), standardised, then ridge regression to activation, valence
+over each whole utterance (80 numbers; the `mfcc` system cuts at `--max-seconds`, 10 s, which
+no RAVDESS clip reaches), standardised, then ridge regression to activation, valence
 and dominance. On every speaker-independent fold, the ridge penalty is picked by mean CCC on
 the validation speakers, refitted on training + validation, and scored on the test speakers
 (corpus-level CCC). A floor that a recognizer should beat; writes `results.json` and prints a
