@@ -558,3 +558,6 @@ def test_a_txt_root_is_a_file_list_with_given_or_folder_speakers(tmp_path, write
     assert [u.speaker for u in find_utterances([listing])] == ["19", "19"]  # a speaker, not a chapter folder
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         find_utterances([tmp_path / "missing.txt"])
+    listing.write_bytes(f"{paths[0]}\n{tmp_path}/caf\xe9.wav\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"train.txt:2: not utf-8 text"):
+        find_utterances([listing])

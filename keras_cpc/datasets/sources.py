@@ -10,6 +10,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from keras_cpc.audio import AUDIO_EXTENSIONS
+from keras_cpc.datasets.emotion import read_label_text
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def file_list(path: str | Path) -> list[Utterance]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file list not found")
-    entries = [line.strip().partition("\t") for line in path.read_text().splitlines() if line.strip()]
+    entries = [line.strip().partition("\t") for line in read_label_text(path).splitlines() if line.strip()]
     if not entries:
         raise FileNotFoundError(f"{path}: file list names no audio files")
     return [Utterance(str(Path(file)), speaker.strip() or _listed_speaker(Path(file))) for file, _, speaker in entries]
