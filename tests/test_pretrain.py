@@ -27,8 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "assets" / "samples" / "librispeech"
 TINY = ["--data", str(SAMPLES), "--batch-size", "4", "--crop-seconds", "0.5", "--encoder-channels", "8",
         "--context-units", "8", "--prediction-steps", "3", "--negatives", "4", "--verbose", "0"]
-# Runs the CLI with the CPU split in two logical devices, so MirroredStrategy has 2 replicas.
+# Runs the CLI with the CPU split in two logical devices, so MirroredStrategy has 2 replicas. Without
+# oneDNN: on an AVX-512 CPU, TF 2.21's oneDNN convolutions in two concurrent CPU replicas fail ("input
+# depth must be evenly divisible by filter depth: 1 vs 8" in replica 1's first layer; not on AVX2, nor GPUs).
 TWO_CPUS = (
+    "import os; os.environ['TF_ENABLE_ONEDNN_OPTS'] = '0';"
     "import sys, tensorflow as tf;"
     "cpu = tf.config.list_physical_devices('CPU')[0];"
     "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2);"
