@@ -59,12 +59,14 @@ class EpochTime(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
-def logged_seconds(log_path: Path) -> float:
-    """Sum of the `epoch_seconds` in a CSV log: the training time of the epochs already run
-    (0 without a log, or for a log begun before epoch times were logged)."""
+def logged_seconds(log_path: Path, epochs: int) -> float:
+    """Sum of the `epoch_seconds` of a CSV log's first `epochs` epochs: the training time of those
+    a resumed run keeps (the checkpointed ones; a later row is trained again). 0 without a log,
+    or for a log begun before epoch times were logged."""
     if not log_path.exists():
         return 0.0
-    return sum(s for s in read_log(log_path).get("epoch_seconds", []) if math.isfinite(s))
+    log = read_log(log_path)
+    return sum(s for e, s in zip(log.get("epoch", []), log.get("epoch_seconds", [])) if e < epochs and math.isfinite(s))
 
 
 def _takes_epoch_seconds(log_path: Path) -> bool:
@@ -92,8 +94,11 @@ def check_settings(out: Path, settings: dict) -> None:
     """Records a run's `settings` next to its checkpoint (`out/checkpoints/settings.json`), after
     checking that a checkpoint already there was trained with the same ones: resuming it with
     others would mix two runs. A mismatch is a `ValueError` naming the folder and the settings.
-    Only `epochs` may change: a run can be extended."""
+    Only `epochs` may change, and only up: a run can be extended, not shortened."""
     path = out / "checkpoints" / "settings.json"
+    if (epochs := settings.get("epochs")) is not None and (trained := resumed_epoch(out)) > epochs:
+        raise ValueError(f"{out} holds a run of {trained} epochs, more than the {epochs} asked for: "
+                         "a run can be extended, not shortened; use another --out")
     settings = {k: v for k, v in json.loads(json.dumps(settings)).items() if k != "epochs"}  # as read back
     if _checkpointed(out) and path.exists():
         try:

@@ -27,6 +27,7 @@ from keras_cpc.features import (
 )
 from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC
+from keras_cpc.optimizers import AdamL2
 from training import evaluate, finetune
 
 EMOTIONS = ("01", "03", "04", "05")  # neutral, happy, sad, angry
@@ -92,14 +93,17 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
         np.testing.assert_allclose(standardization.variance.numpy(), variance, rtol=1e-5)
     for name in ("recognizer.keras", "log.csv", "curves.png", "scatter.png"):
         assert (out / name).stat().st_size > 0
+    optimizer = keras.saving.load_model(out / "recognizer.keras").optimizer
+    assert isinstance(optimizer, AdamL2) and optimizer.l2 == 1e-5  # the paper's weight decay, in the gradients
     rerun = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
     assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
 
 
 def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, monkeypatch):
-    seeds = []  # of the data order, from the epoch each invocation starts at
-    datasets = finetune.datasets
+    seeds, model_seeds = [], []  # of the data order and of the model's draws, from the epoch each invocation starts at
+    datasets, set_random_seed = finetune.datasets, keras.utils.set_random_seed
     monkeypatch.setattr(finetune, "datasets", lambda *args: seeds.append(args[-1]) or datasets(*args))
+    monkeypatch.setattr(keras.utils, "set_random_seed", lambda seed: model_seeds.append(seed) or set_random_seed(seed))
 
     def run(epochs: int, *extra: str) -> dict:
         return finetune.finetune(finetune.build_parser().parse_args(
@@ -120,7 +124,10 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
     assert log_column(out / "log.csv", "epoch", int) == [0, 1, 2, 3]
     assert longer["seconds"] != resumed["seconds"]
     assert longer["seconds"] > sum(log_column(out / "log.csv", "epoch_seconds"))
+    with pytest.raises(ValueError, match="holds a run of 4 epochs, more than the 2 asked for"):
+        run(2)  # would test the best of 4 epochs and record 2
     assert seeds == [0, resumed_seed(0, 1), resumed_seed(0, 3)] and len(set(seeds)) == 3  # run 0, fold 0
+    assert model_seeds == [0, 0, resumed_seed(0, 1), 0, resumed_seed(0, 3)]  # dropout does not replay its masks
 
 
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):

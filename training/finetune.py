@@ -58,6 +58,7 @@ from keras_cpc.losses import CCCLoss
 from keras_cpc.metrics import ConcordanceCorrelation
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from training import fraction, non_negative, positive, pretrain, run_cli
 
@@ -95,7 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive(int), default=50)
     parser.add_argument("--batch-size", type=positive(int), default=32)
     parser.add_argument("--learning-rate", type=positive(float), default=2e-4)
-    parser.add_argument("--weight-decay", type=non_negative, default=1e-5)
+    parser.add_argument("--weight-decay", type=non_negative, default=1e-5,
+                        help="L2 term added to the gradients, as PyTorch's Adam weight_decay (the paper's)")
     parser.add_argument("--ccc-weights", type=float, nargs=3, default=(1 / 3, 1 / 3, 1 / 3),
                         metavar=("A", "B", "G"),
                         help="loss weights of CCC activation, valence, dominance (the best epoch is still the "
@@ -235,7 +237,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", run_settings(args), mode="max")
-    earlier_seconds = logged_seconds(out / "log.csv")  # of the epochs of an interrupted invocation
+    earlier_seconds = logged_seconds(out / "log.csv", resumed_epoch(out))  # of an interrupted invocation
     seed = 1000 * args.run + args.fold
     keras.utils.set_random_seed(seed)
     utterances = read_corpus(args.corpus, args.data)
@@ -249,12 +251,14 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     # A resumed run shuffles on from a new seed rather than replaying the first epochs' order.
     (train_data, validation_data, test_data), statistics = datasets(args, args.system, (train, validation, test),
                                                                     resumed_seed(seed, resumed_epoch(out)))
+    if resumed := resumed_epoch(out):  # dropout's draws are not checkpointed: go on from a new seed, not replay
+        keras.utils.set_random_seed(resumed_seed(seed, resumed))
     standardize = args.standardize and statistics is not None
     model = EndToEndRecognizer() if args.system == "e2e" else EmotionRecognizer(standardize=standardize)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, weight_decay=args.weight_decay),
+    model.compile(optimizer=AdamL2(args.learning_rate, l2=args.weight_decay),
                   loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)],
                   jit_compile=False)  # Keras's "auto" is XLA on a GPU: one compilation per padded batch length
     history = model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose,

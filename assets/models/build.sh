@@ -28,8 +28,9 @@ $py -m training.pretrain --data "$DATA/librispeech" --out $work/cpc --epochs 32 
 cp $work/cpc/cpc.keras $models/cpc_librispeech.keras
 strip_optimizer $models/cpc_librispeech.keras
 
+# --weight-decay 0: the shipped model was trained when 1e-5 meant Keras's decoupled decay, which had no effect
 $py -m training.finetune "${fold[@]}" --system precpc --cpc $models/cpc_librispeech.keras --run 0 \
-    --cache $work/cache --out $work/recognizer
+    --weight-decay 0 --cache $work/cache --out $work/recognizer
 mkdir -p $models/emotion
 cp $work/recognizer/recognizer.keras $work/recognizer/curves.png $work/recognizer/scatter.png $models/emotion/
 strip_optimizer $models/emotion/recognizer.keras

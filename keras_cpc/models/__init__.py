@@ -1,5 +1,6 @@
 """Keras models of keras-cpc."""
 
+import keras_cpc.optimizers  # noqa: F401  (registers AdamL2, which training.finetune compiles with)
 from keras_cpc.models.cpc import CPC
 from keras_cpc.models.end_to_end import EndToEndRecognizer
 from keras_cpc.models.recognizer import EmotionRecognizer
