@@ -174,7 +174,7 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
                 logger.info("waiting for another run's miniCPC pretraining in %s", folder)
                 fcntl.flock(lock, fcntl.LOCK_EX)
         listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
-        listing.write_text(listing_text)
+        listing.write_text(listing_text, encoding="utf-8")
         if not (folder / "done").exists():
             pretrain.pretrain(pretrain.build_parser().parse_args([
                 "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
@@ -219,6 +219,8 @@ def run_settings(args: argparse.Namespace) -> dict:
                 if args.system in only_for.get(name, {args.system})}
     if args.system == "precpc" and args.cpc:
         settings["cpc_sha256"] = file_digest(args.cpc)
+    # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay (no-op at 1e-5)
+    settings["optimizer"] = "adam_l2"
     return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
 
 
