@@ -124,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", help="figure of the trajectories (.png)")
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads")
     parser.add_argument("--interval", type=float,
-                        help="seconds between predictions, a multiple of the model's hop (default: every hop); "
-                             "the head's cost is paid once per interval")
+                        help="seconds between predictions, a multiple of the model's hop (default: every hop; "
+                             "inf: one per file, at its end); the head's cost is paid once per interval")
     return parser
 
 

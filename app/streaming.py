@@ -70,6 +70,19 @@ def signature_runner(path: Path, num_threads: int, inputs: dict[str, tuple[int, 
     return runner
 
 
+def interval_hops(interval: float | None, hop_seconds: float) -> int:
+    """Hops between predictions: 1 for `None` (every hop), 0 for `math.inf` (only at `flush`). An
+    interval that is not a positive multiple of the hop (NaN and negative ones included) is a `ValueError`."""
+    if interval is None:
+        return 1
+    if interval == math.inf:
+        return 0
+    hops = round(interval / hop_seconds) if interval > 0 else 0
+    if hops < 1 or abs(hops * hop_seconds - interval) > 1e-6:
+        raise ValueError(f"interval {interval} s is not a positive multiple of the model's {hop_seconds} s hop")
+    return hops
+
+
 class StreamingRecognizer:
     """Predicts (activation, valence, dominance) every `interval` of a live or file audio stream.
 
@@ -92,13 +105,7 @@ class StreamingRecognizer:
         model_dir = Path(model_dir)
         self.config = read_config(model_dir)
         self.sample_rate = self.config["sample_rate"]
-        hop_seconds = self.config["hop_samples"] / self.sample_rate
-        final_only = interval == math.inf
-        self.interval_hops = 1 if interval is None else 0 if final_only else round(interval / hop_seconds)
-        if interval is not None and not final_only and (self.interval_hops < 1 or
-                                                        abs(self.interval_hops * hop_seconds - interval) > 1e-6):
-            raise ValueError(f"interval {interval} s is not a positive multiple of the model's "
-                             f"{hop_seconds} s hop")
+        self.interval_hops = interval_hops(interval, self.config["hop_samples"] / self.sample_rate)
         if num_threads < 1 and num_threads != -1:
             raise ValueError(f"{num_threads} LiteRT threads: give at least 1 (or -1, LiteRT's default)")
         state, window = self.config["state_size"], self.config["window_frames"]

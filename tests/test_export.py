@@ -215,8 +215,9 @@ def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
     exact = StreamingRecognizer(models[2], interval=0.5)
     assert exact.push(audio[:265 + 5 * 1600]) == [expected[4]]  # the overlap + 5 hops: no frame left
     assert exact.flush() == []
-    with pytest.raises(ValueError, match="multiple of the model's 0.1 s hop"):
-        StreamingRecognizer(models[2], interval=0.25)
+    for interval in (0.25, 0.0, -0.1, -math.inf, math.nan):
+        with pytest.raises(ValueError, match=f"interval {interval} s is not a positive multiple of the model's 0.1 s"):
+            StreamingRecognizer(models[2], interval=interval)
     final = StreamingRecognizer(models[2], interval=math.inf)
     assert final.push(audio) == [] and final.flush() == [expected[-1]]
 
