@@ -239,7 +239,8 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", run_settings(args), mode="max")
-    earlier_seconds = logged_seconds(out / "log.csv", resumed_epoch(out))  # of an interrupted invocation
+    resumed = resumed_epoch(out)  # the epochs an interrupted invocation checkpointed (0 for a new run)
+    earlier_seconds = logged_seconds(out / "log.csv", resumed)
     seed = 1000 * args.run + args.fold
     keras.utils.set_random_seed(seed)
     utterances = read_corpus(args.corpus, args.data)
@@ -252,8 +253,8 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
                 args.run, len(train), len(validation), len(test))
     # A resumed run shuffles on from a new seed rather than replaying the first epochs' order.
     (train_data, validation_data, test_data), statistics = datasets(args, args.system, (train, validation, test),
-                                                                    resumed_seed(seed, resumed_epoch(out)))
-    if resumed := resumed_epoch(out):  # dropout's draws are not checkpointed: go on from a new seed, not replay
+                                                                    resumed_seed(seed, resumed))
+    if resumed:  # dropout's draws are not checkpointed: go on from a new seed, not replay
         keras.utils.set_random_seed(resumed_seed(seed, resumed))
     standardize = args.standardize and statistics is not None
     model = EndToEndRecognizer() if args.system == "e2e" else EmotionRecognizer(standardize=standardize)
