@@ -5,7 +5,8 @@ from raw audio), `minicpc` (CPC pretrained on the fold's non-test audio, frozen)
 (a CPC pretrained elsewhere, e.g. on LibriSpeech, frozen: `--cpc`). The loss is
 `1 - a*CCC_act - b*CCC_val - g*CCC_dom`; the best epoch by validation CCC is kept and scored on
 the fold's test set. Writes `recognizer.keras`, `log.csv`, `curves.png`, `predictions.csv`,
-`scatter.png` and `results.json` to `--out`; rerunning the command resumes an interrupted run.
+`scatter.png`, `results.json` and `checkpoints/` to `--out`; rerunning the command resumes an
+interrupted run from `checkpoints/`.
 """
 
 from __future__ import annotations
@@ -238,7 +239,8 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", run_settings(args), mode="max")
+    settings = run_settings(args)  # once: for precpc it hashes the CPC model
+    callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", settings, mode="max")
     resumed = resumed_epoch(out)  # the epochs an interrupted invocation checkpointed (0 for a new run)
     earlier_seconds = logged_seconds(out / "log.csv", resumed)
     seed = 1000 * args.run + args.fold
@@ -274,7 +276,7 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     finished = out / "results.json"  # from an invocation that finished: its time stands if no epoch was added
     results["seconds"] = read_record(finished)["seconds"] if finished.exists() and not history.epoch else \
         earlier_seconds + time.perf_counter() - start
-    results["settings"] = run_settings(args)
+    results["settings"] = settings
     write_predictions(out / "predictions.csv", test, predicted)
     plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
     plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",
