@@ -4,8 +4,8 @@ Runs `training.finetune` for every system, fold and run (each resumable; finishe
 read back if they were trained with the same settings; `--finished-only` trains nothing and
 tabulates what is finished), then writes to `--out`: `results.md` (CCC per dimension as
 mean +- std over folds x runs, and per fold), `results.csv` (one row per system, fold, run and
-dimension), `results.json`, and `scatter_<system>.png` (test predictions of each fold's
-first finished run). A run that fails is reported and the grid goes on without it; the
+dimension), `results.json`, `runs.png` (every run's test CCC) and `scatter_<system>.png` (test predictions
+of each fold's first finished run). A run that fails is reported and the grid goes on without it; the
 command then exits with an error listing the failed runs.
 """
 
