@@ -139,7 +139,9 @@ def test_live_csv_of_a_44k_input_matches_the_engine(make_window, qtbot, model, a
     assert [float(row["time"]) for row in rows] == [round(p.time, 3) for p in expected]
     values = np.array([[float(row[name]) for name in DIMENSIONS] for row in rows])
     shown = ~np.isnan(values[:, 0])
-    assert not shown[_silent(np.array([p.time for p in expected]))].any()
+    silent = _silent(np.array([p.time for p in expected]))
+    assert not shown[silent].any()
+    assert shown[~silent].mean() >= 0.75  # at 44.1 kHz too, speech is estimated
     np.testing.assert_allclose(values[shown], np.array([p[1:] for p in expected])[shown], atol=1e-4)
 
 

@@ -153,11 +153,11 @@ def test_corrupt_file(tmp_path):
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.flac"
     path.write_bytes(b"")
-    _assert_audio_error(path)
+    _assert_audio_error(path, "empty")
 
 
 def test_missing_file(tmp_path):
-    _assert_audio_error(tmp_path / "missing.wav")
+    _assert_audio_error(tmp_path / "missing.wav", "not found")
 
 
 def test_wav_with_zero_frames(write_audio):

@@ -34,6 +34,26 @@ def test_adam_l2_is_adam_on_the_loss_plus_an_l2_penalty():
         assert np.abs(a - c).max() > 1e-3  # the penalty matters at this size
 
 
+def test_adam_l2_follows_pytorchs_update_on_a_pure_penalty():
+    """No loss gradient: the gradient is l2 * w. PyTorch's Adam, in NumPy: m, v moments, bias-corrected,
+    w -= lr * m_hat / (sqrt(v_hat) + eps). By hand, step 1 is w - lr (m_hat / sqrt(v_hat) = 1)."""
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    start = np.array([1.0, -2.0, 0.5], np.float32)
+    variable = keras.Variable(start)
+    optimizer = AdamL2(lr, l2=L2, epsilon=eps)
+    w, m, v, trajectory = start.astype(np.float64), 0.0, 0.0, []
+    for t in range(1, 6):
+        optimizer.apply_gradients([(keras.ops.zeros(3), variable)])
+        g = L2 * w
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g ** 2
+        w = w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        trajectory.append((keras.ops.convert_to_numpy(variable), w))
+    # Keras's float32 bias correction (1 - 0.999 in float32) moves a 0.1 step by about 1e-6
+    np.testing.assert_allclose(trajectory[0][0], start - lr * np.sign(start), atol=2e-6)
+    for ours, reference in trajectory:
+        np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
 def test_the_papers_weight_decay_moves_the_weights():
     decayed = _trained(AdamL2(2e-4, l2=1e-5), 0.0, steps=50)
     plain = _trained(keras.optimizers.Adam(2e-4), 0.0, steps=50)
