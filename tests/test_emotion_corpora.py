@@ -127,6 +127,8 @@ def test_iemocap_reads_summary_lines_as_valence_activation_dominance(tmp_path):
     speakers = ["Ses01F", "Ses01M", "Ses02M", "Ses02F", "Ses03F", "Ses04M", "Ses05F"]
     assert [u.speaker for u in utterances] == speakers
     assert iemocap(tmp_path) == utterances  # the folder holding IEMOCAP_full_release works too
+    renamed = corpus.rename(tmp_path / "IEMOCAP")  # and the corpus folder under another name
+    assert iemocap(renamed) == [replace(u, path=u.path.replace(str(corpus), str(renamed))) for u in utterances]
 
 
 def test_iemocap_folds_hold_out_one_session_each(tmp_path):
@@ -207,11 +209,15 @@ def test_iemocap_labelled_utterance_without_wav_is_named(tmp_path):
 
 
 def test_iemocap_missing_folders_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="IEMOCAP_full_release"):
-        iemocap(tmp_path)
-    (tmp_path / "IEMOCAP_full_release").mkdir()
+    with pytest.raises(FileNotFoundError, match="IEMOCAP folder not found") as info:
+        iemocap(tmp_path / "absent")
+    assert str(tmp_path / "absent") in str(info.value)
     with pytest.raises(FileNotFoundError, match="no Session<N> folders"):
         iemocap(tmp_path)
+    (tmp_path / "IEMOCAP_full_release").mkdir()
+    with pytest.raises(FileNotFoundError, match="no Session<N> folders") as info:
+        iemocap(tmp_path)
+    assert str(tmp_path / "IEMOCAP_full_release") in str(info.value)
     (tmp_path / "IEMOCAP_full_release" / "Session1" / "dialog").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="EmoEvaluation folder not found"):
         iemocap(tmp_path)
@@ -278,6 +284,15 @@ def test_msp_podcast_columns_may_come_in_any_order_after_a_bom(tmp_path):
     assert moved == plain
 
 
+def test_msp_podcast_older_label_file_name_and_spaced_header(tmp_path):
+    """Releases 1.6-1.8 name the file `labels_concensus.csv`; spaces after the header's commas are ignored."""
+    plain = msp_podcast(build_msp_podcast(tmp_path / "a"))
+    root = build_msp_podcast(tmp_path / "b", header=MSP_HEADER.replace(",", ", "))
+    (root / "Labels" / "labels_consensus.csv").rename(root / "Labels" / "labels_concensus.csv")
+    older = msp_podcast(root)
+    assert [replace(u, path=u.path.replace(str(tmp_path / "b"), str(tmp_path / "a"))) for u in older] == plain
+
+
 def test_msp_podcast_later_splits_get_their_own_key():
     utterances = [EmotionUtterance("a.wav", "1", 0.0, 0.0, 0.0, "N", split="test3")]
     assert msp_podcast_split(utterances) == {"train": [], "development": [], "test1": [], "test2": [],
@@ -332,7 +347,7 @@ def test_msp_podcast_missing_column_short_row_and_audio_are_named(tmp_path):
     assert f"{labels}:" in str(info.value)
 
     labels.unlink()
-    with pytest.raises(FileNotFoundError, match="labels_consensus.csv"):
+    with pytest.raises(FileNotFoundError, match="labels_consensus.csv.*not found.*labels_concensus.csv"):
         msp_podcast(tmp_path)
 
 
@@ -392,6 +407,17 @@ def test_ravdess_misnamed_audio_file_is_named(tmp_path, name):
     with pytest.raises(ValueError, match="03-01-EE-II-SS-RR-AA") as info:
         ravdess(root)
     assert str(root / "Actor_01" / name) in str(info.value)
+
+
+def test_ravdess_clip_found_twice_is_named(tmp_path):
+    """Some copies hold both `Actor_XX/` and `audio_speech_actors_01-24/Actor_XX/`: each clip would count twice."""
+    root = build_ravdess(tmp_path / "ravdess", actors=("01",))
+    first = root / "Actor_01" / "03-01-05-02-01-01-01.wav"
+    copy = root / "audio_speech_actors_01-24" / "Actor_01" / first.name
+    _write_clip(copy)
+    with pytest.raises(ValueError, match="the same RAVDESS clip") as info:
+        ravdess(root)
+    assert str(copy) in str(info.value) and str(first) in str(info.value)
 
 
 def test_ravdess_missing_or_empty_folder(tmp_path):

@@ -30,7 +30,8 @@ _SESSION = re.compile(r"Session(\d+)")
 def iemocap(root: str | Path) -> list[EmotionUtterance]:
     """Every utterance of `Session<N>/dialog/EmoEvaluation/<dialog>.txt` that has a summary line.
 
-    `root` is `IEMOCAP_full_release/` or the folder holding it; the audio of each utterance is
+    `root` is `IEMOCAP_full_release/` (under any name: the folder holding `Session<N>/`) or the folder
+    holding `IEMOCAP_full_release/`; the audio of each utterance is
     `Session<N>/sentences/wav/<dialog>/<utterance>.wav`. Only lines starting with `[` are read
     (headers, evaluator lines such as `C-E1:` and blank lines are not); every utterance is kept,
     whatever its category (including "xxx": no agreed category). The speaker is e.g. "Ses01F" and
@@ -40,14 +41,14 @@ def iemocap(root: str | Path) -> list[EmotionUtterance]:
     without its wav file.
     """
     root = Path(root)
-    corpus = root if root.name == "IEMOCAP_full_release" else root / "IEMOCAP_full_release"
-    if not corpus.is_dir():
-        raise FileNotFoundError(f"{corpus}: IEMOCAP_full_release folder not found")
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: IEMOCAP folder not found")
+    corpus = root / "IEMOCAP_full_release" if (root / "IEMOCAP_full_release").is_dir() else root
     sessions = sorted(
         (int(match[1]), path) for path in corpus.iterdir() if (match := _SESSION.fullmatch(path.name))
     )
     if not sessions:
-        raise FileNotFoundError(f"{corpus}: no Session<N> folders")
+        raise FileNotFoundError(f"{corpus}: no Session<N> folders (nor an IEMOCAP_full_release folder holding them)")
     utterances = []
     for number, session in sessions:
         evaluations = session / "dialog" / "EmoEvaluation"

@@ -15,10 +15,13 @@ SPLITS = ("train", "development", "test1", "test2")  # `Split_Set` Train / Devel
 _RATINGS = ("EmoAct", "EmoVal", "EmoDom")  # activation, valence, dominance
 _COLUMNS = ("FileName", "EmoClass", *_RATINGS, "SpkrID", "Split_Set")
 _PODCAST = re.compile(r"MSP-PODCAST_(\d+)_")
+# Releases 1.6-1.8 spell the file "labels_concensus.csv"; later ones "labels_consensus.csv".
+LABEL_FILES = ("labels_consensus.csv", "labels_concensus.csv")
 
 
 def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
-    """Every row of `<root>/Labels/labels_consensus.csv`, its audio in `<root>/Audios/<FileName>`.
+    """Every row of `<root>/Labels/labels_consensus.csv` (or the older releases' `labels_concensus.csv`),
+    its audio in `<root>/Audios/<FileName>`.
 
     The speaker is `SpkrID` as written; where the corpus writes "Unknown" it is "Unknown:<podcast>",
     one speaker per podcast of the file name (`MSP-PODCAST_0153_0021.wav`: "Unknown:0153").
@@ -28,13 +31,16 @@ def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
     FileNotFoundError for a missing file.
     """
     root = Path(root)
-    labels, audios = root / "Labels" / "labels_consensus.csv", root / "Audios"
-    if not labels.is_file():
-        raise FileNotFoundError(f"{labels}: MSP-Podcast consensus labels not found")
+    audios = root / "Audios"
+    labels = next((root / "Labels" / name for name in LABEL_FILES if (root / "Labels" / name).is_file()), None)
+    if labels is None:
+        raise FileNotFoundError(f"{root / 'Labels' / LABEL_FILES[0]}: MSP-Podcast consensus labels not found "
+                                f"(nor {LABEL_FILES[1]})")
     utterances = []
     reader = csv.DictReader(io.StringIO(read_label_text(labels, "utf-8-sig"), newline=""))
     try:
-        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+        reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+        missing = [c for c in _COLUMNS if c not in reader.fieldnames]
         if missing:
             raise ValueError(f"{labels}:1: missing column(s) {', '.join(missing)}")
         for row in reader:

@@ -37,7 +37,8 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
     as tabled; a normal one (II = 01) gets it scaled by `normal_intensity`, nearer to neutral,
     since the table rates the emotion itself and a normal rendition expresses less of it (0.75 is
     our choice, not a published value; 1.0 turns the scaling off). The speaker is "Actor_AA".
-    Raises ValueError naming the file for an audio file whose name does not fit the pattern.
+    Raises ValueError naming the file for an audio file whose name does not fit the pattern or a clip
+    found twice (two copies of the corpus under `root`).
     """
     if not 0.0 <= normal_intensity <= 1.0:
         raise ValueError(f"normal_intensity is {normal_intensity}; expected a scale in [0, 1]")
@@ -50,6 +51,10 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
     )
     if not files:
         raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
+    seen: dict[str, Path] = {}
+    for file in files:
+        if (first := seen.setdefault(file.stem, file)) != file:
+            raise ValueError(f"{file}: the same RAVDESS clip as {first} (two copies of the corpus under {root}?)")
     utterances = []
     for file in files:
         match = _NAME.fullmatch(file.stem)
