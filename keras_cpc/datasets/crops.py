@@ -83,7 +83,8 @@ def crop_dataset(
     With `training` the files are reshuffled every pass and repeated forever (batches of
     exactly `batch_size`); otherwise one deterministic pass in file order. Decoding runs in
     parallel off the training graph and batches are prefetched; memory holds the file paths
-    (for the shuffle), never more than a few batches of audio. Unreadable files are skipped with a warning that names them.
+    (for the shuffle), never more than a few batches of audio. Unreadable files are skipped with
+    a warning that names them.
     `shard=(index, count)` keeps every `count`-th file, for one input pipeline of several.
     """
     if not paths:
