@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -72,6 +73,8 @@ def _recognize(recognizer, windows, lengths) -> np.ndarray:
 
 
 def test_model_json_sizes_come_from_the_models(models):
+    assert sorted(f.name for f in models[2].iterdir()) == ["cpc_step.tflite", "head.tflite", "model.json"]
+    assert not models[2].with_name("float.partial").exists()  # checked, then moved into --out
     config = json.loads((models[2] / "model.json").read_text())
     assert config["hop_samples"] == 1600 and config["chunk_samples"] == 1600 + 425 - 160
     assert config["hop_frames"] == 10 and config["window_frames"] == 50 and config["state_size"] == UNITS
@@ -122,12 +125,29 @@ def test_the_export_check_takes_the_first_representative_file_that_loads(audio, 
     assert export.check_signal([str(tmp_path / "b_short.wav")], 1865)[0] == "3 s of synthetic noise"
 
 
-def test_an_unquantized_export_that_differs_from_keras_is_an_error(models, tmp_path, monkeypatch):
+def _export_args(models, out: Path, *extra: str) -> argparse.Namespace:
+    return export.build_parser().parse_args([
+        "--cpc", str(models[2].parent / "cpc.keras"), "--recognizer", str(models[2].parent / "recognizer.keras"),
+        "--out", str(out), "--window-seconds", str(WINDOW_SECONDS), *extra])
+
+
+def test_an_unquantized_export_that_differs_from_keras_is_an_error_and_leaves_out_as_it_was(
+        models, tmp_path, monkeypatch):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "model.json").write_text("the earlier export")
     monkeypatch.setattr(export, "largest_difference", lambda *args: 0.5)
-    with pytest.raises(SystemExit, match="differ from the Keras model by 5.00e-01 on 3 s of synthetic noise"):
-        export.export(export.build_parser().parse_args([
-            "--cpc", str(models[2].parent / "cpc.keras"), "--recognizer", str(models[2].parent / "recognizer.keras"),
-            "--out", str(tmp_path), "--window-seconds", str(WINDOW_SECONDS)]))
+    with pytest.raises(SystemExit, match="not written: .* differ from the Keras model by 5.00e-01 on 3 s of synthetic"):
+        export.export(_export_args(models, out))
+    assert [f.name for f in out.iterdir()] == ["model.json"]
+    assert (out / "model.json").read_text() == "the earlier export"
+    assert not (tmp_path / "model.partial").exists()
+
+
+def test_a_missing_representative_path_fails_before_the_conversion(models, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "export_streaming", lambda *args: pytest.fail("converted before checking"))
+    with pytest.raises(FileNotFoundError, match="absent.wav: no such file"):
+        export.export(_export_args(models, tmp_path / "out", "--representative", str(tmp_path / "absent.wav")))
 
 
 def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
@@ -251,11 +271,13 @@ def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp
     stereo = np.stack([audio[:22050], 0.5 * audio[22050:44100]], axis=1)  # channels that differ
     soundfile.write(tmp_path / "b.wav", stereo, 22050)  # averaged and resampled while streaming
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF" + bytes(100))
+    (tmp_path / "headerless.raw").write_bytes(bytes(100))  # soundfile raises TypeError: no sample rate
     with pytest.raises(SystemExit) as exit_info:
-        analyze.main([str(tmp_path), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv"),
-                      "--plot", str(tmp_path / "out.png")])
+        analyze.main([str(tmp_path), str(tmp_path / "headerless.raw"), "--model", str(models[2]),
+                      "--csv", str(tmp_path / "out.csv"), "--plot", str(tmp_path / "out.png")])
     assert exit_info.value.code == 1
-    assert "corrupt.wav" in capsys.readouterr().err
+    errors = capsys.readouterr().err
+    assert "corrupt.wav" in errors and f"{tmp_path / 'headerless.raw'}: cannot decode audio" in errors
     with open(tmp_path / "out.csv") as handle:
         rows = list(csv.DictReader(handle))
     per_file = {name: [r for r in rows if r["file"].endswith(name)] for name in ("a.wav", "b.wav")}

@@ -5,7 +5,9 @@ Writes `cpc_step.tflite` (one hop of audio + GRU state -> contexts + state), `he
 `app.streaming`. `--recognizer` is an `EmotionRecognizer` with `--cpc` the CPC model whose
 contexts it was trained on, or an `EndToEndRecognizer` alone. The exports are then checked
 against the Keras model on the first usable `--representative` file (else a synthetic signal):
-an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error.
+an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error. The files are
+written to `<out>.partial/` and moved into `--out` only once checked, so a failed export leaves
+`--out` as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import argparse
 import logging
 import math
 import os
+import shutil
+from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
@@ -75,18 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def export(args: argparse.Namespace) -> None:
+    representative = [str(f) for f in audio_files(args.representative)] if args.representative else []
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
     version = args.model_version or "-".join(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p)
-    config = export_streaming(args.out, encoder, autoregressor, recognizer, args.hop_seconds,
-                              args.window_seconds, args.quantize, args.representative, version,
+    out = Path(args.out)
+    partial = out.resolve().with_name(out.resolve().name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # from an export that died
+    config = export_streaming(partial, encoder, autoregressor, recognizer, args.hop_seconds,
+                              args.window_seconds, args.quantize, representative, version,
                               args.training_data, args.licence)
-    logger.info("wrote %s: %d-sample chunks, %d-frame window, quantization %s", args.out,
-                config.chunk_samples, config.window_frames, config.quantization)
-    name, audio = check_signal(args.representative, config.chunk_samples)
-    difference = largest_difference(args.out, encoder, autoregressor, recognizer, audio)
+    name, audio = check_signal(representative, config.chunk_samples)
+    difference = largest_difference(partial, encoder, autoregressor, recognizer, audio)
     if set(config.quantization.values()) == {"none"} and difference > FLOAT_TOLERANCE:
-        raise SystemExit(f"{args.out}: the LiteRT models differ from the Keras model by {difference:.2e} on "
-                         f"{name} (more than {FLOAT_TOLERANCE}): the conversion is wrong")
+        shutil.rmtree(partial)
+        raise SystemExit(f"{out}: not written: the LiteRT models differ from the Keras model by {difference:.2e} "
+                         f"on {name} (more than {FLOAT_TOLERANCE}): the conversion is wrong")
+    out.mkdir(parents=True, exist_ok=True)
+    for file in partial.iterdir():
+        os.replace(file, out / file.name)
+    partial.rmdir()
+    logger.info("wrote %s: %d-sample chunks, %d-frame window, quantization %s", out,
+                config.chunk_samples, config.window_frames, config.quantization)
     logger.info("the LiteRT models' last prediction on %s is within %.1e of the Keras model's", name, difference)
 
 
