@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.input_file:
         try:
             backend = FileBackend({f"file: {args.input_file}": FileSource.from_file(args.input_file)})
-        except (soundfile.LibsndfileError, OSError) as error:
+        except (soundfile.LibsndfileError, OSError, TypeError) as error:  # TypeError: headerless .raw
             build_parser().error(f"cannot read --input-file: {error}")
     settings = Settings.in_file(args.settings) if args.settings else Settings()
     window = MainWindow(settings, backend, args.model)

@@ -69,7 +69,7 @@ def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
                 yield mono if resampler is None else resampler.resample_chunk(mono)
             if resampler is not None:
                 yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+    except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:  # TypeError: headerless .raw
         raise ValueError(f"cannot decode audio ({error})") from None
 
 

@@ -125,7 +125,7 @@ class SoundDeviceSource:
         def finished() -> None:
             if not self._stopping:
                 on_stop(f"The input device {self.device!r} stopped delivering audio "
-                        "(disconnected, or its sound server ended).")
+                        "(disconnected, or its sound server ended). Press Refresh, then Start, to try again.")
 
         try:
             self._stream = self._sd.InputStream(

@@ -162,9 +162,8 @@ class MainWindow(QMainWindow):
         quantization = " / ".join(config.get("quantization", {}).values()) or "?"
         self.model_label.setText(f"Model: {folder} ({quantization}; trained on "
                                  f"{config.get('training_data', 'unspecified')})")
-        if self.session is not None:  # the new model takes over the live input at once
-            self.stop_live()
-            self.start_live()
+        if self.session is not None:  # the trajectory so far stays (to export); the next Start uses the new model
+            self.stop_live(f"Live input stopped: {folder} is used from the next Start.")
         return True
 
     # -- live input ----------------------------------------------------------------------------
@@ -260,7 +259,7 @@ class MainWindow(QMainWindow):
                 self.stop_live(stopped.error)
             elif time.perf_counter() - self.session.last_arrival > STALL_SECONDS:
                 self.stop_live(f"No audio from {self.device_box.currentText()!r} for {STALL_SECONDS:.0f} s: "
-                               "the device stopped (disconnected?). Press Start to try again.")
+                               "the device stopped (disconnected?). Press Refresh, then Start, to try again.")
         if self._analysis is not None and self._analysis[1].done():
             self._finish_analysis()
         if self._arrivals:

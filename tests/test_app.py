@@ -320,6 +320,16 @@ def test_a_file_damaged_partway_shows_its_trajectory_up_to_the_damage(make_windo
     assert window.summary_label.text().startswith("damaged.wav: 2.5 s")
 
 
+def test_choosing_another_model_stops_the_live_input_keeping_its_trajectory(make_window, qtbot, model, audio):
+    window = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}))
+    assert window.start_live()
+    qtbot.waitUntil(lambda: len(window.trajectory) >= 5, timeout=20000)
+    assert window.load_model(model) and window.session is None
+    kept = list(window.trajectory)
+    assert len(kept) >= 5 and f"{model} is used from the next Start" in window.message()
+    assert window.summary_label.text().startswith("Live: ") and window.start_button.text() == "Start"
+
+
 def test_choosing_another_model_stops_a_file_analysis(make_window, model, audio, tmp_path):
     path = tmp_path / "long.wav"
     soundfile.write(path, np.tile(audio, 12), RATE)  # 60 s
@@ -474,5 +484,5 @@ def test_a_stalled_device_is_detected(make_window, qtbot, monkeypatch):
     assert window.start_live()  # no callback ever comes
     assert not window.device_box.isEnabled()  # the stall names the session's device: it cannot change
     qtbot.waitUntil(lambda: window.session is None, timeout=5000)
-    assert "No audio from 'usb mic'" in window.message()
+    assert "No audio from 'usb mic'" in window.message() and "Press Refresh, then Start" in window.message()
     assert window.level_meter.value() == window_module.LEVEL_FLOOR_DB and window.device_box.isEnabled()
