@@ -31,6 +31,7 @@ TRAIL_HOPS = 30  # estimates in the plane's trail (3 s)
 UI_INTERVAL_MS = 50  # the UI takes results and redraws 20 times a second
 STALL_SECONDS = 2.0  # a live input silent this long (no callback at all) has failed
 LEVEL_FLOOR_DB = -80
+BANNER_LINES = 3  # problems the banner keeps (newest last) until dismissed
 LIVE = "live"
 
 
@@ -131,8 +132,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def show_message(self, text: str) -> None:
-        """Shows a problem in the banner above the plots until dismissed or replaced."""
-        self.banner.setText(text)
+        """Shows a problem in the banner above the plots, below those shown since it was last
+        dismissed (the newest `BANNER_LINES`), until dismissed."""
+        shown = [line for line in self.message().split("\n") if line and line != text]
+        self.banner.setText("\n".join([*shown, text][-BANNER_LINES:]))
         self.banner.show()
 
     def message(self) -> str:

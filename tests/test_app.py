@@ -276,8 +276,9 @@ def test_the_model_folder_is_remembered_absolute_and_a_vanished_one_gives_way_to
     window = make_window(model_dir=Path(model.name))  # `--model` relative to where the app was started
     assert window.recognizer is not None and window.settings.model_path == str(model.resolve())
     window.settings.model_path = str(tmp_path / "deleted")
-    again = make_window(model_dir=None)
+    again = make_window(model_dir=None)  # and no input device: both problems stay in the banner
     assert again.model_dir == DEFAULT_MODEL and str(DEFAULT_MODEL) in again.model_label.text()
+    assert f"{tmp_path / 'deleted'} does not exist" in again.message() and "No audio input device" in again.message()
 
 
 # -- failures: each one leaves a message and the rest working ---------------------------------------
