@@ -298,17 +298,25 @@ def test_fit_to_length_repeats_short_input():
 
 def test_fit_to_length_never_pads_with_zeros():
     audio = np.random.default_rng(0).uniform(0.1, 1.0, 4801).astype(np.float32)
-    out = fit_to_length(audio, 16000, offset=123)  # offset is irrelevant when repeating
+    out = fit_to_length(audio, 16000, offset=123)
     assert out.shape == (16000,)
     assert np.all(out != 0)
-    np.testing.assert_array_equal(out, np.tile(audio, 4)[:16000])
+    np.testing.assert_array_equal(out, np.tile(audio, 5)[123:16123])  # repeats from the offset on
+
+
+def test_fit_to_length_repeats_from_the_offset_modulo_the_length():
+    audio = np.array([1, 2, 3], np.float32)
+    np.testing.assert_array_equal(fit_to_length(audio, 7, offset=2), [3, 1, 2, 3, 1, 2, 3])
+    np.testing.assert_array_equal(fit_to_length(audio, 4, offset=4), [2, 3, 1, 2])
 
 
 def _locate(crop, audio):
     """Offset of `crop` as a contiguous window of `audio` (or of its repetition when short), else None."""
     n, length = audio.shape[0], crop.shape[0]
-    if n < length:
-        return 0 if np.array_equal(np.tile(audio, -(-length // n))[:length], crop) else None
+    if n < length:  # repeated from some sample on
+        tiled = np.tile(audio, -(-length // n) + 1)
+        return next((int(o) for o in np.flatnonzero(audio == crop[0])
+                     if np.array_equal(tiled[o:o + length], crop)), None)
     for offset in np.flatnonzero(audio[: n - length + 1] == crop[0]):
         if np.array_equal(audio[offset : offset + length], crop):
             return int(offset)
@@ -349,8 +357,9 @@ def test_crop_dataset_eval_single_ordered_pass(crop_files):
     assert all(b.dtype == np.float32 for b in batches)
     crops = np.concatenate(batches)
     assert [_source_of(c, decoded)[0] for c in crops] == [0, 1, 2, 3, 4]
-    # short file: repeated from the start, never zero-padded
-    np.testing.assert_array_equal(crops[0], np.tile(decoded[0], 4)[:CROP])
+    # short file: repeated from a sample on, never zero-padded
+    start = _locate(crops[0], decoded[0])
+    np.testing.assert_array_equal(crops[0], np.tile(decoded[0], 5)[start:start + CROP])
     # exactly one crop long: the whole file
     np.testing.assert_array_equal(crops[2], decoded[2])
     # long files: a contiguous window inside the file
@@ -382,6 +391,15 @@ def test_crop_dataset_random_offsets_vary(write_audio):
             assert offset is not None and 0 <= offset <= 3 * SAMPLE_RATE
             offsets.add(offset)
     assert len(offsets) >= 6
+
+
+def test_crop_dataset_short_files_start_their_repetition_at_random(write_audio):
+    """A file shorter than the crop is repeated from a seeded random sample on, not always from 0."""
+    path = str(write_audio("short.wav", _noise(int(0.3 * SAMPLE_RATE), 7)))
+    decoded = load_audio(path)
+    starts = {_locate(crop, decoded) for seed in range(4)
+              for crop in _collect(crop_dataset([path], 1, CROP_SECONDS, seed=seed, training=False))[0]}
+    assert None not in starts and len(starts) == 4 and all(0 <= s < len(decoded) for s in starts)
 
 
 def test_crop_dataset_training_batches_and_epochs(crop_files):

@@ -15,17 +15,19 @@ logger = logging.getLogger(__name__)
 
 
 def fit_to_length(audio: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
-    """`length` samples of `audio`: a crop from `offset` if long enough, else repeats of it.
+    """`length` samples of `audio` from `offset`: a crop if long enough, else repeats of it.
 
-    Short utterances are filled by repeating them from the start (the paper's choice),
-    never with zeros.
+    Short utterances are filled by repeating them (the paper's choice), never with zeros,
+    starting at `offset` (taken modulo their length), so that their crops vary too. A
+    repetition whose period is a whole number of frames makes some negatives of InfoNCE exact
+    copies of the positive (the same frame one period away); they are not excluded.
     """
-    if audio.shape[0] >= length:
-        if not 0 <= offset <= audio.shape[0] - length:
-            raise ValueError(f"offset {offset} leaves fewer than {length} of {audio.shape[0]} samples")
+    n = audio.shape[0]
+    if n >= length:
+        if not 0 <= offset <= n - length:
+            raise ValueError(f"offset {offset} leaves fewer than {length} of {n} samples")
         return audio[offset : offset + length]
-    repeats = -(-length // audio.shape[0])
-    return np.tile(audio, repeats)[:length]
+    return audio[(offset + np.arange(length)) % n]
 
 
 class _CropDecoder:
@@ -53,7 +55,8 @@ class _CropDecoder:
                     raise RuntimeError(f"none of the {self.num_files} audio files could be used") from error
             return np.zeros(self.length, np.float32), False
         self.decoded_any = True
-        offset = int(position * (audio.shape[0] - self.length + 1)) if audio.shape[0] > self.length else 0
+        n = audio.shape[0]
+        offset = int(position * (n - self.length + 1)) if n >= self.length else int(position * n)
         return fit_to_length(audio, self.length, offset), True
 
 
@@ -77,7 +80,7 @@ def crop_dataset(
     """Batches of waveform crops `(batch, samples)` float32 from audio files.
 
     Each file gives one crop of `crop_seconds` at 16 kHz: a random window of a longer
-    utterance, a shorter one repeated to fill it. The crop position derives from `seed`
+    utterance, a shorter one repeated to fill it from a random sample on. The position derives from `seed`
     and the element's position, so the stream is the same however many replicas consume it.
 
     With `training` the files are reshuffled every pass and repeated forever (batches of
