@@ -326,8 +326,7 @@ def test_choosing_another_model_stops_the_live_input_keeping_its_trajectory(make
     assert window.start_live()
     qtbot.waitUntil(lambda: len(window.trajectory) >= 5, timeout=20000)
     assert window.load_model(model) and window.session is None
-    kept = list(window.trajectory)
-    assert len(kept) >= 5 and f"{model} is used from the next Start" in window.message()
+    assert len(window.trajectory) >= 5 and f"{model} is used from the next Start" in window.message()
     assert window.summary_label.text().startswith("Live: ") and window.start_button.text() == "Start"
 
 

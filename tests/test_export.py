@@ -165,10 +165,8 @@ def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
 
 
 def test_int8_records_the_ops_it_keeps_in_float(models, sample_root, tmp_path):
-    export.main(["--cpc", str(models[2].parent / "cpc.keras"), "--recognizer",
-                 str(models[2].parent / "recognizer.keras"), "--out", str(tmp_path), "--quantize", "int8",
-                 "--window-seconds", str(WINDOW_SECONDS), "--representative",
-                 str(next(sample_root.rglob("*.flac")))])
+    export.export(_export_args(models, tmp_path, "--quantize", "int8",
+                               "--representative", str(next(sample_root.rglob("*.flac")))))
     config = json.loads((tmp_path / "model.json").read_text())
     assert config["quantization"] == {"cpc_step": "float16", "head": "int8"}  # see HEAD_FLOAT_OPS
     assert set(config["float_ops"]) == {"head"}

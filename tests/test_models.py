@@ -76,11 +76,14 @@ def _numpy_mfcc(audio: np.ndarray, bands: int = 40, window: int = 400, hop: int 
                 fft: int = 512) -> np.ndarray:
     """MFCCs from their definition: periodic Hann frames, |rFFT|, HTK mel triangles over 20 Hz .. rate / 2
     (without the DC bin), log(x + 1e-6), DCT-II scaled by 1 / sqrt(2 * bands)."""
+    def htk_mel(hz):
+        return 1127.0 * np.log1p(np.asarray(hz) / 700.0)
+
     frames = np.stack([audio[i:i + window] for i in range(0, len(audio) - window + 1, hop)])
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window) / window)
     spectrum = np.abs(np.fft.rfft(frames * hann, n=fft))
-    mel = 1127.0 * np.log1p(np.linspace(0, rate / 2, fft // 2 + 1)[1:] / 700.0)
-    edges = np.linspace(1127.0 * np.log1p(20 / 700.0), 1127.0 * np.log1p(rate / 2 / 700.0), bands + 2)
+    mel = htk_mel(np.linspace(0, rate / 2, fft // 2 + 1)[1:])
+    edges = np.linspace(htk_mel(20), htk_mel(rate / 2), bands + 2)
     rising = (mel[:, None] - edges[None, :-2]) / (edges[1:-1] - edges[:-2])
     falling = (edges[None, 2:] - mel[:, None]) / (edges[2:] - edges[1:-1])
     triangles = np.vstack([np.zeros(bands), np.maximum(0, np.minimum(rising, falling))])

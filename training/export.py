@@ -83,7 +83,7 @@ def export(args: argparse.Namespace) -> None:
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
     version = args.model_version or "-".join(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p)
     out = Path(args.out)
-    partial = out.resolve().with_name(out.resolve().name + ".partial")
+    partial = Path(f"{out.resolve()}.partial")
     shutil.rmtree(partial, ignore_errors=True)  # from an export that died
     config = export_streaming(partial, encoder, autoregressor, recognizer, args.hop_seconds,
                               args.window_seconds, args.quantize, representative, version,

@@ -31,11 +31,10 @@ def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
     FileNotFoundError for a missing file.
     """
     root = Path(root)
-    audios = root / "Audios"
-    labels = next((root / "Labels" / name for name in LABEL_FILES if (root / "Labels" / name).is_file()), None)
+    audios, candidates = root / "Audios", [root / "Labels" / name for name in LABEL_FILES]
+    labels = next((path for path in candidates if path.is_file()), None)
     if labels is None:
-        raise FileNotFoundError(f"{root / 'Labels' / LABEL_FILES[0]}: MSP-Podcast consensus labels not found "
-                                f"(nor {LABEL_FILES[1]})")
+        raise FileNotFoundError(f"{candidates[0]}: MSP-Podcast consensus labels not found (nor {LABEL_FILES[1]})")
     utterances = []
     reader = csv.DictReader(io.StringIO(read_label_text(labels, "utf-8-sig"), newline=""))
     try:

@@ -52,11 +52,10 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
     if not files:
         raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
     seen: dict[str, Path] = {}
+    utterances = []
     for file in files:
         if (first := seen.setdefault(file.stem, file)) != file:
             raise ValueError(f"{file}: the same RAVDESS clip as {first} (two copies of the corpus under {root}?)")
-    utterances = []
-    for file in files:
         match = _NAME.fullmatch(file.stem)
         if not match:
             raise ValueError(f"{file}: name is not a RAVDESS speech clip 03-01-EE-II-SS-RR-AA")
