@@ -80,6 +80,7 @@ def test_model_json_sizes_come_from_the_models(models):
     assert config["hop_frames"] == 10 and config["window_frames"] == 50 and config["state_size"] == UNITS
     assert config["outputs"] == ["activation", "valence", "dominance"] and config["output_scale"] == [-1, 1]
     assert config["quantization"] == {"cpc_step": "none", "head": "none"} and config["float_ops"] == {}
+    assert config["check"]["audio"] == "3 s of synthetic noise" and 0 <= config["check"]["largest_difference"] < 1e-4
 
 
 def _ops(path) -> set[str]:
@@ -165,9 +166,10 @@ def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
 
 
 def test_int8_records_the_ops_it_keeps_in_float(models, sample_root, tmp_path):
-    export.export(_export_args(models, tmp_path, "--quantize", "int8",
-                               "--representative", str(next(sample_root.rglob("*.flac")))))
+    representative = next(sample_root.rglob("*.flac"))
+    export.export(_export_args(models, tmp_path, "--quantize", "int8", "--representative", str(representative)))
     config = json.loads((tmp_path / "model.json").read_text())
+    assert config["check"]["audio"] == str(representative) and config["check"]["largest_difference"] > 0
     assert config["quantization"] == {"cpc_step": "float16", "head": "int8"}  # see HEAD_FLOAT_OPS
     assert set(config["float_ops"]) == {"head"}
     assert {"BATCH_MATMUL", "SOFTMAX", "SUM"} <= set(config["float_ops"]["head"])

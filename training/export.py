@@ -5,14 +5,16 @@ Writes `cpc_step.tflite` (one hop of audio + GRU state -> contexts + state), `he
 `app.streaming`. `--recognizer` is an `EmotionRecognizer` with `--cpc` the CPC model whose
 contexts it was trained on, or an `EndToEndRecognizer` alone. The exports are then checked
 against the Keras model on the first usable `--representative` file (else a synthetic signal):
-an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error. The files are
-written to `<out>.partial/` and moved into `--out` only once checked, so a failed export leaves
-`--out` as it was.
+an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error, and the
+difference of any export is recorded as `check` in `model.json`. The files are written to
+`<out>.partial/` and moved into `--out` only once checked, so a failed export leaves `--out` as
+it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -57,6 +59,14 @@ def largest_difference(out: str | os.PathLike, encoder, autoregressor, recognize
     return float(np.abs(np.array(streamed) - expected).max())
 
 
+def record_check(folder: Path, audio: str, difference: float) -> None:
+    """Adds the export check to `folder`'s `model.json`: what it ran on and the largest difference."""
+    path = folder / "model.json"
+    config = json.loads(path.read_text())
+    config["check"] = {"audio": audio, "largest_difference": difference}
+    path.write_text(json.dumps(config, indent=2) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,6 +104,7 @@ def export(args: argparse.Namespace) -> None:
         shutil.rmtree(partial)
         raise SystemExit(f"{out}: not written: the LiteRT models differ from the Keras model by {difference:.2e} "
                          f"on {name} (more than {FLOAT_TOLERANCE}): the conversion is wrong")
+    record_check(partial, name, difference)
     out.mkdir(parents=True, exist_ok=True)
     for file in partial.iterdir():
         os.replace(file, out / file.name)
