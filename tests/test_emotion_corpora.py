@@ -47,10 +47,13 @@ def _check_folds(folds, utterances, num_folds):
         assert not {u.speaker for u in train} & {u.speaker for u in test}
 
 
-def test_scaled_rating_maps_the_scale_linearly_onto_minus_one_to_one():
+def test_scaled_rating_maps_the_scale_linearly_onto_minus_one_to_one(caplog):
     assert [scaled_rating(x, 1, 5) for x in ("1", "2", "3", "4.5", "5")] == [-1.0, -0.5, 0.0, 0.75, 1.0]
     assert [scaled_rating(x, 1, 7) for x in ("1", "2.5", "4", "7")] == [-1.0, -0.5, 0.0, 1.0]
-    assert scaled_rating("5.5", 1, 5) == 1.0 and scaled_rating("0", 1, 5) == -1.0  # clipped
+    assert not caplog.records
+    assert scaled_rating("5.5", 1, 5, "a.txt:3") == 1.0 and scaled_rating("0", 1, 5) == -1.0  # clipped
+    assert [r.getMessage() for r in caplog.records] == ["a.txt:3: rating 5.5 is outside the scale 1..5; clipped",
+                                                        "label: rating 0 is outside the scale 1..5; clipped"]
     for bad in ("", "abc", "nan", "inf"):
         with pytest.raises(ValueError, match="not a finite number"):
             scaled_rating(bad, 1, 5)
@@ -129,6 +132,14 @@ def test_iemocap_reads_summary_lines_as_valence_activation_dominance(tmp_path):
     assert iemocap(tmp_path) == utterances  # the folder holding IEMOCAP_full_release works too
     renamed = corpus.rename(tmp_path / "IEMOCAP")  # and the corpus folder under another name
     assert iemocap(renamed) == [replace(u, path=u.path.replace(str(corpus), str(renamed))) for u in utterances]
+
+
+def test_iemocap_clips_a_rating_outside_its_scale_with_a_warning_naming_file_and_line(tmp_path, caplog):
+    corpus = build_iemocap(tmp_path)
+    file = corpus / "Session3" / "dialog" / "EmoEvaluation" / "Ses03F_impro02.txt"
+    file.write_text(file.read_text().replace("1.5000]", "5.5000]"))  # dominance of its one summary line
+    assert [u.dominance for u in iemocap(corpus) if u.session == 3] == [1.0]
+    assert caplog.messages == [f"{file}:3: rating 5.5000 is outside the scale 1..5; clipped"]
 
 
 def test_iemocap_folds_hold_out_one_session_each(tmp_path):
@@ -313,6 +324,14 @@ def test_msp_podcast_bad_cell_names_file_and_line(tmp_path, column, value, probl
     with pytest.raises(ValueError, match=problem) as info:
         msp_podcast(root)
     assert f"{root / 'Labels' / 'labels_consensus.csv'}:4:" in str(info.value)  # header + 2 rows before
+
+
+def test_msp_podcast_clips_a_rating_outside_its_scale_with_a_warning_naming_file_and_line(tmp_path, caplog):
+    rows = [row[:2] + ("7.5",) + row[3:] if i == 1 else row for i, row in enumerate(MSP_ROWS)]
+    root = build_msp_podcast(tmp_path, rows)
+    assert msp_podcast(root)[1].activation == 1.0
+    labels = root / "Labels" / "labels_consensus.csv"
+    assert caplog.messages == [f"{labels}:3: rating 7.5 is outside the scale 1..7; clipped"]
 
 
 def test_msp_podcast_missing_column_short_row_and_audio_are_named(tmp_path):

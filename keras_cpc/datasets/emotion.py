@@ -4,18 +4,21 @@ Every corpus reader returns `EmotionUtterance`s with activation, valence and dom
 scale, [-1, 1] with 0 at the middle of the corpus's own rating scale, so corpora can be mixed and
 compared. The map is linear (IEMOCAP 1..5: (x - 3) / 2; MSP-Podcast 1..7: (x - 4) / 3), so a
 concordance correlation computed on it equals the one on the corpus's own scale (predictions
-mapped back the same way); only a rating outside its scale is changed beyond that: clipped.
+mapped back the same way); only a rating outside its scale is changed beyond that: clipped, with
+a warning naming the file and line.
 RAVDESS has categories only; `keras_cpc.datasets.ravdess.EMOTIONS` maps them onto the same space.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EmotionUtterance:
@@ -51,11 +54,12 @@ def read_label_text(file: Path, encoding: str = "utf-8") -> str:
         raise ValueError(f"{file}:{line}: not {encoding} text ({error.reason}, byte {error.start})") from None
 
 
-def scaled_rating(text: str, low: float, high: float) -> float:
+def scaled_rating(text: str, low: float, high: float, where: str = "label") -> float:
     """A rating written as `text` on the `low`..`high` scale, mapped linearly onto [-1, 1].
 
     The middle of the scale goes to 0. Raises ValueError for text that is not a finite number;
-    a value outside the scale (a stray annotation) is clipped to the nearer end.
+    a value outside the scale (a stray annotation) is clipped to the nearer end, with a warning
+    naming `where` (the file and line).
     """
     try:
         value = float(text)
@@ -63,6 +67,8 @@ def scaled_rating(text: str, low: float, high: float) -> float:
         value = math.nan
     if not math.isfinite(value):
         raise ValueError(f"rating {text!r} is not a finite number")
+    if not low <= value <= high:
+        logger.warning("%s: rating %s is outside the scale %g..%g; clipped", where, text, low, high)
     return min(1.0, max(-1.0, (2 * value - low - high) / (high - low)))
 
 

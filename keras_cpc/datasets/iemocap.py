@@ -75,7 +75,8 @@ def _read_evaluation(file: Path, wavs: Path, session: int) -> list[EmotionUttera
             if not (summary and turn):
                 raise ValueError("expected `[START - END]<TAB>Ses..._F000<TAB>emotion<TAB>[V, A, D]`")
             valence, activation, dominance = (
-                scaled_rating(summary[key], *SCALE) for key in ("valence", "activation", "dominance")
+                scaled_rating(summary[key], *SCALE, where=f"{file}:{number}")
+                for key in ("valence", "activation", "dominance")
             )
         except ValueError as error:
             raise ValueError(f"{file}:{number}: cannot parse summary line {line!r} ({error})") from None

@@ -48,7 +48,7 @@ def msp_podcast(root: str | Path) -> list[EmotionUtterance]:
             if empty:
                 raise ValueError(f"{where}: empty {', '.join(empty)}")
             try:
-                activation, valence, dominance = (scaled_rating(row[c], *SCALE) for c in _RATINGS)
+                activation, valence, dominance = (scaled_rating(row[c], *SCALE, where) for c in _RATINGS)
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
             audio = audios / row["FileName"].strip()
