@@ -102,6 +102,33 @@ def test_mfcc_matches_a_numpy_reference_and_finds_a_tone():
     assert np.abs(ours[:, 1:]).max() > 1.0  # a tone is far from a flat spectrum
 
 
+def test_cpc_and_mfcc_under_a_mixed_precision_policy(tmp_path):
+    """The model's policy reaches every sublayer (also when loaded under another global policy), the
+    InfoNCE logits stay float32, and MFCC computes in float32 (tf.signal.stft takes no float16)."""
+    audio = tf.random.normal((2, 4000), seed=1)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = CPC(**TINY, dtype="float32")
+        model.build(audio.shape)
+        mixed = CPC(**TINY)
+        mixed.build(audio.shape)
+        mixed.set_weights(model.get_weights())
+        mfcc = MFCC()
+        features = keras.ops.convert_to_numpy(mfcc(audio))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
+    assert {layer.dtype_policy.name for layer in mixed._flatten_layers()} == {"mixed_float16"}
+    assert model(audio).dtype == mixed(audio).dtype == tf.float32
+    # positives only: negatives are drawn from seeds hashed from the (float16-rounded) audio
+    np.testing.assert_allclose(mixed(audio)[..., 0], model(audio)[..., 0], rtol=0.05, atol=1e-3)
+    loaded = roundtrip(mixed, tmp_path)  # under the float32 policy
+    assert {layer.dtype_policy.name for layer in loaded._flatten_layers()} == {"mixed_float16"}
+    assert mfcc.dtype_policy.name == "float32" and features.dtype == np.float32
+    np.testing.assert_allclose(features, keras.ops.convert_to_numpy(MFCC()(audio)))
+
+
 def test_step_accuracy_accumulates_and_roundtrips():
     metric = StepAccuracy(steps=2)
     metric.update_state([1.0, 0.0])

@@ -201,6 +201,21 @@ def test_the_recognizer_under_mixed_precision_matches_float32():
     np.testing.assert_allclose(pooled[0], np.concatenate([features[0].mean(0), features[0].std(0)]), rtol=2e-3)
 
 
+def test_a_recognizers_dtype_policy_reaches_every_sublayer():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        models = [EmotionRecognizer(**TINY, standardize=True, dtype="float32"),
+                  EndToEndRecognizer(encoder_channels=4, context_units=FEATURE_DIM, recognizer=TINY, dtype="float32")]
+        models[0].build({"features": (None, None, FEATURE_DIM), "lengths": (None,)})
+        models[1].build({"audio": (None, None), "lengths": (None,)})
+    finally:
+        keras.config.set_dtype_policy(previous)
+    for model in models:
+        assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
+        assert {weight.dtype for weight in model.weights} == {"float32"}
+
+
 def test_recognizer_output_shape():
     model = EmotionRecognizer(**TINY)
     outputs = _predict(model, _features(np.random.default_rng(0), 5, 11), [11, 3, 7, 1, 9])

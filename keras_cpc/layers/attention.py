@@ -39,16 +39,16 @@ class SelfAttention(keras.layers.Layer):
             raise ValueError(f"attention_dim {attention_dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.attention_dim = attention_dim
-        self.query = keras.layers.Dense(attention_dim, name="query")
-        self.key = keras.layers.Dense(attention_dim, name="key")
-        self.value = keras.layers.Dense(attention_dim, name="value")
+        self.query = keras.layers.Dense(attention_dim, name="query", dtype=self.dtype_policy)
+        self.key = keras.layers.Dense(attention_dim, name="key", dtype=self.dtype_policy)
+        self.value = keras.layers.Dense(attention_dim, name="value", dtype=self.dtype_policy)
         self.output_dense = None
         self.supports_masking = True
 
     def build(self, input_shape):
         for dense in (self.query, self.key, self.value):
             dense.build(input_shape)
-        self.output_dense = keras.layers.Dense(input_shape[-1], name="output")
+        self.output_dense = keras.layers.Dense(input_shape[-1], name="output", dtype=self.dtype_policy)
         self.output_dense.build((*input_shape[:-1], self.attention_dim))
 
     def _heads(self, x):

@@ -66,7 +66,8 @@ class ConvEncoder(keras.layers.Layer):
         self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
         self.strides = tuple(int(s) for s in strides)
         self.convs = [
-            keras.layers.Conv1D(channels, kernel, strides=stride, activation="relu", name=f"conv{i}")
+            keras.layers.Conv1D(channels, kernel, strides=stride, activation="relu", name=f"conv{i}",
+                                dtype=self.dtype_policy)
             for i, (kernel, stride) in enumerate(zip(self.kernel_sizes, self.strides))
         ]
 

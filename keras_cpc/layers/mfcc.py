@@ -12,14 +12,16 @@ class MFCC(keras.layers.Layer):
 
     Hann-windowed STFT frames of `window` samples every `hop` samples (no padding, so
     `frames = 1 + (samples - window) // hop`), a mel filterbank of `coefficients` bands over
-    20 Hz .. sample_rate / 2, log, then the DCT-II (tf.signal).
+    20 Hz .. sample_rate / 2, log, then the DCT-II (tf.signal). Computes in float32 unless
+    given another `dtype`: `tf.signal.stft` takes no 16-bit input, so a mixed-precision policy
+    would break it.
     """
 
     def __init__(
         self, coefficients: int = 40, window: int = 400, hop: int = 160, sample_rate: int = 16000,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})
         self.coefficients, self.window, self.hop, self.sample_rate = coefficients, window, hop, sample_rate
         self.fft_length = 1 << (window - 1).bit_length()
 

@@ -57,9 +57,10 @@ class CPC(keras.Model):
         self.context_units = context_units
         self.prediction_steps = prediction_steps
         self.negatives = negatives
-        self.encoder = ConvEncoder(encoder_channels, kernel_sizes, strides, name="encoder")
-        self.autoregressor = keras.layers.GRU(context_units, return_sequences=True, name="autoregressor")
-        self.predictor = FuturePredictor(prediction_steps, encoder_channels, name="predictor")
+        self.encoder = ConvEncoder(encoder_channels, kernel_sizes, strides, name="encoder", dtype=self.dtype_policy)
+        self.autoregressor = keras.layers.GRU(context_units, return_sequences=True, name="autoregressor",
+                                              dtype=self.dtype_policy)
+        self.predictor = FuturePredictor(prediction_steps, encoder_channels, name="predictor", dtype=self.dtype_policy)
         self.step_accuracy = StepAccuracy(prediction_steps)
 
     def build(self, input_shape):
@@ -91,7 +92,8 @@ class CPC(keras.Model):
         negative_indices = sample_negative_indices(
             example_seeds(audio, step), num_contexts, num_frames, self.negatives, self.prediction_steps
         )
-        return info_nce_logits(frames, predictions, negative_indices)
+        # In float32 under mixed precision: the loss sums batch x contexts terms of about log(51).
+        return ops.cast(info_nce_logits(frames, predictions, negative_indices), "float32")
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = ops.mean(info_nce_loss(y_pred))

@@ -23,9 +23,10 @@ class EndToEndRecognizer(keras.Model):
         super().__init__(**kwargs)
         self.encoder_channels, self.context_units = encoder_channels, context_units
         self.recognizer_config = dict(recognizer or {})
-        self.encoder = ConvEncoder(encoder_channels, name="encoder")
-        self.autoregressor = keras.layers.GRU(context_units, return_sequences=True, name="autoregressor")
-        self.recognizer = EmotionRecognizer(**self.recognizer_config, name="recognizer")
+        self.encoder = ConvEncoder(encoder_channels, name="encoder", dtype=self.dtype_policy)
+        self.autoregressor = keras.layers.GRU(context_units, return_sequences=True, name="autoregressor",
+                                              dtype=self.dtype_policy)
+        self.recognizer = EmotionRecognizer(**self.recognizer_config, name="recognizer", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         audio_shape = tuple(input_shape["audio"])

@@ -60,15 +60,16 @@ class EmotionRecognizer(keras.Model):
         self.dropout = dropout
         self.outputs = outputs
         self.standardize = standardize
-        self.standardization = Standardize(name="standardization") if standardize else None
-        self.attention = SelfAttention(num_heads, attention_dim, name="attention")
-        self.pooling = MeanStdPooling(name="pooling")
+        self.standardization = Standardize(name="standardization", dtype=self.dtype_policy) if standardize else None
+        self.attention = SelfAttention(num_heads, attention_dim, name="attention", dtype=self.dtype_policy)
+        self.pooling = MeanStdPooling(name="pooling", dtype=self.dtype_policy)
         self.hidden = [
-            keras.layers.Dense(units, activation="relu", name=f"hidden{i}")
+            keras.layers.Dense(units, activation="relu", name=f"hidden{i}", dtype=self.dtype_policy)
             for i, units in enumerate(self.hidden_units)
         ]
-        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout{i}") for i in range(len(self.hidden))]
-        self.head = keras.layers.Dense(outputs, name="head")
+        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout{i}", dtype=self.dtype_policy)
+                         for i in range(len(self.hidden))]
+        self.head = keras.layers.Dense(outputs, name="head", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         features_shape = tuple(input_shape["features"])
