@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -9,6 +10,7 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -16,6 +18,11 @@ import tensorflow as tf
 
 from keras_cpc.distribute import worker_id
 from keras_cpc.plots import read_log
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +225,22 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                               f"step {recorded}")
 
 
+@contextlib.contextmanager
+def exclusive_run(out: Path) -> Iterator[None]:
+    """Holds `out/run.lock` while a run trains into `out`: a second process training into the same
+    folder (which would resume from, and overwrite, the first one's checkpoints and log) is an error
+    naming it. Not enforced where `fcntl` is missing (Windows)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "run.lock", "w") as lock:
+        if fcntl is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SystemExit(f"{out}: another process is training into this folder (it holds "
+                                 f"{out / 'run.lock'}); wait for it to finish or choose another --out") from None
+        yield
+
+
 def resumed_epoch(out: Path) -> int:
     """The epochs that the run in `out` has checkpointed: where it resumes (0 for a new run).
     Metadata that cannot be read gives the previous checkpoint's, which the restore falls back to."""
@@ -309,6 +332,9 @@ class ResumableRun(keras.callbacks.Callback):
         self.best_model.on_epoch_begin(epoch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.best_model.monitor not in (logs or {}):  # Keras would only warn, and save every epoch
+            raise ValueError(f"{self.best_model.monitor!r}, which picks the best epoch, is not among the "
+                           f"epoch's logs {sorted(logs or {})}")
         for part in self._parts:
             part.on_epoch_end(epoch, logs)
 

@@ -91,7 +91,8 @@ def feature_statistics(files: Sequence[str], max_frames: int | None = None) -> t
         total = total + frames.sum(0)
         squares = squares + np.square(frames).sum(0)
     if not count:
-        raise ValueError("no frames to compute feature statistics from")
+        first = f", the first {files[0]}" if files else ""
+        raise ValueError(f"no frames to compute feature statistics from in {len(files)} feature files{first}")
     mean = total / count
     return mean, np.maximum(squares / count - np.square(mean), 0.0)
 

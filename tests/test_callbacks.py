@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import log_column, log_rows
-from keras_cpc.callbacks import EpochTime, logged_seconds, resumed_epoch, resumed_seed, run_callbacks
+from keras_cpc.callbacks import EpochTime, exclusive_run, logged_seconds, resumed_epoch, resumed_seed, run_callbacks
 
 X = np.linspace(-1, 1, 16, dtype="float32").reshape(8, 2)
 Y = X @ np.array([[2.0], [-1.0]], dtype="float32")
@@ -55,6 +55,21 @@ def test_epochs_logged_but_not_checkpointed_are_dropped_and_trained_again(tmp_pa
     assert [row["epoch"] for row in rows] == ["0", "1", "2"]
     assert float(rows[2]["val_loss"]) > 0  # the retrained epoch's row, not the dropped one
     assert_same_weights(tmp_path / "best.keras", model)  # the dropped row's 0.0 set no bar
+
+
+def test_a_monitor_missing_from_the_logs_is_an_error_not_a_model_saved_every_epoch(tmp_path):
+    with pytest.raises(ValueError, match=r"'val_score', which picks the best epoch, is not among .*'val_loss'"):
+        fit(tmp_path, 2, monitor="val_score")
+    assert not (tmp_path / "best.keras").exists()
+
+
+def test_one_process_at_a_time_trains_into_a_run_folder(tmp_path):
+    with exclusive_run(tmp_path / "run"):
+        with pytest.raises(SystemExit, match=f"{tmp_path / 'run'}: another process is training into this folder"):
+            with exclusive_run(tmp_path / "run"):
+                pass
+    with exclusive_run(tmp_path / "run"):  # released
+        pass
 
 
 def test_checkpoint_metadata_cut_short_resumes_from_the_previous_checkpoint(tmp_path):

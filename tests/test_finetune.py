@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from helpers import log_column
 from keras_cpc.audio import AudioError, load_audio
-from keras_cpc.callbacks import resumed_seed
+from keras_cpc.callbacks import exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list
 from keras_cpc.features import (
@@ -132,6 +132,26 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
     assert seeds == [0, resumed_seed(0, 1), resumed_seed(0, 3)] and len(set(seeds)) == 3  # run 0, fold 0
     assert len(dropout) == 3 and len(dropout[0]) == 2  # the head's two Dropout layers
     assert dropout[0] != dropout[1] != dropout[2] != dropout[0]  # a resumed run does not replay the first masks
+    # The tested model is the epoch of the best validation CCC in the log.
+    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc"))
+    sets = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 0, 4, 0.34, 0)
+    validation = datasets(args, "mfcc", sets, 0)[0][1]
+    best = keras.saving.load_model(out / "recognizer.keras").evaluate(validation, verbose=0, return_dict=True)
+    assert best["ccc_mean"] == pytest.approx(max(log_column(out / "log.csv", "val_ccc_mean")), abs=1e-5)
+    # A run given more epochs drops its record first: a stop must not leave it beside a newer best model.
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "fit", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run(5)
+    assert not (out / "results.json").exists() and not (out / "predictions.csv").exists()
+
+
+def test_one_process_at_a_time_finetunes_into_an_out_folder(corpus, tmp_path):
+    with exclusive_run(tmp_path / "mfcc"):
+        with pytest.raises(SystemExit, match=f"{tmp_path / 'mfcc'}: another process is training into this folder"):
+            finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc")))
 
 
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):

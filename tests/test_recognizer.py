@@ -155,6 +155,9 @@ def test_feature_statistics_pool_every_frame_of_every_file(tmp_path):
     frames = np.concatenate([part[:4] for part in parts]).astype(np.float64)  # 4 + 1 + 4 frames
     np.testing.assert_allclose(mean, frames.mean(0), rtol=1e-12)
     np.testing.assert_allclose(variance, frames.var(0), rtol=1e-9)
+    np.save(tmp_path / "empty.npy", np.zeros((0, 3), np.float16))
+    with pytest.raises(ValueError, match=f"no frames .* in 1 feature files, the first {tmp_path / 'empty.npy'}"):
+        feature_statistics([tmp_path / "empty.npy"])
 
 
 def test_standardize_maps_to_zero_mean_unit_variance_and_roundtrips(tmp_path):

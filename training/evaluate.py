@@ -135,7 +135,7 @@ def write_reports(results: list[dict], out: Path) -> dict:
         files = [Path(r["out"]) / "predictions.csv" for r in first_runs.values()]
         truth, predicted = pooled_predictions(files)
         plot_scatter(truth, predicted, DIMENSIONS, ccc(truth, predicted), out / f"scatter_{system}.png",
-                     f"{system}: test predictions of every fold (its first finished run)")
+                     f"{system}: test predictions of every fold (its first finished run), CCC of them pooled")
     return report
 
 

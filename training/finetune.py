@@ -31,7 +31,14 @@ except ImportError:  # Windows: no lock, so start the miniCPC runs of one fold o
     fcntl = None
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import logged_seconds, resumed_epoch, resumed_seed, run_callbacks, write_json
+from keras_cpc.callbacks import (
+    exclusive_run,
+    logged_seconds,
+    resumed_epoch,
+    resumed_seed,
+    run_callbacks,
+    write_json,
+)
 from keras_cpc.datasets import (
     EmotionUtterance,
     Fold,
@@ -235,10 +242,14 @@ def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predic
 
 
 def finetune(args: argparse.Namespace) -> dict[str, float]:
-    """Trains (or resumes) one system on one fold and returns its test CCC per dimension."""
+    """Trains (or resumes) one system on one fold and returns its test CCC per dimension; one
+    process at a time in `--out`."""
+    with exclusive_run(Path(args.out)):
+        return train_and_test(args, Path(args.out))
+
+
+def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:
     start = time.perf_counter()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     settings = run_settings(args)  # once: for precpc it hashes the CPC model
     callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", settings, mode="max")
     resumed = resumed_epoch(out)  # the epochs an interrupted invocation checkpointed (0 for a new run)
@@ -266,6 +277,10 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     model.compile(optimizer=AdamL2(args.learning_rate, l2=args.weight_decay),
                   loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)],
                   jit_compile=False)  # Keras's "auto" is XLA on a GPU: one compilation per padded batch length
+    finished = out / "results.json"  # from an invocation that finished: its time stands if no epoch is added
+    if resumed < args.epochs:  # the record and predictions of an earlier best model would outlive a stop
+        finished.unlink(missing_ok=True)
+        (out / "predictions.csv").unlink(missing_ok=True)
     history = model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose,
                         shuffle=False, callbacks=callbacks)
     best = keras.saving.load_model(out / "recognizer.keras")
@@ -273,7 +288,6 @@ def finetune(args: argparse.Namespace) -> dict[str, float]:
     truth = labels(test)
     scores = ccc(truth, predicted)
     results = {f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}
-    finished = out / "results.json"  # from an invocation that finished: its time stands if no epoch was added
     results["seconds"] = read_record(finished)["seconds"] if finished.exists() and not history.epoch else \
         earlier_seconds + time.perf_counter() - start
     results["settings"] = settings

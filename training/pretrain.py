@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import AudioThroughput, resumed_epoch, resumed_seed, run_callbacks
+from keras_cpc.callbacks import AudioThroughput, exclusive_run, resumed_epoch, resumed_seed, run_callbacks
 from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
 from keras_cpc.models import CPC
@@ -70,18 +70,22 @@ def run_settings(args: argparse.Namespace) -> dict:
 def pretrain(args: argparse.Namespace, callbacks: Sequence[keras.callbacks.Callback] = ()) -> CPC:
     """Runs (or resumes) the pretraining that `args` describe and returns the trained model.
 
-    `callbacks` run after the run's own ones (after the checkpoint has been restored).
+    `callbacks` run after the run's own ones (after the checkpoint has been restored). One
+    process at a time trains into `--out` (each worker of a cluster into its own folder).
     """
     keras.utils.set_random_seed(args.seed)
     # Validation is one pass over a finite dataset; Keras warns each time it ends.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     strategy = make_strategy(args.strategy)
-    worker = worker_id(strategy)
     out = Path(args.out)
     if not is_chief(strategy):
-        out = out / "workers" / str(worker)
-    out.mkdir(parents=True, exist_ok=True)
+        out = out / "workers" / str(worker_id(strategy))
+    with exclusive_run(out):
+        return train_cpc(args, strategy, out, callbacks)
 
+
+def train_cpc(args: argparse.Namespace, strategy: tf.distribute.Strategy, out: Path,
+              callbacks: Sequence[keras.callbacks.Callback]) -> CPC:
     utterances = find_utterances(args.data)
     train, validation = split_by_speaker(utterances, args.validation_fraction, args.seed)
     logger.info("%d training and %d validation utterances (%d held-out speakers), %d replica(s)",
