@@ -279,7 +279,7 @@ def test_a_second_run_of_the_fold_waits_for_the_minicpc_pretraining_and_reuses_i
     assert finetune.minicpc_model(args, utterances, seed=0) == model and held == [str(model.parent)]
 
 
-def test_minicpc_cache_is_keyed_on_files_speakers_and_pretraining_settings(tmp_path):
+def test_minicpc_cache_is_keyed_on_files_speakers_and_pretraining_settings(tmp_path, monkeypatch):
     def folder(*options: str, listing="a.wav\t1\nb.wav\t2\n"):
         args = finetune.build_parser().parse_args(["--corpus", "ravdess", "--data", "x", "--system", "minicpc",
                                                    "--out", "y", "--cache", str(tmp_path), *options])
@@ -289,6 +289,11 @@ def test_minicpc_cache_is_keyed_on_files_speakers_and_pretraining_settings(tmp_p
     assert len({folder(), folder(listing="a.wav\t1\n"), folder(listing="a.wav\t1\nb.wav\t1\n"),
                 folder("--minicpc-epochs", "3"), folder("--minicpc-steps", "7"),
                 folder("--minicpc-crop-seconds", "2")}) == 6
+    assert folder("--verbose", "0") == folder()  # how it shows progress is not a setting
+    default = folder()
+    parser = finetune.pretrain.build_parser
+    monkeypatch.setattr(finetune.pretrain, "build_parser", lambda: (p := parser()).set_defaults(negatives=10) or p)
+    assert folder() != default  # a changed pretraining default is not read from the old cache
 
 
 def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_path):

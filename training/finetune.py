@@ -157,11 +157,21 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     return train, validation, test
 
 
+def minicpc_pretraining(args: argparse.Namespace, listing: Path, folder: Path) -> argparse.Namespace:
+    """`training.pretrain`'s options for a miniCPC model: the `--minicpc-*` ones, its defaults for the rest."""
+    return pretrain.build_parser().parse_args([
+        "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
+        "--steps-per-epoch", str(args.minicpc_steps), "--crop-seconds", str(args.minicpc_crop_seconds),
+        "--verbose", str(args.verbose), "--strategy", "default",  # one device, as finetuning
+    ])
+
+
 def minicpc_folder(args: argparse.Namespace, listing: str) -> Path:
     """Cache folder of a miniCPC model: one per pretraining listing (files and their speakers, which
-    pick pretraining's validation files) and pretraining settings."""
-    settings = f"epochs {args.minicpc_epochs} steps {args.minicpc_steps} crop {args.minicpc_crop_seconds}"
-    key = hashlib.sha256(f"{settings}\n{listing}".encode()).hexdigest()[:16]
+    pick pretraining's validation files) and pretraining settings (every one, defaults included)."""
+    settings = pretrain.run_settings(minicpc_pretraining(args, Path(), Path()))
+    del settings["data"]  # the listing, below
+    key = hashlib.sha256(f"{json.dumps(settings, sort_keys=True)}\n{listing}".encode()).hexdigest()[:16]
     return Path(args.cache) / "minicpc" / key
 
 
@@ -185,11 +195,7 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
         listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
         listing.write_text(listing_text, encoding="utf-8")
         if not (folder / "done").exists():
-            pretrain.pretrain(pretrain.build_parser().parse_args([
-                "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
-                "--steps-per-epoch", str(args.minicpc_steps), "--crop-seconds", str(args.minicpc_crop_seconds),
-                "--verbose", str(args.verbose), "--strategy", "default",  # one device, as finetuning
-            ]))
+            pretrain.pretrain(minicpc_pretraining(args, listing, folder))
             (folder / "done").touch()
     keras.utils.set_random_seed(seed)
     return folder / "cpc.keras"
