@@ -334,7 +334,7 @@ class ResumableRun(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.best_model.monitor not in (logs or {}):  # Keras would only warn, and save every epoch
             raise ValueError(f"{self.best_model.monitor!r}, which picks the best epoch, is not among the "
-                           f"epoch's logs {sorted(logs or {})}")
+                             f"epoch's logs {sorted(logs or {})}")
         for part in self._parts:
             part.on_epoch_end(epoch, logs)
 

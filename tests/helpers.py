@@ -1,10 +1,13 @@
-"""Readers shared by the tests."""
+"""Readers and settings shared by the tests."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import keras
 
 
 def log_rows(path: Path) -> list[dict[str, str]]:
@@ -16,3 +19,14 @@ def log_rows(path: Path) -> list[dict[str, str]]:
 def log_column(path: Path, column: str, kind: Callable[[str], float | int] = float) -> list:
     """One column of every row of a CSV log."""
     return [kind(row[column]) for row in log_rows(path)]
+
+
+@contextlib.contextmanager
+def global_dtype_policy(name: str) -> Iterator[None]:
+    """Keras's global dtype policy set to `name` inside the block, restored after it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

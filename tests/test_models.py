@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import global_dtype_policy
 from keras_cpc.layers import MFCC, ConvEncoder, FuturePredictor, hop_length, num_frames, receptive_field
 from keras_cpc.metrics import StepAccuracy
 from keras_cpc.models import CPC
@@ -106,9 +107,7 @@ def test_cpc_and_mfcc_under_a_mixed_precision_policy(tmp_path):
     """The model's policy reaches every sublayer (also when loaded under another global policy), the
     InfoNCE logits stay float32, and MFCC computes in float32 (tf.signal.stft takes no float16)."""
     audio = tf.random.normal((2, 4000), seed=1)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
+    with global_dtype_policy("mixed_float16"):
         model = CPC(**TINY, dtype="float32")
         model.build(audio.shape)
         mixed = CPC(**TINY)
@@ -116,13 +115,12 @@ def test_cpc_and_mfcc_under_a_mixed_precision_policy(tmp_path):
         mixed.set_weights(model.get_weights())
         mfcc = MFCC()
         features = keras.ops.convert_to_numpy(mfcc(audio))
-    finally:
-        keras.config.set_dtype_policy(previous)
     assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
     assert {layer.dtype_policy.name for layer in mixed._flatten_layers()} == {"mixed_float16"}
-    assert model(audio).dtype == mixed(audio).dtype == tf.float32
+    logits, mixed_logits = model(audio), mixed(audio)
+    assert logits.dtype == mixed_logits.dtype == tf.float32
     # positives only: negatives are drawn from seeds hashed from the (float16-rounded) audio
-    np.testing.assert_allclose(mixed(audio)[..., 0], model(audio)[..., 0], rtol=0.05, atol=1e-3)
+    np.testing.assert_allclose(mixed_logits[..., 0], logits[..., 0], rtol=0.05, atol=1e-3)
     loaded = roundtrip(mixed, tmp_path)  # under the float32 policy
     assert {layer.dtype_policy.name for layer in loaded._flatten_layers()} == {"mixed_float16"}
     assert mfcc.dtype_policy.name == "float32" and features.dtype == np.float32

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import global_dtype_policy
 from keras_cpc.features import feature_statistics
 from keras_cpc.layers import MeanStdPooling, SelfAttention, Standardize
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
@@ -190,30 +191,22 @@ def test_the_recognizer_under_mixed_precision_matches_float32():
     features = rng.uniform(100, 120, size=(2, 1000, FEATURE_DIM)).astype(np.float32)
     reference = EmotionRecognizer(**TINY)
     expected = _predict(reference, features, [1000, 600])
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
+    with global_dtype_policy("mixed_float16"):
         model = EmotionRecognizer(**TINY)
         model.build({"features": features.shape, "lengths": (2,)})
         model.set_weights(reference.get_weights())
         mixed = _predict(model, features, [1000, 600])
         pooled = keras.ops.convert_to_numpy(MeanStdPooling()(features[:1].astype(np.float16)))
-    finally:
-        keras.config.set_dtype_policy(previous)
     np.testing.assert_allclose(mixed, expected, rtol=0.05, atol=0.05)
     np.testing.assert_allclose(pooled[0], np.concatenate([features[0].mean(0), features[0].std(0)]), rtol=2e-3)
 
 
 def test_a_recognizers_dtype_policy_reaches_every_sublayer():
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
+    with global_dtype_policy("mixed_float16"):
         models = [EmotionRecognizer(**TINY, standardize=True, dtype="float32"),
                   EndToEndRecognizer(encoder_channels=4, context_units=FEATURE_DIM, recognizer=TINY, dtype="float32")]
         models[0].build({"features": (None, None, FEATURE_DIM), "lengths": (None,)})
         models[1].build({"audio": (None, None), "lengths": (None,)})
-    finally:
-        keras.config.set_dtype_policy(previous)
     for model in models:
         assert {layer.dtype_policy.name for layer in model._flatten_layers()} == {"float32"}
         assert {weight.dtype for weight in model.weights} == {"float32"}

@@ -251,8 +251,9 @@ def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predic
 def finetune(args: argparse.Namespace) -> dict[str, float]:
     """Trains (or resumes) one system on one fold and returns its test CCC per dimension; one
     process at a time in `--out`."""
-    with exclusive_run(Path(args.out)):
-        return train_and_test(args, Path(args.out))
+    out = Path(args.out)
+    with exclusive_run(out):
+        return train_and_test(args, out)
 
 
 def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class EmotionUtterance:
     """One audio file, its speaker and its emotion; activation, valence and dominance in [-1, 1].
