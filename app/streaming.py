@@ -15,10 +15,12 @@ from typing import NamedTuple
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from keras_cpc.loudness import LevelNormalizer, frontend_settings
+
 
 class Prediction(NamedTuple):
-    """Emotion of the audio heard up to `time` seconds, on the labels' [-1, 1] scale (it can exceed it:
-    the head's output is not bounded)."""
+    """Emotion of the audio heard up to `time` seconds, on the labels' [-1, 1] scale (a model trained
+    without `--bounded` can exceed it)."""
 
     time: float
     activation: float
@@ -86,7 +88,9 @@ def interval_hops(interval: float | None, hop_seconds: float) -> int:
 class StreamingRecognizer:
     """Predicts (activation, valence, dominance) every `interval` of a live or file audio stream.
 
-    `push` takes samples in chunks of any size. Every `hop_samples` new samples, the CPC
+    `push` takes samples in chunks of any size. They pass the model's front end (`model.json`'s
+    `frontend`: the causal level normalisation of `keras_cpc.loudness`, or none for older
+    models), then every `hop_samples` new samples, the CPC
     step model turns the latest chunk (the hop plus the overlap its first frame needs) and
     the GRU state into `hop_frames` contexts, which overwrite the oldest ones in a window of
     `window_frames`. Every `interval` (a whole number of hops; default one hop), the head
@@ -113,6 +117,11 @@ class StreamingRecognizer:
                                       {"audio": (1, self.config["chunk_samples"]), "state": (1, state)})
         self._head = signature_runner(model_dir / "head.tflite", num_threads,
                                       {"features": (1, window, state), "lengths": (1,)})
+        try:
+            level = frontend_settings(self.config.get("frontend"))
+        except ValueError as error:
+            raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
+        self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
         self.reset()
 
     @property
@@ -123,7 +132,9 @@ class StreamingRecognizer:
         return ((config["window_frames"] - 1) * config["frame_hop"] + config["receptive_field"]) / self.sample_rate
 
     def reset(self) -> None:
-        """Forgets all audio: the next sample starts a new stream."""
+        """Forgets all audio: the next sample starts a new stream (and a new level estimate)."""
+        if self.level is not None:
+            self.level.reset()
         self._pending = np.zeros(0, np.float32)
         self._state = np.zeros((1, self.config["state_size"]), np.float32)
         self._window = np.zeros((self.config["window_frames"], self.config["state_size"]), np.float32)
@@ -132,8 +143,13 @@ class StreamingRecognizer:
 
     def push(self, samples: np.ndarray) -> list[Prediction]:
         """Adds samples; returns one prediction per interval completed by them."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        return self._push_normalized(self.level.push(samples) if self.level is not None else samples)
+
+    def _push_normalized(self, samples: np.ndarray) -> list[Prediction]:
+        """Adds samples that went through the front end; returns one prediction per interval completed."""
         chunk, hop = self.config["chunk_samples"], self.config["hop_samples"]
-        pending = np.concatenate([self._pending, np.asarray(samples, np.float32).reshape(-1)])
+        pending = np.concatenate([self._pending, samples])
         predictions, start = [], 0
         while len(pending) - start >= chunk:
             self._advance(pending[start:start + chunk], self.config["hop_frames"])
@@ -145,13 +161,15 @@ class StreamingRecognizer:
 
     def flush(self) -> list[Prediction]:
         """Ends the stream: a last prediction from any frames not yet predicted from; then `reset`."""
+        predictions = self._push_normalized(self.level.flush()) if self.level is not None else []
         field, frame_hop = self.config["receptive_field"], self.config["frame_hop"]
         frames = (len(self._pending) - field) // frame_hop + 1 if len(self._pending) >= field else 0
         if frames:
             chunk = np.zeros(self.config["chunk_samples"], np.float32)
             chunk[:len(self._pending)] = self._pending  # frames past the audio are dropped
             self._advance(chunk, frames)
-        predictions = [self._predict()] if self._frames > self._predicted_frames else []
+        if self._frames > self._predicted_frames:
+            predictions.append(self._predict())
         self.reset()
         return predictions
 

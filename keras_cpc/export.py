@@ -25,6 +25,7 @@ from tensorflow.lite.python.convert import mlir_quantize  # TF's selective quant
 
 from keras_cpc.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, load_audio
 from keras_cpc.layers import ConvEncoder
+from keras_cpc.loudness import apply_frontend
 from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 
@@ -39,7 +40,7 @@ REPRESENTATIVE_SAMPLES = 200
 # feature dimensions: on the shipped model's held-out actors, fully int8 cost 0.16 CCC of
 # dominance and int8 weights alone 0.05 of valence; float16 weights cost nothing measurable.
 HEAD_FLOAT_OPS = ("ADD", "BATCH_MATMUL", "CONCATENATION", "DIV", "MAXIMUM", "MUL", "SELECT_V2", "SOFTMAX",
-                  "SQRT", "SQUARE", "SUB", "SUM")
+                  "SQRT", "SQUARE", "SUB", "SUM", "TANH")
 logger = logging.getLogger(__name__)
 
 
@@ -57,6 +58,7 @@ class StreamingConfig:
     state_size: int
     outputs: tuple[str, ...]
     output_scale: tuple[float, float]
+    frontend: dict  # what the audio goes through before the step model (keras_cpc.loudness.frontend_config)
     quantization: dict[str, str]  # applied per model: none, dynamic or int8
     float_ops: dict[str, tuple[str, ...]]  # ops of each int8 model that compute in float32
     model_version: str
@@ -113,6 +115,13 @@ def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: i
     return keras.Model({"features": features, "lengths": lengths}, {"emotion": emotion}, name="head")
 
 
+def stream_contexts(audio: np.ndarray, encoder: ConvEncoder, autoregressor: keras.layers.GRU,
+                    frontend: dict | None) -> np.ndarray:
+    """`(1, frames, units)` contexts of a whole waveform as the streaming engine computes them: through
+    the model's front end, then CPC's encoder and GRU."""
+    return keras.ops.convert_to_numpy(autoregressor(encoder(apply_frontend(audio, frontend)[None])))
+
+
 def window_prediction(recognizer: keras.Model, contexts: np.ndarray, window_frames: int) -> np.ndarray:
     """The Keras head's (activation, valence, dominance) on the last `window_frames` frames of
     `contexts` (1, frames, dims): what a stream's last prediction sees."""
@@ -155,7 +164,7 @@ def context_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: 
         except AudioError as error:
             logger.warning("calibration skips %s", error)
             continue
-        contexts = keras.ops.convert_to_numpy(autoregressor(encoder(audio[None])))[0]
+        contexts = stream_contexts(audio, encoder, autoregressor, config.frontend)[0]
         for hop in range(len(contexts) // config.hop_frames):
             end = (hop + 1) * config.hop_frames
             window = np.zeros((config.window_frames, config.state_size), np.float32)
@@ -248,7 +257,7 @@ def export_streaming(
         sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
         window_frames=window_frames, state_size=autoregressor.units, outputs=DIMENSIONS,
-        output_scale=(-1.0, 1.0), quantization={}, float_ops={}, model_version=model_version,
+        output_scale=(-1.0, 1.0), frontend=recognizer.frontend, quantization={}, float_ops={}, model_version=model_version,
         training_data=training_data, licence=licence)
     windows = representative_windows(files, encoder, autoregressor, config) if files else None
     out = Path(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -13,10 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cpc.audio import load_audio
+from keras_cpc.channels import random_shift
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC
+from keras_cpc.loudness import apply_frontend
 
 Extractor = Callable[[np.ndarray], np.ndarray]
+Transform = Callable[[np.ndarray, str], np.ndarray]  # (waveform, its file's path) -> waveform
 # Version of the code that computes features (the MFCC layer, CPC's contexts): bump it when that
 # code changes, so that features cached by the old code are not read. Keys name the settings.
 FEATURES_VERSION = 1
@@ -43,25 +47,54 @@ def cpc_extractor(model_path: str | Path) -> tuple[str, Extractor, int]:
         model.encoder.receptive_field
 
 
-def cache_features(
-    utterances: Sequence[EmotionUtterance], extractor: tuple[str, Extractor, int], cache_dir: str | Path
-) -> list[str]:
-    """Paths of `.npy` features (float16) of every utterance, computing only the missing ones.
+def frontend_key(frontend: dict | None) -> str:
+    """The part of a cache key that names the audio front end (empty for raw audio)."""
+    if not frontend:
+        return ""
+    return "-" + hashlib.sha256(json.dumps(frontend, sort_keys=True).encode()).hexdigest()[:8]
 
-    Files are written atomically under `cache_dir/<key>-v<FEATURES_VERSION>/`, named by a digest of the audio
-    file's path, size and modification time (a changed file is extracted again), so an
-    interrupted run keeps what it computed and runs and folds share the cache, also when
-    several of them fill it at once (each writes its own temporary file).
+
+def channel_shift(seed: int, copy: int, babble: Sequence[str] = ()) -> tuple[str, Transform]:
+    """Key and transform of one augmented copy of a corpus: each file through
+    `keras_cpc.channels.random_shift`, from a generator seeded by `seed`, `copy` and the file's path
+    (so a file's copy does not depend on what else is cached), with babble from the `babble` files."""
+    sources = [load_audio(path) for path in babble]
+    digest = hashlib.sha256("\n".join(babble).encode()).hexdigest()[:8]
+
+    def shift(audio: np.ndarray, path: str) -> np.ndarray:
+        entropy = int(hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:16], 16)
+        return random_shift(audio, np.random.default_rng([seed, copy, entropy]), sources)
+
+    return f"shift{seed}-{copy}-{digest}", shift
+
+
+def cache_features(
+    utterances: Sequence[EmotionUtterance], extractor: tuple[str, Extractor, int], cache_dir: str | Path,
+    frontend: dict | None = None, transform: tuple[str, Transform] | None = None,
+) -> list[str]:
+    """Paths of `.npy` features (float16) of every utterance, computing only the missing ones; the
+    audio goes through `transform` (a key and a function, e.g. `channel_shift`), then `frontend`
+    (`keras_cpc.loudness.apply_frontend`).
+
+    Files are written atomically under `cache_dir/<key>[-<frontend>][-<transform>]-v<FEATURES_VERSION>/`,
+    named by a digest of the audio file's path, size and modification time (a changed file is
+    extracted again), so an interrupted run keeps what it computed and runs and folds share the
+    cache, also when several of them fill it at once (each writes its own temporary file).
     """
     key, extract, min_samples = extractor
-    folder = Path(cache_dir) / f"{key}-v{FEATURES_VERSION}"
+    shift = f"-{transform[0]}" if transform else ""
+    folder = Path(cache_dir) / f"{key}{frontend_key(frontend)}{shift}-v{FEATURES_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
     targets = [folder / f"{_cache_name(u.path)}.npy" for u in utterances]
     missing = [(u, t) for u, t in zip(utterances, targets) if not t.exists()]
     if missing:
         progress = keras.utils.Progbar(len(missing), unit_name="file")
         for utterance, target in missing:
-            features = extract(load_audio(utterance.path, min_samples=min_samples)).astype(np.float16)
+            audio = load_audio(utterance.path, min_samples=min_samples)
+            if transform:
+                audio = transform[1](audio, utterance.path)
+            audio = apply_frontend(audio, frontend)
+            features = extract(audio).astype(np.float16)
             handle, partial = tempfile.mkstemp(suffix=".partial.npy", dir=folder)
             with os.fdopen(handle, "wb") as file:
                 np.save(file, features)
@@ -98,7 +131,7 @@ def feature_statistics(files: Sequence[str], max_frames: int | None = None) -> t
 
 
 def padded_dataset(
-    files: Sequence[str],
+    files: Sequence[str] | Sequence[Sequence[str]],
     targets: np.ndarray,
     load: Callable[[str], np.ndarray],
     item_shape: tuple[int | None, ...],
@@ -110,7 +143,9 @@ def padded_dataset(
     """Batches of `({key: padded (batch, time, ...), "lengths": (batch,)}, targets)` from files.
 
     `load(path)` gives one item of `item_shape` (time first); items are read in parallel as
-    they are needed, padded with zeros at the end to the longest of their batch. A shuffled
+    they are needed, padded with zeros at the end to the longest of their batch. `files` may
+    give each item as a row of versions (e.g. the original and augmented copies): every pass
+    reads one of them, drawn at random from `seed` anew each pass. A shuffled
     (training) stream drops a last batch of a single item: a CCC over one value has no
     variance, so no gradient, and the optimizer would step on nothing.
     """
@@ -120,7 +155,12 @@ def padded_dataset(
         item.set_shape(item_shape)
         return {key: item, "lengths": tf.shape(item)[0]}, target
 
-    dataset = tf.data.Dataset.from_tensor_slices((list(files), targets))
+    paths = np.array(files, dtype=str)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, targets))
+    if paths.ndim == 2:
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(dataset, draws).map(
+            lambda item, draw: (item[0][draw % paths.shape[1]], item[1]))
     if shuffle:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         if len(files) > batch_size and len(files) % batch_size == 1:
@@ -129,26 +169,28 @@ def padded_dataset(
     return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def feature_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, max_frames: int | None = None,
-                    shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+def feature_dataset(files: Sequence[str] | Sequence[Sequence[str]], targets: np.ndarray, batch_size: int,
+                    max_frames: int | None = None, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
     """`padded_dataset` of cached `.npy` features (at most `max_frames`, from the start) under the key
     `features`. The cut bounds the attention's `(time, time)` memory for long utterances."""
     def load(path: str) -> np.ndarray:
         return np.load(path)[:max_frames]
 
-    dim = np.load(files[0], mmap_mode="r").shape[1]
+    dim = np.load(np.ravel(files)[0], mmap_mode="r").shape[1]
     return padded_dataset(files, targets, load, (None, dim), "features", batch_size, shuffle, seed)
 
 
 def audio_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, max_samples: int,
-                  min_samples: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """`padded_dataset` of waveforms (at most `max_samples`, from the start) under the key `audio`.
+                  min_samples: int, shuffle: bool = False, seed: int = 0,
+                  frontend: dict | None = None) -> tf.data.Dataset:
+    """`padded_dataset` of waveforms (through `frontend`, then at most `max_samples`, from the start) under
+    the key `audio`.
 
     Every file is loaded once first (about 2 ms a clip), so that one that cannot be used stops
     here with an `AudioError` naming it, not as a `tf.data` error in the middle of an epoch.
     """
     def load(path: str) -> np.ndarray:
-        return load_audio(path, min_samples=min_samples)[:max_samples]
+        return apply_frontend(load_audio(path, min_samples=min_samples), frontend)[:max_samples]
 
     for path in files:
         load(path)

@@ -118,3 +118,27 @@ def plot_runs(results: Sequence[dict], names: Sequence[str], out_path: str | Pat
     figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(out_path, dpi=100)
     plt.close(figure)
+
+
+def plot_conditions(scores: dict[str, dict[str, dict[str, float]]], names: Sequence[str], out_path: str | Path,
+                    title: str = "") -> None:
+    """CCC of each system (a bar each) under each condition, one panel per dimension, as a PNG.
+    `scores` is `{condition: {system: {name: CCC}}}`."""
+    conditions = list(scores)
+    systems = list(dict.fromkeys(system for row in scores.values() for system in row))
+    width = 0.8 / len(systems)
+    figure, axes = plt.subplots(len(names), 1, figsize=(max(8.0, 0.6 * len(conditions) * len(systems)),
+                                                         2.8 * len(names)), sharex=True)
+    for axis, name in zip(np.atleast_1d(axes), names):
+        for i, system in enumerate(systems):
+            values = [scores[c].get(system, {}).get(name, np.nan) for c in conditions]
+            axis.bar(np.arange(len(conditions)) + (i - (len(systems) - 1) / 2) * width, values, width,
+                     label=system)
+        axis.set(ylabel=f"CCC {name}")
+        axis.grid(axis="y", alpha=0.3)
+    axis.set_xticks(range(len(conditions)), conditions, rotation=45, ha="right")
+    np.atleast_1d(axes)[0].legend(fontsize="small", ncol=min(len(systems), 3))
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(out_path, dpi=100)
+    plt.close(figure)

@@ -21,9 +21,10 @@ from app import analyze
 from app.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
+from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level
 from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
-from training import export, heldout
+from training import export, heldout, linear_baseline, robustness
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = 16
@@ -43,11 +44,12 @@ def _randomize(model: keras.Model, seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """Tiny random CPC + recognizer saved as .keras, exported without quantization."""
+    """Tiny random CPC + recognizer (bounded, behind the level normalisation, as `training.finetune` trains
+    them) saved as .keras, exported without quantization."""
     root = tmp_path_factory.mktemp("export")
     cpc = CPC(encoder_channels=8, context_units=UNITS)
     cpc.build((None, None))
-    recognizer = EmotionRecognizer(**HEAD)
+    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings()))
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(cpc, 0)
     _randomize(recognizer, 1)
@@ -64,7 +66,8 @@ def audio(speech_clip):
 
 
 def _contexts(cpc: CPC, audio: np.ndarray) -> np.ndarray:
-    return keras.ops.convert_to_numpy(cpc.context(audio[None]))[0]
+    """The contexts of the audio after the front end (the exported models' level normalisation)."""
+    return keras.ops.convert_to_numpy(cpc.context(normalize_level(audio)[None]))[0]
 
 
 def _recognize(recognizer, windows, lengths) -> np.ndarray:
@@ -183,9 +186,10 @@ def test_step_and_head_match_keras(models, audio):
     config = json.loads((folder / "model.json").read_text())
     step = Interpreter(model_path=str(folder / "cpc_step.tflite")).get_signature_runner()
     head = Interpreter(model_path=str(folder / "head.tflite")).get_signature_runner()
-    state, contexts = np.zeros((1, UNITS), np.float32), []
+    state, contexts, leveled = np.zeros((1, UNITS), np.float32), [], normalize_level(audio)
+    assert config["frontend"] == {"level": vars(LevelSettings())}
     for start in range(0, len(audio) - config["chunk_samples"] + 1, config["hop_samples"]):
-        out = step(audio=audio[None, start:start + config["chunk_samples"]], state=state)
+        out = step(audio=leveled[None, start:start + config["chunk_samples"]], state=state)
         state = out["state"]
         contexts.append(out["contexts"][0])
     streamed, expected = np.concatenate(contexts), _contexts(cpc, audio)
@@ -225,6 +229,27 @@ def test_streaming_matches_whole_utterance_for_any_chunk_size(models, audio):
     np.testing.assert_array_equal(runs[0], runs[2])
 
 
+def test_a_quieter_or_louder_stream_gives_the_same_estimates(models, audio):
+    """The level normalisation makes the estimates independent of the recording level, to the 0.02 the
+    out-of-domain protocol asks, and the contexts the head sees nearly exactly (its speech gate compares
+    histogram bins: a level change may move a block across a bin edge); without it, they follow the level."""
+    def run(samples, front_end=True):
+        stream = StreamingRecognizer(models[2])
+        if not front_end:
+            stream.level = None
+        estimates = stream.push(samples)
+        contexts = stream.features()
+        return np.array([p[1:] for p in estimates + stream.flush()]), contexts
+
+    expected, contexts = run(audio)
+    for scale in (0.1, 3.0):
+        estimates, scaled_contexts = run(audio * scale)
+        np.testing.assert_allclose(estimates, expected, atol=0.02)
+        np.testing.assert_allclose(scaled_contexts, contexts, atol=1e-4)  # 3e-7 at -20 dB, 3e-5 at +9.5 dB
+    raw, raw_loud = run(audio, front_end=False)[1], run(audio * 3, front_end=False)[1]
+    assert np.abs(raw_loud - raw).max() > 1e-2  # this tiny random model's GRU saturates: 0.02
+
+
 def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
     every_hop = StreamingRecognizer(models[2])
     expected = every_hop.push(audio) + every_hop.flush()  # 29 hops, then the 8 frames left
@@ -233,7 +258,9 @@ def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
     assert predictions == expected[2:29:3]  # hops 3, 6, ..., 27
     assert sparse.flush() == [expected[-1]]
     exact = StreamingRecognizer(models[2], interval=0.5)
-    assert exact.push(audio[:265 + 5 * 1600]) == [expected[4]]  # the overlap + 5 hops: no frame left
+    end = 265 + 5 * 1600  # the overlap + 5 hops: no frame left ...
+    end += -end % 320  # ... once the level normalisation has passed on the last 20 ms block they end in
+    assert exact.push(audio[:end]) == [expected[4]]
     assert exact.flush() == []
     for interval in (0.25, 0.0, -0.1, -math.inf, math.nan):
         with pytest.raises(ValueError, match=f"interval {interval} s is not a positive multiple of the model's 0.1 s"):
@@ -257,7 +284,7 @@ def test_streaming_imports_neither_tensorflow_nor_keras(models):
         "import sys, numpy as np\n"
         "from app.streaming import StreamingRecognizer\n"
         f"recognizer = StreamingRecognizer({str(models[2])!r})\n"
-        "assert len(recognizer.push(np.zeros(1865, np.float32))) == 1\n"
+        "assert len(recognizer.push(np.zeros(1920, np.float32))) == 1\n"  # 6 level blocks hold the first chunk
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
@@ -316,6 +343,35 @@ def test_analyze_of_a_folder_without_audio_is_an_error(models, tmp_path, capsys)
     assert exit_info.value.code == 2
     assert f"no .wav/.flac/.ogg files in {tmp_path}" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models, sample_root, tmp_path):
+    ravdess = REPO / "assets" / "samples" / "ravdess"  # actors 1 and 2 train, 4 validates, 3 is held out
+    corpus = ["--corpus", "ravdess", "--data", str(ravdess), "--folds", "4", "--fold", "0"]
+    report = robustness.robustness(robustness.build_parser().parse_args([
+        *corpus, "--models", str(models[2]), "--conditions", "clean", "level-20", "babble-10db", "--babble",
+        str(sample_root), "--read-speech", str(sample_root), "--cache", str(tmp_path / "cache"),
+        "--out", str(tmp_path / "out")]))
+    assert report["speakers"] == ["Actor_03"] and report["utterances"] == 8
+    scores = report["conditions"]
+    assert list(scores) == ["clean", "level-20", "babble-10db"]
+    model, floor = str(models[2]), robustness.FLOOR
+    heldout_scores = heldout.heldout(heldout.build_parser().parse_args([
+        *corpus, "--recognizer", str(models[2].parent / "recognizer.keras"), "--cpc",
+        str(models[2].parent / "cpc.keras"), "--models", model]))["ccc"][model]  # file by file, in blocks
+    assert scores["clean"][model] == pytest.approx(heldout_scores, abs=1e-6)
+    assert scores["level-20"][model] == pytest.approx(scores["clean"][model], abs=0.02)  # the level front end
+    sets = heldout.split("ravdess", heldout.read_corpus("ravdess", str(ravdess)), 0, 4, 0.2, 0)
+    floor_scores = linear_baseline.evaluate_fold(sets, str(tmp_path / "cache"))
+    expected = {d: floor_scores[f"ccc_{d}"] for d in DIMENSIONS}  # from float16 cached test features
+    assert scores["clean"][floor] == pytest.approx(expected, abs=1e-3)
+    for condition in ("level-20", "babble-10db"):  # MFCC statistics see the level and the noise
+        assert abs(scores[condition][floor]["activation"] - scores["clean"][floor]["activation"]) > 1e-3
+    read = report["read_speech"][model]
+    assert read["files"] == 12 and read["hops"] > 12 * 50 and read["hops_inside"] == read["files_inside"] == 1.0
+    for name in ("results.json", "robustness.md", "robustness.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    assert "| level-20 |" in (tmp_path / "out" / "robustness.md").read_text()
 
 
 def test_reservoir_sample_is_uniform_and_holds_at_most_its_size():

@@ -17,9 +17,11 @@ from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.callbacks import exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list
+from keras_cpc.loudness import LevelSettings, normalize_level
 from keras_cpc.features import (
     audio_dataset,
     cache_features,
+    channel_shift,
     cpc_extractor,
     feature_dataset,
     feature_statistics,
@@ -70,7 +72,8 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
     monkeypatch.setattr(keras.Model, "fit", lambda model, *args, **kwargs: jit.append(model.jit_compile)
                         or fit(model, *args, **kwargs))
     monkeypatch.setattr(Trainer, "_resolve_auto_jit_compile", lambda model: True)  # Keras's "auto" on a GPU
-    results = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
+    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, system))
+    results = finetune.finetune(args)
     assert jit == [False]  # XLA would compile once per padded batch length
     assert set(results) == {"ccc_activation", "ccc_valence", "ccc_dominance", "seconds", "settings"}
     assert results["settings"]["epochs"] == 2 and results["settings"]["max_seconds"] == 10
@@ -88,13 +91,17 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
     expected = 2 * covariance / (truth.var(0) + predicted.var(0) + (truth.mean(0) - predicted.mean(0)) ** 2)
     np.testing.assert_allclose([results[f"ccc_{d}"] for d in DIMENSIONS], expected, atol=1e-4)
     if system == "mfcc":  # standardised with the training actors' statistics only
-        mean, variance = feature_statistics(cache_features(train, mfcc_extractor(), tmp_path / "cache"))
+        mean, variance = feature_statistics(cache_features(train, mfcc_extractor(), tmp_path / "cache",
+                                                           finetune.frontend(args)))
         standardization = keras.saving.load_model(out / "recognizer.keras").standardization
         np.testing.assert_allclose(standardization.mean.numpy(), mean, rtol=1e-5)
         np.testing.assert_allclose(standardization.variance.numpy(), variance, rtol=1e-5)
     for name in ("recognizer.keras", "log.csv", "curves.png", "scatter.png"):
         assert (out / name).stat().st_size > 0
-    optimizer = keras.saving.load_model(out / "recognizer.keras").optimizer
+    recognizer = keras.saving.load_model(out / "recognizer.keras")
+    head = recognizer.recognizer if system == "e2e" else recognizer
+    assert head.bounded and head.frontend == {"level": vars(LevelSettings())}  # what the export tells the engine
+    optimizer = recognizer.optimizer
     assert isinstance(optimizer, AdamL2) and optimizer.l2 == 1e-5  # the paper's weight decay, in the gradients
     rerun = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
     assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
@@ -214,6 +221,56 @@ def test_a_training_stream_drops_a_lone_last_item_another_each_epoch(tmp_path):
     assert [len(e) for e in epochs(feature_dataset(files, targets, 3, shuffle=True), 1)[0]] == [3, 2]
 
 
+def test_a_training_stream_reads_one_version_of_each_item_drawn_anew_each_epoch(tmp_path):
+    files = []
+    for i in range(6):
+        files.append([])
+        for version in range(3):
+            files[-1].append(str(tmp_path / f"{i}-{version}.npy"))
+            np.save(files[-1][-1], np.full((2, 3), 10 * i + version, np.float32))
+    targets = np.arange(18, dtype=np.float32).reshape(6, 3)
+
+    def epochs(seed, count=6):
+        dataset = feature_dataset(files, targets, 6, shuffle=True, seed=seed)
+        return [sorted(int(f[0, 0]) for x, _ in dataset for f in x["features"].numpy()) for _ in range(count)]
+
+    drawn = epochs(seed=1)
+    assert all([value // 10 for value in epoch] == list(range(6)) for epoch in drawn)  # every item once
+    assert {value % 10 for epoch in drawn for value in epoch} == {0, 1, 2} and len(set(map(tuple, drawn))) > 1
+    assert epochs(seed=1) == drawn and epochs(seed=2) != drawn
+
+
+def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
+    utterances = finetune.read_corpus("ravdess", str(corpus))[:4]
+    babble = [u.path for u in utterances]
+
+    def copy(seed, number, cache, subset=utterances):
+        return [np.load(f) for f in cache_features(subset, mfcc_extractor(), tmp_path / cache, None,
+                                                   channel_shift(seed, number, babble))]
+
+    first = copy(0, 0, "a")
+    np.testing.assert_array_equal(np.stack(copy(0, 0, "b")), np.stack(first))  # recomputed: the same
+    assert copy(0, 0, "c", utterances[2:])[0].tolist() == first[2].tolist()  # whatever else is cached
+    clean = [np.load(f) for f in cache_features(utterances, mfcc_extractor(), tmp_path / "a")]
+    for other in (copy(0, 1, "a"), copy(1, 0, "a"), clean):
+        assert all(np.abs(o - f).max() > 0.1 for o, f in zip(other, first))
+
+
+def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
+    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--augment", "2"))
+    utterances = finetune.read_corpus("ravdess", str(corpus))
+    (train, _, test), statistics = finetune.datasets(args, "mfcc", [utterances[:8], utterances[8:12], utterances[:8]],
+                                                     seed=0)
+    original = [np.load(f) for f in cache_features(utterances[:8], mfcc_extractor(), tmp_path / "cache",
+                                                   finetune.frontend(args))]
+    np.testing.assert_allclose(statistics[0], np.concatenate(original).astype(np.float64).mean(0), rtol=1e-6)
+    tested = next(iter(test))[0]["features"].numpy()
+    np.testing.assert_allclose(tested, np.stack(original[:4]), rtol=1e-3, atol=1e-3)  # the first batch of 4
+    assert len(list((tmp_path / "cache").glob("mfcc*-shift0-*"))) == 2
+    assert "augment" in finetune.run_settings(args)
+    assert "augment" not in finetune.run_settings(finetune.build_parser().parse_args(args_for(corpus, tmp_path, "e2e")))
+
+
 def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
     args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3"))
     utterances = finetune.read_corpus("ravdess", str(corpus))[:3]
@@ -221,7 +278,8 @@ def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path
     batch, _ = next(iter(test))
     frames = 1 + (4800 - 400) // 160  # MFCC frames of 0.3 s; the encoder's: (4800 - 425) // 160 + 1
     assert batch["features"].shape[1] == frames == 28 and list(batch["lengths"]) == [28] * 3
-    whole = [np.load(f) for f in cache_features(utterances, mfcc_extractor(), tmp_path / "cache")]
+    whole = [np.load(f) for f in cache_features(utterances, mfcc_extractor(), tmp_path / "cache",
+                                                finetune.frontend(args))]
     assert len(whole[0]) == 58  # 0.6 s clips
     np.testing.assert_allclose(batch["features"], np.stack([w[:28] for w in whole]).astype(np.float32))
 
@@ -231,14 +289,15 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)
     cpc.build((None, None))
     cpc.save(tmp_path / "cpc.keras")
-    args = args_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"))
-    finetune.finetune(finetune.build_parser().parse_args(args))
+    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras")))
+    finetune.finetune(args)
     cached = list((tmp_path / "cache").glob("cpc-*/*.npy"))
     assert len(cached) == 28  # every clip once
     utterance = finetune.read_corpus("ravdess", str(corpus))[0]
-    (features,) = cache_features([utterance], cpc_extractor(tmp_path / "cpc.keras"), tmp_path / "cache")
+    (features,) = cache_features([utterance], cpc_extractor(tmp_path / "cpc.keras"), tmp_path / "cache",
+                                 finetune.frontend(args))
     assert Path(features) in cached
-    contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(utterance.path)[None]))[0]
+    contexts = keras.ops.convert_to_numpy(cpc.context(normalize_level(load_audio(utterance.path))[None]))[0]
     assert contexts.shape == (58, 16)  # the given model's contexts of 0.6 s: (9600 - 425) // 160 + 1
     assert np.abs(contexts).max() > 1e-3  # an untrained CPC's contexts are small: the tolerance is float16's
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)

@@ -267,8 +267,20 @@ def test_batch_of_different_lengths_matches_each_utterance_alone():
         np.testing.assert_allclose(together[row : row + 1], alone, atol=1e-5)
 
 
+def test_a_bounded_recognizer_is_the_unbounded_one_through_tanh():
+    rng = np.random.default_rng(5)
+    features, lengths = _features(rng, 4, 9) * 30, [9, 3, 6, 1]
+    unbounded, bounded = EmotionRecognizer(**TINY), EmotionRecognizer(**TINY, bounded=True)
+    _predict(unbounded, features, lengths)
+    _predict(bounded, features, lengths)
+    bounded.set_weights(unbounded.get_weights())
+    linear = _predict(unbounded, features, lengths)
+    assert np.abs(linear).max() > 1  # so that the bound matters
+    np.testing.assert_allclose(_predict(bounded, features, lengths), np.tanh(linear), rtol=1e-5, atol=1e-6)
+
+
 def test_recognizer_roundtrips_with_identical_outputs(tmp_path):
-    model = EmotionRecognizer(**TINY, dropout=0.3, outputs=2)
+    model = EmotionRecognizer(**TINY, dropout=0.3, outputs=2, bounded=True, frontend={"level": {"target_dbfs": -25}})
     rng = np.random.default_rng(3)
     features, lengths = _features(rng, 3, 10), [10, 4, 7]
     expected = _predict(model, features, lengths)

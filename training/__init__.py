@@ -7,11 +7,13 @@ import logging
 import re
 from collections.abc import Callable
 
-import keras_cpc  # noqa: F401  (first: it names the extra to install when TensorFlow is missing)
-import tensorflow as tf
+import keras_cpc
 
-from keras_cpc.audio import AudioError
-from keras_cpc.distribute import grow_gpu_memory
+keras_cpc.require_tensorflow()  # first: it names the extra to install when TensorFlow is missing
+import tensorflow as tf  # noqa: E402
+
+from keras_cpc.audio import AudioError  # noqa: E402
+from keras_cpc.distribute import grow_gpu_memory  # noqa: E402
 
 _PYTHON_ERROR = re.compile(r"^(?:\w+\.)*(?:AudioError|RuntimeError|ValueError|FileNotFoundError): (.+)$", re.M)
 
@@ -35,6 +37,7 @@ def positive(kind: type) -> Callable[[str], int | float]:
 
 fraction = _checked_number(float, lambda value: 0 <= value < 1, "is not in [0, 1)", "fraction")
 non_negative = _checked_number(float, lambda value: value >= 0, "is below 0", "non_negative")
+non_negative_int = _checked_number(int, lambda value: value >= 0, "is below 0", "non_negative_int")
 
 
 def pipeline_error(error: tf.errors.OpError) -> str | None:

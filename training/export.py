@@ -27,7 +27,14 @@ import numpy as np
 
 from app.streaming import StreamingRecognizer
 from keras_cpc.audio import SAMPLE_RATE, AudioError, load_audio
-from keras_cpc.export import QUANTIZATIONS, audio_files, export_streaming, load_parts, window_prediction
+from keras_cpc.export import (
+    QUANTIZATIONS,
+    audio_files,
+    export_streaming,
+    load_parts,
+    stream_contexts,
+    window_prediction,
+)
 from keras_cpc.features import file_digest
 from training import run_cli
 
@@ -54,7 +61,7 @@ def largest_difference(out: str | os.PathLike, encoder, autoregressor, recognize
     engine) and the Keras parts' on the same window of contexts."""
     stream = StreamingRecognizer(out, interval=math.inf)  # only the last prediction counts: the head runs once
     streamed = (stream.push(audio) + stream.flush())[-1][1:]
-    contexts = keras.ops.convert_to_numpy(autoregressor(encoder(audio[None])))
+    contexts = stream_contexts(audio, encoder, autoregressor, recognizer.frontend)
     expected = window_prediction(recognizer, contexts, stream.config["window_frames"])
     return float(np.abs(np.array(streamed) - expected).max())
 

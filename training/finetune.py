@@ -54,6 +54,7 @@ from keras_cpc.datasets import (
 from keras_cpc.features import (
     audio_dataset,
     cache_features,
+    channel_shift,
     cpc_extractor,
     feature_dataset,
     feature_statistics,
@@ -64,14 +65,16 @@ from keras_cpc.features import (
 from keras_cpc.layers import num_frames, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.losses import CCCLoss
+from keras_cpc.loudness import LevelSettings, frontend_config
 from keras_cpc.metrics import ConcordanceCorrelation
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
-from training import fraction, non_negative, positive, pretrain, run_cli
+from training import fraction, non_negative, non_negative_int, positive, pretrain, run_cli
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
+BABBLE_SOURCES = 20  # training utterances that --augment's babble is made of
 CORPORA = ("ravdess", "iemocap", "msp-podcast")
 logger = logging.getLogger("training.finetune")
 
@@ -119,6 +122,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                         help="frozen features (mfcc, minicpc, precpc): standardise each dimension with "
                              "the training set's mean and variance")
+    parser.add_argument("--level-normalization", action=argparse.BooleanOptionalAction, default=True,
+                        help="bring every utterance's speech level to -25 dBFS before its features "
+                             "(keras_cpc.loudness; causal, as the streaming engine does it)")
+    parser.add_argument("--augment", type=non_negative_int, default=0, metavar="N",
+                        help="frozen features: N channel-shifted copies of every training utterance "
+                             "(keras_cpc.channels.random_shift: level, noise, babble of other training "
+                             "utterances, rooms, band limits, tilt); each epoch reads one of its N + 1 versions")
+    parser.add_argument("--bounded", action=argparse.BooleanOptionalAction, default=True,
+                        help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
 
 
@@ -201,6 +213,11 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     return folder / "cpc.keras"
 
 
+def frontend(args: argparse.Namespace) -> dict:
+    """The audio front end of a run (`keras_cpc.loudness.frontend_config`)."""
+    return frontend_config(LevelSettings() if args.level_normalization else None)
+
+
 def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
     """Training, validation and test datasets of a system (features cached when frozen), and the
     per-dimension mean and variance of the training features (`None` for e2e)."""
@@ -208,7 +225,7 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
     if system == "e2e":
         field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
         return [audio_dataset([u.path for u in s], labels(s), args.batch_size, max_samples, field,
-                              shuffle=i == 0, seed=seed) for i, s in enumerate(sets)], None
+                              shuffle=i == 0, seed=seed, frontend=frontend(args)) for i, s in enumerate(sets)], None
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":
@@ -217,16 +234,22 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
         extractor = cpc_extractor(args.cpc)
     else:
         extractor = cpc_extractor(minicpc_model(args, [*sets[0], *sets[1]], seed))
-    files = [cache_features(s, extractor, args.cache) for s in sets]
+    files = [cache_features(s, extractor, args.cache, frontend(args)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
+    statistics = feature_statistics(files[0], max_frames)  # of the original training audio
+    if args.augment:
+        babble = [u.path for u in sets[0][::len(sets[0]) // BABBLE_SOURCES + 1]]
+        copies = [cache_features(sets[0], extractor, args.cache, frontend(args), channel_shift(seed, copy, babble))
+                  for copy in range(args.augment)]
+        files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, labels(s), args.batch_size, max_frames, shuffle=i == 0, seed=seed)
-            for i, (f, s) in enumerate(zip(files, sets))], feature_statistics(files[0], max_frames)
+            for i, (f, s) in enumerate(zip(files, sets))], statistics
 
 
 def run_settings(args: argparse.Namespace) -> dict:
     """What a run is trained with, as `results.json` records it: the options that change its
     result (for its system), and the digest of a precpc model; not where files are."""
-    only_for = {"standardize": {"mfcc", "minicpc", "precpc"},
+    only_for = {"standardize": {"mfcc", "minicpc", "precpc"}, "augment": {"mfcc", "minicpc", "precpc"},
                 **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
     names = [action.dest for action in build_parser()._actions
              if action.dest not in {"help", "data", "cache", "cpc", "out", "verbose"}]
@@ -234,6 +257,9 @@ def run_settings(args: argparse.Namespace) -> dict:
                 if args.system in only_for.get(name, {args.system})}
     if args.system == "precpc" and args.cpc:
         settings["cpc_sha256"] = file_digest(args.cpc)
+    for name in ("level_normalization", "bounded", "augment"):  # records from before these options had none
+        if name in settings and not settings[name]:
+            del settings[name]
     # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay (no-op at 1e-5)
     settings["optimizer"] = "adam_l2"
     return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
@@ -278,7 +304,9 @@ def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:
     if resumed:  # dropout's draws are not checkpointed: go on from a new seed, not replay
         keras.utils.set_random_seed(resumed_seed(seed, resumed))
     standardize = args.standardize and statistics is not None
-    model = EndToEndRecognizer() if args.system == "e2e" else EmotionRecognizer(standardize=standardize)
+    head = {"bounded": args.bounded, "frontend": frontend(args)}
+    model = EndToEndRecognizer(recognizer=head) if args.system == "e2e" else \
+        EmotionRecognizer(standardize=standardize, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

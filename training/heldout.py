@@ -23,7 +23,7 @@ import numpy as np
 from app.analyze import analyze_file
 from app.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
-from keras_cpc.export import window_prediction
+from keras_cpc.export import stream_contexts, window_prediction
 from keras_cpc.features import labels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import run_cli
@@ -37,7 +37,7 @@ def keras_predictions(recognizer_path: str, cpc_path: str, files: list[str], win
     cpc = keras.saving.load_model(cpc_path)
     whole, window = [], []
     for path in files:
-        contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(path)[None]))
+        contexts = stream_contexts(load_audio(path), cpc.encoder, cpc.autoregressor, recognizer.frontend)
         whole.append(window_prediction(recognizer, contexts, contexts.shape[1]))
         window.append(window_prediction(recognizer, contexts, window_frames))
     return np.array(whole), np.array(window)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +28,15 @@ from training.finetune import add_corpus_arguments, fold_count, read_corpus, spl
 PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 
-def statistics(files: Sequence[str]) -> np.ndarray:
-    """`(utterances, 2 * dim)`: mean and standard deviation over time of each cached feature file
-    (read one at a time)."""
-    def pooled(path: str) -> np.ndarray:
-        features = np.load(path).astype(np.float64)
-        return np.concatenate([features.mean(0), features.std(0)])
+def pooled(features: np.ndarray) -> np.ndarray:
+    """`(2 * dim,)`: mean and standard deviation over time of one utterance's `(frames, dim)` features."""
+    features = features.astype(np.float64)
+    return np.concatenate([features.mean(0), features.std(0)])
 
-    return np.stack([pooled(path) for path in files])
+
+def statistics(files: Sequence[str]) -> np.ndarray:
+    """`(utterances, 2 * dim)`: `pooled` statistics of each cached feature file (read one at a time)."""
+    return np.stack([pooled(np.load(path)) for path in files])
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
@@ -45,21 +47,39 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray,
     return weights, mean_y - mean_x @ weights
 
 
+@dataclass(frozen=True)
+class RidgeFloor:
+    """Pooled statistics, standardised with the training set's, mapped to the dimensions by ridge regression."""
+
+    centre: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray
+    penalty: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.centre) / self.scale @ self.weights + self.bias
+
+
+def fit_floor(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray) -> RidgeFloor:
+    """The ridge floor with the penalty of the best mean validation CCC, refitted on training + validation
+    (standardised with the training set's statistics)."""
+    centre, scale = x_train.mean(0), x_train.std(0) + 1e-8
+
+    def fit(x, y, penalty):
+        return RidgeFloor(centre, scale, *fit_ridge((x - centre) / scale, y, penalty), penalty)
+
+    penalty = max(PENALTIES, key=lambda p: ccc(y_valid, fit(x_train, y_train, p).predict(x_valid)).mean())
+    return fit(np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]), penalty)
+
+
 def evaluate_fold(sets: Sequence[Sequence[EmotionUtterance]], cache: str) -> dict:
     """Test CCC per dimension of one fold, and the penalty picked on its validation speakers."""
     extractor = mfcc_extractor()
     x_train, x_valid, x_test = (statistics(cache_features(s, extractor, cache)) for s in sets)
-    y_train, y_valid, y_test = (labels(s) for s in sets)
-    centre, scale = x_train.mean(0), x_train.std(0) + 1e-8
-    standard = [(x - centre) / scale for x in (x_train, x_valid, x_test)]
-
-    def predict(x_fit, y_fit, x, penalty):
-        weights, bias = fit_ridge(x_fit, y_fit, penalty)
-        return x @ weights + bias
-
-    penalty = max(PENALTIES, key=lambda p: ccc(y_valid, predict(standard[0], y_train, standard[1], p)).mean())
-    predicted = predict(np.concatenate(standard[:2]), np.concatenate([y_train, y_valid]), standard[2], penalty)
-    return {"penalty": penalty, **{f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, ccc(y_test, predicted))}}
+    floor = fit_floor(x_train, labels(sets[0]), x_valid, labels(sets[1]))
+    scores = ccc(labels(sets[2]), floor.predict(x_test))
+    return {"penalty": floor.penalty, **{f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}}
 
 
 def linear_baseline(args: argparse.Namespace) -> dict:

@@ -32,7 +32,10 @@ class EmotionRecognizer(keras.Model):
     ReLU dense layers each followed by dropout, and a linear output layer. Paper sizes by
     default. With `standardize`, a `Standardize` layer first maps each feature dimension to
     zero mean and unit variance with statistics set before training
-    (`model.standardization.set_statistics`).
+    (`model.standardization.set_statistics`). With `bounded`, a tanh keeps every output in
+    the labels' [-1, 1]. `frontend` records what the audio went through before the features
+    (`keras_cpc.loudness.frontend_config`); `training.export` writes it into `model.json`, so
+    that the streaming engine feeds the model what it was trained on.
 
     Args:
         num_heads: attention heads.
@@ -41,6 +44,8 @@ class EmotionRecognizer(keras.Model):
         dropout: dropout rate after each hidden dense layer.
         outputs: number of predicted dimensions.
         standardize: standardise the input features with fixed statistics.
+        bounded: squash the outputs into [-1, 1] with tanh.
+        frontend: the audio front end of the training data (`{}`: raw audio).
     """
 
     def __init__(
@@ -51,6 +56,8 @@ class EmotionRecognizer(keras.Model):
         dropout: float = 0.2,
         outputs: int = 3,
         standardize: bool = False,
+        bounded: bool = False,
+        frontend: dict | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,6 +67,8 @@ class EmotionRecognizer(keras.Model):
         self.dropout = dropout
         self.outputs = outputs
         self.standardize = standardize
+        self.bounded = bounded
+        self.frontend = dict(frontend or {})
         self.standardization = Standardize(name="standardization", dtype=self.dtype_policy) if standardize else None
         self.attention = SelfAttention(num_heads, attention_dim, name="attention", dtype=self.dtype_policy)
         self.pooling = MeanStdPooling(name="pooling", dtype=self.dtype_policy)
@@ -69,7 +78,8 @@ class EmotionRecognizer(keras.Model):
         ]
         self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout{i}", dtype=self.dtype_policy)
                          for i in range(len(self.hidden))]
-        self.head = keras.layers.Dense(outputs, name="head", dtype=self.dtype_policy)
+        self.head = keras.layers.Dense(outputs, activation="tanh" if bounded else None, name="head",
+                                       dtype=self.dtype_policy)
 
     def build(self, input_shape):
         features_shape = tuple(input_shape["features"])
@@ -105,5 +115,7 @@ class EmotionRecognizer(keras.Model):
             dropout=self.dropout,
             outputs=self.outputs,
             standardize=self.standardize,
+            bounded=self.bounded,
+            frontend=self.frontend,
         )
         return config

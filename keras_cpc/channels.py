@@ -1,0 +1,261 @@
+"""Seeded channel shifts of 16 kHz mono float32 speech: level, noise, babble, rooms, telephone, codec, microphone tilt.
+
+`apply_condition` gives the fixed conditions of the out-of-domain evaluation (`CONDITIONS`), bit-identical for the same
+(name, audio, seed, babble); `random_shift` draws one random channel per call from continuous ranges for training
+augmentation. Both take and return NumPy arrays of the input's length; no TensorFlow here.
+
+SNRs are relative to `active_power` (the speech's power over its active frames); the noise power is its mean square
+over the whole clip. Everything random is drawn from a `np.random.Generator`, never from a global random state.
+
+Libraries: pyroomacoustics for the rooms (its image-source method, with a seeded stochastic late tail:
+`room_impulse_response`); SciPy for the filters (Butterworth band limits, the RBJ cookbook shelves of `shelf`, FFT
+convolution); soundfile (libsndfile) for the Vorbis codec; soxr for the telephone's resampling to 8 kHz and back.
+Noise, babble, mu-law and gains are a few lines of NumPy.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+import pyroomacoustics as pra
+import soundfile
+import soxr
+from scipy.signal import butter, fftconvolve, sosfilt
+
+from keras_cpc.audio import SAMPLE_RATE
+
+FRAME = SAMPLE_RATE * 25 // 1000  # 25 ms frames for the active power
+ACTIVE_RANGE_DB = 30.0  # frames within this of the loudest frame are active
+NOISE_SLOPES = {"white": 0.0, "pink": -10 * np.log10(2), "brown": -20 * np.log10(2)}  # dB per octave of the PSD
+NOISE_FLOOR_HZ = 20.0  # coloured noise is flat below this (no infrasonic drift in pink or brown noise)
+BABBLE_TALKERS = 4
+PEAK = 0.99
+ROOM_MIN, ROOM_MAX = np.array([3.0, 3.0, 2.4]), np.array([10.0, 8.0, 4.0])  # shoebox dimensions in m
+WALL_MARGIN = 0.5  # m between source or microphone and any wall
+MIN_DISTANCE = 1.0  # m between source and microphone
+ISM_ORDER = 12  # image-source reflection order; the late tail beyond it is stochastic
+SHELF_Q = 0.707
+TELEPHONE_BAND = (300.0, 3400.0)
+TELEPHONE_ORDER = 6  # Butterworth band-pass, 36 dB/octave on either side
+TELEPHONE_RATE = 8000
+MU = 255  # G.711 mu-law, 8 bit
+VORBIS_COMPRESSION = 1.0  # libsndfile's highest compression level: its lowest Vorbis quality (~35 kbit/s here)
+
+
+def active_power(audio: np.ndarray) -> float:
+    """Mean square over the whole 25 ms frames within 30 dB of the loudest one (the clip if shorter than a frame)."""
+    audio = np.asarray(audio, dtype=np.float64)
+    usable = len(audio) - len(audio) % FRAME
+    frames = audio[:usable].reshape(-1, FRAME) if usable else audio[None]
+    powers = np.mean(frames**2, axis=1)
+    return float(np.mean(powers[powers >= powers.max() * 10 ** (-ACTIVE_RANGE_DB / 10)]))
+
+
+def room_impulse_response(rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """Unit-energy impulse response of a random shoebox room with reverberation time `rt60` s, from the direct path on.
+
+    Room dimensions (3-10 x 3-8 x 2.4-4 m) and source and microphone positions (0.5 m from the walls, 1 m apart or
+    more) are drawn from `rng`. The wall absorption is pyroomacoustics' inverse Sabine formula for `rt60`; its image
+    sources up to order 12 give the direct path and early reflections. A full image-source model of the late part
+    takes seconds, so past the time up to which order 12 is complete (12 x smallest dimension / 2c) the response is
+    Gaussian noise from `rng` decaying 60 dB per `rt60`, scaled to the image sources' energy over the half before.
+    Samples before the direct-path peak are dropped, so convolving does not delay the speech.
+    """
+    dimensions = rng.uniform(ROOM_MIN, ROOM_MAX)
+    while True:
+        source, microphone = rng.uniform(WALL_MARGIN, dimensions - WALL_MARGIN, size=(2, 3))
+        if np.linalg.norm(source - microphone) >= MIN_DISTANCE:
+            break
+    absorption, _ = pra.inverse_sabine(rt60, dimensions)
+    room = pra.ShoeBox(dimensions, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=ISM_ORDER)
+    room.add_source(source)
+    room.add_microphone(microphone)
+    room.compute_rir()
+    early = room.rir[0][0]
+    early = early[np.argmax(np.abs(early)):]
+    complete = int(ISM_ORDER * dimensions.min() / (2 * pra.constants.get("c")) * SAMPLE_RATE)
+    early = np.pad(early, (0, max(0, complete - len(early))))[:complete]
+    length = max(int(rt60 * SAMPLE_RATE), 2 * complete)
+    decay = 10 ** (-3 * np.arange(length) / (rt60 * SAMPLE_RATE))  # amplitude down 60 dB at rt60
+    before = slice(complete // 2, complete)
+    tail = rng.standard_normal(length) * decay * np.sqrt(np.sum(early[before] ** 2) / np.sum(decay[before] ** 2))
+    rir = np.concatenate([early, tail[complete:]])
+    return rir / np.linalg.norm(rir)
+
+
+def _waveform(audio: np.ndarray) -> np.ndarray:
+    """`audio` as float32, or a ValueError when it is not a non-empty 1-D waveform."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1 or audio.size == 0:
+        raise ValueError(f"expected a non-empty 1-D waveform, got an array of shape {audio.shape}")
+    return audio
+
+
+def _fit(audio: np.ndarray, length: int) -> np.ndarray:
+    """`audio` as float32, cropped or zero-padded at the end to `length` samples."""
+    return np.pad(audio[:length], (0, max(0, length - len(audio)))).astype(np.float32)
+
+
+def _gain(audio: np.ndarray, db: float) -> np.ndarray:
+    """A pure level change by `db` dB (no clipping)."""
+    return (audio * 10 ** (db / 20)).astype(np.float32)
+
+
+def _peak_normalise(audio: np.ndarray) -> np.ndarray:
+    """Scaled so that the largest magnitude is 0.99; silence is returned unchanged."""
+    peak = np.abs(audio).max()
+    return (audio * (PEAK / peak)).astype(np.float32) if peak > 0 else audio.copy()
+
+
+def _colored_noise(length: int, slope_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise whose power spectrum changes by `slope_db` per octave above 20 Hz (0 white, -3 pink, -6 brown)."""
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    frequencies = np.maximum(np.fft.rfftfreq(length, 1 / SAMPLE_RATE), NOISE_FLOOR_HZ)
+    return np.fft.irfft(spectrum * frequencies ** (slope_db / (20 * np.log10(2))), length)
+
+
+def _babble(babble: Sequence[np.ndarray], length: int, talkers: int, rng: np.random.Generator) -> np.ndarray:
+    """Sum of `talkers` waveforms drawn from `babble` (with replacement when it holds fewer), at equal active power.
+
+    Each starts at a random offset and is tiled or cropped to `length`.
+    """
+    if len(babble) == 0:
+        raise ValueError("babble needs other speakers' waveforms in `babble`; none were given")
+    mix = np.zeros(length)
+    for index in rng.choice(len(babble), size=talkers, replace=len(babble) < talkers):
+        talker = _waveform(babble[index])
+        power = active_power(talker)
+        if power == 0:
+            raise ValueError(f"babble waveform {index} is silent")
+        mix += np.resize(np.roll(talker, -rng.integers(len(talker))), length) / np.sqrt(power)
+    return mix
+
+
+def _add_at_snr(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """`audio` plus `noise` scaled to `snr_db` below the audio's active power."""
+    scale = np.sqrt(active_power(audio) / (np.mean(noise**2) * 10 ** (snr_db / 10)))
+    return (audio + scale * noise).astype(np.float32)
+
+
+def _reverberate(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """`audio` convolved with `rir`, cut to the input's length."""
+    return fftconvolve(audio, rir)[: len(audio)].astype(np.float32)
+
+
+def _band_limit(audio: np.ndarray, low_hz: float, high_hz: float, order: int) -> np.ndarray:
+    """Butterworth band-pass of `order` (6 `order` dB per octave on either side)."""
+    sos = butter(order, (low_hz, high_hz), btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    return sosfilt(sos, audio).astype(np.float32)
+
+
+def shelf(audio: np.ndarray, frequency: float, gain_db: float, kind: Literal["low", "high"],
+          q: float = SHELF_Q) -> np.ndarray:
+    """A low shelf (`gain_db` at DC) or a high shelf (`gain_db` at Nyquist) with corner `frequency` Hz, as float32.
+
+    The biquad of RBJ's "Audio EQ Cookbook": 0 dB at the other end, `gain_db / 2` at `frequency`; Q 0.707 (shelf
+    slope 1) is the steepest that stays monotonic. The two kinds differ only by the sign `s` (+1 low, -1 high).
+    """
+    if kind not in ("low", "high"):
+        raise ValueError(f"shelf kind must be 'low' or 'high', got {kind!r}")
+    if not 0 < frequency < SAMPLE_RATE / 2:
+        raise ValueError(f"shelf frequency must lie strictly between 0 and {SAMPLE_RATE // 2} Hz, got {frequency}")
+    s = 1 if kind == "low" else -1
+    a = 10 ** (gain_db / 40)  # the cookbook's A: amplitude gain at the shelved end is A^2
+    w0 = 2 * np.pi * frequency / SAMPLE_RATE
+    cos, edge = np.cos(w0), np.sqrt(a) * np.sin(w0) / q  # edge: the cookbook's 2 sqrt(A) alpha
+    b = a * np.array([a + 1 - s * (a - 1) * cos + edge, 2 * s * (a - 1 - s * (a + 1) * cos),
+                      a + 1 - s * (a - 1) * cos - edge])
+    den = np.array([a + 1 + s * (a - 1) * cos + edge, -2 * s * (a - 1 + s * (a + 1) * cos),
+                    a + 1 + s * (a - 1) * cos - edge])
+    return sosfilt(np.concatenate([b, den])[None] / den[0], audio).astype(np.float32)  # one second-order section
+
+
+def _shelves(audio: np.ndarray, low_hz: float, low_db: float, high_hz: float, high_db: float) -> np.ndarray:
+    """A low shelf (gain `low_db` at DC) then a high shelf (gain `high_db` at Nyquist), Q 0.707."""
+    return shelf(shelf(audio, low_hz, low_db, "low"), high_hz, high_db, "high")
+
+
+def _mu_law(audio: np.ndarray) -> np.ndarray:
+    """8-bit mu-law companding (G.711's curve, mu = 255) of `audio` clipped to [-1, 1]."""
+    compressed = np.sign(audio) * np.log1p(MU * np.minimum(np.abs(audio), 1)) / np.log1p(MU)
+    quantised = np.round(compressed * 127) / 127
+    return np.sign(quantised) * np.expm1(np.abs(quantised) * np.log1p(MU)) / MU
+
+
+def _telephone(audio: np.ndarray) -> np.ndarray:
+    """Band-pass 300-3400 Hz, resampled to 8 kHz with soxr, mu-law 8 bit, resampled back to 16 kHz."""
+    narrow = soxr.resample(_band_limit(audio, *TELEPHONE_BAND, TELEPHONE_ORDER), SAMPLE_RATE, TELEPHONE_RATE)
+    return _fit(soxr.resample(_mu_law(narrow), TELEPHONE_RATE, SAMPLE_RATE), len(audio))
+
+
+def _vorbis(audio: np.ndarray) -> np.ndarray:
+    """Encoded to Ogg Vorbis at libsndfile's lowest quality in memory, and decoded."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, SAMPLE_RATE, format="OGG", subtype="VORBIS", compression_level=VORBIS_COMPRESSION)
+    buffer.seek(0)
+    return _fit(soundfile.read(buffer, dtype="float32")[0], len(audio))
+
+
+def _noise(color: str, length: int, rng: np.random.Generator, babble: Sequence[np.ndarray],
+           talkers: int = BABBLE_TALKERS) -> np.ndarray:
+    """`length` samples of white, pink or brown noise, or babble of `talkers` waveforms from `babble`."""
+    return (_babble(babble, length, talkers, rng) if color == "babble"
+            else _colored_noise(length, NOISE_SLOPES[color], rng))
+
+
+_Condition = Callable[[np.ndarray, np.random.Generator, Sequence[np.ndarray]], np.ndarray]
+_CONDITIONS: dict[str, _Condition] = {
+    "clean": lambda audio, rng, babble: audio.copy(),
+    "level-20": lambda audio, rng, babble: _gain(audio, -20),
+    "level+10": lambda audio, rng, babble: _gain(audio, 10),
+    "peak": lambda audio, rng, babble: _peak_normalise(audio),
+    **{f"{color}-{snr}db": lambda audio, rng, babble, color=color, snr=snr:
+       _add_at_snr(audio, _noise(color, len(audio), rng, babble), snr)
+       for color in ("white", "pink", "babble") for snr in (20, 10)},
+    **{f"rt60-{rt60}": lambda audio, rng, babble, rt60=rt60: _reverberate(audio, room_impulse_response(rt60, rng))
+       for rt60 in (0.3, 0.8)},
+    "telephone": lambda audio, rng, babble: _telephone(audio),
+    "vorbis": lambda audio, rng, babble: _vorbis(audio),
+    # a small microphone's tilt: weak bass, bright top
+    "tilt": lambda audio, rng, babble: _shelves(audio, 300.0, -6.0, 4000.0, 6.0),
+}
+CONDITIONS: tuple[str, ...] = tuple(_CONDITIONS)
+
+
+def apply_condition(name: str, audio: np.ndarray, seed: int, babble: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """`audio` (16 kHz mono) through evaluation condition `name`, with noise and rooms drawn from `seed`.
+
+    `babble` holds other speakers' waveforms for the babble conditions. The result is float32 of the input's length,
+    bit-identical for the same arguments. Raises ValueError for an unknown name, a babble condition without `babble`,
+    or audio that is not a non-empty 1-D waveform.
+    """
+    if name not in _CONDITIONS:
+        raise ValueError(f"unknown channel condition {name!r}; known: {', '.join(CONDITIONS)}")
+    return _CONDITIONS[name](_waveform(audio), np.random.default_rng(seed), babble)
+
+
+def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """`audio` (16 kHz mono) through one random channel drawn from `rng` alone, for training augmentation.
+
+    With probability 0.5 each, in this order: a random room with RT60 uniform in [0.2, 1] s; white, pink, brown or
+    (when `babble` is given) 1-6 talker babble noise at an SNR uniform in [5, 30] dB; then either a Butterworth band
+    limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz, high at 2-6 kHz, each
+    ±8 dB). Always last, a gain uniform in [-25, +15] dB. Returns float32 of the input's length.
+    """
+    audio = _waveform(audio)
+    if rng.random() < 0.5:
+        audio = _reverberate(audio, room_impulse_response(rng.uniform(0.2, 1.0), rng))
+    if rng.random() < 0.5:
+        colors = [*NOISE_SLOPES, "babble"] if len(babble) else list(NOISE_SLOPES)
+        noise = _noise(colors[rng.integers(len(colors))], len(audio), rng, babble, talkers=rng.integers(1, 7))
+        audio = _add_at_snr(audio, noise, rng.uniform(5, 30))
+    if rng.random() < 0.5:
+        if rng.random() < 0.5:
+            audio = _band_limit(audio, rng.uniform(50, 400), rng.uniform(3000, 7800), rng.integers(1, 5))
+        else:
+            audio = _shelves(audio, rng.uniform(100, 500), rng.uniform(-8, 8), rng.uniform(2000, 6000),
+                             rng.uniform(-8, 8))
+    return _gain(audio, rng.uniform(-25, 15))

@@ -1,0 +1,178 @@
+"""Channel shifts: lengths and reproducibility, and each condition's numbers against references computed here."""
+
+import numpy as np
+import pytest
+from scipy.signal import fftconvolve, welch
+
+from keras_cpc.channels import CONDITIONS, active_power, apply_condition, random_shift, room_impulse_response, shelf
+
+RATE = 16000
+SEEDED = [name for name in CONDITIONS if name.startswith(("white", "pink", "babble", "rt60"))]
+
+
+def voice(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    """A 140 Hz harmonic tone (harmonics to 4 kHz, 1/k) under a 4 Hz syllable envelope, plus noise 50 dB down."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    tone = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 29))
+    envelope = 0.5 - 0.5 * np.cos(2 * np.pi * 4 * t)
+    noise = np.random.default_rng(seed).standard_normal(len(t))
+    return (0.2 * tone * envelope + 0.2 * 10 ** (-50 / 20) * noise).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def audio() -> np.ndarray:
+    return voice()
+
+
+@pytest.fixture(scope="module")
+def babble() -> list[np.ndarray]:
+    return [voice(seconds, seed) for seed, seconds in enumerate((0.7, 1.3, 0.4, 2.0, 0.9), start=1)]
+
+
+def snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
+    """Active power of `clean` over the power of what was added."""
+    return 10 * np.log10(active_power(clean) / np.mean((noisy.astype(np.float64) - clean) ** 2))
+
+
+def band_energy(audio: np.ndarray, low: float, high: float) -> float:
+    """Welch power summed over low <= f < high Hz."""
+    frequencies, psd = welch(audio, RATE, nperseg=1024)
+    return float(psd[(frequencies >= low) & (frequencies < high)].sum())
+
+
+def tone_gain_db(name: str, frequency: float) -> float:
+    """Level change of a steady sine through condition `name` (transient skipped)."""
+    sine = (0.1 * np.sin(2 * np.pi * frequency * np.arange(RATE) / RATE)).astype(np.float32)
+    out = apply_condition(name, sine, 0)
+    return 10 * np.log10(np.mean(out[RATE // 4:] ** 2) / np.mean(sine[RATE // 4:] ** 2))
+
+
+@pytest.mark.parametrize("name", CONDITIONS)
+def test_condition_keeps_length_and_is_reproducible(name, audio, babble):
+    before = audio.copy()
+    out = apply_condition(name, audio, 7, babble)
+    assert out.shape == audio.shape and out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_array_equal(audio, before)  # input untouched
+    np.random.seed(1)  # NumPy's global random state plays no part: everything is drawn from the seed
+    np.testing.assert_array_equal(apply_condition(name, audio, 7, babble), out)
+    other_seed = apply_condition(name, audio, 8, babble)
+    assert (not np.array_equal(other_seed, out)) == (name in SEEDED)
+
+
+def test_levels_and_peak(audio):
+    np.testing.assert_allclose(apply_condition("level-20", audio, 0), audio * 0.1, rtol=1e-6)
+    np.testing.assert_allclose(apply_condition("level+10", audio, 0), audio * 10**0.5, rtol=1e-6)
+    loud = audio / np.abs(audio).max() * 0.5
+    assert np.abs(apply_condition("level+10", loud, 0)).max() == pytest.approx(0.5 * 10**0.5, rel=1e-6)  # no clipping
+    peaked = apply_condition("peak", audio, 0)
+    assert np.abs(peaked).max() == pytest.approx(0.99, rel=1e-6)
+    np.testing.assert_allclose(peaked, audio * (0.99 / np.abs(audio).max()), rtol=1e-6)
+
+
+def test_active_power_ignores_silence():
+    amplitude = 0.3
+    tone = amplitude * np.sin(2 * np.pi * 440 * np.arange(RATE // 2) / RATE)
+    quiet = 1e-4 * np.random.default_rng(0).standard_normal(RATE // 2)  # 67 dB below the tone
+    assert active_power(np.concatenate([quiet, tone, quiet])) == pytest.approx(amplitude**2 / 2, rel=0.01)
+    short = np.array([0.5, -0.5, 0.1])  # shorter than a 25 ms frame: the whole clip
+    assert active_power(short) == pytest.approx(np.mean(short**2))
+
+
+@pytest.mark.parametrize("name", [name for name in CONDITIONS if name.endswith("db")])
+def test_snr(name, audio, babble):
+    target = float(name.rsplit("-", 1)[1].removesuffix("db"))
+    assert snr_db(audio, apply_condition(name, audio, 3, babble)) == pytest.approx(target, abs=0.5)
+
+
+@pytest.mark.parametrize("name, slope", [("white-10db", 0.0), ("pink-10db", -3.01)])
+def test_noise_spectrum_slope(name, slope):
+    long = voice(8.0)
+    noise = apply_condition(name, long, 0).astype(np.float64) - long
+    frequencies, psd = welch(noise, RATE, nperseg=2048)
+    band = (frequencies >= 100) & (frequencies <= 6400)
+    fitted = np.polyfit(np.log2(frequencies[band]), 10 * np.log10(psd[band]), 1)[0]  # dB per octave
+    assert fitted == pytest.approx(slope, abs=0.3)
+
+
+def schroeder_rt60(rir: np.ndarray) -> float:
+    """T30: the -5 to -35 dB slope of the Schroeder backward-integrated energy decay, extrapolated to 60 dB."""
+    energy = np.cumsum(rir[::-1].astype(np.float64) ** 2)[::-1]
+    decay_db = 10 * np.log10(energy / energy[0])
+    fit = (decay_db <= -5) & (decay_db >= -35)
+    slope = np.polyfit(np.arange(len(rir))[fit] / RATE, decay_db[fit], 1)[0]  # dB per second
+    return -60 / slope
+
+
+@pytest.mark.parametrize("rt60", [0.3, 0.8])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_room_reverberation_time(rt60, seed, audio):
+    rir = room_impulse_response(rt60, np.random.default_rng(seed))
+    assert schroeder_rt60(rir) == pytest.approx(rt60, rel=0.3)
+    assert np.linalg.norm(rir) == pytest.approx(1.0)
+    assert np.argmax(np.abs(rir[:600])) == 0  # starts at the direct path: no delay
+    expected = fftconvolve(audio, room_impulse_response(rt60, np.random.default_rng(seed)))[: len(audio)]
+    np.testing.assert_allclose(apply_condition(f"rt60-{rt60}", audio, seed), expected, atol=1e-6)
+
+
+def test_telephone_band():
+    noise = (0.1 * np.random.default_rng(0).standard_normal(2 * RATE)).astype(np.float32)
+    out = apply_condition("telephone", noise, 0)
+    assert 10 * np.log10(band_energy(out, 4000, RATE / 2) / band_energy(noise, 4000, RATE / 2)) < -40
+    assert 10 * np.log10(band_energy(out, 0, 200) / band_energy(noise, 0, 200)) < -20
+    assert 10 * np.log10(band_energy(out, 500, 3000) / band_energy(noise, 500, 3000)) == pytest.approx(0, abs=1)
+
+
+@pytest.mark.parametrize("kind", ["low", "high"])
+@pytest.mark.parametrize("frequency, gain_db", [(300.0, -6.0), (4000.0, 6.0), (150.0, 8.0), (2500.0, -8.0)])
+def test_shelf_response(kind, frequency, gain_db):
+    impulse = np.zeros(RATE)
+    impulse[0] = 1
+    response = np.abs(np.fft.rfft(shelf(impulse, frequency, gain_db, kind)))  # 1 Hz bins, DC to Nyquist
+    shelved, flat = (0, RATE // 2) if kind == "low" else (RATE // 2, 0)
+    assert 20 * np.log10(response[shelved]) == pytest.approx(gain_db, abs=0.01)
+    assert 20 * np.log10(response[flat]) == pytest.approx(0, abs=0.01)
+    assert 20 * np.log10(response[int(frequency)]) == pytest.approx(gain_db / 2, abs=0.01)  # half at the corner
+    rising = np.sign(gain_db) * (1 if kind == "high" else -1)
+    assert np.all(rising * np.diff(response) >= -1e-6)  # monotonic (Q 0.707), up to float32 rounding
+
+
+def test_shelf_errors():
+    with pytest.raises(ValueError, match="kind"):
+        shelf(np.zeros(10), 300, 6, "band")
+    with pytest.raises(ValueError, match="frequency"):
+        shelf(np.zeros(10), 8000, 6, "high")
+
+
+def test_tilt_shelves():
+    assert tone_gain_db("tilt", 60) == pytest.approx(-6, abs=1)
+    assert tone_gain_db("tilt", 1000) == pytest.approx(0, abs=1)
+    assert tone_gain_db("tilt", 7500) == pytest.approx(6, abs=1)
+
+
+def test_vorbis_is_lossy_but_close(audio):
+    assert 10 < snr_db(audio, apply_condition("vorbis", audio, 0)) < 40
+
+
+def test_errors(audio):
+    with pytest.raises(ValueError, match=r"unknown channel condition 'echo'; known: clean, level-20, .*, tilt$"):
+        apply_condition("echo", audio, 0)
+    with pytest.raises(ValueError, match="babble"):
+        apply_condition("babble-10db", audio, 0)
+    with pytest.raises(ValueError, match="1-D"):
+        apply_condition("clean", np.zeros((2, 100), np.float32), 0)
+
+
+def test_random_shift_reproducible_from_the_generator_alone(audio, babble):
+    def draws(seed: int, global_seed: int) -> list[np.ndarray]:
+        np.random.seed(global_seed)
+        rng = np.random.default_rng(seed)
+        return [random_shift(audio, rng, babble) for _ in range(12)]
+
+    first, again, other = draws(0, 1), draws(0, 2), draws(1, 1)
+    for out in first:
+        assert out.shape == audio.shape and out.dtype == np.float32 and np.isfinite(out).all()
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not any(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+    assert len({out.tobytes() for out in first}) == len(first)
+    assert len(random_shift(audio[:5000], np.random.default_rng(0))) == 5000  # without babble too

@@ -1,0 +1,169 @@
+"""Out-of-domain protocol: `python -m training.robustness`.
+
+Scores exported recognizers as the app runs them (the streaming engine, front end included: a
+clip's estimate is the stream's last one, as `training.heldout` takes it) and the MFCC + ridge
+floor of `training.linear_baseline` (fitted on the fold's training and validation speakers) on
+the fold's held-out speakers, under each channel shift of `keras_cpc.channels` (levels, white,
+pink and babble noise, simulated rooms, telephone band, Ogg Vorbis, a microphone tilt; seeded:
+clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
+(`--read-speech`, e.g. the LibriSpeech sample): the share of estimates inside [-1, 1] at every
+hop and per file, and the mean and spread per dimension of the files' estimates (each file's
+`app.trajectory.summary_estimates` mean, as `app.analyze` reports it). Babble is made from
+`--babble` speech (other speakers than the corpus's). Writes `results.json`, `robustness.md`
+and `robustness.png` to `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from app.streaming import StreamingRecognizer
+from app.trajectory import estimates, summary_estimates
+from keras_cpc.audio import load_audio
+from keras_cpc.channels import CONDITIONS, apply_condition
+from keras_cpc.datasets import EmotionUtterance
+from keras_cpc.export import audio_files
+from keras_cpc.features import cache_features, labels, mfcc_extractor
+from keras_cpc.metrics.ccc import DIMENSIONS, ccc
+from keras_cpc.plots import plot_conditions
+from training import run_cli
+from training.finetune import add_corpus_arguments, read_corpus, split
+from training.linear_baseline import fit_floor, pooled, statistics
+
+FLOOR = "MFCC + ridge floor"
+BABBLE_SOURCES = 20  # files of --babble that babble is drawn from
+Predictor = Callable[[np.ndarray], np.ndarray]  # waveform -> (activation, valence, dominance) of the clip
+
+
+def stream_predictor(model_dir: str) -> Predictor:
+    """A clip's estimate by the streaming engine: its last prediction, which hears the whole clip."""
+    recognizer = StreamingRecognizer(model_dir, interval=math.inf)
+    return lambda audio: np.array((recognizer.push(audio) + recognizer.flush())[-1][1:])
+
+
+def floor_predictor(sets: Sequence[Sequence[EmotionUtterance]], cache: str) -> Predictor:
+    """The MFCC + ridge floor fitted on the fold's training and validation speakers, on raw audio."""
+    extractor = mfcc_extractor()
+    extract = extractor[1]
+    x_train, x_valid = (statistics(cache_features(s, extractor, cache)) for s in sets[:2])
+    floor = fit_floor(x_train, labels(sets[0]), x_valid, labels(sets[1]))
+    return lambda audio: floor.predict(pooled(extract(audio))[None])[0]
+
+
+def score_conditions(predictors: dict[str, Predictor], clips: Sequence[np.ndarray], truth: np.ndarray,
+                     conditions: Sequence[str], seed: int, babble: Sequence[np.ndarray]) -> dict:
+    """`{condition: {system: {dimension: CCC}}}` over the clips, each shifted once per condition."""
+    results = {}
+    progress = keras.utils.Progbar(len(conditions) * len(clips), unit_name="clip")
+    for condition in conditions:
+        predicted = {name: [] for name in predictors}
+        for index, clip in enumerate(clips):
+            shifted = apply_condition(condition, clip, seed + index, babble)
+            for name, predict in predictors.items():
+                predicted[name].append(predict(shifted))
+            progress.add(1)
+        results[condition] = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, np.array(values)))))
+                              for name, values in predicted.items()}
+    return results
+
+
+def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
+    """Per model: the share of hop estimates and of file estimates inside [-1, 1] (on every dimension),
+    and the mean and standard deviation over files of each file's mean estimate."""
+    results = {}
+    for model in model_dirs:
+        recognizer = StreamingRecognizer(model)
+        hops, per_file = [], []
+        for path in files:
+            predictions = recognizer.push(load_audio(path)) + recognizer.flush()
+            hops.append(estimates(predictions))
+            per_file.append(summary_estimates(predictions, recognizer.window_seconds).mean(0))
+        hops, per_file = np.concatenate(hops), np.array(per_file)
+        results[model] = {
+            "files": len(files), "hops": len(hops),
+            "hops_inside": float(np.mean(np.all(np.abs(hops) <= 1, axis=1))),
+            "files_inside": float(np.mean(np.all(np.abs(per_file) <= 1, axis=1))),
+            "mean": dict(zip(DIMENSIONS, map(float, per_file.mean(0)))),
+            "std": dict(zip(DIMENSIONS, map(float, per_file.std(0)))),
+        }
+    return results
+
+
+def markdown(report: dict) -> str:
+    """Tables of the report: CCC per condition and system, its change from clean, and read speech."""
+    systems = list(next(iter(report["conditions"].values())))
+    lines = [f"Fold {report['fold']}: {report['utterances']} held-out utterances of {', '.join(report['speakers'])}; "
+             f"seed {report['seed']}.", ""]
+    for system in systems:
+        lines += [f"### {system}", "", "| condition | " + " | ".join(DIMENSIONS) + " | change from clean |",
+                  "|---|" + "---:|" * (len(DIMENSIONS) + 1)]
+        clean = report["conditions"].get("clean", {}).get(system)
+        for condition, scores in report["conditions"].items():
+            row = scores[system]
+            change = " / ".join(f"{row[d] - clean[d]:+.3f}" for d in DIMENSIONS) if clean else ""
+            lines.append(f"| {condition} | " + " | ".join(f"{row[d]:.3f}" for d in DIMENSIONS) + f" | {change} |")
+        lines.append("")
+    if report.get("read_speech"):
+        lines += ["### Neutral read speech", "", "| model | files | hops inside [-1, 1] | files inside | "
+                  + " | ".join(f"{d} mean ± std" for d in DIMENSIONS) + " |", "|---|" + "---:|" * (3 + len(DIMENSIONS))]
+        for model, row in report["read_speech"].items():
+            lines.append(f"| {model} | {row['files']} | {row['hops_inside']:.3f} | {row['files_inside']:.3f} | "
+                         + " | ".join(f"{row['mean'][d]:+.2f} ± {row['std'][d]:.2f}" for d in DIMENSIONS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def robustness(args: argparse.Namespace) -> dict:
+    sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
+                 args.validation_fraction, 0)
+    test = sets[2]
+    babble = [load_audio(path) for path in audio_files([args.babble])[:BABBLE_SOURCES]] if args.babble else []
+    conditions = [c for c in args.conditions if babble or not c.startswith("babble")]
+    if skipped := sorted(set(args.conditions) - set(conditions)):
+        print(f"no --babble speech: {', '.join(skipped)} left out")
+    predictors = {model: stream_predictor(model) for model in args.models}
+    predictors[FLOOR] = floor_predictor(sets, args.cache)
+    report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
+              "seed": args.seed, "models": args.models,
+              "conditions": score_conditions(predictors, [load_audio(u.path) for u in test], labels(test),
+                                             conditions, args.seed, babble)}
+    if args.read_speech:
+        report["read_speech"] = read_speech_statistics(args.models, audio_files([args.read_speech]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "robustness.md").write_text(markdown(report))
+    plot_conditions(report["conditions"], DIMENSIONS, out / "robustness.png",
+                    f"{args.corpus} fold {args.fold}, held-out speakers")
+    print(markdown(report))
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.robustness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_corpus_arguments(parser, "as in training.finetune (the floor picks its penalty on them)")
+    parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
+    parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="folders from training.export")
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=CONDITIONS, metavar="NAME",
+                        help=f"channel shifts (default all: {', '.join(CONDITIONS)})")
+    parser.add_argument("--babble", help="speech of other speakers for the babble conditions (a folder)")
+    parser.add_argument("--read-speech", help="neutral read speech (a folder, e.g. the LibriSpeech sample)")
+    parser.add_argument("--seed", type=int, default=0, help="clip i under any condition uses seed + i")
+    parser.add_argument("--cache", default="runs/cache", help="cache of the floor's MFCC features")
+    parser.add_argument("--out", required=True, help="folder of results.json, robustness.md and robustness.png")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_cli(robustness, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    main()
