@@ -257,8 +257,8 @@ def export_streaming(
         sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
         window_frames=window_frames, state_size=autoregressor.units, outputs=DIMENSIONS,
-        output_scale=(-1.0, 1.0), frontend=recognizer.frontend, quantization={}, float_ops={}, model_version=model_version,
-        training_data=training_data, licence=licence)
+        output_scale=(-1.0, 1.0), frontend=recognizer.frontend, quantization={}, float_ops={},
+        model_version=model_version, training_data=training_data, licence=licence)
     windows = representative_windows(files, encoder, autoregressor, config) if files else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -271,6 +271,30 @@ def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path
     assert "augment" not in finetune.run_settings(finetune.build_parser().parse_args(args_for(corpus, tmp_path, "e2e")))
 
 
+def test_cross_sentence_trains_on_one_sentence_and_scores_each_apart(corpus, tmp_path):
+    for clip in corpus.rglob("*.wav"):  # the miniature corpus with its clips also as sentence 2
+        for statement in ("01", "02"):
+            parts = clip.stem.split("-")  # 03-01-EE-II-SS-RR-AA
+            copy = tmp_path / clip.parent.name / f"{'-'.join([*parts[:4], statement, *parts[5:]])}.wav"
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_bytes(clip.read_bytes())
+    utterances = finetune.read_corpus("ravdess", str(tmp_path))
+    assert {u.sentence for u in utterances} == {1, 2}
+    train, validation, test = finetune.split("ravdess", utterances, 0, 4, 0.2, 0, train_sentence=2)
+    assert {u.sentence for u in [*train, *validation]} == {2} and {u.sentence for u in test} == {1, 2}
+    assert (train, validation, test)[2] == finetune.split("ravdess", utterances, 0, 4, 0.2, 0)[2]
+    predicted = np.random.default_rng(0).normal(size=(len(test), 3))
+    scores = finetune.scores_by_sentence(test, predicted)
+    ones = [i for i, u in enumerate(test) if u.sentence == 1]
+    truth = np.array([[u.activation, u.valence, u.dominance] for u in test])[ones]
+    expected = 2 * ((truth - truth.mean(0)) * (predicted[ones] - predicted[ones].mean(0))).mean(0) / (
+        truth.var(0) + predicted[ones].var(0) + (truth.mean(0) - predicted[ones].mean(0)) ** 2)
+    np.testing.assert_allclose([scores["1"][d] for d in DIMENSIONS], expected, rtol=1e-6)  # labels are float32
+    with pytest.raises(ValueError, match="no fixed sentences"):
+        finetune.split("iemocap", [u.__class__(**{**vars(u), "sentence": None}) for u in utterances], 0, 4, 0.2, 0,
+                       train_sentence=1)
+
+
 def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
     args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3"))
     utterances = finetune.read_corpus("ravdess", str(corpus))[:3]
@@ -289,7 +313,8 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)
     cpc.build((None, None))
     cpc.save(tmp_path / "cpc.keras")
-    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras")))
+    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "precpc", "--cpc",
+                                                       str(tmp_path / "cpc.keras")))
     finetune.finetune(args)
     cached = list((tmp_path / "cache").glob("cpc-*/*.npy"))
     assert len(cached) == 28  # every clip once

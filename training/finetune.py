@@ -98,6 +98,9 @@ def add_corpus_arguments(parser: argparse.ArgumentParser,
     parser.add_argument("--data", required=True, help="corpus root")
     parser.add_argument("--folds", type=positive(int), default=4, help="speaker-independent folds (RAVDESS)")
     parser.add_argument("--validation-fraction", type=fraction, default=0.2, help=validation_help)
+    parser.add_argument("--train-sentence", type=int, choices=(1, 2),
+                        help="cross-sentence protocol (RAVDESS): train and validate on this sentence's clips only; "
+                             "the test speakers' clips of both sentences are scored, each sentence apart too")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,12 +153,19 @@ def fold_count(corpus: str, utterances: Sequence[EmotionUtterance], folds: int) 
 
 
 def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds: int,
-          validation_fraction: float, seed: int) -> tuple[list, list, list]:
+          validation_fraction: float, seed: int, train_sentence: int | None = None) -> tuple[list, list, list]:
     """Training, validation and test utterances of one fold; no speaker is in two of them.
 
     MSP-Podcast uses its official Train / Development / Test1 sets; the other corpora hold out
-    validation speakers from the fold's training speakers (IEMOCAP: a whole session).
+    validation speakers from the fold's training speakers (IEMOCAP: a whole session). With
+    `train_sentence`, training and validation keep that sentence's utterances only.
     """
+    if train_sentence is not None:
+        if all(u.sentence is None for u in utterances):
+            raise ValueError(f"{corpus} has no fixed sentences: --train-sentence is for RAVDESS")
+        train, validation, test = split(corpus, utterances, fold, folds, validation_fraction, seed)
+        return [u for u in train if u.sentence == train_sentence], \
+            [u for u in validation if u.sentence == train_sentence], test
     if corpus == "msp-podcast":
         sets = msp_podcast_split(utterances)
         return sets["train"], sets["development"], sets["test1"]
@@ -257,12 +267,20 @@ def run_settings(args: argparse.Namespace) -> dict:
                 if args.system in only_for.get(name, {args.system})}
     if args.system == "precpc" and args.cpc:
         settings["cpc_sha256"] = file_digest(args.cpc)
-    for name in ("level_normalization", "bounded", "augment"):  # records from before these options had none
+    for name in ("level_normalization", "bounded", "augment", "train_sentence"):  # older records have none
         if name in settings and not settings[name]:
             del settings[name]
     # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay (no-op at 1e-5)
     settings["optimizer"] = "adam_l2"
     return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
+
+
+def scores_by_sentence(test: Sequence[EmotionUtterance], predicted: np.ndarray) -> dict[str, dict[str, float]]:
+    """CCC per dimension over the test utterances of each sentence apart."""
+    truth, sentences = labels(test), np.array([u.sentence for u in test])
+    return {str(sentence): dict(zip(DIMENSIONS, map(float, ccc(truth[sentences == sentence],
+                                                                 predicted[sentences == sentence]))))
+            for sentence in sorted(set(sentences))}
 
 
 def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:
@@ -292,7 +310,7 @@ def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:
     keras.utils.set_random_seed(seed)
     utterances = read_corpus(args.corpus, args.data)
     train, validation, test = split(args.corpus, utterances, args.fold, args.folds, args.validation_fraction,
-                                    args.run)
+                                    args.run, args.train_sentence)
     for name, part in (("training", train), ("validation", validation), ("test", test)):
         if not part:
             raise SystemExit(f"fold {args.fold} of {args.data} has no {name} utterances")
@@ -327,6 +345,8 @@ def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:
     results["seconds"] = read_record(finished)["seconds"] if finished.exists() and not history.epoch else \
         earlier_seconds + time.perf_counter() - start
     results["settings"] = settings
+    if args.train_sentence:
+        results["by_sentence"] = scores_by_sentence(test, predicted)
     write_predictions(out / "predictions.csv", test, predicted)
     plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
     plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",

@@ -23,7 +23,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.features import cache_features, labels, mfcc_extractor
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import run_cli
-from training.finetune import add_corpus_arguments, fold_count, read_corpus, split
+from training.finetune import add_corpus_arguments, fold_count, read_corpus, scores_by_sentence, split
 
 PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -73,19 +73,25 @@ def fit_floor(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_v
     return fit(np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]), penalty)
 
 
-def evaluate_fold(sets: Sequence[Sequence[EmotionUtterance]], cache: str) -> dict:
-    """Test CCC per dimension of one fold, and the penalty picked on its validation speakers."""
+def evaluate_fold(sets: Sequence[Sequence[EmotionUtterance]], cache: str, train_sentence: int | None = None) -> dict:
+    """Test CCC per dimension of one fold (and per sentence, for a cross-sentence fold), and the penalty
+    picked on its validation speakers."""
     extractor = mfcc_extractor()
     x_train, x_valid, x_test = (statistics(cache_features(s, extractor, cache)) for s in sets)
     floor = fit_floor(x_train, labels(sets[0]), x_valid, labels(sets[1]))
-    scores = ccc(labels(sets[2]), floor.predict(x_test))
-    return {"penalty": floor.penalty, **{f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, scores)}}
+    predicted = floor.predict(x_test)
+    result = {"penalty": floor.penalty, **{f"ccc_{d}": float(s) for d, s in zip(DIMENSIONS, ccc(labels(sets[2]),
+                                                                                                predicted))}}
+    if train_sentence is not None:
+        result["by_sentence"] = scores_by_sentence(sets[2], predicted)
+    return result
 
 
 def linear_baseline(args: argparse.Namespace) -> dict:
     utterances = read_corpus(args.corpus, args.data)
-    results = [evaluate_fold(split(args.corpus, utterances, fold, args.folds, args.validation_fraction, 0),
-                             args.cache) for fold in range(fold_count(args.corpus, utterances, args.folds))]
+    results = [evaluate_fold(split(args.corpus, utterances, fold, args.folds, args.validation_fraction, 0,
+                                   args.train_sentence), args.cache, args.train_sentence)
+               for fold in range(fold_count(args.corpus, utterances, args.folds))]
     summary = {d: {"mean": float(np.mean([r[f"ccc_{d}"] for r in results])),
                    "std": float(np.std([r[f"ccc_{d}"] for r in results]))} for d in DIMENSIONS}
     print("| fold | penalty | " + " | ".join(f"CCC {d}" for d in DIMENSIONS) + " |")

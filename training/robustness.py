@@ -112,7 +112,8 @@ def markdown(report: dict) -> str:
         lines.append("")
     if report.get("read_speech"):
         lines += ["### Neutral read speech", "", "| model | files | hops inside [-1, 1] | files inside | "
-                  + " | ".join(f"{d} mean ± std" for d in DIMENSIONS) + " |", "|---|" + "---:|" * (3 + len(DIMENSIONS))]
+                  + " | ".join(f"{d} mean ± std" for d in DIMENSIONS) + " |",
+                  "|---|" + "---:|" * (3 + len(DIMENSIONS))]
         for model, row in report["read_speech"].items():
             lines.append(f"| {model} | {row['files']} | {row['hops_inside']:.3f} | {row['files_inside']:.3f} | "
                          + " | ".join(f"{row['mean'][d]:+.2f} ± {row['std'][d]:.2f}" for d in DIMENSIONS) + " |")
@@ -121,7 +122,7 @@ def markdown(report: dict) -> str:
 
 def robustness(args: argparse.Namespace) -> dict:
     sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
-                 args.validation_fraction, 0)
+                 args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
     test = sets[2]
     babble = [load_audio(path) for path in audio_files([args.babble])[:BABBLE_SOURCES]] if args.babble else []
     conditions = [c for c in args.conditions if babble or not c.startswith("babble")]

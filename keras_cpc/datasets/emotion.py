@@ -27,8 +27,9 @@ class EmotionUtterance:
 
     `emotion` is the corpus's categorical label as the corpus writes it (IEMOCAP "neu",
     MSP-Podcast "N", RAVDESS "neutral"). `split` is the corpus's official partition (MSP-Podcast
-    "train", "development", "test1", "test2") and `session` its recording session (IEMOCAP 1..5);
-    each is None for a corpus without one.
+    "train", "development", "test1", "test2"), `session` its recording session (IEMOCAP 1..5) and
+    `sentence` the fixed sentence read (RAVDESS statement 1 or 2); each is None for a corpus
+    without one.
     """
 
     path: str
@@ -39,6 +40,7 @@ class EmotionUtterance:
     emotion: str
     split: str | None = None
     session: int | None = None
+    sentence: int | None = None
 
 
 Fold = tuple[list[EmotionUtterance], list[EmotionUtterance]]

@@ -27,7 +27,7 @@ EMOTIONS = {
 
 # 03 audio-only, 01 speech, EE emotion, II intensity (01 normal, 02 strong), SS statement,
 # RR repetition, AA actor.
-_NAME = re.compile(r"03-01-(0[1-8])-(0[12])-0[12]-0[12]-(\d\d)")
+_NAME = re.compile(r"03-01-(0[1-8])-(0[12])-(0[12])-0[12]-(\d\d)")
 
 
 def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtterance]:
@@ -59,12 +59,13 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
         match = _NAME.fullmatch(file.stem)
         if not match:
             raise ValueError(f"{file}: name is not a RAVDESS speech clip 03-01-EE-II-SS-RR-AA")
-        emotion, intensity, actor = match.groups()
+        emotion, intensity, statement, actor = match.groups()
         category, (valence, activation, dominance) = EMOTIONS[emotion]
         scale = normal_intensity if intensity == "01" else 1.0
         utterances.append(
             EmotionUtterance(
-                str(file), f"Actor_{actor}", scale * activation, scale * valence, scale * dominance, category
+                str(file), f"Actor_{actor}", scale * activation, scale * valence, scale * dominance, category,
+                sentence=int(statement),
             )
         )
     return utterances
