@@ -57,14 +57,34 @@ class LevelNormalizer:
         self._bins = int(np.ceil((TOP_DBFS - settings.floor_dbfs) / BIN_DB))
         self._target = 10.0 ** (settings.target_dbfs / 10)
         self._max_gain = 10.0 ** (settings.max_gain_db / 20)
+        self._prior: tuple[float, float] | None = None
         self.reset()
 
     def reset(self) -> None:
-        """Forgets all audio heard."""
+        """Forgets all audio heard (back to the `calibrate` prior, if any)."""
         self._weights = np.zeros(self._bins)  # decayed count of blocks per power bin
         self._powers = np.zeros(self._bins)  # decayed sum of their powers
         self._pending = np.zeros(0, np.float32)
         self._gain = 1.0
+        if self._prior is not None:
+            level_dbfs, seconds = self._prior
+            index = self._bin(10.0 ** (level_dbfs / 10))
+            if index >= 0:
+                self._weights[index] = seconds / self.settings.block_seconds
+                self._powers[index] = self._weights[index] * 10.0 ** (level_dbfs / 10)
+            self._gain = self._block_gain()
+
+    def calibrate(self, level_dbfs: float | None, seconds: float = 10.0) -> None:
+        """Starts every stream as if `seconds` of speech at `level_dbfs` had been heard (a speaker's
+        calibration, e.g. `speech_level` of a recording of them); `None` removes it. Then `reset`."""
+        self._prior = None if level_dbfs is None else (float(level_dbfs), float(seconds))
+        self.reset()
+
+    @property
+    def level_dbfs(self) -> float | None:
+        """The speech level heard so far (dBFS); `None` before any block above the floor."""
+        level = self._level()
+        return None if level is None else float(10 * np.log10(level))
 
     @property
     def gain(self) -> float:
@@ -96,14 +116,21 @@ class LevelNormalizer:
         if index >= 0:
             self._weights[index] += 1.0
             self._powers[index] += power
-        total = self._weights.sum()
-        if total > 0:
-            gate = self._bin(self._powers.sum() / total * 10.0 ** (-self.settings.relative_gate_db / 10))
-            level = self._powers[max(gate, 0):].sum() / self._weights[max(gate, 0):].sum()
-            self._gain = min(float(np.sqrt(self._target / level)), self._max_gain)
-        else:
-            self._gain = self._max_gain
+        self._gain = self._block_gain()
         return self._gain
+
+    def _level(self) -> float | None:
+        """The gated mean power of the histogram; `None` when it is empty."""
+        total = self._weights.sum()
+        if total <= 0:
+            return None
+        gate = max(self._bin(self._powers.sum() / total * 10.0 ** (-self.settings.relative_gate_db / 10)), 0)
+        return self._powers[gate:].sum() / self._weights[gate:].sum()
+
+    def _block_gain(self) -> float:
+        """`target / level`, at most the largest gain (which an empty histogram gets)."""
+        level = self._level()
+        return self._max_gain if level is None else min(float(np.sqrt(self._target / level)), self._max_gain)
 
     def _bin(self, power: float) -> int:
         """The histogram bin of a block power; -1 below the floor (silence)."""
@@ -118,6 +145,15 @@ def normalize_level(audio: np.ndarray, settings: LevelSettings = LevelSettings()
     """A whole waveform through a new `LevelNormalizer`: what a stream of it gives."""
     normalizer = LevelNormalizer(settings, sample_rate)
     return np.concatenate([normalizer.push(audio), normalizer.flush()])
+
+
+def speech_level(audio: np.ndarray, settings: LevelSettings = LevelSettings(),
+                 sample_rate: int = SAMPLE_RATE) -> float | None:
+    """The speech level (dBFS) of a whole recording as `LevelNormalizer` measures it (its memory aside:
+    with `memory_seconds` shorter than the recording, the last part weighs most)."""
+    normalizer = LevelNormalizer(settings, sample_rate)
+    normalizer.push(audio)
+    return normalizer.level_dbfs
 
 
 def frontend_config(settings: LevelSettings | None) -> dict:

@@ -13,6 +13,7 @@ from keras_cpc.loudness import (
     frontend_config,
     frontend_settings,
     normalize_level,
+    speech_level,
 )
 
 SETTINGS = LevelSettings()
@@ -124,3 +125,27 @@ def test_frontend_round_trip_and_raw_audio():
         frontend_settings({"level": {"target": -20}})
     with pytest.raises(ValueError, match="holds no sample"):
         LevelNormalizer(LevelSettings(block_seconds=1e-5))
+
+
+def test_speech_level_is_the_level_behind_the_last_gain(speech):
+    level = speech_level(speech)
+    last_gain = reference_gains(speech)[-1]
+    assert level == pytest.approx(SETTINGS.target_dbfs - 20 * np.log10(last_gain), abs=1e-9)
+    assert -45 < level < -35  # the bursts' level, not the pauses'
+    assert speech_level(np.zeros(640, np.float32)) is None
+
+
+def test_a_calibrated_stream_starts_at_the_speakers_level(speech):
+    """A prior of the speaker's level sets the gain before they speak: the leading noise floor is gated
+    out under it instead of being raised to the target; `None` removes the prior, `reset` keeps it."""
+    level = speech_level(speech)
+    normalizer = LevelNormalizer()
+    normalizer.calibrate(level, seconds=10)
+    expected = 10 ** ((SETTINGS.target_dbfs - level) / 20)
+    for _ in range(2):
+        normalizer.push(speech[:4800])  # the noise floor before the bursts
+        assert normalizer.gain == pytest.approx(expected, rel=0.03)  # the prior's bin: within 0.25 dB
+        normalizer.reset()
+    normalizer.calibrate(None)
+    normalizer.push(speech[:4800])
+    assert normalizer.gain > 10 * expected  # uncalibrated: the floor alone sets the level
