@@ -18,6 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import platform
+import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -96,6 +100,16 @@ def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> 
     return results
 
 
+def machine() -> str:
+    """The CPU model and core count, for the record."""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
 def markdown(report: dict) -> str:
     """Tables of the report: CCC per condition and system, its change from clean, and read speech."""
     systems = list(next(iter(report["conditions"].values())))
@@ -121,6 +135,7 @@ def markdown(report: dict) -> str:
 
 
 def robustness(args: argparse.Namespace) -> dict:
+    start = time.perf_counter()
     sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
                  args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
     test = sets[2]
@@ -136,6 +151,7 @@ def robustness(args: argparse.Namespace) -> dict:
                                              conditions, args.seed, babble)}
     if args.read_speech:
         report["read_speech"] = read_speech_statistics(args.models, audio_files([args.read_speech]))
+    report["record"] = {"argv": sys.argv, "seconds": time.perf_counter() - start, "machine": machine()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
