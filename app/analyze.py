@@ -6,7 +6,8 @@ in blocks, so memory stays bounded for hours of audio, and writes one CSV row pe
 file's summary: the mean of its predictions over full windows, or its last prediction, which
 hears all of a file shorter than a window. `--plot` draws the trajectories. A file that cannot
 be read, or only in part, is reported by name, and the predictions made before its problem are
-kept; the exit status is then 1. Runs on LiteRT only, without TensorFlow.
+kept; the exit status is then 1. `--calibration` starts every file's level normalisation from the
+speech level of a recording of the speaker. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from app.calibration import NO_LEVEL, measure_level
 from app.streaming import DIMENSIONS, Prediction, StreamingRecognizer
 from app.trajectory import summary_estimates
 
@@ -71,6 +73,19 @@ def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
                 yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:  # TypeError: headerless .raw
         raise ValueError(f"cannot decode audio ({error})") from None
+
+
+def calibrate(recognizer: StreamingRecognizer, path: Path) -> None:
+    """Makes the speech level of a recording of the speaker (read as the analysed files are) the prior of the
+    recognizer's level normalisation, which `reset` keeps. A `ValueError` names the file and why it cannot."""
+    if recognizer.level is None:
+        raise ValueError(f"--calibration {path}: {NO_LEVEL}")
+    try:
+        audio = np.concatenate([np.zeros(0, np.float32), *read_blocks(path, recognizer.sample_rate)])
+        level = measure_level(audio, recognizer.level.settings, recognizer.sample_rate)
+    except ValueError as error:  # the audio's problem, or no speech in it
+        raise ValueError(f"--calibration {path}: {error}") from None
+    recognizer.level.calibrate(level)
 
 
 def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Event | None = None
@@ -123,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", required=True, help="per-hop predictions")
     parser.add_argument("--plot", help="figure of the trajectories (.png)")
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads")
+    parser.add_argument("--calibration", metavar="FILE",
+                        help="a recording of the speaker (e.g. 15 s reading a neutral text, at the files' recording "
+                             "level): every file's level normalisation starts from its speech level instead of "
+                             "adapting during the file's first seconds (models whose model.json has a frontend)")
     parser.add_argument("--interval", type=float,
                         help="seconds between predictions, a multiple of the model's hop (default: every hop; "
                              "inf: one per file, at its end); the head's cost is paid once per interval")
@@ -134,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)
+        if args.calibration:
+            calibrate(recognizer, Path(args.calibration))
     except ValueError as error:  # ModelError included
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     files = audio_files(args.inputs)

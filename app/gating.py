@@ -15,6 +15,7 @@ import numpy as np
 from app.streaming import Prediction, StreamingRecognizer
 
 SILENCE_DB = -120.0  # the level of digital silence (the log of zero, clipped)
+HYSTERESIS_DB = 6.0  # how far below its threshold the gate closes
 
 
 def level_db(samples: np.ndarray) -> float:
@@ -34,7 +35,7 @@ class SpeechGate:
         hangover: ... after this many consecutive hops there.
     """
 
-    def __init__(self, threshold_db: float = -45.0, hysteresis_db: float = 6.0, hangover: int = 3):
+    def __init__(self, threshold_db: float = -45.0, hysteresis_db: float = HYSTERESIS_DB, hangover: int = 3):
         self.threshold_db, self.hysteresis_db, self.hangover = threshold_db, hysteresis_db, hangover
         self.reset()
 
@@ -63,7 +64,7 @@ class GatedStream:
     """
 
     def __init__(self, recognizer: StreamingRecognizer, gate: SpeechGate):
-        self.recognizer, self.gate = recognizer, gate
+        self.recognizer, self.gate, self.sample_rate = recognizer, gate, recognizer.sample_rate
         recognizer.reset()
         self._hop = recognizer.config["hop_samples"]
         self._recent = np.zeros(0, np.float32)  # the latest samples, ending at sample `_total`

@@ -2,7 +2,8 @@
 
 The source's callback only puts chunks on a `SimpleQueue` (never blocks). The inference thread
 takes them in order, writes them to the session's WAV (when recording), resamples them to the
-model's rate, and runs the gated recognizer; the UI thread collects the results with `poll`.
+stream's rate, and pushes them to the stream (the gated recognizer, or a calibration's recorder);
+the UI thread collects the results with `poll`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import soundfile
 import soxr
 
 from app.audio_input import AudioSource
-from app.gating import SILENCE_DB, GatedStream, level_db
+from app.gating import SILENCE_DB, level_db
 from app.streaming import Prediction
 
 _END = object()
@@ -43,22 +44,32 @@ class Stopped(NamedTuple):
     error: str | None
 
 
+class Stream(Protocol):
+    """What a session feeds: `GatedStream`, or `CalibrationRecorder`."""
+
+    sample_rate: int
+
+    def push(self, samples: np.ndarray) -> list[Prediction]: ...
+
+    def flush(self) -> list[Prediction]: ...
+
+
 class LiveSession:
     """Runs `source` through `stream` (None: level and recording only) until `stop`.
 
     Args:
         source: a not yet started audio source.
-        stream: the gated recognizer, or None without a model.
+        stream: the gated recognizer (or a calibration's recorder), or None without a model.
         record_to: WAV file receiving the captured audio as it came in (mono, the source's rate).
     """
 
-    def __init__(self, source: AudioSource, stream: GatedStream | None, record_to: Path | None = None):
+    def __init__(self, source: AudioSource, stream: Stream | None, record_to: Path | None = None):
         self.source, self.stream, self.record_to = source, stream, record_to
         self.last_arrival = time.perf_counter()  # of the latest chunk; starts the stall watchdog
         self._chunks: queue.SimpleQueue = queue.SimpleQueue()
         self._results: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
-        rate = stream.recognizer.sample_rate if stream else source.sample_rate
+        rate = stream.sample_rate if stream else source.sample_rate
         self._resampler = None if rate == source.sample_rate else \
             soxr.ResampleStream(source.sample_rate, rate, 1, dtype="float32")
 

@@ -131,6 +131,12 @@ class StreamingRecognizer:
         config = self.config
         return ((config["window_frames"] - 1) * config["frame_hop"] + config["receptive_field"]) / self.sample_rate
 
+    def calibrate(self, level_dbfs: float | None) -> None:
+        """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`; `None` removes it).
+        A model without level normalisation has nothing to calibrate: it ignores it."""
+        if self.level is not None:
+            self.level.calibrate(level_dbfs)
+
     def reset(self) -> None:
         """Forgets all audio: the next sample starts a new stream (and a new level estimate)."""
         if self.level is not None:

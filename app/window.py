@@ -8,21 +8,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel,
-                               QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QMainWindow, QProgressBar, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from app.analyze import AUDIO_EXTENSIONS, AnalysisError, analyze_file
 from app.audio_input import AudioBackend, AudioInputError
+from app.calibration import NO_LEVEL, PASSAGE, SECONDS, CalibrationRecorder, NoSpeechError, measure_level
 from app.categories import nearest_category, ravdess_category
-from app.gating import GatedStream, SpeechGate
+from app.gating import HYSTERESIS_DB, GatedStream, SpeechGate
 from app.plots import PlanePlot, TimePlots
-from app.session import LiveSession, Stopped, Update
-from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Settings
+from app.session import LiveSession, Stopped, Stream, Update
+from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Calibration, Settings
 from app.streaming import ModelError, Prediction, StreamingRecognizer
 from app.trajectory import estimates, summarize, summary_estimates, write_csv
 
@@ -36,10 +37,11 @@ LIVE = "live"
 
 
 class MainWindow(QMainWindow):
-    """Input picker, start/stop, level meter, plots and the category hint; files by menu or drop.
+    """Input picker, start/stop, level meter, plots and the category hint; files by menu or drop; the
+    speaker's calibration (Speaker menu), for models with a level normalisation.
 
     Args:
-        settings: where the device, model folder, gate level and last folder persist.
+        settings: where the device, model folder, gate level, last folder and calibration persist.
         backend: the audio inputs (`SoundDeviceBackend`, or `FileBackend` in tests and demos).
         model_dir: the model folder to load instead of the one in `settings`.
     """
@@ -59,6 +61,7 @@ class MainWindow(QMainWindow):
         self._build()
         if not self.load_model(model_dir if model_dir is not None else self.settings.model_path) and model_dir is None:
             self.load_model(DEFAULT_MODEL)  # the remembered folder is gone: the model label names the default
+        self._use_calibration()  # also without a model: nothing to calibrate
         self.refresh_devices()
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
@@ -84,6 +87,11 @@ class MainWindow(QMainWindow):
         for path in sorted(SAMPLE_CLIPS.glob("*.flac")):
             samples.addAction(QAction(ravdess_category(path), self,
                                       triggered=lambda _=False, path=path: self.analyze_path(path)))
+        self.calibrate_action = QAction("&Calibrate…", self, triggered=self.start_calibration)
+        self.calibrate_action.setToolTip(f"Read a short text aloud for {SECONDS:.0f} s: live sessions then start "
+                                         "from your speech level instead of adapting to it as you speak")
+        self.clear_calibration_action = QAction("C&lear calibration", self, triggered=self.clear_calibration)
+        self.menuBar().addMenu("&Speaker").addActions([self.calibrate_action, self.clear_calibration_action])
 
         self.device_box = QComboBox(minimumWidth=260)
         self.device_box.currentTextChanged.connect(self._device_chosen)
@@ -95,9 +103,11 @@ class MainWindow(QMainWindow):
                                        value=self.settings.gate_db)
         self.gate_box.valueChanged.connect(self._gate_changed)
         self.record_box = QCheckBox("Record to WAV")
+        calibrate = QToolButton()
+        calibrate.setDefaultAction(self.calibrate_action)
         controls = QHBoxLayout()
         for widget in (QLabel("Input:"), self.device_box, refresh, self.start_button, QLabel("Level:"),
-                       self.level_meter, QLabel("Speech above:"), self.gate_box, self.record_box):
+                       self.level_meter, QLabel("Speech above:"), self.gate_box, self.record_box, calibrate):
             controls.addWidget(widget)
         controls.addStretch()
 
@@ -106,6 +116,7 @@ class MainWindow(QMainWindow):
         self.banner.mousePressEvent = lambda event: self.banner.hide()
         self.banner.setToolTip("Click to dismiss")
         self.model_label = QLabel(wordWrap=True)
+        self._build_calibration()
         self.time_plots = TimePlots()
         self.plane = PlanePlot()
         self.category_label = QLabel("—", alignment=Qt.AlignmentFlag.AlignCenter)
@@ -128,8 +139,29 @@ class MainWindow(QMainWindow):
         layout.addLayout(controls)
         layout.addWidget(self.banner)
         layout.addWidget(self.model_label)
+        layout.addWidget(self.calibration_panel)
         layout.addWidget(self.plots, stretch=1)
         self.setCentralWidget(central)
+
+    def _build_calibration(self) -> None:
+        """The calibration's panel (the text to read and the progress, shown while it records) and state."""
+        self.calibration_panel = QWidget(visible=False, objectName="calibration")
+        self.calibration_panel.setStyleSheet("#calibration { background: #e6eefb; border-radius: 4px }")
+        passage = QLabel(PASSAGE, wordWrap=True)
+        passage.setStyleSheet("font-size: 15pt")
+        self.calibration_progress = QProgressBar()
+        cancel = QPushButton("Cancel", clicked=lambda _=False: self.stop_live())
+        progress = QHBoxLayout()
+        progress.addWidget(self.calibration_progress, stretch=1)
+        progress.addWidget(cancel)
+        panel = QVBoxLayout(self.calibration_panel)
+        panel.addWidget(QLabel("Calibration: read this aloud in your usual voice, as you would speak in a session."))
+        panel.addWidget(passage)
+        panel.addLayout(progress)
+        self.calibration_label = QLabel()
+        self.calibration_label.setToolTip("The live input's speech level is normalised for the model: calibrated, "
+                                          "a session starts from your level; else it adapts during its first seconds")
+        self.statusBar().addPermanentWidget(self.calibration_label)
 
     def show_message(self, text: str) -> None:
         """Shows a problem in the banner above the plots, below those shown since it was last
@@ -166,7 +198,9 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"Model: {folder} ({quantization}; trained on "
                                  f"{config.get('training_data', 'unspecified')})")
         if self.session is not None:  # the trajectory so far stays (to export); the next Start uses the new model
-            self.stop_live(f"Live input stopped: {folder} is used from the next Start.")
+            self.stop_live(f"{'Calibration' if self.calibrating else 'Live input'} stopped: {folder} is used "
+                           "from the next Start.")
+        self._use_calibration()
         return True
 
     # -- live input ----------------------------------------------------------------------------
@@ -198,26 +232,34 @@ class MainWindow(QMainWindow):
 
     def start_live(self) -> bool:
         """Starts capturing from the chosen device; returns False (with a message) when it cannot."""
-        device = self.device_box.currentText()
         stream = GatedStream(self.recognizer, SpeechGate(self.gate_box.value())) if self.recognizer else None
         record_to = Path(self.settings.last_folder) / f"session-{datetime.now():%Y%m%d-%H%M%S}.wav" \
             if self.record_box.isChecked() else None
+        if not self._start_session(stream, record_to):
+            return False
+        self._cancel_analysis()
+        self.trajectory, self.trajectory_name = [], LIVE
+        self.summary_label.setText(f"Recording to {record_to}" if record_to else "")
+        self._redraw()
+        return True
+
+    def _start_session(self, stream: Stream | None, record_to: Path | None = None) -> bool:
+        """Starts the chosen device feeding `stream`; returns False (with a message) when it cannot."""
+        device = self.device_box.currentText()
         try:
             session = LiveSession(self.backend.source(device), stream, record_to)
             session.start()
         except (AudioInputError, RuntimeError, OSError, KeyError) as error:
             self.show_message(f"Cannot start the input {device!r}: {error}")
             return False
-        self._cancel_analysis()
-        self.session, self.trajectory, self.trajectory_name = session, [], LIVE
-        self.summary_label.setText(f"Recording to {record_to}" if record_to else "")
+        self.session = session
         self.start_button.setText("Stop")
         self.device_box.setEnabled(False)  # the session's device, until it stops
-        self._redraw()
         return True
 
     def stop_live(self, message: str | None = None) -> None:
-        """Stops the live input (the last partial hop is estimated); `message` says why, if not asked."""
+        """Stops the live input (the last partial hop is estimated) or the calibration; `message` says why, if
+        not asked."""
         if self.session is None:
             return
         session, self.session = self.session, None
@@ -227,10 +269,14 @@ class MainWindow(QMainWindow):
         self.start_button.setEnabled(self.device_box.count() > 0)
         self.device_box.setEnabled(True)
         self.level_meter.setValue(LEVEL_FLOOR_DB)
-        self.summary_label.setText(f"Live: {summarize(self.trajectory, self.window_seconds)}"
-                                   + (f"; recorded to {session.record_to}" if session.record_to else ""))
-        if message:
-            self.show_message(message)
+        if isinstance(session.stream, CalibrationRecorder):
+            self._end_calibration(session.stream, message)
+        else:
+            self.summary_label.setText(f"Live: {summarize(self.trajectory, self.window_seconds)}"
+                                       + (f"; recorded to {session.record_to}" if session.record_to else ""))
+            if message:
+                self.show_message(message)
+        self._use_calibration()  # a calibration just saved, or one cleared while the input ran
 
     @property
     def window_seconds(self) -> float:
@@ -263,6 +309,8 @@ class MainWindow(QMainWindow):
             elif time.perf_counter() - self.session.last_arrival > STALL_SECONDS:
                 self.stop_live(f"No audio from {self.device_box.currentText()!r} for {STALL_SECONDS:.0f} s: "
                                "the device stopped (disconnected?). Press Refresh, then Start, to try again.")
+            elif self.calibrating:
+                self._show_calibration_progress(self.session.stream)
         if self._analysis is not None and self._analysis[1].done():
             self._finish_analysis()
         if self._arrivals:
@@ -294,13 +342,86 @@ class MainWindow(QMainWindow):
 
     def _gate_changed(self, level: float) -> None:
         self.settings.gate_db = level
-        if self.session is not None and self.session.stream is not None:
+        if self.session is not None and isinstance(self.session.stream, GatedStream):
             self.session.stream.gate.threshold_db = level
+
+    # -- speaker calibration -------------------------------------------------------------------
+
+    @property
+    def calibrating(self) -> bool:
+        """Whether the input is recording a calibration."""
+        return self.session is not None and isinstance(self.session.stream, CalibrationRecorder)
+
+    def start_calibration(self) -> bool:
+        """Records the chosen input (stopping the live one) while the user reads `PASSAGE` aloud; its speech
+        level is saved when the recording is complete. Returns False (with a message) when it cannot start."""
+        if self.recognizer is None or self.recognizer.level is None:
+            self.show_message(f"Cannot calibrate: {NO_LEVEL} ({self.model_dir or 'no model loaded'}).")
+            return False
+        self.stop_live()
+        recorder = CalibrationRecorder(self.recognizer.sample_rate)
+        if not self._start_session(recorder):
+            return False
+        self.calibration_progress.setMaximum(round(10 * recorder.seconds))  # tenths of a second
+        self._show_calibration_progress(recorder)
+        self.calibration_panel.show()
+        self.calibrate_action.setEnabled(False)
+        return True
+
+    def clear_calibration(self) -> None:
+        """Forgets the saved calibration: live sessions adapt to the speech level as it comes in."""
+        self.settings.calibration = None
+        self._use_calibration()
+
+    def _show_calibration_progress(self, recorder: CalibrationRecorder) -> None:
+        """Shows the seconds recorded; saves the calibration once they are all there."""
+        self.calibration_progress.setValue(round(10 * recorder.seconds_recorded))
+        self.calibration_progress.setFormat(f"{recorder.seconds_recorded:.1f} of {recorder.seconds:.0f} s recorded")
+        if recorder.done:
+            self.stop_live()
+
+    def _end_calibration(self, recorder: CalibrationRecorder, message: str | None) -> None:
+        """After a calibration's input stopped: saves its level if it is complete; else says why not."""
+        self.calibration_panel.hide()
+        if message:
+            self.show_message(f"{message} No calibration was saved.")
+        elif recorder.done:
+            self._save_calibration(recorder)
+        else:
+            self.statusBar().showMessage(f"Calibration stopped after {recorder.seconds_recorded:.1f} of "
+                                         f"{recorder.seconds:.0f} s: none was saved.", 10000)
+
+    def _save_calibration(self, recorder: CalibrationRecorder) -> None:
+        """Saves the speech level of a complete calibration recording, or says why it has none."""
+        try:
+            level = measure_level(recorder.audio(), self.recognizer.level.settings, recorder.sample_rate,
+                                  floor_dbfs=self.gate_box.value() - HYSTERESIS_DB)
+        except NoSpeechError as error:
+            kept = "the previous calibration stays" if self.settings.calibration else "none was saved"
+            self.show_message(f"Calibration: the recording {error}. Read the text aloud, closer to the microphone "
+                              f"(or lower “Speech above”), and try again; {kept}.")
+            return
+        self.settings.calibration = Calibration(round(level, 2), date.today().isoformat())
+
+    def _use_calibration(self) -> None:
+        """Makes the saved calibration (if any) the prior of the model's level normalisation, unless the live
+        input runs (the next Start takes it); shows it, and which calibration actions apply."""
+        level = self.recognizer.level if self.recognizer is not None else None
+        calibration = self.settings.calibration
+        if level is not None and self.session is None:
+            level.calibrate(calibration.level_dbfs if calibration else None)
+        self.calibrate_action.setEnabled(level is not None and not self.calibrating)
+        self.clear_calibration_action.setEnabled(level is not None and calibration is not None)
+        self.calibration_label.setVisible(level is not None)
+        self.calibration_label.setText(
+            (f"Calibrated: {calibration.level_dbfs:.0f} dBFS speech level ({calibration.date})" if calibration
+             else "Not calibrated: adapts as you speak") + (" (from the next Start)" if self.session else ""))
 
     # -- files ---------------------------------------------------------------------------------
 
     def analyze_path(self, path: str | Path) -> bool:
-        """Starts analysing a whole file on a worker thread (stops the live input)."""
+        """Starts analysing a whole file on a worker thread (stops the live input). The speaker's calibration
+        does not apply: a file's level is its recording's."""
         path = Path(path)
         if self.model_dir is None:
             self.show_message("Analysing a file needs a model: choose one (File ▸ Choose model folder…).")

@@ -116,10 +116,11 @@ def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: i
 
 
 def stream_contexts(audio: np.ndarray, encoder: ConvEncoder, autoregressor: keras.layers.GRU,
-                    frontend: dict | None) -> np.ndarray:
+                    frontend: dict | None, calibration: float | None = None) -> np.ndarray:
     """`(1, frames, units)` contexts of a whole waveform as the streaming engine computes them: through
-    the model's front end, then CPC's encoder and GRU."""
-    return keras.ops.convert_to_numpy(autoregressor(encoder(apply_frontend(audio, frontend)[None])))
+    the model's front end (calibrated with a speaker's level, if given), then CPC's encoder and GRU."""
+    waveform = apply_frontend(audio, frontend, calibration=calibration)
+    return keras.ops.convert_to_numpy(autoregressor(encoder(waveform[None])))
 
 
 def window_prediction(recognizer: keras.Model, contexts: np.ndarray, window_frames: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import keras
@@ -17,10 +17,10 @@ from keras_cpc.audio import load_audio
 from keras_cpc.channels import random_shift
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC
-from keras_cpc.loudness import apply_frontend
+from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
 
 Extractor = Callable[[np.ndarray], np.ndarray]
-Transform = Callable[[np.ndarray, str], np.ndarray]  # (waveform, its file's path) -> waveform
+Transform = Callable[[np.ndarray, EmotionUtterance], np.ndarray]  # (waveform, its utterance) -> waveform
 # Version of the code that computes features (the MFCC layer, CPC's contexts): bump it when that
 # code changes, so that features cached by the old code are not read. Keys name the settings.
 FEATURES_VERSION = 1
@@ -55,17 +55,30 @@ def frontend_key(frontend: dict | None) -> str:
 
 
 def channel_shift(seed: int, copy: int, babble: Sequence[str] = ()) -> tuple[str, Transform]:
-    """Key and transform of one augmented copy of a corpus: each file through
-    `keras_cpc.channels.random_shift`, from a generator seeded by `seed`, `copy` and the file's path
-    (so a file's copy does not depend on what else is cached), with babble from the `babble` files."""
+    """Key and transform of one augmented copy of a corpus: each speaker's files through one channel of
+    `keras_cpc.channels.random_shift` (a speaker is recorded in one place: the same gain, room, noise and
+    filter for all their files), drawn from a generator seeded by `seed`, `copy` and the speaker, with
+    babble from the `babble` files."""
     sources = [load_audio(path) for path in babble]
     digest = hashlib.sha256("\n".join(babble).encode()).hexdigest()[:8]
 
-    def shift(audio: np.ndarray, path: str) -> np.ndarray:
-        entropy = int(hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:16], 16)
+    def shift(audio: np.ndarray, utterance: EmotionUtterance) -> np.ndarray:
+        entropy = int(hashlib.sha256(utterance.speaker.encode()).hexdigest()[:16], 16)
         return random_shift(audio, np.random.default_rng([seed, copy, entropy]), sources)
 
     return f"shift{seed}-{copy}-{digest}", shift
+
+
+def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],
+                   frontend: dict | None) -> dict[str, float | None]:
+    """Each speaker's `keras_cpc.loudness.speaker_level` over their utterances' `audio`, for a front end
+    calibrated per speaker (`{}` otherwise)."""
+    settings = frontend_settings(frontend)
+    if settings is None or not settings.per_speaker:
+        return {}
+    speakers = dict.fromkeys(u.speaker for u in utterances)
+    return {speaker: speaker_level((audio(u) for u in utterances if u.speaker == speaker), settings)
+            for speaker in speakers}
 
 
 def cache_features(
@@ -74,33 +87,42 @@ def cache_features(
 ) -> list[str]:
     """Paths of `.npy` features (float16) of every utterance, computing only the missing ones; the
     audio goes through `transform` (a key and a function, e.g. `channel_shift`), then `frontend`
-    (`keras_cpc.loudness.apply_frontend`).
+    (`keras_cpc.loudness.apply_frontend`, calibrated with the `speaker_levels` of `utterances`, whose
+    speakers must all be there).
 
     Files are written atomically under `cache_dir/<key>[-<frontend>][-<transform>]-v<FEATURES_VERSION>/`,
     named by a digest of the audio file's path, size and modification time (a changed file is
-    extracted again), so an interrupted run keeps what it computed and runs and folds share the
-    cache, also when several of them fill it at once (each writes its own temporary file).
+    extracted again) and its speaker's level, so an interrupted run keeps what it computed and runs and
+    folds share the cache, also when several of them fill it at once (each writes its own temporary file).
     """
     key, extract, min_samples = extractor
+
+    def audio(utterance: EmotionUtterance) -> np.ndarray:
+        waveform = load_audio(utterance.path, min_samples=min_samples)
+        return transform[1](waveform, utterance) if transform else waveform
+
     shift = f"-{transform[0]}" if transform else ""
     folder = Path(cache_dir) / f"{key}{frontend_key(frontend)}{shift}-v{FEATURES_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
-    targets = [folder / f"{_cache_name(u.path)}.npy" for u in utterances]
+    levels = speaker_levels(utterances, audio, frontend)
+    targets = [folder / f"{_cache_name(u.path)}{_level_name(levels.get(u.speaker))}.npy" for u in utterances]
     missing = [(u, t) for u, t in zip(utterances, targets) if not t.exists()]
     if missing:
         progress = keras.utils.Progbar(len(missing), unit_name="file")
         for utterance, target in missing:
-            audio = load_audio(utterance.path, min_samples=min_samples)
-            if transform:
-                audio = transform[1](audio, utterance.path)
-            audio = apply_frontend(audio, frontend)
-            features = extract(audio).astype(np.float16)
+            waveform = apply_frontend(audio(utterance), frontend, calibration=levels.get(utterance.speaker))
+            features = extract(waveform).astype(np.float16)
             handle, partial = tempfile.mkstemp(suffix=".partial.npy", dir=folder)
             with os.fdopen(handle, "wb") as file:
                 np.save(file, features)
             os.replace(partial, target)
             progress.add(1)
     return [str(t) for t in targets]
+
+
+def _level_name(level: float | None) -> str:
+    """The part of a cached file's name that names its speaker's level (none without one)."""
+    return "" if level is None else f"@{level:+.2f}"
 
 
 def _cache_name(path: str) -> str:
@@ -181,16 +203,17 @@ def feature_dataset(files: Sequence[str] | Sequence[Sequence[str]], targets: np.
 
 
 def audio_dataset(files: Sequence[str], targets: np.ndarray, batch_size: int, max_samples: int,
-                  min_samples: int, shuffle: bool = False, seed: int = 0,
-                  frontend: dict | None = None) -> tf.data.Dataset:
-    """`padded_dataset` of waveforms (through `frontend`, then at most `max_samples`, from the start) under
-    the key `audio`.
+                  min_samples: int, shuffle: bool = False, seed: int = 0, frontend: dict | None = None,
+                  calibrations: Mapping[str, float | None] | None = None) -> tf.data.Dataset:
+    """`padded_dataset` of waveforms (through `frontend`, calibrated with `calibrations[path]` where given,
+    then at most `max_samples`, from the start) under the key `audio`.
 
     Every file is loaded once first (about 2 ms a clip), so that one that cannot be used stops
     here with an `AudioError` naming it, not as a `tf.data` error in the middle of an epoch.
     """
     def load(path: str) -> np.ndarray:
-        return apply_frontend(load_audio(path, min_samples=min_samples), frontend)[:max_samples]
+        waveform = load_audio(path, min_samples=min_samples)
+        return apply_frontend(waveform, frontend, calibration=(calibrations or {}).get(path))[:max_samples]
 
     for path in files:
         load(path)

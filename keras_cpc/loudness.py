@@ -14,10 +14,18 @@ powers are kept in a histogram of `BIN_DB` bins, so that a block costs the same 
 after a second; the gate compares bins, so a level change of a whole number of bins gives exactly
 the same output. Every block's gain is `target / level`, at most `max_gain_db`, and applies to
 the block itself, which is part of the level it is computed from.
+
+A stream can start from a speaker's level (`calibrate`: a prior worth `prior_seconds` of speech):
+the channel's gain is then taken out while a shout stays louder than the speaker's usual level, an
+arousal cue that normalising each utterance alone would erase. Models are trained that way
+(`per_speaker`: each utterance calibrated with its speaker's `speaker_level`, the median over their
+recordings); the app calibrates from a reading, `app.analyze` from a file, and without calibration
+a live session's level settles as the speaker goes on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -38,6 +46,8 @@ class LevelSettings:
     memory_seconds: float = 30.0
     max_gain_db: float = 40.0
     floor_dbfs: float = FLOOR_DBFS
+    prior_seconds: float = 30.0  # the weight of a speaker's calibration (`LevelNormalizer.calibrate`)
+    per_speaker: bool = False  # trained with each speaker's `speaker_level` as the calibration
 
 
 
@@ -74,9 +84,11 @@ class LevelNormalizer:
                 self._powers[index] = self._weights[index] * 10.0 ** (level_dbfs / 10)
             self._gain = self._block_gain()
 
-    def calibrate(self, level_dbfs: float | None, seconds: float = 10.0) -> None:
-        """Starts every stream as if `seconds` of speech at `level_dbfs` had been heard (a speaker's
-        calibration, e.g. `speech_level` of a recording of them); `None` removes it. Then `reset`."""
+    def calibrate(self, level_dbfs: float | None, seconds: float | None = None) -> None:
+        """Starts every stream as if `seconds` (default `prior_seconds`) of speech at `level_dbfs` had been
+        heard (a speaker's calibration, e.g. `speaker_level` of recordings of them); `None` removes it.
+        Then `reset`."""
+        seconds = self.settings.prior_seconds if seconds is None else seconds
         self._prior = None if level_dbfs is None else (float(level_dbfs), float(seconds))
         self.reset()
 
@@ -141,9 +153,11 @@ class LevelNormalizer:
 
 
 def normalize_level(audio: np.ndarray, settings: LevelSettings = LevelSettings(),
-                    sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A whole waveform through a new `LevelNormalizer`: what a stream of it gives."""
+                    sample_rate: int = SAMPLE_RATE, calibration: float | None = None) -> np.ndarray:
+    """A whole waveform through a new `LevelNormalizer` (calibrated with `calibration` dBFS, if given):
+    what a stream of it gives."""
     normalizer = LevelNormalizer(settings, sample_rate)
+    normalizer.calibrate(calibration)
     return np.concatenate([normalizer.push(audio), normalizer.flush()])
 
 
@@ -154,6 +168,14 @@ def speech_level(audio: np.ndarray, settings: LevelSettings = LevelSettings(),
     normalizer = LevelNormalizer(settings, sample_rate)
     normalizer.push(audio)
     return normalizer.level_dbfs
+
+
+def speaker_level(clips: Iterable[np.ndarray], settings: LevelSettings = LevelSettings(),
+                  sample_rate: int = SAMPLE_RATE) -> float | None:
+    """A speaker's speech level (dBFS): the median of `speech_level` over their recordings, so that neither a
+    shouted nor a whispered one sets it; `None` when none holds speech."""
+    levels = [level for clip in clips if (level := speech_level(clip, settings, sample_rate)) is not None]
+    return float(np.median(levels)) if levels else None
 
 
 def frontend_config(settings: LevelSettings | None) -> dict:
@@ -172,7 +194,9 @@ def frontend_settings(frontend: dict | None) -> LevelSettings | None:
         raise ValueError(f"unknown level normalisation settings {level} ({error})") from None
 
 
-def apply_frontend(audio: np.ndarray, frontend: dict | None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A whole waveform through a recorded front end (unchanged for raw audio)."""
+def apply_frontend(audio: np.ndarray, frontend: dict | None, sample_rate: int = SAMPLE_RATE,
+                   calibration: float | None = None) -> np.ndarray:
+    """A whole waveform through a recorded front end, calibrated with its speaker's level when given
+    (unchanged for raw audio)."""
     settings = frontend_settings(frontend)
-    return audio if settings is None else normalize_level(audio, settings, sample_rate)
+    return audio if settings is None else normalize_level(audio, settings, sample_rate, calibration)

@@ -6,11 +6,14 @@ import csv
 import ctypes.util
 import errno
 import gc
+import json
 import math
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from concurrent.futures import CancelledError
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,17 +26,19 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
-from PySide6.QtWidgets import QPushButton  # noqa: E402
+from PySide6.QtWidgets import QLabel, QPushButton  # noqa: E402
 
 from app import analyze as analyze_module, audio_input, window as window_module  # noqa: E402
 from app.analyze import analyze_file  # noqa: E402
 from app.audio_input import SoundDeviceBackend, SoundDeviceSource  # noqa: E402
+from app.calibration import PASSAGE  # noqa: E402
 from app.categories import CATEGORIES, nearest_category  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.settings import DEFAULT_MODEL, Settings  # noqa: E402
+from app.settings import DEFAULT_MODEL, Calibration, Settings  # noqa: E402
 from app.streaming import DIMENSIONS, StreamingRecognizer  # noqa: E402
 from app.trajectory import summary_estimates  # noqa: E402
 from app.window import MainWindow  # noqa: E402
+from keras_cpc.loudness import LevelSettings, frontend_config, speech_level  # noqa: E402
 
 RATE = 16000
 SPEED = 4.0  # the fake input plays 4x real time
@@ -62,6 +67,18 @@ def model(tmp_path_factory) -> Path:
     export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "recognizer.keras"),
                  "--out", str(root / "model"), "--window-seconds", "1"])
     return root / "model"
+
+
+@pytest.fixture(scope="module")
+def leveled_model(model, tmp_path_factory) -> Path:
+    """The tiny model behind the level normalisation (`model.json`'s `frontend`, as models are exported now;
+    the engine applies it before the step model, so the LiteRT files stay those of `model`)."""
+    folder = tmp_path_factory.mktemp("leveled_model")
+    for name in ("cpc_step.tflite", "head.tflite"):
+        shutil.copy(model / name, folder)
+    config = json.loads((model / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**config, "frontend": frontend_config(LevelSettings())}))
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +296,101 @@ def test_the_model_folder_is_remembered_absolute_and_a_vanished_one_gives_way_to
     again = make_window(model_dir=None)  # and no input device: both problems stay in the banner
     assert again.model_dir == DEFAULT_MODEL and str(DEFAULT_MODEL) in again.model_label.text()
     assert f"{tmp_path / 'deleted'} does not exist" in again.message() and "No audio input device" in again.message()
+
+
+# -- speaker calibration ------------------------------------------------------------------------------
+
+CALIBRATION_SPEED = 8.0  # 15 s of calibration in under 2 s
+
+
+def _calibrate(qtbot, window: MainWindow) -> None:
+    """Runs a calibration until its recording ends."""
+    assert window.start_calibration(), window.message()
+    assert window.calibration_panel.isVisible() and not window.calibrate_action.isEnabled()
+    qtbot.waitUntil(lambda: not window.calibrating, timeout=20000)
+    assert not window.calibration_panel.isVisible()
+
+
+def test_calibration_is_saved_used_by_the_next_session_and_cleared(make_window, qtbot, leveled_model, audio,
+                                                                    speech_clip):
+    reading = np.tile(0.5 * speech_clip, 3)  # 21 s, 6 dB quieter than `audio`
+    window = make_window(FileBackend({"speaker": FileSource(reading, RATE, speed=CALIBRATION_SPEED)}),
+                         model_dir=leveled_model)
+    assert window.calibration_label.text() == "Not calibrated: adapts as you speak"
+    assert window.calibration_label.isVisibleTo(window) and not window.clear_calibration_action.isEnabled()
+    progress = []
+    window.calibration_progress.valueChanged.connect(progress.append)
+    _calibrate(qtbot, window)
+    assert PASSAGE in [label.text() for label in window.calibration_panel.findChildren(QLabel)]
+    assert len(progress) >= 5 and progress == sorted(progress) and progress[-1] == 150  # tenths of 15 s
+    level = speech_level(reading[:15 * RATE])  # what the input gave, at the model's rate
+    today = date.today().isoformat()
+    assert window.settings.calibration == Calibration(pytest.approx(level, abs=0.01), today)
+    assert window.calibration_label.text() == f"Calibrated: {level:.0f} dBFS speech level ({today})"
+    assert window.calibrate_action.isEnabled() and window.clear_calibration_action.isEnabled()  # it can be redone
+    window.settings.store.sync()
+
+    again = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}), model_dir=leveled_model)
+    assert again.recognizer.level.level_dbfs == pytest.approx(level, abs=0.25)  # the next launch starts from it
+    _live(qtbot, again)
+    calibrated, adapting = StreamingRecognizer(leveled_model), StreamingRecognizer(leveled_model)
+    calibrated.level.calibrate(again.settings.calibration.level_dbfs)
+    expected = np.array(calibrated.push(audio) + calibrated.flush())
+    plain = np.array(adapting.push(audio) + adapting.flush())
+    live = np.array(again.trajectory)
+    shown = ~np.isnan(live[:, 1])
+    assert shown[:10].sum() >= 5
+    np.testing.assert_allclose(live[shown], expected[shown], atol=1e-6)
+    assert np.abs(live[shown] - plain[shown]).max() > 1e-4  # not the uncalibrated start
+
+    again.clear_calibration_action.trigger()
+    assert again.settings.calibration is None and not again.settings.store.contains("calibration/level_dbfs")
+    again.recognizer.reset()
+    assert again.recognizer.level.level_dbfs is None  # no prior
+    assert again.calibration_label.text() == "Not calibrated: adapts as you speak"
+    assert not again.clear_calibration_action.isEnabled()
+
+
+@pytest.mark.parametrize("noise_rms, problem", [
+    (0.0, "the recording holds no speech (nothing above -100 dBFS)"),
+    (10 ** (-70 / 20), "the recording holds no speech above -51 dBFS (its speech level is -70 dBFS)"),  # gate -45
+])
+def test_a_calibration_without_speech_is_refused_keeping_the_previous_one(make_window, qtbot, leveled_model,
+                                                                          noise_rms, problem):
+    previous = Calibration(-30.0, "2026-01-02")
+    make_window(model_dir=leveled_model).settings.calibration = previous
+    noise = np.random.default_rng(0).normal(0, noise_rms, 16 * RATE)
+    window = make_window(FileBackend({"quiet": FileSource(noise, RATE, speed=CALIBRATION_SPEED)}),
+                         model_dir=leveled_model)
+    _calibrate(qtbot, window)
+    assert f"Calibration: {problem}. Read the text aloud" in window.message()
+    assert "the previous calibration stays" in window.message()
+    assert window.settings.calibration == previous
+    assert window.recognizer.level.level_dbfs == pytest.approx(-30.0, abs=0.25)
+    assert window.calibration_label.text() == "Calibrated: -30 dBFS speech level (2026-01-02)"
+
+
+def test_a_cancelled_calibration_saves_nothing(make_window, qtbot, leveled_model, speech_clip):
+    window = make_window(FileBackend({"speaker": FileSource(np.tile(speech_clip, 3), RATE)}), model_dir=leveled_model)
+    assert window.start_calibration()
+    qtbot.waitUntil(lambda: window.calibration_progress.value() >= 3, timeout=5000)
+    next(b for b in window.calibration_panel.findChildren(QPushButton) if b.text() == "Cancel").click()
+    assert not window.calibrating and not window.calibration_panel.isVisible() and window.start_button.text() == "Start"
+    assert window.statusBar().currentMessage().startswith("Calibration stopped after")
+    assert window.settings.calibration is None and window.recognizer.level.level_dbfs is None
+    assert window.message() == "" and window.calibrate_action.isEnabled()
+
+
+def test_a_model_without_level_normalisation_has_no_calibration(make_window, model, leveled_model):
+    window = make_window(FileBackend({"a": FileSource(np.zeros(10), RATE)}), model_dir=leveled_model)
+    window.settings.calibration = Calibration(-30.0, "2026-01-02")
+    assert window.load_model(model) and window.recognizer.level is None  # an older export: no `frontend`
+    assert not window.calibrate_action.isEnabled() and not window.clear_calibration_action.isEnabled()
+    assert not window.calibration_label.isVisibleTo(window)
+    assert not window.start_calibration() and window.session is None
+    assert "Cannot calibrate: this model has no level normalisation to calibrate" in window.message()
+    assert window.load_model(leveled_model) and window.calibrate_action.isEnabled()
+    assert window.calibration_label.isVisibleTo(window)
 
 
 # -- failures: each one leaves a message and the rest working ---------------------------------------

@@ -1,7 +1,8 @@
-"""The app's pieces without a window: category table, speech gate, entry point, no TensorFlow."""
+"""The app's pieces without a window: category table, speech gate, entry point, analyze, no TensorFlow."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -13,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.analyze import analyze_file
+from app.analyze import analyze_file, build_parser as analyze_parser, main as analyze_main
 from app.categories import CATEGORIES, nearest_category, ravdess_category
 from app.gating import SILENCE_DB, SpeechGate, level_db
 from app.settings import SAMPLE_CLIPS
-from app.streaming import ModelError, Prediction, StreamingRecognizer
+from app.streaming import DIMENSIONS, ModelError, Prediction, StreamingRecognizer
 from app.trajectory import summarize, summary_estimates
+from keras_cpc.loudness import LevelSettings, frontend_config, speech_level
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "assets" / "models" / "emotion"
@@ -89,6 +91,66 @@ def test_the_sample_clips_are_summarised_by_the_prediction_that_hears_all_of_eac
         np.testing.assert_array_equal(summary, [predictions[-1][1:]])
         categories.add(nearest_category(*summary[0]))
     assert len(categories) >= 3, categories
+
+
+@pytest.fixture
+def leveled_model(tmp_path) -> Path:
+    """The shipped int8 model behind the level normalisation (`model.json`'s `frontend`, as models are exported
+    now; the engine applies it before the step model)."""
+    folder = tmp_path / "leveled"
+    folder.mkdir()
+    for name in ("cpc_step.tflite", "head.tflite"):
+        (folder / name).symlink_to(SHIPPED / "int8" / name)
+    config = json.loads((SHIPPED / "int8" / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**config, "frontend": frontend_config(LevelSettings())}))
+    return folder
+
+
+def _analyze_csv(path: Path, *argv: str) -> np.ndarray:
+    """`python -m app.analyze ARGV --csv PATH`: its rows' time and dimensions."""
+    analyze_main([*argv, "--csv", str(path)])
+    with open(path, newline="") as handle:
+        return np.array([[float(row[k]) for k in ("time", *DIMENSIONS)] for row in csv.DictReader(handle)])
+
+
+def test_analyze_calibration_starts_every_file_from_the_speakers_level(leveled_model, speech_clip, write_audio,
+                                                                       tmp_path):
+    clip = write_audio("clip.wav", speech_clip[:32000], subtype="FLOAT")
+    reading = 0.25 * speech_clip  # the speaker, 12 dB quieter than the clip
+    calibration = write_audio("reading.wav", reading, subtype="FLOAT")
+    model = ["--model", str(leveled_model)]
+    plain = _analyze_csv(tmp_path / "plain.csv", str(clip), *model)
+    calibrated = _analyze_csv(tmp_path / "calibrated.csv", str(clip), str(clip), *model,
+                              "--calibration", str(calibration))
+    first, second = np.split(calibrated, 2)
+    np.testing.assert_array_equal(first, second)  # the prior stays across files
+    reference = StreamingRecognizer(leveled_model)
+    reference.level.calibrate(speech_level(reading))
+    np.testing.assert_allclose(first, reference.push(speech_clip[:32000]) + reference.flush(), atol=6e-4)
+    assert np.abs(first[:5, 1:] - plain[:5, 1:]).max() > 0.01  # the first estimates change
+    assert "--calibration FILE" in analyze_parser().format_help()
+
+
+@pytest.mark.parametrize("audio, problem", [
+    (b"RIFF" + bytes(100), "cannot decode audio"),
+    (np.zeros(16000, np.float32), "holds no speech (nothing above -100 dBFS)"),
+    (None, "this model has no level normalisation to calibrate"),  # the shipped model: no `frontend`
+])
+def test_analyze_calibration_that_cannot_be_used_is_an_error_naming_it(leveled_model, speech_clip, write_audio,
+                                                                       tmp_path, capsys, audio, problem):
+    clip = write_audio("clip.wav", speech_clip[:16000])
+    calibration = tmp_path / "reading.wav"
+    if isinstance(audio, bytes):
+        calibration.write_bytes(audio)
+    else:
+        write_audio(calibration.name, speech_clip if audio is None else audio)
+    model = SHIPPED / "int8" if audio is None else leveled_model
+    with pytest.raises(SystemExit) as exit:
+        analyze_main([str(clip), "--model", str(model), "--csv", str(tmp_path / "out.csv"),
+                      "--calibration", str(calibration)])
+    assert exit.value.code == 2
+    assert f"error: --calibration {calibration}: {problem}" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_python_m_app_help():

@@ -21,7 +21,8 @@ from app import analyze
 from app.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
-from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level
+from keras_cpc.datasets import EmotionUtterance
+from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 from training import export, heldout, linear_baseline, robustness
@@ -49,7 +50,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     cpc = CPC(encoder_channels=8, context_units=UNITS)
     cpc.build((None, None))
-    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings()))
+    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)))
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(cpc, 0)
     _randomize(recognizer, 1)
@@ -65,9 +66,9 @@ def audio(speech_clip):
     return speech_clip[:48000]  # 3 s: 298 frames, 29 full hops and 8 frames left for flush
 
 
-def _contexts(cpc: CPC, audio: np.ndarray) -> np.ndarray:
+def _contexts(cpc: CPC, audio: np.ndarray, calibration: float | None = None) -> np.ndarray:
     """The contexts of the audio after the front end (the exported models' level normalisation)."""
-    return keras.ops.convert_to_numpy(cpc.context(normalize_level(audio)[None]))[0]
+    return keras.ops.convert_to_numpy(cpc.context(normalize_level(audio, calibration=calibration)[None]))[0]
 
 
 def _recognize(recognizer, windows, lengths) -> np.ndarray:
@@ -111,9 +112,13 @@ def test_the_export_check_tells_its_model_from_another(models, audio):
 def test_heldout_scores_keras_on_the_whole_clip_and_on_its_last_window(models, audio, tmp_path):
     cpc, recognizer, folder = models
     soundfile.write(tmp_path / "clip.wav", audio, 16000)
-    contexts = _contexts(cpc, audio)  # 298 frames
-    whole, window = heldout.keras_predictions(str(folder.parent / "recognizer.keras"), str(folder.parent / "cpc.keras"),
-                                              [str(tmp_path / "clip.wav")], 50)
+    level = speech_level(audio)  # its speaker's level: the median over their one clip
+    contexts = _contexts(cpc, audio, level)  # 298 frames
+    clip = EmotionUtterance(str(tmp_path / "clip.wav"), "Actor_99", 0.0, 0.0, 0.0, "neutral")
+    whole, window, calibrations = heldout.keras_predictions(str(folder.parent / "recognizer.keras"),
+                                                            str(folder.parent / "cpc.keras"), [clip], 50)
+    assert calibrations == [pytest.approx(level, abs=1e-9)]
+    assert np.abs(_contexts(cpc, audio) - contexts).max() > 1e-3  # the calibration matters
     last = np.concatenate([contexts[-50:], np.zeros((248, UNITS), np.float32)])  # padded after the 50 frames
     expected = _recognize(recognizer, np.stack([contexts, last]), [298, 50])
     np.testing.assert_allclose(np.concatenate([whole, window]), expected, atol=1e-5)
@@ -187,7 +192,7 @@ def test_step_and_head_match_keras(models, audio):
     step = Interpreter(model_path=str(folder / "cpc_step.tflite")).get_signature_runner()
     head = Interpreter(model_path=str(folder / "head.tflite")).get_signature_runner()
     state, contexts, leveled = np.zeros((1, UNITS), np.float32), [], normalize_level(audio)
-    assert config["frontend"] == {"level": vars(LevelSettings())}
+    assert config["frontend"] == {"level": vars(LevelSettings(per_speaker=True))}
     for start in range(0, len(audio) - config["chunk_samples"] + 1, config["hop_samples"]):
         out = step(audio=leveled[None, start:start + config["chunk_samples"]], state=state)
         state = out["state"]

@@ -17,7 +17,7 @@ from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.callbacks import exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list
-from keras_cpc.loudness import LevelSettings, normalize_level
+from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.features import (
     audio_dataset,
     cache_features,
@@ -100,7 +100,7 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
         assert (out / name).stat().st_size > 0
     recognizer = keras.saving.load_model(out / "recognizer.keras")
     head = recognizer.recognizer if system == "e2e" else recognizer
-    assert head.bounded and head.frontend == {"level": vars(LevelSettings())}  # what the export tells the engine
+    assert head.bounded and head.frontend == {"level": vars(LevelSettings(per_speaker=True))}  # what export records
     optimizer = recognizer.optimizer
     assert isinstance(optimizer, AdamL2) and optimizer.l2 == 1e-5  # the paper's weight decay, in the gradients
     rerun = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
@@ -295,6 +295,27 @@ def test_cross_sentence_trains_on_one_sentence_and_scores_each_apart(corpus, tmp
                        train_sentence=1)
 
 
+def test_features_start_from_their_speakers_median_level(corpus, tmp_path):
+    """Per-speaker calibration keeps a speaker's loud clips louder than their quiet ones (the corpus's
+    emotions differ in level by up to 12 dB), where per-utterance normalisation evens them out."""
+    utterances = [u for u in finetune.read_corpus("ravdess", str(corpus)) if u.speaker == "Actor_02"]
+    extractor = mfcc_extractor()
+    clips = [load_audio(u.path) for u in utterances]
+    level = float(np.median([speech_level(clip) for clip in clips]))
+    by_speaker = [np.load(f) for f in cache_features(utterances, extractor, tmp_path, frontend_config(
+        LevelSettings(per_speaker=True)))]
+    for clip, cached in zip(clips, by_speaker):
+        expected = extractor[1](normalize_level(clip, calibration=level))
+        np.testing.assert_allclose(cached, expected, rtol=2e-3, atol=2e-3)  # float16
+    per_utterance = [np.load(f) for f in cache_features(utterances, extractor, tmp_path,
+                                                        frontend_config(LevelSettings()))]
+
+    def spread(features):  # of the clips' mean first coefficient, which follows the level
+        return np.ptp([f[:, 0].astype(np.float64).mean() for f in features])
+
+    assert spread(by_speaker) > 3 * spread(per_utterance)
+
+
 def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
     args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3"))
     utterances = finetune.read_corpus("ravdess", str(corpus))[:3]
@@ -319,10 +340,13 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     cached = list((tmp_path / "cache").glob("cpc-*/*.npy"))
     assert len(cached) == 28  # every clip once
     utterance = finetune.read_corpus("ravdess", str(corpus))[0]
-    (features,) = cache_features([utterance], cpc_extractor(tmp_path / "cpc.keras"), tmp_path / "cache",
-                                 finetune.frontend(args))
+    speaker = [u for u in finetune.read_corpus("ravdess", str(corpus)) if u.speaker == utterance.speaker]
+    features = cache_features(speaker, cpc_extractor(tmp_path / "cpc.keras"), tmp_path / "cache",
+                              finetune.frontend(args))[0]
     assert Path(features) in cached
-    contexts = keras.ops.convert_to_numpy(cpc.context(normalize_level(load_audio(utterance.path))[None]))[0]
+    level = float(np.median([speech_level(load_audio(u.path)) for u in speaker]))
+    audio = normalize_level(load_audio(utterance.path), calibration=level)
+    contexts = keras.ops.convert_to_numpy(cpc.context(audio[None]))[0]
     assert contexts.shape == (58, 16)  # the given model's contexts of 0.6 s: (9600 - 425) // 160 + 1
     assert np.abs(contexts).max() > 1e-3  # an untrained CPC's contexts are small: the tolerance is float16's
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)

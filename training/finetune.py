@@ -31,7 +31,7 @@ try:
 except ImportError:  # Windows: no lock, so start the miniCPC runs of one fold one after another
     fcntl = None
 
-from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import (
     exclusive_run,
     logged_seconds,
@@ -61,6 +61,7 @@ from keras_cpc.features import (
     file_digest,
     labels,
     mfcc_extractor,
+    speaker_levels,
 )
 from keras_cpc.layers import num_frames, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
@@ -74,6 +75,7 @@ from keras_cpc.plots import plot_finetuning, plot_scatter
 from training import fraction, non_negative, non_negative_int, positive, pretrain, run_cli
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
+LEVEL_NORMALIZATIONS = ("speaker", "utterance", "none")
 BABBLE_SOURCES = 20  # training utterances that --augment's babble is made of
 CORPORA = ("ravdess", "iemocap", "msp-podcast")
 logger = logging.getLogger("training.finetune")
@@ -125,9 +127,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                         help="frozen features (mfcc, minicpc, precpc): standardise each dimension with "
                              "the training set's mean and variance")
-    parser.add_argument("--level-normalization", action=argparse.BooleanOptionalAction, default=True,
-                        help="bring every utterance's speech level to -25 dBFS before its features "
-                             "(keras_cpc.loudness; causal, as the streaming engine does it)")
+    parser.add_argument("--level-normalization", choices=LEVEL_NORMALIZATIONS, default="speaker",
+                        help="bring the speech level to -25 dBFS before the features (keras_cpc.loudness; causal, as "
+                             "the streaming engine does it): starting from the speaker's level (the median over "
+                             "their utterances), from each utterance's own, or not at all")
     parser.add_argument("--augment", type=non_negative_int, default=0, metavar="N",
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
@@ -225,7 +228,9 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
 
 def frontend(args: argparse.Namespace) -> dict:
     """The audio front end of a run (`keras_cpc.loudness.frontend_config`)."""
-    return frontend_config(LevelSettings() if args.level_normalization else None)
+    if args.level_normalization == "none":
+        return frontend_config(None)
+    return frontend_config(LevelSettings(per_speaker=args.level_normalization == "speaker"))
 
 
 def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
@@ -234,8 +239,11 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
     max_samples = int(args.max_seconds * SAMPLE_RATE)
     if system == "e2e":
         field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
-        return [audio_dataset([u.path for u in s], labels(s), args.batch_size, max_samples, field,
-                              shuffle=i == 0, seed=seed, frontend=frontend(args)) for i, s in enumerate(sets)], None
+        levels = [speaker_levels(s, lambda u: load_audio(u.path), frontend(args)) for s in sets]
+        return [audio_dataset([u.path for u in s], labels(s), args.batch_size, max_samples, field, shuffle=i == 0,
+                              seed=seed, frontend=frontend(args),
+                              calibrations={u.path: level.get(u.speaker) for u in s})
+                for i, (s, level) in enumerate(zip(sets, levels))], None
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":
@@ -268,7 +276,7 @@ def run_settings(args: argparse.Namespace) -> dict:
     if args.system == "precpc" and args.cpc:
         settings["cpc_sha256"] = file_digest(args.cpc)
     for name in ("level_normalization", "bounded", "augment", "train_sentence"):  # older records have none
-        if name in settings and not settings[name]:
+        if name in settings and settings[name] in (False, 0, None, "none"):
             del settings[name]
     # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay (no-op at 1e-5)
     settings["optimizer"] = "adam_l2"

@@ -1,6 +1,7 @@
 """A recognizer and its LiteRT exports scored on one fold's held-out speakers: `python -m training.heldout`.
 
-For every test utterance of `--fold`: the Keras model on the whole utterance (as
+For every test utterance of `--fold` (each calibrated with its speaker's level, when the model's
+front end is calibrated per speaker): the Keras model on the whole utterance (as
 `training.finetune` scores one up to its `--max-seconds`, 10 s: all of RAVDESS), the Keras
 model on the utterance's last window of the exports (`window_frames` contexts, what a
 stream's last prediction sees), and the last prediction of `app.analyze`'s streaming engine
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -24,23 +26,28 @@ from app.analyze import analyze_file
 from app.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import stream_contexts, window_prediction
-from keras_cpc.features import labels
+from keras_cpc.datasets import EmotionUtterance
+from keras_cpc.features import labels, speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import run_cli
 from training.finetune import add_corpus_arguments, read_corpus, split
 
 
-def keras_predictions(recognizer_path: str, cpc_path: str, files: list[str], window_frames: int
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions of the Keras models on each whole file and on its last `window_frames` contexts."""
+def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[EmotionUtterance],
+                      window_frames: int) -> tuple[np.ndarray, np.ndarray, list[float | None]]:
+    """Predictions of the Keras models on each whole utterance and on its last `window_frames` contexts,
+    and the speaker level each was calibrated with (`keras_cpc.features.speaker_levels`)."""
     recognizer = keras.saving.load_model(recognizer_path)
     cpc = keras.saving.load_model(cpc_path)
+    levels = speaker_levels(utterances, lambda u: load_audio(u.path), recognizer.frontend)
+    calibrations = [levels.get(u.speaker) for u in utterances]
     whole, window = [], []
-    for path in files:
-        contexts = stream_contexts(load_audio(path), cpc.encoder, cpc.autoregressor, recognizer.frontend)
+    for utterance, level in zip(utterances, calibrations):
+        contexts = stream_contexts(load_audio(utterance.path), cpc.encoder, cpc.autoregressor, recognizer.frontend,
+                                   level)
         whole.append(window_prediction(recognizer, contexts, contexts.shape[1]))
         window.append(window_prediction(recognizer, contexts, window_frames))
-    return np.array(whole), np.array(window)
+    return np.array(whole), np.array(window), calibrations
 
 
 def heldout(args: argparse.Namespace) -> dict:
@@ -50,12 +57,16 @@ def heldout(args: argparse.Namespace) -> dict:
     window_frames = {json.loads((Path(d) / "model.json").read_text())["window_frames"] for d in args.models}
     if len(window_frames) != 1:
         raise SystemExit(f"the exported folders have different windows ({sorted(window_frames)} frames)")
-    whole, window = keras_predictions(args.recognizer, args.cpc, files, window_frames.pop())
+    whole, window, calibrations = keras_predictions(args.recognizer, args.cpc, test, window_frames.pop())
     predictions = {"keras (whole utterance)": whole, "keras (last window)": window}
     differences = {}
     for model in args.models:
         recognizer = StreamingRecognizer(model, interval=math.inf)  # the head runs once, for the last prediction
-        predictions[model] = np.array([analyze_file(recognizer, Path(f))[-1][1:] for f in files])
+        streamed = []
+        for path, level in zip(files, calibrations):
+            recognizer.calibrate(level)
+            streamed.append(analyze_file(recognizer, Path(path))[-1][1:])
+        predictions[model] = np.array(streamed)
         differences[model] = float(np.abs(predictions[model] - window).max())
     scores = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, p)))) for name, p in predictions.items()}
     speakers = sorted({u.speaker for u in test})

@@ -8,7 +8,9 @@ pink and babble noise, simulated rooms, telephone band, Ogg Vorbis, a microphone
 clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
 (`--read-speech`, e.g. the LibriSpeech sample): the share of estimates inside [-1, 1] at every
 hop and per file, and the mean and spread per dimension of the files' estimates (each file's
-`app.trajectory.summary_estimates` mean, as `app.analyze` reports it). Babble is made from
+`app.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
+with its speaker's level (the median over their clips under the condition; a read-speech file's
+own), as training calibrates each utterance; models without that front end ignore it. Babble is made from
 `--babble` speech (other speakers than the corpus's). Writes `results.json`, `robustness.md`
 and `robustness.png` to `--out`.
 """
@@ -35,6 +37,7 @@ from keras_cpc.channels import CONDITIONS, apply_condition
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.export import audio_files
 from keras_cpc.features import cache_features, labels, mfcc_extractor
+from keras_cpc.loudness import speaker_level
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_conditions
 from training import run_cli
@@ -43,13 +46,26 @@ from training.linear_baseline import fit_floor, pooled, statistics
 
 FLOOR = "MFCC + ridge floor"
 BABBLE_SOURCES = 20  # files of --babble that babble is drawn from
-Predictor = Callable[[np.ndarray], np.ndarray]  # waveform -> (activation, valence, dominance) of the clip
+# (waveform, its speaker's level or None) -> (activation, valence, dominance) of the clip
+Predictor = Callable[[np.ndarray, float | None], np.ndarray]
+
+
+def speaker_calibrated(recognizer: StreamingRecognizer) -> bool:
+    """Whether a model was trained with each utterance calibrated with its speaker's level."""
+    return recognizer.level is not None and recognizer.level.settings.per_speaker
 
 
 def stream_predictor(model_dir: str) -> Predictor:
-    """A clip's estimate by the streaming engine: its last prediction, which hears the whole clip."""
+    """A clip's estimate by the streaming engine, calibrated with its speaker's level: its last prediction,
+    which hears the whole clip."""
     recognizer = StreamingRecognizer(model_dir, interval=math.inf)
-    return lambda audio: np.array((recognizer.push(audio) + recognizer.flush())[-1][1:])
+    per_speaker = speaker_calibrated(recognizer)
+
+    def predict(audio: np.ndarray, level: float | None) -> np.ndarray:
+        recognizer.calibrate(level if per_speaker else None)
+        return np.array((recognizer.push(audio) + recognizer.flush())[-1][1:])
+
+    return predict
 
 
 def floor_predictor(sets: Sequence[Sequence[EmotionUtterance]], cache: str) -> Predictor:
@@ -58,20 +74,24 @@ def floor_predictor(sets: Sequence[Sequence[EmotionUtterance]], cache: str) -> P
     extract = extractor[1]
     x_train, x_valid = (statistics(cache_features(s, extractor, cache)) for s in sets[:2])
     floor = fit_floor(x_train, labels(sets[0]), x_valid, labels(sets[1]))
-    return lambda audio: floor.predict(pooled(extract(audio))[None])[0]
+    return lambda audio, level: floor.predict(pooled(extract(audio))[None])[0]
 
 
-def score_conditions(predictors: dict[str, Predictor], clips: Sequence[np.ndarray], truth: np.ndarray,
-                     conditions: Sequence[str], seed: int, babble: Sequence[np.ndarray]) -> dict:
-    """`{condition: {system: {dimension: CCC}}}` over the clips, each shifted once per condition."""
+def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtterance], conditions: Sequence[str],
+                     seed: int, babble: Sequence[np.ndarray]) -> dict:
+    """`{condition: {system: {dimension: CCC}}}` over the test utterances, each shifted once per condition
+    and calibrated with its speaker's level under that condition (the median over their shifted clips)."""
+    clips, truth = [load_audio(u.path) for u in test], labels(test)
     results = {}
     progress = keras.utils.Progbar(len(conditions) * len(clips), unit_name="clip")
     for condition in conditions:
+        shifted = [apply_condition(condition, clip, seed + index, babble) for index, clip in enumerate(clips)]
+        levels = {speaker: speaker_level(a for a, u in zip(shifted, test) if u.speaker == speaker)
+                  for speaker in {u.speaker for u in test}}
         predicted = {name: [] for name in predictors}
-        for index, clip in enumerate(clips):
-            shifted = apply_condition(condition, clip, seed + index, babble)
+        for audio, utterance in zip(shifted, test):
             for name, predict in predictors.items():
-                predicted[name].append(predict(shifted))
+                predicted[name].append(predict(audio, levels[utterance.speaker]))
             progress.add(1)
         results[condition] = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, np.array(values)))))
                               for name, values in predicted.items()}
@@ -79,14 +99,16 @@ def score_conditions(predictors: dict[str, Predictor], clips: Sequence[np.ndarra
 
 
 def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
-    """Per model: the share of hop estimates and of file estimates inside [-1, 1] (on every dimension),
+    """Per model (each file calibrated with its own level: one speaker a file): the share of hop estimates and of file estimates inside [-1, 1] (on every dimension),
     and the mean and standard deviation over files of each file's mean estimate."""
     results = {}
     for model in model_dirs:
         recognizer = StreamingRecognizer(model)
         hops, per_file = [], []
         for path in files:
-            predictions = recognizer.push(load_audio(path)) + recognizer.flush()
+            audio = load_audio(path)
+            recognizer.calibrate(speaker_level([audio]) if speaker_calibrated(recognizer) else None)  # a file a speaker
+            predictions = recognizer.push(audio) + recognizer.flush()
             hops.append(estimates(predictions))
             per_file.append(summary_estimates(predictions, recognizer.window_seconds).mean(0))
         hops, per_file = np.concatenate(hops), np.array(per_file)
@@ -147,8 +169,7 @@ def robustness(args: argparse.Namespace) -> dict:
     predictors[FLOOR] = floor_predictor(sets, args.cache)
     report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
               "seed": args.seed, "models": args.models,
-              "conditions": score_conditions(predictors, [load_audio(u.path) for u in test], labels(test),
-                                             conditions, args.seed, babble)}
+              "conditions": score_conditions(predictors, test, conditions, args.seed, babble)}
     if args.read_speech:
         report["read_speech"] = read_speech_statistics(args.models, audio_files([args.read_speech]))
     report["record"] = {"argv": sys.argv, "seconds": time.perf_counter() - start, "machine": machine()}
