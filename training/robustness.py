@@ -176,10 +176,11 @@ def robustness(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "robustness.md").write_text(markdown(report))
+    text = markdown(report)
+    (out / "robustness.md").write_text(text)
     plot_conditions(report["conditions"], DIMENSIONS, out / "robustness.png",
                     f"{args.corpus} fold {args.fold}, held-out speakers")
-    print(markdown(report))
+    print(text)
     return report
 
 
