@@ -30,8 +30,9 @@ def test_records_side_by_side_with_their_checks(tmp_path):
     lines = text.splitlines()
     assert lines[0] == f"| condition | before: model | after: model | {FLOOR} |"
     assert "| level-20 | 0.500 / 0.250 / 0.125 | 0.100 / 0.050 / 0.025 | 0.300 / 0.150 / 0.075 |" in lines
-    assert "| before: model | 0.100 | white-10db +0.100, rt60-0.8 +0.100 | none |" in lines
-    assert "| after: model | 0.500 | white-10db +0.500, rt60-0.8 +0.500 | level-20, white-10db, rt60-0.8 |" in lines
+    assert "| before: model | 0.100 | nan | white-10db +0.100, rt60-0.8 +0.100 | none |" in lines
+    assert "| after: model | 0.500 | nan | white-10db +0.500, rt60-0.8 +0.500 | level-20, white-10db, rt60-0.8 |" \
+        in lines
     assert "| before: model | 1.000 | 1.000 | +0.10 ± 0.30 | -0.20 ± 0.20 | +0.00 ± 0.10 |" in lines
 
 

@@ -2,8 +2,9 @@
 
 Reads the `results.json` that `training.robustness` wrote in each DIR and writes one Markdown table
 of CCC (activation / valence / dominance) per condition and system, the protocol's checks per
-system (the largest change under a level shift, the drop under 10 dB noise and the 0.8 s room, the
-conditions where it is not above the MFCC + ridge floor) and the read-speech statistics. Tables are
+system (the largest change under a gain and under peak normalisation, the drop under 10 dB noise
+and the 0.8 s room, the conditions where it is not above the MFCC + ridge floor) and the
+read-speech statistics. Tables are
 rebuilt from the records, never typed.
 """
 
@@ -17,7 +18,7 @@ from keras_cpc.metrics.ccc import DIMENSIONS
 from training import run_cli
 from training.robustness import FLOOR
 
-LEVELS = ("level-20", "level+10", "peak")
+GAINS = ("level-20", "level+10")  # one gain for all of a speaker's clips; "peak" gives each clip its own
 HARSH = ("white-10db", "pink-10db", "babble-10db", "rt60-0.8")
 
 
@@ -36,11 +37,15 @@ def checks(record: dict, system: str) -> list[str]:
     """The protocol's checks of one system in one record, as table cells."""
     conditions = record["conditions"]
     clean = conditions["clean"][system]
-    level = max(abs(conditions[c][system][d] - clean[d]) for c in LEVELS if c in conditions for d in DIMENSIONS)
+    def change(names):
+        return max((abs(conditions[c][system][d] - clean[d]) for c in names if c in conditions for d in DIMENSIONS),
+                   default=float("nan"))
+
     harsh = {c: max(clean[d] - conditions[c][system][d] for d in DIMENSIONS[:2]) for c in HARSH if c in conditions}
     below = [c for c, row in conditions.items() if any(row[system][d] <= row[FLOOR][d] for d in DIMENSIONS)]
     floor = "" if system == FLOOR else ", ".join(below) or "none"
-    return [f"{level:.3f}", ", ".join(f"{c} {v:+.3f}" for c, v in harsh.items()), floor]
+    return [f"{change(GAINS):.3f}", f"{change(['peak']):.3f}", ", ".join(f"{c} {v:+.3f}" for c, v in harsh.items()),
+            floor]
 
 
 def comparison(records: dict[str, dict]) -> str:
@@ -53,8 +58,9 @@ def comparison(records: dict[str, dict]) -> str:
         cells = [triple(records[name]["conditions"][condition][system])
                  if condition in records[name]["conditions"] else "" for name, system in shown]
         lines.append(f"| {condition} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | largest change under a level shift | drop of activation or valence (the larger) | "
-              "not above the floor on every dimension |", "|---|---:|---|---|"]
+    lines += ["", "| model | largest change under a gain (-20, +10 dB) | under peak normalisation | "
+              "drop of activation or valence (the larger) | not above the floor on every dimension |",
+              "|---|---:|---:|---|---|"]
     for (name, system), title in zip(shown, header):
         lines.append(f"| {title} | " + " | ".join(checks(records[name], system)) + " |")
     read = [(f"{name}: {model}", row) for name, record in records.items()

@@ -226,6 +226,11 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     return folder / "cpc.keras"
 
 
+def run_seed(args: argparse.Namespace) -> int:
+    """The seed of a run: its model's initialisation, its first data order and its augmented copies."""
+    return 1000 * args.run + args.fold
+
+
 def frontend(args: argparse.Namespace) -> dict:
     """The audio front end of a run (`keras_cpc.loudness.frontend_config`)."""
     if args.level_normalization == "none":
@@ -257,7 +262,9 @@ def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[Emot
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
     if args.augment:
         babble = [u.path for u in sets[0][::len(sets[0]) // BABBLE_SOURCES + 1]]
-        copies = [cache_features(sets[0], extractor, args.cache, frontend(args), channel_shift(seed, copy, babble))
+        # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
+        copies = [cache_features(sets[0], extractor, args.cache, frontend(args),
+                                 channel_shift(run_seed(args), copy, babble))
                   for copy in range(args.augment)]
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, labels(s), args.batch_size, max_frames, shuffle=i == 0, seed=seed)
@@ -314,7 +321,7 @@ def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:
     callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", settings, mode="max")
     resumed = resumed_epoch(out)  # the epochs an interrupted invocation checkpointed (0 for a new run)
     earlier_seconds = logged_seconds(out / "log.csv", resumed)
-    seed = 1000 * args.run + args.fold
+    seed = run_seed(args)
     keras.utils.set_random_seed(seed)
     utterances = read_corpus(args.corpus, args.data)
     train, validation, test = split(args.corpus, utterances, args.fold, args.folds, args.validation_fraction,
