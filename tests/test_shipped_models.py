@@ -14,7 +14,9 @@ from ai_edge_litert.interpreter import Interpreter
 from app.analyze import analyze_file, audio_files
 from app.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
-from keras_cpc.features import labels
+from keras_cpc.export import stream_contexts
+from keras_cpc.features import labels, speaker_levels
+from keras_cpc.loudness import speaker_level
 from keras_cpc.metrics.ccc import ccc
 from keras_cpc.models import CPC, EmotionRecognizer
 from training.finetune import read_corpus, split
@@ -25,7 +27,7 @@ CPC_PATH = REPO / "assets" / "models" / "cpc_librispeech.keras"
 CLIPS = audio_files([REPO / "assets" / "samples" / "ravdess" / "Actor_02"])  # held out of training
 RAVDESS = REPO.parent / "shared" / "data" / "ravdess"
 FLOAT_TOLERANCE = 1e-4
-MINIMUM_HELDOUT_CCC = {"activation": 0.65, "valence": 0.30}
+MINIMUM_HELDOUT_CCC = {"activation": 0.66, "valence": 0.42}  # what the out-of-domain issue asked to keep
 # The floor on the same actors: python -m training.linear_baseline --corpus ravdess (fold 0)
 MFCC_RIDGE_FOLD0 = {"activation": 0.614, "valence": 0.207, "dominance": 0.272}
 
@@ -78,11 +80,28 @@ def test_float_export_matches_the_keras_models_on_a_sample_clip():
     cpc = keras.saving.load_model(CPC_PATH)
     assert isinstance(recognizer, EmotionRecognizer) and isinstance(cpc, CPC)
     clip = CLIPS[4]  # angry
-    contexts = keras.ops.convert_to_numpy(cpc.context(load_audio(clip)[None]))[:, -500:]
+    contexts = stream_contexts(load_audio(clip), cpc.encoder, cpc.autoregressor, recognizer.frontend)[:, -500:]
     reference = keras.ops.convert_to_numpy(
         recognizer({"features": contexts, "lengths": np.array([contexts.shape[1]], np.int32)}))[0]
     streamed = analyze_file(StreamingRecognizer(EMOTION / "float"), clip)[-1]
     np.testing.assert_allclose(streamed[1:], reference, atol=1e-4)
+
+
+@pytest.mark.parametrize("scale", [0.1, 3.0])
+def test_a_quieter_or_louder_speaker_gets_the_same_estimates(scale):
+    """The shipped int8 model on a held-out actor's clips, calibrated with the actor's level (measured on the
+    clips as they are), at -20 dB and +9.5 dB: every estimate within 0.02 of the original's."""
+    recognizer = StreamingRecognizer(EMOTION / "int8", interval=math.inf)
+    settings = recognizer.level.settings
+
+    def estimates(clips):
+        recognizer.calibrate(speaker_level(clips, settings))
+        return np.array([(recognizer.push(clip) + recognizer.flush())[-1][1:] for clip in clips])
+
+    clips = [load_audio(clip) for clip in CLIPS]
+    original, scaled = estimates(clips), estimates([clip * scale for clip in clips])
+    assert np.ptp(original, axis=0).min() > 0.2  # the clips' emotions differ
+    np.testing.assert_allclose(scaled, original, atol=0.02)
 
 
 @pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS absent: {RAVDESS}")
@@ -91,7 +110,12 @@ def test_int8_model_on_the_held_out_actors():
     stored = json.loads((EMOTION / "heldout.json").read_text())
     assert stored["utterances"] == len(test)
     recognizer = StreamingRecognizer(EMOTION / "int8", interval=math.inf)  # the head runs once, at the end
-    predicted = np.array([analyze_file(recognizer, Path(u.path))[-1][1:] for u in test])
+    levels = speaker_levels(test, lambda u: load_audio(u.path), recognizer.config["frontend"])
+    predicted = []
+    for utterance in test:  # each actor calibrated with the median level of their clips, as in training
+        recognizer.calibrate(levels[utterance.speaker])
+        predicted.append(analyze_file(recognizer, Path(utterance.path))[-1][1:])
+    predicted = np.array(predicted)
     scores = dict(zip(("activation", "valence", "dominance"), ccc(labels(test), predicted)))
     int8 = next(v for k, v in stored["ccc"].items() if k.endswith("int8"))
     for dimension, score in scores.items():
