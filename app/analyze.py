@@ -6,8 +6,8 @@ in blocks, so memory stays bounded for hours of audio, and writes one CSV row pe
 file's summary: the mean of its predictions over full windows, or its last prediction, which
 hears all of a file shorter than a window. `--plot` draws the trajectories. A file that cannot
 be read, or only in part, is reported by name, and the predictions made before its problem are
-kept; the exit status is then 1. `--calibration` starts every file's level normalisation from the
-speech level of a recording of the speaker. Runs on LiteRT only, without TensorFlow.
+kept; the exit status is then 1. Every file's level normalisation starts from its speaker's level:
+by default its folder's (`--calibration folder`), or that of a recording of the speaker. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import soxr
 from app.calibration import NO_LEVEL, measure_level
 from app.streaming import DIMENSIONS, Prediction, StreamingRecognizer
 from app.trajectory import summary_estimates
+from keras_cpc.loudness import LevelNormalizer
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 BLOCK_SECONDS = 10.0
@@ -88,6 +89,25 @@ def calibrate(recognizer: StreamingRecognizer, path: Path) -> None:
     recognizer.level.calibrate(level)
 
 
+def folder_levels(recognizer: StreamingRecognizer, files: Sequence[Path]) -> dict[Path, float | None]:
+    """Each folder's speaker level, as training calibrates a speaker: the median of its files' speech levels,
+    each measured as it streams (a file that cannot be read is left out; `None` for a model without level
+    normalisation)."""
+    if recognizer.level is None:
+        return {}
+    settings, levels = recognizer.level.settings, {}
+    for path in files:
+        normalizer = LevelNormalizer(settings, recognizer.sample_rate)
+        try:
+            for block in read_blocks(path, recognizer.sample_rate):
+                normalizer.push(block)
+        except ValueError:  # reported when the file is analysed
+            pass
+        if normalizer.level_dbfs is not None:
+            levels.setdefault(path.parent, []).append(normalizer.level_dbfs)
+    return {folder: float(np.median(values)) for folder, values in levels.items()}
+
+
 def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Event | None = None
                  ) -> list[Prediction]:
     """Per-hop predictions over a whole file; raises `AnalysisError` saying the file's problem (with
@@ -138,10 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", required=True, help="per-hop predictions")
     parser.add_argument("--plot", help="figure of the trajectories (.png)")
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads")
-    parser.add_argument("--calibration", metavar="FILE",
-                        help="a recording of the speaker (e.g. 15 s reading a neutral text, at the files' recording "
-                             "level): every file's level normalisation starts from its speech level instead of "
-                             "adapting during the file's first seconds (models whose model.json has a frontend)")
+    parser.add_argument("--calibration", metavar="FILE|folder|none", default="folder",
+                        help="where each file's level normalisation starts (models whose model.json has a frontend): "
+                             "'folder' (default): a folder's files are one speaker, calibrated with the median of "
+                             "their speech levels, as training calibrates a speaker; FILE: a recording of the "
+                             "speaker (e.g. 15 s reading a neutral text, at the files' recording level); 'none': "
+                             "each file adapts during its first seconds (unreliable for short clips)")
     parser.add_argument("--interval", type=float,
                         help="seconds between predictions, a multiple of the model's hop (default: every hop; "
                              "inf: one per file, at its end); the head's cost is paid once per interval")
@@ -153,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)
-        if args.calibration:
+        if args.calibration not in ("folder", "none"):
             calibrate(recognizer, Path(args.calibration))
     except ValueError as error:  # ModelError included
         parser.exit(2, f"{parser.prog}: error: {error}\n")
@@ -161,11 +183,14 @@ def main(argv: list[str] | None = None) -> None:
     if not files:
         kinds, where = "/".join(AUDIO_EXTENSIONS), " ".join(args.inputs)
         parser.exit(2, f"{parser.prog}: error: no {kinds} files in {where}\n")
+    levels = folder_levels(recognizer, files) if args.calibration == "folder" else None
     trajectories, unfinished = {}, 0
     with open(args.csv, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "time", *DIMENSIONS])
         for path in files:
+            if levels is not None:
+                recognizer.calibrate(levels.get(path.parent))
             try:
                 predictions = analyze_file(recognizer, path)
             except AnalysisError as error:

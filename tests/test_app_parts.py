@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import soundfile
 import pytest
 
-from app.analyze import analyze_file, build_parser as analyze_parser, main as analyze_main
+from app.analyze import analyze_file, build_parser as analyze_parser, folder_levels, main as analyze_main
 from app.categories import CATEGORIES, nearest_category, ravdess_category
 from app.gating import SILENCE_DB, SpeechGate, level_db
 from app.settings import SAMPLE_CLIPS
@@ -80,11 +81,15 @@ def test_a_trajectory_is_summarised_by_its_full_window_estimates_else_its_last()
 
 def test_the_sample_clips_are_summarised_by_the_prediction_that_hears_all_of_each():
     """A clip shorter than the window is summarised by its last prediction, as `training.heldout`
-    scores it. The mean over every hop, the first ones of which hear a fraction of a second of
-    leading silence, named all eight of these clips "surprised"."""
+    scores it (the actor calibrated with their clips' level, as `app.analyze` calibrates a folder).
+    The mean over every hop, the first ones of which hear a fraction of a second of leading silence,
+    named all eight of these clips "surprised"; uncalibrated, the shipped model names them all "disgust"."""
     recognizer = StreamingRecognizer(SHIPPED / "int8")
+    clips = sorted(SAMPLE_CLIPS.glob("*.flac"))
+    (level,) = folder_levels(recognizer, clips).values()  # one actor: one speaker level
+    recognizer.calibrate(level)
     categories = set()
-    for path in sorted(SAMPLE_CLIPS.glob("*.flac")):
+    for path in clips:
         predictions = analyze_file(recognizer, path)
         assert predictions[-1].time < recognizer.window_seconds == (499 * 160 + 425) / 16000  # 500 frames
         summary = summary_estimates(predictions, recognizer.window_seconds)
@@ -95,14 +100,24 @@ def test_the_sample_clips_are_summarised_by_the_prediction_that_hears_all_of_eac
 
 @pytest.fixture
 def leveled_model(tmp_path) -> Path:
-    """The shipped int8 model behind the level normalisation (`model.json`'s `frontend`, as models are exported
-    now; the engine applies it before the step model)."""
-    folder = tmp_path / "leveled"
+    """The shipped int8 model behind a per-utterance level normalisation (`model.json`'s `frontend`; the engine
+    applies it before the step model)."""
+    return _shipped_with_frontend(tmp_path / "leveled", frontend_config(LevelSettings()))
+
+
+@pytest.fixture
+def raw_model(tmp_path) -> Path:
+    """The shipped int8 model without a front end, as models were exported before it."""
+    return _shipped_with_frontend(tmp_path / "raw", None)
+
+
+def _shipped_with_frontend(folder: Path, frontend: dict | None) -> Path:
+    """A copy of the shipped int8 folder whose `model.json` has `frontend` (none: the key left out)."""
     folder.mkdir()
     for name in ("cpc_step.tflite", "head.tflite"):
         (folder / name).symlink_to(SHIPPED / "int8" / name)
-    config = json.loads((SHIPPED / "int8" / "model.json").read_text())
-    (folder / "model.json").write_text(json.dumps({**config, "frontend": frontend_config(LevelSettings())}))
+    config = {k: v for k, v in json.loads((SHIPPED / "int8" / "model.json").read_text()).items() if k != "frontend"}
+    (folder / "model.json").write_text(json.dumps({**config, **({"frontend": frontend} if frontend else {})}))
     return folder
 
 
@@ -131,20 +146,40 @@ def test_analyze_calibration_starts_every_file_from_the_speakers_level(leveled_m
     assert "--calibration FILE" in analyze_parser().format_help()
 
 
+def test_analyze_calibrates_each_folder_as_one_speaker_by_default(leveled_model, speech_clip, tmp_path):
+    clips = {"loud/a.wav": speech_clip[:24000], "loud/b.wav": 0.5 * speech_clip[24000:56000],
+             "quiet/c.wav": 0.05 * speech_clip[:24000]}
+    for name, audio in clips.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        soundfile.write(tmp_path / name, audio, 16000, subtype="FLOAT")
+    rows = _analyze_csv(tmp_path / "out.csv", str(tmp_path / "loud"), str(tmp_path / "quiet"), "--model",
+                        str(leveled_model))
+    reference = StreamingRecognizer(leveled_model)
+    expected = []
+    for name, audio in clips.items():
+        folder = [a for n, a in clips.items() if n.split("/")[0] == name.split("/")[0]]
+        reference.calibrate(float(np.median([speech_level(a) for a in folder])))
+        expected += [[p.time, *p[1:]] for p in reference.push(audio) + reference.flush()]
+    np.testing.assert_allclose(rows, expected, atol=6e-4)
+    uncalibrated = _analyze_csv(tmp_path / "none.csv", str(tmp_path / "quiet"), "--model", str(leveled_model),
+                                "--calibration", "none")
+    assert np.abs(uncalibrated[:5, 1:] - rows[-len(uncalibrated):][:5, 1:]).max() > 0.01
+
+
 @pytest.mark.parametrize("audio, problem", [
     (b"RIFF" + bytes(100), "cannot decode audio"),
     (np.zeros(16000, np.float32), "holds no speech (nothing above -100 dBFS)"),
-    (None, "this model has no level normalisation to calibrate"),  # the shipped model: no `frontend`
+    (None, "this model has no level normalisation to calibrate"),  # a model without `frontend`
 ])
-def test_analyze_calibration_that_cannot_be_used_is_an_error_naming_it(leveled_model, speech_clip, write_audio,
-                                                                       tmp_path, capsys, audio, problem):
+def test_analyze_calibration_that_cannot_be_used_is_an_error_naming_it(leveled_model, raw_model, speech_clip,
+                                                                       write_audio, tmp_path, capsys, audio, problem):
     clip = write_audio("clip.wav", speech_clip[:16000])
     calibration = tmp_path / "reading.wav"
     if isinstance(audio, bytes):
         calibration.write_bytes(audio)
     else:
         write_audio(calibration.name, speech_clip if audio is None else audio)
-    model = SHIPPED / "int8" if audio is None else leveled_model
+    model = raw_model if audio is None else leveled_model
     with pytest.raises(SystemExit) as exit:
         analyze_main([str(clip), "--model", str(model), "--csv", str(tmp_path / "out.csv"),
                       "--calibration", str(calibration)])
