@@ -306,7 +306,8 @@ def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp
     (tmp_path / "headerless.raw").write_bytes(bytes(100))  # soundfile raises TypeError: no sample rate
     with pytest.raises(SystemExit) as exit_info:
         analyze.main([str(tmp_path), str(tmp_path / "headerless.raw"), "--model", str(models[2]),
-                      "--csv", str(tmp_path / "out.csv"), "--plot", str(tmp_path / "out.png")])
+                      "--csv", str(tmp_path / "out.csv"), "--plot", str(tmp_path / "out.png"),
+                      "--calibration", "none"])  # each file as a fresh StreamingRecognizer streams it
     assert exit_info.value.code == 1
     errors = capsys.readouterr().err
     assert "corrupt.wav" in errors and f"{tmp_path / 'headerless.raw'}: cannot decode audio" in errors
@@ -329,7 +330,8 @@ def test_analyze_keeps_the_predictions_up_to_a_files_problem(models, audio, tmp_
     damaged[20000] = np.nan  # in the third block of 0.5 s
     soundfile.write(tmp_path / "damaged.wav", damaged, 16000, subtype="FLOAT")
     with pytest.raises(SystemExit) as exit_info:
-        analyze.main([str(tmp_path / "damaged.wav"), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv")])
+        analyze.main([str(tmp_path / "damaged.wav"), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv"),
+                      "--calibration", "none"])
     assert exit_info.value.code == 1
     streaming = StreamingRecognizer(models[2])
     expected = streaming.push(audio[:20000]) + streaming.flush()  # all the audio before the problem
