@@ -50,7 +50,6 @@ class LevelSettings:
     per_speaker: bool = False  # trained with each speaker's `speaker_level` as the calibration
 
 
-
 class LevelNormalizer:
     """Streaming speech-level normalisation: `push` samples in chunks of any size, get back the
     normalised samples of every complete block; `flush` returns the rest with the last gain.
