@@ -7,7 +7,8 @@ file's summary: the mean of its predictions over full windows, or its last predi
 hears all of a file shorter than a window. `--plot` draws the trajectories. A file that cannot
 be read, or only in part, is reported by name, and the predictions made before its problem are
 kept; the exit status is then 1. Every file's level normalisation starts from its speaker's level:
-by default its folder's (`--calibration folder`), or that of a recording of the speaker. Runs on LiteRT only, without TensorFlow.
+by default its folder's (`--calibration folder`), or that of a recording of the speaker. Runs on
+LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -86,13 +87,13 @@ def calibrate(recognizer: StreamingRecognizer, path: Path) -> None:
         level = measure_level(audio, recognizer.level.settings, recognizer.sample_rate)
     except ValueError as error:  # the audio's problem, or no speech in it
         raise ValueError(f"--calibration {path}: {error}") from None
-    recognizer.level.calibrate(level)
+    recognizer.calibrate(level)
 
 
-def folder_levels(recognizer: StreamingRecognizer, files: Sequence[Path]) -> dict[Path, float | None]:
+def folder_levels(recognizer: StreamingRecognizer, files: Sequence[Path]) -> dict[Path, float]:
     """Each folder's speaker level, as training calibrates a speaker: the median of its files' speech levels,
-    each measured as it streams (a file that cannot be read is left out; `None` for a model without level
-    normalisation)."""
+    each measured as it streams (a file that cannot be read, or holds no speech, is left out; no folder for a
+    model without level normalisation)."""
     if recognizer.level is None:
         return {}
     settings, levels = recognizer.level.settings, {}

@@ -67,7 +67,8 @@ def comparison(records: dict[str, dict]) -> str:
             for model, row in record.get("read_speech", {}).items()]
     if read:
         lines += ["", "| read speech | hops inside [-1, 1] | files inside | "
-                  + " | ".join(f"{d} mean ± std" for d in DIMENSIONS) + " |", "|---|" + "---:|" * (2 + len(DIMENSIONS))]
+                  + " | ".join(f"{d} mean ± std" for d in DIMENSIONS) + " |",
+                  "|---|" + "---:|" * (2 + len(DIMENSIONS))]
         for title, row in read:
             lines.append(f"| {title} | {row['hops_inside']:.3f} | {row['files_inside']:.3f} | "
                          + " | ".join(f"{row['mean'][d]:+.2f} ± {row['std'][d]:.2f}" for d in DIMENSIONS) + " |")

@@ -99,8 +99,9 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
 
 
 def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
-    """Per model (each file calibrated with its own level: one speaker a file): the share of hop estimates and of file estimates inside [-1, 1] (on every dimension),
-    and the mean and standard deviation over files of each file's mean estimate."""
+    """Per model (each file calibrated with its own level: one speaker a file): the share of hop estimates
+    and of file estimates inside [-1, 1] (on every dimension), and the mean and standard deviation over
+    files of each file's mean estimate."""
     results = {}
     for model in model_dirs:
         recognizer = StreamingRecognizer(model)
