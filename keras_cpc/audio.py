@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,30 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, min_samp
     if np.abs(audio).max() < SILENCE_PEAK:
         logger.warning("%s: audio is silent (peak below %.0e)", path, SILENCE_PEAK)
     return np.ascontiguousarray(audio)
+
+
+def audio_files_under(folder: str | os.PathLike) -> list[Path]:
+    """The audio files under `folder`, recursively and sorted; hidden names (".", such as macOS's
+    "._clip.wav") and `__MACOSX` folders are not audio."""
+    folder = Path(folder)
+    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
+                  and not any(p.startswith(".") or p == "__MACOSX" for p in f.relative_to(folder).parts))
+
+
+def audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The files named and the audio files under the folders named (`audio_files_under`), in order.
+
+    Raises `FileNotFoundError` naming a path that does not exist, `ValueError` when none is audio.
+    """
+    paths = [Path(path) for path in paths]
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += audio_files_under(path)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    if not files:
+        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {', '.join(map(str, paths))}")
+    return files

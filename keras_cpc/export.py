@@ -23,7 +23,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python.convert import mlir_quantize  # TF's selective quantizer (not public API)
 
-from keras_cpc.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioError, load_audio
+from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.layers import ConvEncoder
 from keras_cpc.loudness import apply_frontend
 from keras_cpc.metrics.ccc import DIMENSIONS
@@ -129,21 +129,6 @@ def window_prediction(recognizer: keras.Model, contexts: np.ndarray, window_fram
     window = contexts[:, -window_frames:]
     lengths = np.array([window.shape[1]], np.int32)
     return keras.ops.convert_to_numpy(recognizer({"features": window, "lengths": lengths}))[0]
-
-
-def audio_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """Audio files named in `paths`, folders searched recursively."""
-    files = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
-    if not files:
-        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {', '.join(map(str, paths))}")
-    return files
 
 
 def representative_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: keras.layers.GRU,

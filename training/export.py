@@ -26,10 +26,9 @@ import keras
 import numpy as np
 
 from app.streaming import StreamingRecognizer
-from keras_cpc.audio import SAMPLE_RATE, AudioError, load_audio
+from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.export import (
     QUANTIZATIONS,
-    audio_files,
     export_streaming,
     load_parts,
     stream_contexts,

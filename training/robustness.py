@@ -32,10 +32,9 @@ import numpy as np
 
 from app.streaming import StreamingRecognizer
 from app.trajectory import estimates, summary_estimates
-from keras_cpc.audio import load_audio
+from keras_cpc.audio import audio_files, load_audio
 from keras_cpc.channels import CONDITIONS, apply_condition
 from keras_cpc.datasets import EmotionUtterance
-from keras_cpc.export import audio_files
 from keras_cpc.features import cache_features, labels, mfcc_extractor
 from keras_cpc.loudness import speaker_level
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc

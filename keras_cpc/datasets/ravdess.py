@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from keras_cpc.audio import AUDIO_EXTENSIONS
+from keras_cpc.audio import AUDIO_EXTENSIONS, audio_files_under
 from keras_cpc.datasets.emotion import EmotionUtterance
 
 # Emotion code -> (category, (valence, activation, dominance)): the pleasure, arousal and dominance
@@ -45,10 +45,7 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: RAVDESS folder not found")
-    files = sorted(
-        f for f in root.rglob("*")
-        if f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith(".") and f.is_file()
-    )
+    files = audio_files_under(root)
     if not files:
         raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
     seen: dict[str, Path] = {}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 
-from keras_cpc.audio import AUDIO_EXTENSIONS
+from keras_cpc.audio import AUDIO_EXTENSIONS, audio_files_under
 from keras_cpc.datasets.emotion import read_label_text
 
 
@@ -53,14 +53,11 @@ def librispeech(root: str | Path, subsets: Sequence[str] | None = None) -> list[
 
 
 def audio_folder(root: str | Path) -> list[Utterance]:
-    """Every WAV/FLAC/OGG file under `root`; the speaker is the first sub-folder (or the file).
-
-    Hidden names (".", such as macOS's "._clip.wav") and `__MACOSX` folders are not audio.
-    """
+    """Every audio file under `root` (`keras_cpc.audio.audio_files_under`); the speaker is the first
+    sub-folder (or the file)."""
     root = Path(root)
     _require_dir(root, "audio")
-    files = sorted(f for f in root.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
-                   and not any(p.startswith(".") or p == "__MACOSX" for p in f.relative_to(root).parts))
+    files = audio_files_under(root)
     if not files:
         raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
     return [Utterance(str(f), _speaker_of(f.relative_to(root))) for f in files]
