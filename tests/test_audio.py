@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from keras_cpc.audio import SAMPLE_RATE, AudioError, load_audio
+from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 
 
 def _sine(freq, seconds, rate, amplitude=0.5):
@@ -216,3 +216,22 @@ def test_quiet_but_not_silent_file_does_not_warn(write_audio, caplog):
     with caplog.at_level(logging.WARNING, logger="keras_cpc.audio"):
         load_audio(path)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# --- discovery -----------------------------------------------------------------------------
+
+
+def test_audio_files_lists_named_files_then_folders_recursively_without_hidden_names(tmp_path):
+    for name in ("b/2.wav", "b/a/1.FLAC", "b/notes.txt", "b/._3.wav", "b/__MACOSX/4.wav", "b/.cache/5.ogg", "c.ogg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert audio_files([tmp_path / "c.ogg", tmp_path / "b"]) == \
+        [tmp_path / "c.ogg", tmp_path / "b" / "2.wav", tmp_path / "b" / "a" / "1.FLAC"]
+
+
+def test_audio_files_names_a_missing_path_and_an_empty_search(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent.wav: no such file or folder"):
+        audio_files([tmp_path / "absent.wav"])
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(ValueError, match=f"no audio files .* in {tmp_path}"):
+        audio_files([tmp_path])

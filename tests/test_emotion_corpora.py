@@ -439,6 +439,16 @@ def test_ravdess_clip_found_twice_is_named(tmp_path):
     assert str(copy) in str(info.value) and str(first) in str(info.value)
 
 
+def test_ravdess_clip_filed_under_another_actor_is_named(tmp_path):
+    """Actor 05's clip under `Actor_01/` would silently add a speaker to the wrong side of a fold."""
+    root = build_ravdess(tmp_path / "ravdess", actors=("01",))
+    stray = root / "Actor_01" / "03-01-05-02-01-01-05.wav"
+    _write_clip(stray)
+    with pytest.raises(ValueError, match="Actor_05.*Actor_01") as info:
+        ravdess(root)
+    assert str(stray) in str(info.value)
+
+
 def test_ravdess_missing_or_empty_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="RAVDESS folder not found"):
         ravdess(tmp_path / "absent")

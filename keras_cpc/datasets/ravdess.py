@@ -28,6 +28,7 @@ EMOTIONS = {
 # 03 audio-only, 01 speech, EE emotion, II intensity (01 normal, 02 strong), SS statement,
 # RR repetition, AA actor.
 _NAME = re.compile(r"03-01-(0[1-8])-(0[12])-(0[12])-0[12]-(\d\d)")
+_ACTOR_FOLDER = re.compile(r"Actor_\d\d")
 
 
 def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtterance]:
@@ -37,8 +38,8 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
     as tabled; a normal one (II = 01) gets it scaled by `normal_intensity`, nearer to neutral,
     since the table rates the emotion itself and a normal rendition expresses less of it (0.75 is
     our choice, not a published value; 1.0 turns the scaling off). The speaker is "Actor_AA".
-    Raises ValueError naming the file for an audio file whose name does not fit the pattern or a clip
-    found twice (two copies of the corpus under `root`).
+    Raises ValueError naming the file for an audio file whose name does not fit the pattern, a clip
+    found twice (two copies of the corpus under `root`) or one in another actor's `Actor_AA/` folder.
     """
     if not 0.0 <= normal_intensity <= 1.0:
         raise ValueError(f"normal_intensity is {normal_intensity}; expected a scale in [0, 1]")
@@ -57,6 +58,8 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
         if not match:
             raise ValueError(f"{file}: name is not a RAVDESS speech clip 03-01-EE-II-SS-RR-AA")
         emotion, intensity, statement, actor = match.groups()
+        if _ACTOR_FOLDER.fullmatch(file.parent.name) and file.parent.name != f"Actor_{actor}":
+            raise ValueError(f"{file}: a clip of Actor_{actor} filed under {file.parent.name}/ (which speaker is it?)")
         category, (valence, activation, dominance) = EMOTIONS[emotion]
         scale = normal_intensity if intensity == "01" else 1.0
         utterances.append(
