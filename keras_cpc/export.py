@@ -24,9 +24,9 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python.convert import mlir_quantize  # TF's selective quantizer (not public API)
 
 from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
+from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import ConvEncoder
 from keras_cpc.loudness import apply_frontend
-from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 
 T = TypeVar("T")

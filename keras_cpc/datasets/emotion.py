@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+DIMENSIONS = ("activation", "valence", "dominance")  # the order of every label and prediction
 logger = logging.getLogger(__name__)
 
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-DIMENSIONS = ("activation", "valence", "dominance")
+from keras_cpc.datasets.emotion import DIMENSIONS
 
 # A denominator below this fraction of E[y^2] + E[y_pred^2] is rounding noise: the CCC is then 0.
 _RELATIVE_TOLERANCE = 1e-12
