@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from helpers import log_column, log_rows
-from keras_cpc.callbacks import EpochTime, exclusive_run, logged_seconds, resumed_epoch, resumed_seed, run_callbacks
+from keras_cpc.callbacks import EpochTime, run_callbacks
+from keras_cpc.runs import RunFolderError, exclusive_run, logged_seconds, resumed_epoch, resumed_seed
 
 X = np.linspace(-1, 1, 16, dtype="float32").reshape(8, 2)
 Y = X @ np.array([[2.0], [-1.0]], dtype="float32")
@@ -65,7 +66,7 @@ def test_a_monitor_missing_from_the_logs_is_an_error_not_a_model_saved_every_epo
 
 def test_one_process_at_a_time_trains_into_a_run_folder(tmp_path):
     with exclusive_run(tmp_path / "run"):
-        with pytest.raises(SystemExit, match=f"{tmp_path / 'run'}: another process is training into this folder"):
+        with pytest.raises(RunFolderError, match=f"{tmp_path / 'run'}: another process is training into this folder"):
             with exclusive_run(tmp_path / "run"):
                 pass
     with exclusive_run(tmp_path / "run"):  # released

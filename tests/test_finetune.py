@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from helpers import log_column
 from keras_cpc.audio import AudioError, load_audio
-from keras_cpc.callbacks import exclusive_run, resumed_seed
+from keras_cpc.runs import RunFolderError, exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
@@ -157,7 +157,7 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
 
 def test_one_process_at_a_time_finetunes_into_an_out_folder(corpus, tmp_path):
     with exclusive_run(tmp_path / "mfcc"):
-        with pytest.raises(SystemExit, match=f"{tmp_path / 'mfcc'}: another process is training into this folder"):
+        with pytest.raises(RunFolderError, match=f"{tmp_path / 'mfcc'}: another process is training into this folder"):
             finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc")))
 
 

@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import log_column
-from keras_cpc.callbacks import common_epoch, exclusive_run
+from keras_cpc.runs import RunFolderError, common_epoch, exclusive_run
 from keras_cpc.distribute import grow_gpu_memory, is_chief, worker_id
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
@@ -210,6 +210,14 @@ def test_an_out_folder_another_process_trains_into_is_refused(tmp_path):
     with exclusive_run(tmp_path / "out"):
         with pytest.raises(SystemExit, match=f"{tmp_path / 'out'}: another process is training into this folder"):
             main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
+
+
+def test_an_out_folder_that_cannot_be_written_ends_with_one_line_naming_it(tmp_path):
+    from training.pretrain import main
+
+    (tmp_path / "file").write_text("a regular file: nothing can be created under it, even by root")
+    with pytest.raises(SystemExit, match=f"error: {tmp_path / 'file' / 'out'}: not a writable folder"):
+        main(["--data", str(SAMPLES), "--out", str(tmp_path / "file" / "out")])
 
 
 def test_training_files_none_of_which_decode_end_with_one_line_saying_so(tmp_path):

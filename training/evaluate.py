@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cpc.audio import AudioError
-from keras_cpc.callbacks import setting_differences
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_runs, plot_scatter
+from keras_cpc.runs import setting_differences
 from training import error_line, finetune, positive, run_cli
 
 # What ends one run, not the grid (a TensorFlow error too: out of memory, a pipeline with no usable file).

@@ -26,20 +26,8 @@ import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # Windows: no lock, so start the miniCPC runs of one fold one after another
-    fcntl = None
-
 from keras_cpc.audio import SAMPLE_RATE, load_audio
-from keras_cpc.callbacks import (
-    exclusive_run,
-    logged_seconds,
-    resumed_epoch,
-    resumed_seed,
-    run_callbacks,
-    write_json,
-)
+from keras_cpc.callbacks import run_callbacks
 from keras_cpc.datasets import (
     EmotionUtterance,
     Fold,
@@ -72,6 +60,7 @@ from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
+from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
 from training import fraction, non_negative, non_negative_int, positive, pretrain, run_cli
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
@@ -209,14 +198,7 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     """
     listing_text = "".join(f"{u.path}\t{u.speaker}\n" for u in sorted(train, key=lambda u: u.path))
     folder = minicpc_folder(args, listing_text)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "lock", "w") as lock:
-        if fcntl is not None:  # runs of the fold started together: one pretrains, the others wait and reuse it
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                logger.info("waiting for another run's miniCPC pretraining in %s", folder)
-                fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(folder / "lock", wait=True):  # runs of the fold started together: one pretrains, the others reuse it
         listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
         listing.write_text(listing_text, encoding="utf-8")
         if not (folder / "done").exists():

@@ -20,11 +20,12 @@ import keras
 import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE
-from keras_cpc.callbacks import AudioThroughput, exclusive_run, resumed_epoch, resumed_seed, run_callbacks
+from keras_cpc.callbacks import AudioThroughput, run_callbacks
 from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
 from keras_cpc.models import CPC
 from keras_cpc.plots import plot_pretraining, read_log
+from keras_cpc.runs import exclusive_run, resumed_epoch, resumed_seed
 from training import fraction, positive, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
