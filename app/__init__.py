@@ -1,1 +1,1 @@
-"""Streaming inference on LiteRT, without TensorFlow: `app.streaming`, `app.analyze`."""
+"""The desktop app (`python -m app`, Qt) and `python -m app.analyze`, both on the headless `app.engine`."""

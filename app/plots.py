@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph
 from PySide6.QtGui import QColor
 
-from app.categories import CATEGORIES
-from app.streaming import DIMENSIONS, Prediction
+from app.engine.categories import CATEGORIES
+from app.engine.streaming import DIMENSIONS, Prediction
 
 pyqtgraph.setConfigOptions(background="w", foreground="k", antialias=False)
 COLOURS = {"activation": "#d62728", "valence": "#2ca02c", "dominance": "#1f77b4"}

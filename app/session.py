@@ -20,8 +20,8 @@ import soundfile
 import soxr
 
 from app.audio_input import AudioSource
-from app.gating import SILENCE_DB, level_db
-from app.streaming import Prediction
+from app.engine.gating import SILENCE_DB, level_db
+from app.engine.streaming import Prediction
 
 _END = object()
 

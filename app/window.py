@@ -16,16 +16,17 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel,
                                QMainWindow, QProgressBar, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
-from app.analyze import AUDIO_EXTENSIONS, AnalysisError, analyze_file
 from app.audio_input import AudioBackend, AudioInputError
-from app.calibration import NO_LEVEL, PASSAGE, SECONDS, CalibrationRecorder, NoSpeechError, measure_level
-from app.categories import nearest_category, ravdess_category
-from app.gating import HYSTERESIS_DB, GatedStream, SpeechGate
+from app.engine.analysis import AnalysisError, analyze_file
+from app.engine.calibration import NO_LEVEL, PASSAGE, SECONDS, CalibrationRecorder, NoSpeechError, measure_level
+from app.engine.categories import nearest_category, ravdess_category
+from app.engine.gating import HYSTERESIS_DB, GatedStream, SpeechGate
+from app.engine.streaming import ModelError, Prediction, StreamingRecognizer
+from app.engine.trajectory import estimates, summarize, summary_estimates, write_csv
 from app.plots import PlanePlot, TimePlots
 from app.session import LiveSession, Stopped, Stream, Update
 from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Calibration, Settings
-from app.streaming import ModelError, Prediction, StreamingRecognizer
-from app.trajectory import estimates, summarize, summary_estimates, write_csv
+from keras_cpc.audio import AUDIO_EXTENSIONS
 
 LIVE_SPAN = 30.0  # seconds of live estimates on screen
 TRAIL_HOPS = 30  # estimates in the plane's trail (3 s)

@@ -31,11 +31,11 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QEvent, QObject  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.analyze import audio_files  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.screenshots import speech_with_pauses, wait_until  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
+from keras_cpc.audio import audio_files  # noqa: E402
+from tools.screenshots import speech_with_pauses, wait_until  # noqa: E402
 from report import machine, save  # noqa: E402  (benchmarks/report.py)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from app.analyze import analyze_file, audio_files, read_blocks
-from app.streaming import StreamingRecognizer
+from app.engine.analysis import analyze_file, read_blocks
+from app.engine.streaming import StreamingRecognizer
+from keras_cpc.audio import audio_files
 from report import machine, save  # benchmarks/report.py
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,15 +28,16 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent, QImage  # noqa: E402
 from PySide6.QtWidgets import QLabel, QPushButton  # noqa: E402
 
-from app import analyze as analyze_module, audio_input, window as window_module  # noqa: E402
-from app.analyze import analyze_file  # noqa: E402
+from app import audio_input, window as window_module  # noqa: E402
 from app.audio_input import SoundDeviceBackend, SoundDeviceSource  # noqa: E402
-from app.calibration import PASSAGE  # noqa: E402
-from app.categories import CATEGORIES, nearest_category  # noqa: E402
+from app.engine import analysis  # noqa: E402
+from app.engine.analysis import analyze_file  # noqa: E402
+from app.engine.calibration import PASSAGE  # noqa: E402
+from app.engine.categories import CATEGORIES, nearest_category  # noqa: E402
+from app.engine.streaming import DIMENSIONS, StreamingRecognizer  # noqa: E402
+from app.engine.trajectory import summary_estimates  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
 from app.settings import DEFAULT_MODEL, Calibration, Settings  # noqa: E402
-from app.streaming import DIMENSIONS, StreamingRecognizer  # noqa: E402
-from app.trajectory import summary_estimates  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from keras_cpc.loudness import LevelSettings, frontend_config, speech_level  # noqa: E402
 
@@ -418,7 +419,7 @@ def test_a_folder_that_is_not_a_model_keeps_the_previous_one(make_window, model,
 
 def test_a_file_damaged_partway_shows_its_trajectory_up_to_the_damage(make_window, qtbot, model, audio, tmp_path,
                                                                        monkeypatch):
-    monkeypatch.setattr(analyze_module, "BLOCK_SECONDS", 1.0)
+    monkeypatch.setattr(analysis, "BLOCK_SECONDS", 1.0)
     damaged = audio[:3 * RATE].copy()
     damaged[round(2.5 * RATE)] = np.inf
     path = tmp_path / "damaged.wav"

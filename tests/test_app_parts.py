@@ -15,12 +15,13 @@ import numpy as np
 import soundfile
 import pytest
 
-from app.analyze import analyze_file, build_parser as analyze_parser, folder_levels, main as analyze_main
-from app.categories import CATEGORIES, nearest_category, ravdess_category
-from app.gating import SILENCE_DB, SpeechGate, level_db
+from app.analyze import build_parser as analyze_parser, main as analyze_main
+from app.engine.analysis import analyze_file, folder_levels
+from app.engine.categories import CATEGORIES, nearest_category, ravdess_category
+from app.engine.gating import SILENCE_DB, SpeechGate, level_db
+from app.engine.streaming import DIMENSIONS, ModelError, Prediction, StreamingRecognizer
+from app.engine.trajectory import summarize, summary_estimates
 from app.settings import SAMPLE_CLIPS
-from app.streaming import DIMENSIONS, ModelError, Prediction, StreamingRecognizer
-from app.trajectory import summarize, summary_estimates
 from keras_cpc.loudness import LevelSettings, frontend_config, speech_level
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,12 +200,24 @@ def test_app_imports_neither_tensorflow_nor_keras():
     """The app shares only keras_cpc's NumPy front end (the level normalisation)."""
     code = ("import sys\n"
             "sys.modules['tensorflow'] = sys.modules['keras'] = None  # an import of either fails\n"
-            "import app.__main__, app.window, app.screenshots\n"
+            "import app.__main__, app.window\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'keras_cpc'}))\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['keras', 'keras_cpc', 'keras_cpc.loudness', 'tensorflow']"
+    assert result.stdout.strip() == "['keras', 'keras_cpc', 'keras_cpc.audio', 'keras_cpc.loudness', 'tensorflow']"
+
+
+def test_the_engine_and_analyze_import_neither_tensorflow_nor_qt():
+    """`app.engine` (and the command line on it) runs headless, without TensorFlow: a small device needs no more."""
+    engine = sorted(f"app.engine.{path.stem}" for path in (REPO / "app" / "engine").glob("[!_]*.py"))
+    code = ("import sys\n"
+            "for name in ('tensorflow', 'keras', 'PySide6', 'pyqtgraph', 'sounddevice'):\n"
+            "    sys.modules[name] = None  # an import of it fails\n"
+            f"import app.analyze, {', '.join(engine)}\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(engine) >= 6
 
 
 def test_without_tensorflow_keras_cpc_names_the_extra_to_install():

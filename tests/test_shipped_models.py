@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from app.analyze import analyze_file, audio_files
-from app.streaming import StreamingRecognizer
-from keras_cpc.audio import load_audio
+from app.engine.analysis import analyze_file
+from app.engine.streaming import StreamingRecognizer
+from keras_cpc.audio import audio_files, load_audio
 from keras_cpc.export import stream_contexts
 from keras_cpc.features import labels, speaker_levels
 from keras_cpc.loudness import speaker_level

@@ -25,7 +25,7 @@ import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
 import numpy as np
 
-from app.streaming import StreamingRecognizer
+from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.export import (
     QUANTIZATIONS,

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from app.analyze import analyze_file
-from app.streaming import StreamingRecognizer
+from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import stream_contexts, window_prediction
 from keras_cpc.datasets import EmotionUtterance

@@ -30,8 +30,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from app.streaming import StreamingRecognizer
-from app.trajectory import estimates, summary_estimates
+from app.engine.streaming import StreamingRecognizer
+from app.engine.trajectory import estimates, summary_estimates
 from keras_cpc.audio import audio_files, load_audio
 from keras_cpc.channels import CONDITIONS, apply_condition
 from keras_cpc.datasets import EmotionUtterance

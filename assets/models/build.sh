@@ -62,8 +62,9 @@ $py -m training.heldout "${fold[@]}" --recognizer $models/emotion/recognizer.ker
 $py - <<'EOF'
 import json
 from pathlib import Path
-from app.analyze import analyze_file, audio_files
-from app.streaming import StreamingRecognizer
+from app.engine.analysis import analyze_file
+from app.engine.streaming import StreamingRecognizer
+from keras_cpc.audio import audio_files
 emotion = Path("assets/models/emotion")
 clips = audio_files(["assets/samples/ravdess/Actor_02"])
 expected = {name: {clip.name: list(analyze_file(StreamingRecognizer(emotion / name), clip)[-1])

@@ -1,4 +1,4 @@
-"""Trajectories (lists of `Prediction`, NaN where gated): CSV export and a one-line summary."""
+"""Trajectories (lists of `Prediction`, NaN where gated): CSV export, a one-line summary, a figure."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.categories import nearest_category
-from app.streaming import DIMENSIONS, Prediction
+from app.engine.categories import nearest_category
+from app.engine.streaming import DIMENSIONS, Prediction
 
 
 def write_csv(path: str | Path, name: str, predictions: Sequence[Prediction]) -> None:
@@ -45,3 +45,25 @@ def summarize(predictions: Sequence[Prediction], window_seconds: float) -> str:
     text = ", ".join(f"{name} {mean:+.2f}" for name, mean in zip(DIMENSIONS, means))
     which = f"mean of {len(speech)} full-window estimates" if len(speech) > 1 else "last estimate"
     return f"{length:.1f} s; {which}: {text}; nearest {nearest_category(*means)}"
+
+
+def plot_trajectories(trajectories: dict[str, Sequence[Prediction]], path: str | Path) -> None:
+    """The trajectories of several files, one plot per dimension (matplotlib, written to a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(len(DIMENSIONS), 1, sharex=True, figsize=(10, 7))
+    for name, predictions in trajectories.items():
+        times = [p.time for p in predictions]
+        for axis, dimension in zip(axes, DIMENSIONS):
+            axis.plot(times, [getattr(p, dimension) for p in predictions], label=Path(name).name)
+    for axis, dimension in zip(axes, DIMENSIONS):
+        axis.set_ylabel(dimension)
+        axis.set_ylim(-1.05, 1.05)
+    axes[-1].set_xlabel("time (s)")
+    axes[0].legend(fontsize="small", loc="upper right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)

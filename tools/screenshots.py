@@ -1,6 +1,6 @@
 """Screenshots of the window in use, for the docs (offscreen; no display or sound device needed).
 
-    python -m app.screenshots --model runs/export/int8 --out docs/figures
+    python -m tools.screenshots --model runs/export/int8 --out docs/figures
 
 Writes `app_live.png` (bundled RAVDESS clips of actor 2, whom the default model never heard:
 angry, sad, happy and calm with pauses, played as the live input through `app.file_input`) and
@@ -22,12 +22,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.analyze import audio_files, read_blocks  # noqa: E402
-from app.categories import ravdess_category  # noqa: E402
+from app.engine.analysis import read_blocks  # noqa: E402
+from app.engine.categories import ravdess_category  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Settings  # noqa: E402
+from app.settings import DEFAULT_MODEL, SAMPLE_CLIPS, Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
+from keras_cpc.audio import audio_files  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 RATE = 16000
 
 
@@ -49,7 +51,7 @@ def speech_with_pauses(clips: list[Path], pause: float) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.screenshots", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model folder from training.export")
     parser.add_argument("--out", default=str(REPO / "docs" / "figures"), help="folder of the PNG files")

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from app.streaming import Prediction, StreamingRecognizer
+from app.engine.streaming import Prediction, StreamingRecognizer
 
 SILENCE_DB = -120.0  # the level of digital silence (the log of zero, clipped)
 HYSTERESIS_DB = 6.0  # how far below its threshold the gate closes

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from app.streaming import Prediction
+from app.engine.streaming import Prediction
 from keras_cpc.loudness import LevelSettings, speech_level
 
 SECONDS = 15.0

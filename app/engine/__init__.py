@@ -1,0 +1,2 @@
+"""The headless engine: streaming inference on LiteRT and what the app and `app.analyze` build on it
+(file analysis, trajectories, categories, gating, calibration). It imports neither TensorFlow nor Qt."""

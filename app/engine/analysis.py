@@ -1,0 +1,103 @@
+"""Analysis of audio files with the streaming engine: blocks read and resampled as they stream (memory stays
+bounded for hours of audio), each folder's speaker level, and a file's per-hop predictions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from app.engine.calibration import NO_LEVEL, measure_level
+from app.engine.streaming import Prediction, StreamingRecognizer
+from keras_cpc.loudness import LevelNormalizer
+
+BLOCK_SECONDS = 10.0
+
+
+class AnalysisError(ValueError):
+    """A file that could not be analysed to its end; `predictions` holds those made before the problem."""
+
+    def __init__(self, message: str, predictions: list[Prediction]):
+        super().__init__(message)
+        self.predictions = predictions
+
+
+def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of a file at `sample_rate`, resampled on the fly with soxr; a file that
+    cannot be decoded is a `ValueError` saying why, after the samples before a NaN or Inf one."""
+    try:
+        with soundfile.SoundFile(path) as audio:
+            resampler = None if audio.samplerate == sample_rate else \
+                soxr.ResampleStream(audio.samplerate, sample_rate, 1, dtype="float32")
+            read = 0
+            for block in audio.blocks(round(BLOCK_SECONDS * audio.samplerate), dtype="float32", always_2d=True):
+                mono = block.mean(axis=1)
+                if not (finite := np.isfinite(mono)).all():
+                    first = int(np.argmin(finite))
+                    yield mono[:first] if resampler is None else resampler.resample_chunk(mono[:first], last=True)
+                    seconds = (read + first) / audio.samplerate
+                    raise ValueError(f"audio contains NaN or Inf samples from {seconds:.2f} s")
+                read += len(mono)
+                yield mono if resampler is None else resampler.resample_chunk(mono)
+            if resampler is not None:
+                yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:  # TypeError: headerless .raw
+        raise ValueError(f"cannot decode audio ({error})") from None
+
+
+def calibrate(recognizer: StreamingRecognizer, path: Path) -> None:
+    """Makes the speech level of a recording of the speaker (read as the analysed files are) the prior of the
+    recognizer's level normalisation, which `reset` keeps. A `ValueError` names the file and why it cannot."""
+    if recognizer.level is None:
+        raise ValueError(f"--calibration {path}: {NO_LEVEL}")
+    try:
+        audio = np.concatenate([np.zeros(0, np.float32), *read_blocks(path, recognizer.sample_rate)])
+        level = measure_level(audio, recognizer.level.settings, recognizer.sample_rate)
+    except ValueError as error:  # the audio's problem, or no speech in it
+        raise ValueError(f"--calibration {path}: {error}") from None
+    recognizer.calibrate(level)
+
+
+def folder_levels(recognizer: StreamingRecognizer, files: Sequence[Path]) -> dict[Path, float]:
+    """Each folder's speaker level, as training calibrates a speaker: the median of its files' speech levels,
+    each measured as it streams (a file that cannot be read, or holds no speech, is left out; no folder for a
+    model without level normalisation)."""
+    if recognizer.level is None:
+        return {}
+    settings, levels = recognizer.level.settings, {}
+    for path in files:
+        normalizer = LevelNormalizer(settings, recognizer.sample_rate)
+        try:
+            for block in read_blocks(path, recognizer.sample_rate):
+                normalizer.push(block)
+        except ValueError:  # reported when the file is analysed
+            pass
+        if normalizer.level_dbfs is not None:
+            levels.setdefault(path.parent, []).append(normalizer.level_dbfs)
+    return {folder: float(np.median(values)) for folder, values in levels.items()}
+
+
+def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Event | None = None
+                 ) -> list[Prediction]:
+    """Per-hop predictions over a whole file; raises `AnalysisError` saying the file's problem (with
+    the predictions made before it), and `CancelledError` at the next block once `stop` is set."""
+    recognizer.reset()
+    predictions = []
+    try:
+        for block in read_blocks(path, recognizer.sample_rate):
+            if stop is not None and stop.is_set():
+                raise CancelledError(f"analysis of {path} stopped")
+            predictions += recognizer.push(block)
+        predictions += recognizer.flush()
+    except ValueError as error:  # from read_blocks, after the audio before its problem
+        raise AnalysisError(str(error), predictions + recognizer.flush()) from None
+    except RuntimeError as error:  # from LiteRT
+        raise AnalysisError(f"the model failed on it ({error})", predictions) from None
+    if not predictions:
+        raise AnalysisError(f"shorter than the {recognizer.config['receptive_field']} samples of one frame", [])
+    return predictions
