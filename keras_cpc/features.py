@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras_cpc.audio import load_audio
 from keras_cpc.channels import random_shift
 from keras_cpc.datasets import EmotionUtterance
+from keras_cpc.datasets.emotion import labels  # noqa: F401  (re-exported: the targets of the datasets below)
 from keras_cpc.layers import MFCC
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
 
@@ -129,11 +130,6 @@ def _cache_name(path: str) -> str:
     """A digest of an audio file's absolute path, size and modification time."""
     stat = os.stat(path)
     return hashlib.sha256(f"{os.path.abspath(path)}\n{stat.st_size}\n{stat.st_mtime_ns}".encode()).hexdigest()[:24]
-
-
-def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:
-    """`(n, 3)` float32 targets in the order of `DIMENSIONS`: activation, valence, dominance."""
-    return np.array([[u.activation, u.valence, u.dominance] for u in utterances], np.float32)
 
 
 def feature_statistics(files: Sequence[str], max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.runs import RunFolderError, exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list
+from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.features import (
     audio_dataset,
@@ -57,13 +58,16 @@ def args_for(corpus: Path, tmp_path: Path, system: str, *extra: str) -> list[str
 
 
 def test_folds_never_share_a_speaker(corpus):
-    utterances = finetune.read_corpus("ravdess", str(corpus))
+    utterances = read_corpus("ravdess", str(corpus))
     for fold in range(4):
-        train, validation, test = finetune.split("ravdess", utterances, fold, 4, 0.34, seed=0)
+        train, validation, test = split("ravdess", utterances, fold, 4, 0.34, seed=0)
         speakers = [{u.speaker for u in part} for part in (train, validation, test)]
         assert all(speakers) and not (speakers[0] & speakers[2] or speakers[1] & speakers[2]
                                       or speakers[0] & speakers[1])
         assert len(train) + len(validation) + len(test) == len(utterances)
+    for fold in (-1, 4):
+        with pytest.raises(SplitError, match=f"fold {fold} is not one of the 4 folds"):
+            split("ravdess", utterances, fold, 4, 0.34, seed=0)
 
 
 @pytest.mark.parametrize("system", ["mfcc", "e2e"])
@@ -82,7 +86,7 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
     with open(out / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 7 and len({r["speaker"] for r in rows}) == 1  # one actor's clips
-    train, _, test = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 0, 4, 0.34, 0)
+    train, _, test = split("ravdess", read_corpus("ravdess", str(corpus)), 0, 4, 0.34, 0)
     assert [r["path"] for r in rows] == [u.path for u in test]  # the test fold is scored
     truth = np.array([[float(r[d]) for d in DIMENSIONS] for r in rows])
     np.testing.assert_array_equal(truth, [[u.activation, u.valence, u.dominance] for u in test])
@@ -141,7 +145,7 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
     assert dropout[0] != dropout[1] != dropout[2] != dropout[0]  # a resumed run does not replay the first masks
     # The tested model is the epoch of the best validation CCC in the log.
     args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc"))
-    sets = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 0, 4, 0.34, 0)
+    sets = split("ravdess", read_corpus("ravdess", str(corpus)), 0, 4, 0.34, 0)
     validation = datasets(args, "mfcc", sets, 0)[0][1]
     best = keras.saving.load_model(out / "recognizer.keras").evaluate(validation, verbose=0, return_dict=True)
     assert best["ccc_mean"] == pytest.approx(max(log_column(out / "log.csv", "val_ccc_mean")), abs=1e-5)
@@ -162,7 +166,7 @@ def test_one_process_at_a_time_finetunes_into_an_out_folder(corpus, tmp_path):
 
 
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):
-    utterances = finetune.read_corpus("ravdess", str(corpus))[:2]
+    utterances = read_corpus("ravdess", str(corpus))[:2]
     extractor = ("frames", lambda audio: audio[: len(audio) // 160 * 160].reshape(-1, 160), 160)
     first = cache_features(utterances, extractor, tmp_path)[0]
     Path(first).unlink()
@@ -176,7 +180,7 @@ def test_a_changed_audio_file_is_extracted_again(tmp_path):
     path = tmp_path / "Actor_01" / "03-01-01-01-01-01-01.wav"
     path.parent.mkdir()
     soundfile.write(path, np.full(1600, 0.1, np.float32), 16000)
-    utterances = finetune.read_corpus("ravdess", str(tmp_path))
+    utterances = read_corpus("ravdess", str(tmp_path))
     extractor = ("mean", lambda audio: audio.mean(keepdims=True)[None], 160)
     cache = tmp_path / "cache"
     assert np.load(cache_features(utterances, extractor, cache)[0]) == np.float16(0.1)
@@ -185,7 +189,7 @@ def test_a_changed_audio_file_is_extracted_again(tmp_path):
 
 
 def test_features_of_another_code_version_are_not_read(corpus, tmp_path, monkeypatch):
-    utterances = finetune.read_corpus("ravdess", str(corpus))[:1]
+    utterances = read_corpus("ravdess", str(corpus))[:1]
     cache = tmp_path / "cache"
     (old,) = cache_features(utterances, ("mean", lambda audio: audio.mean(keepdims=True)[None], 160), cache)
     monkeypatch.setattr(features_module, "FEATURES_VERSION", features_module.FEATURES_VERSION + 1)
@@ -241,7 +245,7 @@ def test_a_training_stream_reads_one_version_of_each_item_drawn_anew_each_epoch(
 
 
 def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
-    utterances = finetune.read_corpus("ravdess", str(corpus))[:4]
+    utterances = read_corpus("ravdess", str(corpus))[:4]
     babble = [u.path for u in utterances]
 
     def copy(seed, number, cache, subset=utterances):
@@ -258,7 +262,7 @@ def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
 
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
     args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--augment", "2"))
-    utterances = finetune.read_corpus("ravdess", str(corpus))
+    utterances = read_corpus("ravdess", str(corpus))
     (train, _, test), statistics = finetune.datasets(args, "mfcc", [utterances[:8], utterances[8:12], utterances[:8]],
                                                      seed=0)
     original = [np.load(f) for f in cache_features(utterances[:8], mfcc_extractor(), tmp_path / "cache",
@@ -278,27 +282,27 @@ def test_cross_sentence_trains_on_one_sentence_and_scores_each_apart(corpus, tmp
             copy = tmp_path / clip.parent.name / f"{'-'.join([*parts[:4], statement, *parts[5:]])}.wav"
             copy.parent.mkdir(exist_ok=True)
             copy.write_bytes(clip.read_bytes())
-    utterances = finetune.read_corpus("ravdess", str(tmp_path))
+    utterances = read_corpus("ravdess", str(tmp_path))
     assert {u.sentence for u in utterances} == {1, 2}
-    train, validation, test = finetune.split("ravdess", utterances, 0, 4, 0.2, 0, train_sentence=2)
+    train, validation, test = split("ravdess", utterances, 0, 4, 0.2, 0, train_sentence=2)
     assert {u.sentence for u in [*train, *validation]} == {2} and {u.sentence for u in test} == {1, 2}
-    assert (train, validation, test)[2] == finetune.split("ravdess", utterances, 0, 4, 0.2, 0)[2]
+    assert (train, validation, test)[2] == split("ravdess", utterances, 0, 4, 0.2, 0)[2]
     predicted = np.random.default_rng(0).normal(size=(len(test), 3))
-    scores = finetune.scores_by_sentence(test, predicted)
+    scores = scores_by_sentence(test, predicted)
     ones = [i for i, u in enumerate(test) if u.sentence == 1]
     truth = np.array([[u.activation, u.valence, u.dominance] for u in test])[ones]
     expected = 2 * ((truth - truth.mean(0)) * (predicted[ones] - predicted[ones].mean(0))).mean(0) / (
         truth.var(0) + predicted[ones].var(0) + (truth.mean(0) - predicted[ones].mean(0)) ** 2)
     np.testing.assert_allclose([scores["1"][d] for d in DIMENSIONS], expected, rtol=1e-6)  # labels are float32
-    with pytest.raises(ValueError, match="no fixed sentences"):
-        finetune.split("iemocap", [u.__class__(**{**vars(u), "sentence": None}) for u in utterances], 0, 4, 0.2, 0,
+    with pytest.raises(SplitError, match="no fixed sentences"):
+        split("iemocap", [u.__class__(**{**vars(u), "sentence": None}) for u in utterances], 0, 4, 0.2, 0,
                        train_sentence=1)
 
 
 def test_features_start_from_their_speakers_median_level(corpus, tmp_path):
     """Per-speaker calibration keeps a speaker's loud clips louder than their quiet ones (the corpus's
     emotions differ in level by up to 12 dB), where per-utterance normalisation evens them out."""
-    utterances = [u for u in finetune.read_corpus("ravdess", str(corpus)) if u.speaker == "Actor_02"]
+    utterances = [u for u in read_corpus("ravdess", str(corpus)) if u.speaker == "Actor_02"]
     extractor = mfcc_extractor()
     clips = [load_audio(u.path) for u in utterances]
     level = float(np.median([speech_level(clip) for clip in clips]))
@@ -318,7 +322,7 @@ def test_features_start_from_their_speakers_median_level(corpus, tmp_path):
 
 def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
     args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3"))
-    utterances = finetune.read_corpus("ravdess", str(corpus))[:3]
+    utterances = read_corpus("ravdess", str(corpus))[:3]
     (*_, test), _ = finetune.datasets(args, "mfcc", [utterances] * 3, seed=0)
     batch, _ = next(iter(test))
     frames = 1 + (4800 - 400) // 160  # MFCC frames of 0.3 s; the encoder's: (4800 - 425) // 160 + 1
@@ -339,8 +343,8 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     finetune.finetune(args)
     cached = list((tmp_path / "cache").glob("cpc-*/*.npy"))
     assert len(cached) == 28  # every clip once
-    utterance = finetune.read_corpus("ravdess", str(corpus))[0]
-    speaker = [u for u in finetune.read_corpus("ravdess", str(corpus)) if u.speaker == utterance.speaker]
+    utterance = read_corpus("ravdess", str(corpus))[0]
+    speaker = [u for u in read_corpus("ravdess", str(corpus)) if u.speaker == utterance.speaker]
     features = cache_features(speaker, cpc_extractor(tmp_path / "cpc.keras"), tmp_path / "cache",
                               finetune.frontend(args))[0]
     assert Path(features) in cached
@@ -360,7 +364,7 @@ def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     listing = file_list(listing_path)  # keyed on that listing, speakers included:
     assert listing_path.parent == finetune.minicpc_folder(finetune.build_parser().parse_args(args),
                                                           listing_path.read_text())
-    train, validation, test = finetune.split("ravdess", finetune.read_corpus("ravdess", str(corpus)), 1, 4, 0.34, 0)
+    train, validation, test = split("ravdess", read_corpus("ravdess", str(corpus)), 1, 4, 0.34, 0)
     assert sorted((u.path, u.speaker) for u in listing) == sorted((u.path, u.speaker) for u in [*train, *validation])
     assert not {u.path for u in listing} & {u.path for u in test}
     args[args.index("--out") + 1] = str(tmp_path / "again")  # the same run, its miniCPC now cached
@@ -382,7 +386,7 @@ def test_a_second_run_of_the_fold_waits_for_the_minicpc_pretraining_and_reuses_i
 
     monkeypatch.setattr(finetune.pretrain, "pretrain", pretrain)
     args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "minicpc"))
-    utterances = finetune.read_corpus("ravdess", str(corpus))
+    utterances = read_corpus("ravdess", str(corpus))
     model = finetune.minicpc_model(args, utterances, seed=0)
     assert finetune.minicpc_model(args, utterances, seed=0) == model and held == [str(model.parent)]
 

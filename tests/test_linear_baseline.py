@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.linear_baseline import fit_ridge, statistics
+from keras_cpc.floor import fit_ridge, statistics
 
 
 def test_ridge_without_penalty_is_least_squares():

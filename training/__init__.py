@@ -1,4 +1,5 @@
-"""Command-line entry points: `python -m training.<command>`."""
+"""Command-line entry points, `python -m training.<command>`, and what they share: argparse types and
+options, and `run_cli`, which turns an error into one line and an exit status."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ keras_cpc.require_tensorflow()  # first: it names the extra to install when Tens
 import tensorflow as tf  # noqa: E402
 
 from keras_cpc.audio import AudioError  # noqa: E402
+from keras_cpc.datasets.protocol import CORPORA  # noqa: E402
 from keras_cpc.distribute import grow_gpu_memory  # noqa: E402
 
 _PYTHON_ERROR = re.compile(r"^(?:\w+\.)*(?:AudioError|RuntimeError|ValueError|FileNotFoundError): (.+)$", re.M)
@@ -38,6 +40,19 @@ def positive(kind: type) -> Callable[[str], int | float]:
 fraction = _checked_number(float, lambda value: 0 <= value < 1, "is not in [0, 1)", "fraction")
 non_negative = _checked_number(float, lambda value: value >= 0, "is below 0", "non_negative")
 non_negative_int = _checked_number(int, lambda value: value >= 0, "is below 0", "non_negative_int")
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser,
+                         validation_help: str = "fraction of training speakers held out to pick the best epoch"
+                         ) -> None:
+    """The corpus and its split, as `split` takes them (shared by the training and scoring CLIs)."""
+    parser.add_argument("--corpus", choices=CORPORA, required=True)
+    parser.add_argument("--data", required=True, help="corpus root")
+    parser.add_argument("--folds", type=positive(int), default=4, help="speaker-independent folds (RAVDESS)")
+    parser.add_argument("--validation-fraction", type=fraction, default=0.2, help=validation_help)
+    parser.add_argument("--train-sentence", type=int, choices=(1, 2),
+                        help="cross-sentence protocol (RAVDESS): train and validate on this sentence's clips only; "
+                             "the test speakers' clips of both sentences are scored, each sentence apart too")
 
 
 def pipeline_error(error: tf.errors.OpError) -> str | None:

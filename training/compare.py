@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from keras_cpc.floor import FLOOR
 from keras_cpc.metrics.ccc import DIMENSIONS
 from training import run_cli
-from training.robustness import FLOOR
 
 GAINS = ("level-20", "level+10")  # one gain for all of a speaker's clips; "peak" gives each clip its own
 HARSH = ("white-10db", "pink-10db", "babble-10db", "rt60-0.8")

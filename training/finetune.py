@@ -19,7 +19,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from operator import attrgetter
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -28,17 +27,8 @@ import numpy as np
 
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
-from keras_cpc.datasets import (
-    EmotionUtterance,
-    Fold,
-    folds_by_speaker,
-    hold_out_speakers,
-    iemocap,
-    iemocap_folds,
-    msp_podcast,
-    msp_podcast_split,
-    ravdess,
-)
+from keras_cpc.datasets import EmotionUtterance, labels
+from keras_cpc.datasets.protocol import read_corpus, scores_by_sentence, split
 from keras_cpc.features import (
     audio_dataset,
     cache_features,
@@ -47,7 +37,6 @@ from keras_cpc.features import (
     feature_dataset,
     feature_statistics,
     file_digest,
-    labels,
     mfcc_extractor,
     speaker_levels,
 )
@@ -61,12 +50,11 @@ from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
-from training import fraction, non_negative, non_negative_int, positive, pretrain, run_cli
+from training import add_corpus_arguments, non_negative, non_negative_int, positive, pretrain, run_cli
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
 LEVEL_NORMALIZATIONS = ("speaker", "utterance", "none")
 BABBLE_SOURCES = 20  # training utterances that --augment's babble is made of
-CORPORA = ("ravdess", "iemocap", "msp-podcast")
 logger = logging.getLogger("training.finetune")
 
 
@@ -79,19 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", type=int, default=0, help="run index: seeds the model and the data order")
     parser.add_argument("--out", required=True, help="output folder of this system, fold and run")
     return parser
-
-
-def add_corpus_arguments(parser: argparse.ArgumentParser,
-                         validation_help: str = "fraction of training speakers held out to pick the best epoch"
-                         ) -> None:
-    """The corpus and its split, as `split` takes them (shared by the training and scoring CLIs)."""
-    parser.add_argument("--corpus", choices=CORPORA, required=True)
-    parser.add_argument("--data", required=True, help="corpus root")
-    parser.add_argument("--folds", type=positive(int), default=4, help="speaker-independent folds (RAVDESS)")
-    parser.add_argument("--validation-fraction", type=fraction, default=0.2, help=validation_help)
-    parser.add_argument("--train-sentence", type=int, choices=(1, 2),
-                        help="cross-sentence protocol (RAVDESS): train and validate on this sentence's clips only; "
-                             "the test speakers' clips of both sentences are scored, each sentence apart too")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,48 +102,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction, default=True,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
-
-
-def read_corpus(corpus: str, root: str) -> list[EmotionUtterance]:
-    return {"ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast}[corpus](root)
-
-
-def speaker_folds(corpus: str, utterances: Sequence[EmotionUtterance], folds: int) -> list[Fold]:
-    """The speaker-independent folds of a cross-validated corpus: one per IEMOCAP session found,
-    `folds` by actor otherwise."""
-    return iemocap_folds(utterances) if corpus == "iemocap" else folds_by_speaker(utterances, folds)
-
-
-def fold_count(corpus: str, utterances: Sequence[EmotionUtterance], folds: int) -> int:
-    """How many folds `split` takes: 1 for MSP-Podcast's official split."""
-    return 1 if corpus == "msp-podcast" else len(speaker_folds(corpus, utterances, folds))
-
-
-def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds: int,
-          validation_fraction: float, seed: int, train_sentence: int | None = None) -> tuple[list, list, list]:
-    """Training, validation and test utterances of one fold; no speaker is in two of them.
-
-    MSP-Podcast uses its official Train / Development / Test1 sets; the other corpora hold out
-    validation speakers from the fold's training speakers (IEMOCAP: a whole session). With
-    `train_sentence`, training and validation keep that sentence's utterances only.
-    """
-    if train_sentence is not None:
-        if all(u.sentence is None for u in utterances):
-            raise ValueError(f"{corpus} has no fixed sentences: --train-sentence is for RAVDESS")
-        train, validation, test = split(corpus, utterances, fold, folds, validation_fraction, seed)
-        return [u for u in train if u.sentence == train_sentence], \
-            [u for u in validation if u.sentence == train_sentence], test
-    if corpus == "msp-podcast":
-        sets = msp_podcast_split(utterances)
-        return sets["train"], sets["development"], sets["test1"]
-    all_folds = speaker_folds(corpus, utterances, folds)
-    if not 0 <= fold < len(all_folds):
-        raise SystemExit(f"--fold {fold} is not one of the {len(all_folds)} folds")
-    train, test = all_folds[fold]
-    # IEMOCAP's two speakers of a session share its dialogs (and each other's voice in the background)
-    group = (lambda u: f"Session{u.session}") if corpus == "iemocap" else attrgetter("speaker")
-    train, validation = hold_out_speakers(train, validation_fraction, seed, group)
-    return train, validation, test
 
 
 def minicpc_pretraining(args: argparse.Namespace, listing: Path, folder: Path) -> argparse.Namespace:
@@ -270,14 +203,6 @@ def run_settings(args: argparse.Namespace) -> dict:
     # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay (no-op at 1e-5)
     settings["optimizer"] = "adam_l2"
     return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
-
-
-def scores_by_sentence(test: Sequence[EmotionUtterance], predicted: np.ndarray) -> dict[str, dict[str, float]]:
-    """CCC per dimension over the test utterances of each sentence apart."""
-    truth, sentences = labels(test), np.array([u.sentence for u in test])
-    return {str(sentence): dict(zip(DIMENSIONS, map(float, ccc(truth[sentences == sentence],
-                                                                 predicted[sentences == sentence]))))
-            for sentence in sorted(set(sentences))}
 
 
 def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:

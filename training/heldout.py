@@ -26,11 +26,11 @@ from app.analyze import analyze_file
 from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import stream_contexts, window_prediction
-from keras_cpc.datasets import EmotionUtterance
-from keras_cpc.features import labels, speaker_levels
+from keras_cpc.datasets import EmotionUtterance, labels
+from keras_cpc.datasets.protocol import read_corpus, split
+from keras_cpc.features import speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
-from training import run_cli
-from training.finetune import add_corpus_arguments, read_corpus, split
+from training import add_corpus_arguments, run_cli
 
 
 def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[EmotionUtterance],

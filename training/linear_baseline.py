@@ -6,7 +6,7 @@ no RAVDESS clip reaches), standardised, then ridge regression to activation, val
 and dominance. On every speaker-independent fold, the ridge penalty is picked by mean CCC on
 the validation speakers, refitted on training + validation, and scored on the test speakers
 (corpus-level CCC). A floor that a recognizer should beat; writes `results.json` and prints a
-table of CCC per fold and mean +- std.
+table of CCC per fold and mean +- std. The floor itself is `keras_cpc.floor`'s.
 """
 
 from __future__ import annotations
@@ -14,64 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from keras_cpc.datasets import EmotionUtterance
-from keras_cpc.features import cache_features, labels, mfcc_extractor
+from keras_cpc.datasets import EmotionUtterance, labels
+from keras_cpc.datasets.protocol import fold_count, read_corpus, scores_by_sentence, split
+from keras_cpc.features import cache_features, mfcc_extractor
+from keras_cpc.floor import fit_floor, statistics
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
-from training import run_cli
-from training.finetune import add_corpus_arguments, fold_count, read_corpus, scores_by_sentence, split
-
-PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
-
-
-def pooled(features: np.ndarray) -> np.ndarray:
-    """`(2 * dim,)`: mean and standard deviation over time of one utterance's `(frames, dim)` features."""
-    features = features.astype(np.float64)
-    return np.concatenate([features.mean(0), features.std(0)])
-
-
-def statistics(files: Sequence[str]) -> np.ndarray:
-    """`(utterances, 2 * dim)`: `pooled` statistics of each cached feature file (read one at a time)."""
-    return np.stack([pooled(np.load(path)) for path in files])
-
-
-def fit_ridge(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
-    """Weights and bias of ridge regression (bias not penalised): argmin |xW + b - y|^2 + penalty |W|^2."""
-    mean_x, mean_y = x.mean(0), y.mean(0)
-    centred = x - mean_x
-    weights = np.linalg.solve(centred.T @ centred + penalty * np.eye(x.shape[1]), centred.T @ (y - mean_y))
-    return weights, mean_y - mean_x @ weights
-
-
-@dataclass(frozen=True)
-class RidgeFloor:
-    """Pooled statistics, standardised with the training set's, mapped to the dimensions by ridge regression."""
-
-    centre: np.ndarray
-    scale: np.ndarray
-    weights: np.ndarray
-    bias: np.ndarray
-    penalty: float
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.centre) / self.scale @ self.weights + self.bias
-
-
-def fit_floor(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray) -> RidgeFloor:
-    """The ridge floor with the penalty of the best mean validation CCC, refitted on training + validation
-    (standardised with the training set's statistics)."""
-    centre, scale = x_train.mean(0), x_train.std(0) + 1e-8
-
-    def fit(x, y, penalty):
-        return RidgeFloor(centre, scale, *fit_ridge((x - centre) / scale, y, penalty), penalty)
-
-    penalty = max(PENALTIES, key=lambda p: ccc(y_valid, fit(x_train, y_train, p).predict(x_valid)).mean())
-    return fit(np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]), penalty)
-
+from training import add_corpus_arguments, run_cli
 
 def evaluate_fold(sets: Sequence[Sequence[EmotionUtterance]], cache: str, train_sentence: int | None = None) -> dict:
     """Test CCC per dimension of one fold (and per sentence, for a cross-sentence fold), and the penalty

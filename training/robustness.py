@@ -34,16 +34,15 @@ from app.engine.streaming import StreamingRecognizer
 from app.engine.trajectory import estimates, summary_estimates
 from keras_cpc.audio import audio_files, load_audio
 from keras_cpc.channels import CONDITIONS, apply_condition
-from keras_cpc.datasets import EmotionUtterance
-from keras_cpc.features import cache_features, labels, mfcc_extractor
+from keras_cpc.datasets import EmotionUtterance, labels
+from keras_cpc.datasets.protocol import read_corpus, split
+from keras_cpc.features import cache_features, mfcc_extractor
+from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
 from keras_cpc.loudness import speaker_level
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_conditions
-from training import run_cli
-from training.finetune import add_corpus_arguments, read_corpus, split
-from training.linear_baseline import fit_floor, pooled, statistics
+from training import add_corpus_arguments, run_cli
 
-FLOOR = "MFCC + ridge floor"
 BABBLE_SOURCES = 20  # files of --babble that babble is drawn from
 # (waveform, its speaker's level or None) -> (activation, valence, dominance) of the clip
 Predictor = Callable[[np.ndarray, float | None], np.ndarray]

@@ -1,10 +1,12 @@
-"""Speech corpora on disk and the `tf.data` pipelines built on them."""
+"""Speech corpora on disk and the `tf.data` pipelines built on them (the emotion corpora's evaluation
+protocol, which scores with `keras_cpc.metrics`, is `keras_cpc.datasets.protocol`)."""
 
 from keras_cpc.datasets.crops import crop_dataset, fit_to_length
 from keras_cpc.datasets.emotion import (
     EmotionUtterance,
     Fold,
     folds_by_speaker,
+    labels,
     leave_one_group_out,
     scaled_rating,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "hold_out_speakers",
     "iemocap",
     "iemocap_folds",
+    "labels",
     "leave_one_group_out",
     "librispeech",
     "msp_podcast",

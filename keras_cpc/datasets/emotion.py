@@ -18,6 +18,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 DIMENSIONS = ("activation", "valence", "dominance")  # the order of every label and prediction
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,11 @@ class EmotionUtterance:
 
 Fold = tuple[list[EmotionUtterance], list[EmotionUtterance]]
 """The training and the test utterances of one cross-validation fold."""
+
+
+def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:
+    """`(n, 3)` float32 targets in the order of `DIMENSIONS`: activation, valence, dominance."""
+    return np.array([[u.activation, u.valence, u.dominance] for u in utterances], np.float32)
 
 
 def read_label_text(file: Path, encoding: str = "utf-8") -> str:
