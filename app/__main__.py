@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder from training.export (default: the last one used, "
-                                        "else assets/models/emotion/int8)")
+                                        "else the bundled one, assets/models/emotion/int8)")
     parser.add_argument("--input-file", metavar="AUDIO", help="play this file as the live input")
     parser.add_argument("--settings", metavar="INI", help="keep the settings in this file instead of the user's")
     return parser

@@ -1,4 +1,4 @@
-"""Emotion trajectories of audio files: `python -m app.analyze FILE_OR_DIR... --model DIR --csv OUT.csv`.
+"""Emotion trajectories of audio files: `python -m app.analyze FILE_OR_DIR... [--model DIR] --csv OUT.csv`.
 
 Streams every file (folders searched for .wav, .flac and .ogg) through the exported models
 in blocks, so memory stays bounded for hours of audio, and writes one CSV row per prediction
@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from app.engine.analysis import AnalysisError, analyze_file, calibrate, folder_levels
+from app.engine.bundled import DEFAULT_MODEL
 from app.engine.streaming import DIMENSIONS, StreamingRecognizer
 from app.engine.trajectory import plot_trajectories, summary_estimates
 from keras_cpc.audio import audio_files
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.analyze", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
-    parser.add_argument("--model", required=True, help="folder written by training.export")
+    parser.add_argument("--model", default=DEFAULT_MODEL, type=Path,
+                        help="folder written by training.export (default: the bundled one, assets/models/emotion/int8)")
     parser.add_argument("--csv", required=True, help="per-hop predictions")
     parser.add_argument("--plot", help="figure of the trajectories (.png)")
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads")

@@ -8,9 +8,8 @@ from typing import NamedTuple
 
 from PySide6.QtCore import QSettings
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "assets" / "models" / "emotion" / "int8"
-SAMPLE_CLIPS = REPO / "assets" / "samples" / "ravdess" / "Actor_02"  # held out of the default model's training
+from app.engine.bundled import DEFAULT_MODEL
+
 DEFAULT_GATE_DB = -45.0
 
 

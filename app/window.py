@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from app.audio_input import AudioBackend, AudioInputError
 from app.engine.analysis import AnalysisError, analyze_file
+from app.engine.bundled import DEFAULT_MODEL, SAMPLE_CLIPS
 from app.engine.calibration import NO_LEVEL, PASSAGE, SECONDS, CalibrationRecorder, NoSpeechError, measure_level
 from app.engine.categories import nearest_category, ravdess_category
 from app.engine.gating import HYSTERESIS_DB, GatedStream, SpeechGate
@@ -25,7 +26,7 @@ from app.engine.streaming import ModelError, Prediction, StreamingRecognizer
 from app.engine.trajectory import estimates, summarize, summary_estimates, write_csv
 from app.plots import PlanePlot, TimePlots
 from app.session import LiveSession, Stopped, Stream, Update
-from app.settings import DEFAULT_MODEL, REPO, SAMPLE_CLIPS, Calibration, Settings
+from app.settings import Calibration, Settings
 from keras_cpc.audio import AUDIO_EXTENSIONS
 
 LIVE_SPAN = 30.0  # seconds of live estimates on screen
@@ -182,8 +183,7 @@ class MainWindow(QMainWindow):
         folder = Path(folder)
         try:
             if not folder.is_dir():
-                raise ModelError(f"{folder} does not exist (the default model ships in "
-                                 f"{DEFAULT_MODEL.relative_to(REPO)}/)")
+                raise ModelError(f"{folder} does not exist (the default model is {DEFAULT_MODEL})")
             recognizer = StreamingRecognizer(folder)
         except ModelError as error:
             self.show_message(f"Not a model folder: {error}. Choose one with File ▸ Choose model folder…")

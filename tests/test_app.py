@@ -32,12 +32,13 @@ from app import audio_input, window as window_module  # noqa: E402
 from app.audio_input import SoundDeviceBackend, SoundDeviceSource  # noqa: E402
 from app.engine import analysis  # noqa: E402
 from app.engine.analysis import analyze_file  # noqa: E402
+from app.engine.bundled import DEFAULT_MODEL  # noqa: E402
 from app.engine.calibration import PASSAGE  # noqa: E402
 from app.engine.categories import CATEGORIES, nearest_category  # noqa: E402
 from app.engine.streaming import DIMENSIONS, StreamingRecognizer  # noqa: E402
 from app.engine.trajectory import summary_estimates  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.settings import DEFAULT_MODEL, Calibration, Settings  # noqa: E402
+from app.settings import Calibration, Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from keras_cpc.loudness import LevelSettings, frontend_config, speech_level  # noqa: E402
 

@@ -17,11 +17,11 @@ import pytest
 
 from app.analyze import build_parser as analyze_parser, main as analyze_main
 from app.engine.analysis import analyze_file, folder_levels
+from app.engine.bundled import DEFAULT_MODEL, SAMPLE_CLIPS
 from app.engine.categories import CATEGORIES, nearest_category, ravdess_category
 from app.engine.gating import SILENCE_DB, SpeechGate, level_db
 from app.engine.streaming import DIMENSIONS, ModelError, Prediction, StreamingRecognizer
 from app.engine.trajectory import summarize, summary_estimates
-from app.settings import SAMPLE_CLIPS
 from keras_cpc.loudness import LevelSettings, frontend_config, speech_level
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,6 +187,11 @@ def test_analyze_calibration_that_cannot_be_used_is_an_error_naming_it(leveled_m
     assert exit.value.code == 2
     assert f"error: --calibration {calibration}: {problem}" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_analyze_uses_the_bundled_model_without_model():
+    assert analyze_parser().parse_args(["talk.wav", "--csv", "out.csv"]).model == DEFAULT_MODEL
+    assert (DEFAULT_MODEL / "model.json").is_file() and len(sorted(SAMPLE_CLIPS.glob("*.flac"))) == 8
 
 
 def test_python_m_app_help():

@@ -23,9 +23,10 @@ import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.engine.analysis import read_blocks  # noqa: E402
+from app.engine.bundled import DEFAULT_MODEL, SAMPLE_CLIPS  # noqa: E402
 from app.engine.categories import ravdess_category  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
-from app.settings import DEFAULT_MODEL, SAMPLE_CLIPS, Settings  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from keras_cpc.audio import audio_files  # noqa: E402
 
