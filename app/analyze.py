@@ -6,24 +6,40 @@ in blocks, so memory stays bounded for hours of audio, and writes one CSV row pe
 file's summary: the mean of its predictions over full windows, or its last prediction, which
 hears all of a file shorter than a window. `--plot` draws the trajectories. A file that cannot
 be read, or only in part, is reported by name, and the predictions made before its problem are
-kept; the exit status is then 1. Every file's level normalisation starts from its speaker's level:
-by default its folder's (`--calibration folder`), or that of a recording of the speaker. Runs on
-LiteRT only, without TensorFlow.
+kept; the exit status is then 1. A file named twice is analysed once. The outputs are checked
+before the work (an output never overwrites an input) and written whole: beside, then moved into
+place. Every file's level normalisation starts from its speaker's level: by default its folder's
+(`--calibration folder`), or that of a recording of the speaker. Without `--model`, the bundled
+model. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from app.engine.analysis import AnalysisError, analyze_file, calibrate, folder_levels
 from app.engine.bundled import DEFAULT_MODEL
-from app.engine.streaming import DIMENSIONS, StreamingRecognizer
-from app.engine.trajectory import plot_trajectories, summary_estimates
+from app.engine.streaming import DIMENSIONS, Prediction, StreamingRecognizer
+from app.engine.trajectory import plot_formats, plot_trajectories, summary_estimates, write_csv
 from keras_cpc.audio import audio_files
+
+CALIBRATIONS = ("folder", "none")  # --calibration's words; anything else is a FILE
+
+
+def thread_count(text: str) -> int:
+    """`--threads`: a whole number of at least 1, as LiteRT takes."""
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
+    return threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     parser.add_argument("--model", default=DEFAULT_MODEL, type=Path,
                         help="folder written by training.export (default: the bundled one, assets/models/emotion/int8)")
-    parser.add_argument("--csv", required=True, help="per-hop predictions")
-    parser.add_argument("--plot", help="figure of the trajectories (.png)")
-    parser.add_argument("--threads", type=int, default=1, help="LiteRT threads")
+    parser.add_argument("--csv", required=True, type=Path, help="per-hop predictions")
+    parser.add_argument("--plot", type=Path, help="figure of the trajectories (.png)")
+    parser.add_argument("--threads", type=thread_count, default=1, help="LiteRT threads (at least 1)")
     parser.add_argument("--calibration", metavar="FILE|folder|none", default="folder",
                         help="where each file's level normalisation starts (models whose model.json has a frontend): "
                              "'folder' (default): a folder's files are one speaker, calibrated with the median of "
@@ -47,45 +63,107 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fail(parser: argparse.ArgumentParser, message: object) -> NoReturn:
+    """Exits with status 2 and a one-line error."""
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+
+def distinct(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """The files, each once (by the first of its names), and those named more than once."""
+    names: dict[Path, list[Path]] = {}
+    for path in files:
+        names.setdefault(path.resolve(), []).append(path)
+    return [paths[0] for paths in names.values()], [paths[0] for paths in names.values() if len(paths) > 1]
+
+
+def inputs(args: argparse.Namespace, files: Sequence[Path]) -> list[Path]:
+    """Every file the analysis reads: the audio, the model folder's files, a calibration recording."""
+    model = list(args.model.iterdir()) if args.model.is_dir() else []
+    calibration = [] if args.calibration in CALIBRATIONS else [Path(args.calibration)]
+    return [*files, *model, *calibration]
+
+
+def output_problem(path: Path, taken: dict[Path, str]) -> str | None:
+    """Why `path` cannot take an output, or None: it is one of the `taken` files (by resolved path), a folder,
+    or its folder is missing or cannot be written in."""
+    if (what := taken.get(path.resolve())) is not None:
+        return f"is {what}: an output never overwrites it"
+    if path.is_dir():
+        return "is a folder"
+    try:
+        tempfile.TemporaryFile(dir=path.parent).close()
+    except OSError as error:
+        return f"cannot be written in {path.parent} ({error.strerror})"
+    return None
+
+
+def check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace, files: Sequence[Path]) -> None:
+    """Refuses, before any work, an output that would overwrite an input or the other output, or cannot be written."""
+    taken = {path.resolve(): "an input" for path in inputs(args, files)}
+    for option, path in (("--csv", args.csv), ("--plot", args.plot)):
+        if path is None:
+            continue
+        if problem := output_problem(path, taken):
+            fail(parser, f"{option} {path} {problem}")
+        taken[path.resolve()] = f"the {option} output"
+    if args.plot is not None and args.plot.suffix and args.plot.suffix[1:].lower() not in plot_formats():
+        fail(parser, f"--plot {args.plot}: not a figure format ({', '.join(plot_formats())})")
+
+
+def analyze_files(recognizer: StreamingRecognizer, files: Sequence[Path], calibration: str
+                  ) -> tuple[dict[str, list[Prediction]], int]:
+    """Each file's predictions, by its name, and how many files were not analysed to their end (reported on stderr
+    by name, their predictions up to the problem kept)."""
+    levels = folder_levels(recognizer, files) if calibration == "folder" else None
+    trajectories, unfinished = {}, 0
+    for path in files:
+        if levels is not None:
+            recognizer.calibrate(levels.get(path.parent))
+        try:
+            predictions = analyze_file(recognizer, path)
+        except AnalysisError as error:
+            predictions, unfinished = error.predictions, unfinished + 1
+            kept = f"; its {len(predictions)} predictions up to {predictions[-1].time:.1f} s are kept" \
+                if predictions else ""
+            print(f"{path}: {error}{kept}", file=sys.stderr)
+        if predictions:
+            trajectories[str(path)] = predictions
+    return trajectories, unfinished
+
+
+def print_summary(trajectories: dict[str, list[Prediction]], window_seconds: float) -> None:
+    """A table of each file's length and the mean of its summary estimates."""
+    print(f"{'file':<40} {'seconds':>8} " + " ".join(f"{d:>10}" for d in DIMENSIONS))
+    for name, predictions in trajectories.items():
+        means = summary_estimates(predictions, window_seconds).mean(axis=0)
+        print(f"{Path(name).name[-40:]:<40} {predictions[-1].time:8.1f} " + " ".join(f"{m:10.3f}" for m in means))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        files, repeated = distinct(audio_files(args.inputs))
+    except (FileNotFoundError, ValueError) as error:
+        fail(parser, error)
+    if repeated:
+        print(f"{parser.prog}: warning: named more than once, analysed once: {', '.join(map(str, repeated))}",
+              file=sys.stderr)
+    check_outputs(parser, args, files)
+    try:
         recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)
-        if args.calibration not in ("folder", "none"):
+        if args.calibration not in CALIBRATIONS:
             calibrate(recognizer, Path(args.calibration))
     except ValueError as error:  # ModelError included
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+        fail(parser, error)
+    trajectories, unfinished = analyze_files(recognizer, files, args.calibration)
     try:
-        files = audio_files(args.inputs)
-    except (FileNotFoundError, ValueError) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
-    levels = folder_levels(recognizer, files) if args.calibration == "folder" else None
-    trajectories, unfinished = {}, 0
-    with open(args.csv, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "time", *DIMENSIONS])
-        for path in files:
-            if levels is not None:
-                recognizer.calibrate(levels.get(path.parent))
-            try:
-                predictions = analyze_file(recognizer, path)
-            except AnalysisError as error:
-                predictions, unfinished = error.predictions, unfinished + 1
-                kept = f"; its {len(predictions)} predictions up to {predictions[-1].time:.1f} s are kept" \
-                    if predictions else ""
-                print(f"{path}: {error}{kept}", file=sys.stderr)
-                if not predictions:
-                    continue
-            trajectories[os.fspath(path)] = predictions
-            writer.writerows([os.fspath(path), f"{p.time:.3f}", *(f"{v:.5f}" for v in p[1:])]
-                             for p in predictions)
-    print(f"{'file':<40} {'seconds':>8} " + " ".join(f"{d:>10}" for d in DIMENSIONS))
-    for name, predictions in trajectories.items():
-        means = summary_estimates(predictions, recognizer.window_seconds).mean(axis=0)
-        print(f"{Path(name).name[-40:]:<40} {predictions[-1].time:8.1f} " + " ".join(f"{m:10.3f}" for m in means))
-    if args.plot and trajectories:
-        plot_trajectories(trajectories, args.plot)
+        write_csv(args.csv, trajectories)
+        if args.plot and trajectories:
+            plot_trajectories(trajectories, args.plot)
+    except OSError as error:  # checked before the work: a disk that filled up since, say
+        fail(parser, f"cannot write the results ({error})")
+    print_summary(trajectories, recognizer.window_seconds)
     if unfinished:
         parser.exit(1, f"{unfinished} file(s) not analysed to their end\n")
 

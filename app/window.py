@@ -475,7 +475,7 @@ class MainWindow(QMainWindow):
             self.show_message("Nothing to export yet: start the live input or open an audio file.")
             return False
         try:
-            write_csv(path, self.trajectory_name, self.trajectory)
+            write_csv(path, {self.trajectory_name: self.trajectory})
         except OSError as error:
             self.show_message(f"Cannot write {path}: {error}")
             return False

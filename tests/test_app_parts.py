@@ -21,7 +21,7 @@ from app.engine.bundled import DEFAULT_MODEL, SAMPLE_CLIPS
 from app.engine.categories import CATEGORIES, nearest_category, ravdess_category
 from app.engine.gating import SILENCE_DB, SpeechGate, level_db
 from app.engine.streaming import DIMENSIONS, ModelError, Prediction, StreamingRecognizer
-from app.engine.trajectory import summarize, summary_estimates
+from app.engine.trajectory import summarize, summary_estimates, written_beside
 from keras_cpc.loudness import LevelSettings, frontend_config, speech_level
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +136,8 @@ def test_analyze_calibration_starts_every_file_from_the_speakers_level(leveled_m
     calibration = write_audio("reading.wav", reading, subtype="FLOAT")
     model = ["--model", str(leveled_model)]
     plain = _analyze_csv(tmp_path / "plain.csv", str(clip), *model)
-    calibrated = _analyze_csv(tmp_path / "calibrated.csv", str(clip), str(clip), *model,
+    again = write_audio("again.wav", speech_clip[:32000], subtype="FLOAT")
+    calibrated = _analyze_csv(tmp_path / "calibrated.csv", str(clip), str(again), *model,
                               "--calibration", str(calibration))
     first, second = np.split(calibrated, 2)
     np.testing.assert_array_equal(first, second)  # the prior stays across files
@@ -260,6 +261,108 @@ def test_a_model_description_that_does_not_match_its_models_is_a_model_error(tmp
         StreamingRecognizer(tmp_path)
 
 
-def test_fewer_than_one_litert_thread_is_refused():
-    with pytest.raises(ValueError, match=r"0 LiteRT threads: give at least 1 \(or -1, LiteRT's default\)"):
-        StreamingRecognizer(SHIPPED / "float", num_threads=0)
+@pytest.mark.parametrize("threads", [0, -1])
+def test_fewer_than_one_litert_thread_is_refused(threads):
+    with pytest.raises(ValueError, match=fr"^{threads} LiteRT threads: give at least 1$"):
+        StreamingRecognizer(SHIPPED / "float", num_threads=threads)
+
+
+# Hostile input to `python -m app.analyze`: each is an error of one line, or a warning, and loses nothing.
+
+@pytest.fixture
+def clip(speech_clip, write_audio) -> Path:
+    """A 1 s clip of speech."""
+    return write_audio("clip.wav", speech_clip[:16000])
+
+
+def _analyze_fails(capsys, *argv: str | Path) -> tuple[int, str]:
+    """`python -m app.analyze ARGV` (the bundled model, no calibration), which must exit: its status and stderr."""
+    with pytest.raises(SystemExit) as exit:
+        analyze_main([str(arg) for arg in argv] + ["--calibration", "none"])
+    return exit.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("outputs", [("--csv", "clip.wav"), ("--csv", "out.csv", "--plot", "clip.wav"),
+                                     ("--csv", "out.csv", "--plot", "out.csv")])
+def test_analyze_never_overwrites_an_input_or_another_output(clip, tmp_path, capsys, outputs):
+    before = clip.read_bytes()
+    code, errors = _analyze_fails(capsys, clip, *[tmp_path / a if a.endswith((".wav", ".csv")) else a
+                                                  for a in outputs])
+    option, name = outputs[-2:]
+    assert code == 2 and f"error: {option} {tmp_path / name} is " in errors and len(errors.splitlines()) == 1
+    assert clip.read_bytes() == before and not (tmp_path / "out.csv").exists()
+
+
+def test_analyze_never_overwrites_a_file_of_its_model(clip, tmp_path):
+    """In a process of its own: LiteRT maps the model file, which, overwritten, would crash the tests (SIGBUS)."""
+    model = shutil.copytree(DEFAULT_MODEL, tmp_path / "model")
+    result = subprocess.run([sys.executable, "-m", "app.analyze", str(clip), "--model", str(model), "--csv",
+                             str(model / "head.tflite")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and f"--csv {model / 'head.tflite'} is an input" in result.stderr
+    assert (model / "head.tflite").stat().st_size == (DEFAULT_MODEL / "head.tflite").stat().st_size
+
+
+@pytest.mark.parametrize("outputs, bad", [
+    (["--csv", "missing/out.csv"], "missing/out.csv"),
+    (["--csv", "file.txt/out.csv"], "file.txt/out.csv"),  # a folder no one can write in, even root
+    (["--csv", "out.csv", "--plot", "file.txt/out.png"], "file.txt/out.png"),
+    (["--csv", "."], "."),
+])
+def test_analyze_checks_every_output_location_before_the_work(clip, tmp_path, capsys, monkeypatch, outputs, bad):
+    (tmp_path / "file.txt").write_text("not a folder")
+    monkeypatch.setattr("app.analyze.analyze_file", lambda *args: pytest.fail("analysed before the check"))
+    code, errors = _analyze_fails(capsys, clip, *[o if o.startswith("--") else tmp_path / o for o in outputs])
+    assert code == 2 and f"{tmp_path / bad}" in errors and len(errors.splitlines()) == 1, errors
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes in a read-only folder")
+def test_analyze_refuses_a_read_only_folder_before_the_work(clip, tmp_path, capsys):
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    code, errors = _analyze_fails(capsys, clip, "--csv", tmp_path / "out.csv", "--plot", folder / "out.png")
+    assert code == 2 and f"--plot {folder / 'out.png'}" in errors and not (tmp_path / "out.csv").exists()
+
+
+def test_analyze_writes_its_outputs_beside_and_moves_them_into_place(clip, tmp_path, capsys):
+    (tmp_path / "out.csv").write_text("an earlier run")
+    analyze_main([str(clip), "--csv", str(tmp_path / "out.csv"), "--plot", str(tmp_path / "out.png")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.wav", "out.csv", "out.png"]
+    assert (tmp_path / "out.csv").read_text().startswith("file,time,activation")
+
+
+def test_an_output_that_fails_leaves_the_previous_file_and_nothing_beside_it(tmp_path):
+    (tmp_path / "out.csv").write_text("an earlier run")
+    with pytest.raises(OSError):
+        with written_beside(tmp_path / "out.csv") as partial:
+            partial.write_text("half")
+            raise OSError("disk full")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"] and (tmp_path / "out.csv").read_text() == \
+        "an earlier run"
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "two"])
+def test_analyze_threads_below_one_are_an_error_of_the_option(clip, tmp_path, capsys, threads):
+    code, errors = _analyze_fails(capsys, clip, "--csv", tmp_path / "out.csv", "--threads", threads)
+    assert code == 2 and f"argument --threads: {threads!r}: give a whole number of at least 1" in errors
+    assert "tflite" not in errors
+
+
+def test_analyze_analyses_a_file_named_twice_once(clip, tmp_path, capsys):
+    rows = _analyze_csv(tmp_path / "out.csv", str(clip), str(tmp_path / "." / clip.name), str(tmp_path))
+    assert len(rows) == len(_analyze_csv(tmp_path / "once.csv", str(clip)))
+    errors = capsys.readouterr().err
+    assert errors.count("warning") == 1 and f"named more than once, analysed once: {clip}" in errors
+
+
+def test_analyze_reports_a_wav_shorter_than_its_header_and_keeps_every_result(speech_clip, write_audio, tmp_path,
+                                                                             capsys):
+    whole = write_audio("whole.wav", speech_clip[:16000])
+    cut = write_audio("cut.wav", speech_clip[:round(4.3 * 16000)], subtype="PCM_16")
+    cut.write_bytes(cut.read_bytes()[:44 + round(1.9 * 16000) * 2])  # the header still promises 4.3 s
+    code, errors = _analyze_fails(capsys, whole, cut, "--csv", tmp_path / "out.csv")
+    assert code == 1 and f"{cut}: holds 1.90 s of the 4.30 s its header promises" in errors
+    with open(tmp_path / "out.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    times = {name: [float(r["time"]) for r in rows if r["file"] == str(name)] for name in (whole, cut)}
+    assert len(times[whole]) == 10 and 1.8 < times[cut][-1] <= 1.9

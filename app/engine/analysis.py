@@ -3,6 +3,7 @@ bounded for hours of audio), each folder's speaker level, and a file's per-hop p
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError
@@ -46,8 +47,21 @@ def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
                 yield mono if resampler is None else resampler.resample_chunk(mono)
             if resampler is not None:
                 yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            promised = promised_frames(audio)
     except (soundfile.LibsndfileError, RuntimeError, OSError, TypeError) as error:  # TypeError: headerless .raw
         raise ValueError(f"cannot decode audio ({error})") from None
+    if read < promised:
+        raise ValueError(f"holds {read / audio.samplerate:.2f} s of the {promised / audio.samplerate:.2f} s "
+                         "its header promises")
+
+
+def promised_frames(audio: soundfile.SoundFile) -> int:
+    """The frames an open file's header promises: libsndfile counts those of a WAV cut short as the ones there,
+    and logs what its data chunk promised (0 and 0xFFFFFFFF, the size of a stream, promise nothing)."""
+    logged = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", audio.extra_info, re.MULTILINE)
+    if logged is None or int(logged[1]) in (0, 0xFFFFFFFF) or not int(logged[2]):
+        return audio.frames
+    return audio.frames * int(logged[1]) // int(logged[2])
 
 
 def calibrate(recognizer: StreamingRecognizer, path: Path) -> None:

@@ -100,7 +100,7 @@ class StreamingRecognizer:
 
     Args:
         model_dir: folder of `model.json`, `cpc_step.tflite` and `head.tflite`.
-        num_threads: LiteRT threads of each model.
+        num_threads: LiteRT threads of each model (at least 1).
         interval: seconds between predictions, a multiple of the hop; `None` for every hop,
             `math.inf` for one prediction, at `flush`.
     """
@@ -110,8 +110,8 @@ class StreamingRecognizer:
         self.config = read_config(model_dir)
         self.sample_rate = self.config["sample_rate"]
         self.interval_hops = interval_hops(interval, self.config["hop_samples"] / self.sample_rate)
-        if num_threads < 1 and num_threads != -1:
-            raise ValueError(f"{num_threads} LiteRT threads: give at least 1 (or -1, LiteRT's default)")
+        if num_threads < 1:
+            raise ValueError(f"{num_threads} LiteRT threads: give at least 1")
         state, window = self.config["state_size"], self.config["window_frames"]
         self._step = signature_runner(model_dir / "cpc_step.tflite", num_threads,
                                       {"audio": (1, self.config["chunk_samples"]), "state": (1, state)})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +14,26 @@ from app.engine.categories import nearest_category
 from app.engine.streaming import DIMENSIONS, Prediction
 
 
-def write_csv(path: str | Path, name: str, predictions: Sequence[Prediction]) -> None:
-    """One row per hop, in `python -m app.analyze --csv`'s columns; gated hops read `nan`."""
-    with open(path, "w", newline="") as handle:
+@contextmanager
+def written_beside(path: str | Path) -> Iterator[Path]:
+    """A file to write beside `path` (hidden, with its suffix), moved onto `path` once written, so that `path` is
+    never half-written; removed, leaving `path` as it was, when writing fails."""
+    path = Path(path)
+    partial = path.with_name(f".{os.getpid()}.{path.name}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_csv(path: str | Path, trajectories: Mapping[str, Sequence[Prediction]]) -> None:
+    """One row per hop of each named trajectory (`python -m app.analyze --csv`); gated hops read `nan`."""
+    with written_beside(path) as partial, open(partial, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "time", *DIMENSIONS])
-        writer.writerows([name, f"{p.time:.3f}", *(f"{v:.5f}" for v in p[1:])] for p in predictions)
+        for name, predictions in trajectories.items():
+            writer.writerows([name, f"{p.time:.3f}", *(f"{v:.5f}" for v in p[1:])] for p in predictions)
 
 
 def estimates(predictions: Sequence[Prediction]) -> np.ndarray:
@@ -47,8 +63,16 @@ def summarize(predictions: Sequence[Prediction], window_seconds: float) -> str:
     return f"{length:.1f} s; {which}: {text}; nearest {nearest_category(*means)}"
 
 
+def plot_formats() -> list[str]:
+    """The file suffixes (without the dot) `plot_trajectories` can write: matplotlib's formats."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
 def plot_trajectories(trajectories: dict[str, Sequence[Prediction]], path: str | Path) -> None:
-    """The trajectories of several files, one plot per dimension (matplotlib, written to a PNG)."""
+    """The trajectories of several files, one plot per dimension (matplotlib; the format is `path`'s suffix, PNG
+    without one)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,5 +89,6 @@ def plot_trajectories(trajectories: dict[str, Sequence[Prediction]], path: str |
     axes[-1].set_xlabel("time (s)")
     axes[0].legend(fontsize="small", loc="upper right")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with written_beside(path) as partial:
+        figure.savefig(partial, dpi=120, format=Path(path).suffix[1:] or "png")
     pyplot.close(figure)
