@@ -19,6 +19,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.datasets.emotion import labels  # noqa: F401  (re-exported: the targets of the datasets below)
 from keras_cpc.layers import MFCC
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
+from keras_cpc.models import CPC
 
 Extractor = Callable[[np.ndarray], np.ndarray]
 Transform = Callable[[np.ndarray, EmotionUtterance], np.ndarray]  # (waveform, its utterance) -> waveform
@@ -40,9 +41,27 @@ def mfcc_extractor() -> tuple[str, Extractor, int]:
     return key, lambda audio: run(audio[None])[0].numpy(), layer.window
 
 
+class ModelFileError(ValueError):
+    """A model file that is missing, not a file, unreadable or not the model asked for; the message names it."""
+
+
+def load_cpc(path: str | Path) -> CPC:
+    """The CPC model saved at `path` (`training.pretrain`'s `cpc.keras`); anything else is a `ModelFileError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: {'a folder' if path.is_dir() else 'no such file'}, not a CPC model (.keras)")
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # a damaged file raises many kinds, some misleading ("File not found")
+        raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__})") from None
+    if not isinstance(model, CPC):
+        raise ModelFileError(f"{path}: a {type(model).__name__}, not a CPC model")
+    return model
+
+
 def cpc_extractor(model_path: str | Path) -> tuple[str, Extractor, int]:
     """Key, function waveform -> `(frames, 256)` CPC contexts of a saved model, fewest samples."""
-    model = keras.saving.load_model(model_path)
+    model = load_cpc(model_path)
     run = tf.function(model.context, input_signature=[tf.TensorSpec([1, None], tf.float32)])
     return f"cpc-{file_digest(model_path)}", lambda audio: run(audio[None])[0].numpy(), \
         model.encoder.receptive_field

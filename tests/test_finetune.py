@@ -1,7 +1,7 @@
 """`training.finetune` and `training.evaluate` on a miniature RAVDESS: the four systems, no leakage."""
 
-import argparse
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -32,7 +32,9 @@ from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC
 from keras_cpc.optimizers import AdamL2
 from training import evaluate, finetune
+from training.config import FinetuneConfig, PretrainConfig, SettingError
 
+REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = ("01", "03", "04", "05")  # neutral, happy, sad, angry
 
 
@@ -57,6 +59,14 @@ def args_for(corpus: Path, tmp_path: Path, system: str, *extra: str) -> list[str
             "--batch-size", "4", "--validation-fraction", "0.34", "--verbose", "0", *extra]
 
 
+def parsed(argv: list[str]) -> FinetuneConfig:
+    return FinetuneConfig.from_args(finetune.build_parser().parse_args(argv))
+
+
+def config_for(corpus: Path, tmp_path: Path, system: str, *extra: str) -> FinetuneConfig:
+    return parsed(args_for(corpus, tmp_path, system, *extra))
+
+
 def test_folds_never_share_a_speaker(corpus):
     utterances = read_corpus("ravdess", str(corpus))
     for fold in range(4):
@@ -76,7 +86,7 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
     monkeypatch.setattr(keras.Model, "fit", lambda model, *args, **kwargs: jit.append(model.jit_compile)
                         or fit(model, *args, **kwargs))
     monkeypatch.setattr(Trainer, "_resolve_auto_jit_compile", lambda model: True)  # Keras's "auto" on a GPU
-    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, system))
+    args = config_for(corpus, tmp_path, system)
     results = finetune.finetune(args)
     assert jit == [False]  # XLA would compile once per padded batch length
     assert set(results) == {"ccc_activation", "ccc_valence", "ccc_dominance", "seconds", "settings"}
@@ -107,7 +117,7 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
     assert head.bounded and head.frontend == {"level": vars(LevelSettings(per_speaker=True))}  # what export records
     optimizer = recognizer.optimizer
     assert isinstance(optimizer, AdamL2) and optimizer.l2 == 1e-5  # the paper's weight decay, in the gradients
-    rerun = finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, system)))
+    rerun = finetune.finetune(config_for(corpus, tmp_path, system))
     assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
 
 
@@ -120,8 +130,7 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
          if isinstance(layer, keras.layers.Dropout)]) or fit(model, *args, **kwargs))
 
     def run(epochs: int, *extra: str) -> dict:
-        return finetune.finetune(finetune.build_parser().parse_args(
-            args_for(corpus, tmp_path, "mfcc", "--epochs", str(epochs), *extra)))
+        return finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--epochs", str(epochs), *extra))
 
     first = run(1)
     out = tmp_path / "mfcc"
@@ -144,7 +153,7 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
     assert len(dropout) == 3 and len(dropout[0]) == 2  # the head's two Dropout layers
     assert dropout[0] != dropout[1] != dropout[2] != dropout[0]  # a resumed run does not replay the first masks
     # The tested model is the epoch of the best validation CCC in the log.
-    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc"))
+    args = config_for(corpus, tmp_path, "mfcc")
     sets = split("ravdess", read_corpus("ravdess", str(corpus)), 0, 4, 0.34, 0)
     validation = datasets(args, "mfcc", sets, 0)[0][1]
     best = keras.saving.load_model(out / "recognizer.keras").evaluate(validation, verbose=0, return_dict=True)
@@ -162,7 +171,7 @@ def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, m
 def test_one_process_at_a_time_finetunes_into_an_out_folder(corpus, tmp_path):
     with exclusive_run(tmp_path / "mfcc"):
         with pytest.raises(RunFolderError, match=f"{tmp_path / 'mfcc'}: another process is training into this folder"):
-            finetune.finetune(finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc")))
+            finetune.finetune(config_for(corpus, tmp_path, "mfcc"))
 
 
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):
@@ -261,7 +270,7 @@ def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
 
 
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
-    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--augment", "2"))
+    args = config_for(corpus, tmp_path, "mfcc", "--augment", "2")
     utterances = read_corpus("ravdess", str(corpus))
     (train, _, test), statistics = finetune.datasets(args, "mfcc", [utterances[:8], utterances[8:12], utterances[:8]],
                                                      seed=0)
@@ -271,8 +280,8 @@ def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path
     tested = next(iter(test))[0]["features"].numpy()
     np.testing.assert_allclose(tested, np.stack(original[:4]), rtol=1e-3, atol=1e-3)  # the first batch of 4
     assert len(list((tmp_path / "cache").glob("mfcc*-shift0-*"))) == 2
-    assert "augment" in finetune.run_settings(args)
-    assert "augment" not in finetune.run_settings(finetune.build_parser().parse_args(args_for(corpus, tmp_path, "e2e")))
+    assert "augment" in args.settings()
+    assert "augment" not in config_for(corpus, tmp_path, "e2e").settings()
 
 
 def test_cross_sentence_trains_on_one_sentence_and_scores_each_apart(corpus, tmp_path):
@@ -321,7 +330,7 @@ def test_features_start_from_their_speakers_median_level(corpus, tmp_path):
 
 
 def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
-    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3"))
+    args = config_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3")
     utterances = read_corpus("ravdess", str(corpus))[:3]
     (*_, test), _ = finetune.datasets(args, "mfcc", [utterances] * 3, seed=0)
     batch, _ = next(iter(test))
@@ -338,8 +347,7 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)
     cpc.build((None, None))
     cpc.save(tmp_path / "cpc.keras")
-    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "precpc", "--cpc",
-                                                       str(tmp_path / "cpc.keras")))
+    args = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"))
     finetune.finetune(args)
     cached = list((tmp_path / "cache").glob("cpc-*/*.npy"))
     assert len(cached) == 28  # every clip once
@@ -359,16 +367,16 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
 def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     args = args_for(corpus, tmp_path, "minicpc", "--fold", "1", "--minicpc-epochs", "1", "--minicpc-steps", "1",
                     "--minicpc-crop-seconds", "0.5", "--epochs", "1")
-    finetune.finetune(finetune.build_parser().parse_args(args))
+    finetune.finetune(parsed(args))
     listing_path = next((tmp_path / "cache" / "minicpc").glob("*/train_files.txt"))
     listing = file_list(listing_path)  # keyed on that listing, speakers included:
-    assert listing_path.parent == finetune.minicpc_folder(finetune.build_parser().parse_args(args),
+    assert listing_path.parent == finetune.minicpc_folder(parsed(args),
                                                           listing_path.read_text())
     train, validation, test = split("ravdess", read_corpus("ravdess", str(corpus)), 1, 4, 0.34, 0)
     assert sorted((u.path, u.speaker) for u in listing) == sorted((u.path, u.speaker) for u in [*train, *validation])
     assert not {u.path for u in listing} & {u.path for u in test}
     args[args.index("--out") + 1] = str(tmp_path / "again")  # the same run, its miniCPC now cached
-    finetune.finetune(finetune.build_parser().parse_args(args))
+    finetune.finetune(parsed(args))
     first, again = (np.loadtxt(tmp_path / name / "predictions.csv", delimiter=",", skiprows=1,
                                usecols=(5, 6, 7)) for name in ("minicpc", "again"))
     np.testing.assert_allclose(again, first, atol=1e-5)  # initialised alike with and without pretraining
@@ -385,7 +393,7 @@ def test_a_second_run_of_the_fold_waits_for_the_minicpc_pretraining_and_reuses_i
         held.append(args.out)
 
     monkeypatch.setattr(finetune.pretrain, "pretrain", pretrain)
-    args = finetune.build_parser().parse_args(args_for(corpus, tmp_path, "minicpc"))
+    args = config_for(corpus, tmp_path, "minicpc")
     utterances = read_corpus("ravdess", str(corpus))
     model = finetune.minicpc_model(args, utterances, seed=0)
     assert finetune.minicpc_model(args, utterances, seed=0) == model and held == [str(model.parent)]
@@ -393,9 +401,9 @@ def test_a_second_run_of_the_fold_waits_for_the_minicpc_pretraining_and_reuses_i
 
 def test_minicpc_cache_is_keyed_on_files_speakers_and_pretraining_settings(tmp_path, monkeypatch):
     def folder(*options: str, listing="a.wav\t1\nb.wav\t2\n"):
-        args = finetune.build_parser().parse_args(["--corpus", "ravdess", "--data", "x", "--system", "minicpc",
-                                                   "--out", "y", "--cache", str(tmp_path), *options])
-        return finetune.minicpc_folder(args, listing)
+        config = parsed(["--corpus", "ravdess", "--data", "x", "--system", "minicpc", "--out", "y",
+                         "--cache", str(tmp_path), *options])
+        return finetune.minicpc_folder(config, listing)
 
     assert folder() == folder()
     assert len({folder(), folder(listing="a.wav\t1\n"), folder(listing="a.wav\t1\nb.wav\t1\n"),
@@ -403,8 +411,7 @@ def test_minicpc_cache_is_keyed_on_files_speakers_and_pretraining_settings(tmp_p
                 folder("--minicpc-crop-seconds", "2")}) == 6
     assert folder("--verbose", "0") == folder()  # how it shows progress is not a setting
     default = folder()
-    parser = finetune.pretrain.build_parser
-    monkeypatch.setattr(finetune.pretrain, "build_parser", lambda: (p := parser()).set_defaults(negatives=10) or p)
+    monkeypatch.setattr(finetune, "PretrainConfig", functools.partial(PretrainConfig, negatives=10))
     assert folder() != default  # a changed pretraining default is not read from the old cache
 
 
@@ -435,7 +442,7 @@ def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_
     finished, _ = evaluate.run_grid(partial)
     assert [(r["fold"], r["run"]) for r in finished] == [(0, 0), (0, 1)]  # fold 1 not trained
     assert not (tmp_path / "grid" / "mfcc" / "fold1").exists()
-    with pytest.raises(SystemExit, match="no finished run"):
+    with pytest.raises(evaluate.GridError, match="no finished run"):
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--fold-list", "3", "--finished-only"]))
 
 
@@ -453,7 +460,7 @@ def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
     argv = [a for a in argv if a not in ("--system", "mfcc")]
     argv[argv.index("--out") + 1] = str(tmp_path / "grid")
     argv += ["--systems", "mfcc", "--fold-list", "0", "2"]
-    with pytest.raises(SystemExit, match="--cpc"):  # before any training
+    with pytest.raises(SettingError, match="--cpc"):  # before any training
         evaluate.run_grid(evaluate.build_parser().parse_args([*argv, "--systems", "mfcc", "precpc"]))
     assert not (tmp_path / "grid").exists()
     assert not evaluate.run_grid(evaluate.build_parser().parse_args([*argv, "--runs", "1"]))[1]
@@ -463,7 +470,7 @@ def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
     assert "trained with other settings: epochs 1 (now 3)" in failures[0]
     (tmp_path / "grid" / "mfcc" / "fold0" / "run0" / "results.json").write_text("{")  # a damaged record
     damaged = r"1 run\(s\) failed:\n.*fold0.run0.results.json: not a readable run record"
-    with pytest.raises(SystemExit, match=damaged):
+    with pytest.raises(evaluate.GridError, match=damaged):
         evaluate.evaluate(evaluate.build_parser().parse_args([*argv, "--runs", "1", "--finished-only"]))
     assert "| 2 |" in (tmp_path / "grid" / "results.md").read_text()  # the other fold is still tabulated
 
@@ -492,11 +499,11 @@ def test_a_precpc_record_is_tabulated_without_cpc_and_checked_with_it(tmp_path):
 
     def job(*extra: str):
         args = evaluate.build_parser().parse_args([*argv, *extra])
-        return argparse.Namespace(**{**vars(args), "system": "precpc", "fold": 0, "run": 0, "out": str(out)})
+        return FinetuneConfig.from_args(args, system="precpc", fold=0, run=0, out=str(out))
 
     out.mkdir(parents=True)
     record = {"ccc_activation": 0.5, "ccc_valence": 0.4, "ccc_dominance": 0.3, "seconds": 60.0,
-              "settings": finetune.run_settings(job("--cpc", str(cpc)))}
+              "settings": job("--cpc", str(cpc)).settings()}
     (out / "results.json").write_text(json.dumps(record))
     assert "cpc_sha256" in record["settings"]
     assert evaluate.finished_run(job("--finished-only")) == record
@@ -515,3 +522,43 @@ def test_options_out_of_range_are_refused_by_name(tmp_path, capsys, option, valu
     with pytest.raises(SystemExit):
         finetune.build_parser().parse_args([*args_for(tmp_path, tmp_path, "mfcc"), option, value])
     assert f"argument {option}: {problem}" in capsys.readouterr().err
+
+
+def test_the_settings_of_the_recorded_runs_are_those_their_options_give_today():
+    records = sorted((REPO / "docs").rglob("results.json"))
+    recorded = [settings for path in records
+                if "optimizer" in (settings := json.loads(path.read_text()).get("settings") or {})]
+    assert recorded  # the grid's and the robustness runs' records
+    for settings in recorded:
+        off = {"bounded": False, "level_normalization": "none"}  # what a record without them was trained with
+        options = {**off, **{k: v for k, v in settings.items() if k not in ("optimizer", "cpc_sha256")}}
+        config = FinetuneConfig(data="x", out="y", **options)
+        assert {**config.settings(), **{k: settings[k] for k in ("cpc_sha256",) if k in settings}} == settings
+
+
+@pytest.mark.parametrize("kind", ["recognizer", "folder", "damaged", "missing"])
+def test_an_unusable_cpc_model_is_one_line_naming_it_before_the_corpus_is_read(tmp_path, capsys, kind):
+    cpc = tmp_path / "model.keras"
+    if kind == "recognizer":  # any Keras model but a CPC one
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(cpc)
+    elif kind == "folder":
+        cpc.mkdir()
+    elif kind == "damaged":
+        cpc.write_bytes(b"PK\x03\x04 cut short")
+    problem = {"recognizer": "a Sequential, not a CPC model", "folder": "a folder, not a CPC model",
+               "damaged": "not a readable Keras model", "missing": "no such file"}[kind]
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=f"^python -m training.finetune: error: {cpc}: {problem}"):
+        finetune.main(["--corpus", "ravdess", "--data", str(tmp_path / "no corpus"), "--system", "precpc",
+                       "--cpc", str(cpc), "--out", str(out)])
+    assert not out.exists()
+
+
+def test_a_fold_the_corpus_lacks_is_one_line_naming_it_and_writes_nothing(corpus, tmp_path, capsys):
+    out = tmp_path / "mfcc"
+    with pytest.raises(SystemExit):
+        finetune.main(args_for(corpus, tmp_path, "mfcc", "--fold", "-1"))
+    assert "argument --fold: -1 is below 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="error: fold 4 is not one of the 4 folds"):
+        finetune.main(args_for(corpus, tmp_path, "mfcc", "--fold", "4"))
+    assert not out.exists()

@@ -17,10 +17,11 @@ import pytest
 import tensorflow as tf
 
 from helpers import log_column
-from keras_cpc.runs import RunFolderError, common_epoch, exclusive_run
+from keras_cpc.runs import common_epoch, exclusive_run
 from keras_cpc.distribute import grow_gpu_memory, is_chief, worker_id
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
+from training.config import PretrainConfig
 from training.pretrain import build_parser, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,8 +40,8 @@ TWO_CPUS = (
 )
 
 
-def parse(args):
-    return build_parser().parse_args([str(a) for a in args])
+def parse(args) -> PretrainConfig:
+    return PretrainConfig.from_args(build_parser().parse_args([str(a) for a in args]))
 
 
 def run_cli(args, env=None, code=None, **kwargs) -> subprocess.Popen:

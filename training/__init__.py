@@ -14,7 +14,7 @@ keras_cpc.require_tensorflow()  # first: it names the extra to install when Tens
 import tensorflow as tf  # noqa: E402
 
 from keras_cpc.audio import AudioError  # noqa: E402
-from keras_cpc.datasets.protocol import CORPORA  # noqa: E402
+from keras_cpc.datasets.protocol import CORPORA, FOLDS, VALIDATION_FRACTION  # noqa: E402
 from keras_cpc.distribute import grow_gpu_memory  # noqa: E402
 
 _PYTHON_ERROR = re.compile(r"^(?:\w+\.)*(?:AudioError|RuntimeError|ValueError|FileNotFoundError): (.+)$", re.M)
@@ -48,8 +48,8 @@ def add_corpus_arguments(parser: argparse.ArgumentParser,
     """The corpus and its split, as `split` takes them (shared by the training and scoring CLIs)."""
     parser.add_argument("--corpus", choices=CORPORA, required=True)
     parser.add_argument("--data", required=True, help="corpus root")
-    parser.add_argument("--folds", type=positive(int), default=4, help="speaker-independent folds (RAVDESS)")
-    parser.add_argument("--validation-fraction", type=fraction, default=0.2, help=validation_help)
+    parser.add_argument("--folds", type=positive(int), default=FOLDS, help="speaker-independent folds (RAVDESS)")
+    parser.add_argument("--validation-fraction", type=fraction, default=VALIDATION_FRACTION, help=validation_help)
     parser.add_argument("--train-sentence", type=int, choices=(1, 2),
                         help="cross-sentence protocol (RAVDESS): train and validate on this sentence's clips only; "
                              "the test speakers' clips of both sentences are scored, each sentence apart too")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,13 +21,19 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cpc.audio import AudioError
+from keras_cpc.datasets.protocol import fold_count, read_corpus
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_runs, plot_scatter
 from keras_cpc.runs import setting_differences
-from training import error_line, finetune, positive, run_cli
+from training import error_line, finetune, non_negative_int, positive, run_cli
+from training.config import FinetuneConfig
 
 # What ends one run, not the grid (a TensorFlow error too: out of memory, a pipeline with no usable file).
-RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, SystemExit, tf.errors.OpError)
+RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, tf.errors.OpError)
+
+
+class GridError(ValueError):
+    """Runs of the grid that failed, or none finished; the message lists them."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     finetune.add_arguments(parser)
     parser.add_argument("--systems", nargs="+", choices=finetune.SYSTEMS, default=list(finetune.SYSTEMS))
-    parser.add_argument("--fold-list", type=int, nargs="+", help="folds to run (default: all)")
+    parser.add_argument("--fold-list", type=non_negative_int, nargs="+", help="folds to run (default: all)")
     parser.add_argument("--runs", type=positive(int), default=5, help="runs per system and fold")
     parser.add_argument("--out", required=True)
     parser.add_argument("--finished-only", action="store_true",
@@ -45,22 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
 def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     """Results of every system, fold and run, training those not finished yet, and the
     failed runs (each as its folder and error)."""
-    if "precpc" in args.systems and not args.finished_only and not (args.cpc and Path(args.cpc).is_file()):
-        raise SystemExit(f"--cpc (a pretrained CPC .keras model) is required for precpc; got {args.cpc}")
+    if "precpc" in args.systems and not args.finished_only:
+        finetune.check_cpc(args.cpc)
     if args.corpus == "msp-podcast":
         folds = [0]
     elif args.fold_list:
         folds = args.fold_list
     else:  # all of them: IEMOCAP has one per session found
-        utterances = finetune.read_corpus(args.corpus, args.data)
-        folds = range(finetune.fold_count(args.corpus, utterances, args.folds))
+        folds = range(fold_count(args.corpus, read_corpus(args.corpus, args.data), args.folds))
+    grid = FinetuneConfig.from_args(args, system=args.systems[0])  # each run replaces its system, fold, run, out
     results, failures = [], []
     for system in args.systems:
         for fold in folds:
             for run in range(args.runs):
                 out = Path(args.out) / system / f"fold{fold}" / f"run{run}"
-                job = argparse.Namespace(**{**vars(args), "system": system, "fold": fold, "run": run,
-                                            "out": str(out)})
+                job = dataclasses.replace(grid, system=system, fold=fold, run=run, out=str(out))
                 try:
                     scores = finished_run(job) or (None if args.finished_only else finetune.finetune(job))
                 except RUN_ERRORS as error:
@@ -75,7 +81,7 @@ def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     return results, failures
 
 
-def finished_run(job: argparse.Namespace) -> dict | None:
+def finished_run(job: FinetuneConfig) -> dict | None:
     """The record of a finished run (None if unfinished); one trained with other settings is an error."""
     done = Path(job.out) / "results.json"
     if not done.exists():
@@ -84,7 +90,7 @@ def finished_run(job: argparse.Namespace) -> dict | None:
     recorded = record.get("settings")  # absent from records written before settings were kept
     if recorded is not None and not job.cpc:  # tabulating without --cpc: a precpc run's model is not checked
         recorded = {k: v for k, v in recorded.items() if k != "cpc_sha256"}
-    if recorded is not None and (differences := setting_differences(recorded, finetune.run_settings(job))):
+    if recorded is not None and (differences := setting_differences(recorded, job.settings())):
         raise ValueError(f"{done} was trained with other settings: {differences}; use another --out")
     return record
 
@@ -156,9 +162,9 @@ def evaluate(args: argparse.Namespace) -> None:
         write_reports(results, Path(args.out))
         print((Path(args.out) / "results.md").read_text())
     if failures:
-        raise SystemExit(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
+        raise GridError(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
     if not results:
-        raise SystemExit(f"no finished run of these systems and folds in {args.out}")
+        raise GridError(f"no finished run of these systems and folds in {args.out}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
 from keras_cpc.datasets import EmotionUtterance, labels
-from keras_cpc.datasets.protocol import read_corpus, scores_by_sentence, split
+from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
 from keras_cpc.features import (
     audio_dataset,
     cache_features,
@@ -36,7 +36,7 @@ from keras_cpc.features import (
     cpc_extractor,
     feature_dataset,
     feature_statistics,
-    file_digest,
+    load_cpc,
     mfcc_extractor,
     speaker_levels,
 )
@@ -51,6 +51,7 @@ from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
 from training import add_corpus_arguments, non_negative, non_negative_int, positive, pretrain, run_cli
+from training.config import FinetuneConfig, PretrainConfig, SettingError
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
 LEVEL_NORMALIZATIONS = ("speaker", "utterance", "none")
@@ -63,66 +64,65 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     parser.add_argument("--system", choices=SYSTEMS, required=True)
-    parser.add_argument("--fold", type=int, default=0, help="test fold (ignored for msp-podcast)")
-    parser.add_argument("--run", type=int, default=0, help="run index: seeds the model and the data order")
+    parser.add_argument("--fold", type=non_negative_int, help="test fold (ignored for msp-podcast)")
+    parser.add_argument("--run", type=int, help="run index: seeds the model and the data order")
     parser.add_argument("--out", required=True, help="output folder of this system, fold and run")
     return parser
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared with `training.evaluate`."""
+    """Options shared with `training.evaluate`, and the defaults of every `FinetuneConfig` field (an option
+    added later, such as `--fold`, takes its default too)."""
     add_corpus_arguments(parser)
     parser.add_argument("--cpc", help="pretrained CPC model (.keras) for the precpc system")
-    parser.add_argument("--cache", default="runs/cache", help="cache of features and miniCPC models")
-    parser.add_argument("--epochs", type=positive(int), default=50)
-    parser.add_argument("--batch-size", type=positive(int), default=32)
-    parser.add_argument("--learning-rate", type=positive(float), default=2e-4)
-    parser.add_argument("--weight-decay", type=non_negative, default=1e-5,
+    parser.add_argument("--cache", help="cache of features and miniCPC models")
+    parser.add_argument("--epochs", type=positive(int))
+    parser.add_argument("--batch-size", type=positive(int))
+    parser.add_argument("--learning-rate", type=positive(float))
+    parser.add_argument("--weight-decay", type=non_negative,
                         help="L2 term added to the gradients, as PyTorch's Adam weight_decay (the paper's)")
-    parser.add_argument("--ccc-weights", type=float, nargs=3, default=(1 / 3, 1 / 3, 1 / 3),
-                        metavar=("A", "B", "G"),
+    parser.add_argument("--ccc-weights", type=float, nargs=3, metavar=("A", "B", "G"),
                         help="loss weights of CCC activation, valence, dominance (the best epoch is still the "
                              "one of the highest unweighted mean validation CCC)")
-    parser.add_argument("--max-seconds", type=positive(float), default=10.0,
+    parser.add_argument("--max-seconds", type=positive(float),
                         help="utterances cut to this length (frozen features: to the frames of its audio)")
-    parser.add_argument("--minicpc-epochs", type=positive(int), default=10)
-    parser.add_argument("--minicpc-steps", type=positive(int), default=100, help="miniCPC steps per epoch")
-    parser.add_argument("--minicpc-crop-seconds", type=positive(float), default=3.0)
-    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--minicpc-epochs", type=positive(int))
+    parser.add_argument("--minicpc-steps", type=positive(int), help="miniCPC steps per epoch")
+    parser.add_argument("--minicpc-crop-seconds", type=positive(float))
+    parser.add_argument("--standardize", action=argparse.BooleanOptionalAction,
                         help="frozen features (mfcc, minicpc, precpc): standardise each dimension with "
                              "the training set's mean and variance")
-    parser.add_argument("--level-normalization", choices=LEVEL_NORMALIZATIONS, default="speaker",
+    parser.add_argument("--level-normalization", choices=LEVEL_NORMALIZATIONS,
                         help="bring the speech level to -25 dBFS before the features (keras_cpc.loudness; causal, as "
                              "the streaming engine does it): starting from the speaker's level (the median over "
                              "their utterances), from each utterance's own, or not at all")
-    parser.add_argument("--augment", type=non_negative_int, default=0, metavar="N",
+    parser.add_argument("--augment", type=non_negative_int, metavar="N",
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
                              "utterances, rooms, band limits, tilt); each epoch reads one of its N + 1 versions")
-    parser.add_argument("--bounded", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
+    parser.set_defaults(**FinetuneConfig.defaults())
 
 
-def minicpc_pretraining(args: argparse.Namespace, listing: Path, folder: Path) -> argparse.Namespace:
-    """`training.pretrain`'s options for a miniCPC model: the `--minicpc-*` ones, its defaults for the rest."""
-    return pretrain.build_parser().parse_args([
-        "--data", str(listing), "--out", str(folder), "--epochs", str(args.minicpc_epochs),
-        "--steps-per-epoch", str(args.minicpc_steps), "--crop-seconds", str(args.minicpc_crop_seconds),
-        "--verbose", str(args.verbose), "--strategy", "default",  # one device, as finetuning
-    ])
+def minicpc_pretraining(config: FinetuneConfig, listing: Path, folder: Path) -> PretrainConfig:
+    """The pretraining of a miniCPC model: the `--minicpc-*` settings, pretraining's defaults for the rest."""
+    return PretrainConfig(data=(str(listing),), out=str(folder), epochs=config.minicpc_epochs,
+                          steps_per_epoch=config.minicpc_steps, crop_seconds=config.minicpc_crop_seconds,
+                          verbose=config.verbose, strategy="default")  # one device, as finetuning
 
 
-def minicpc_folder(args: argparse.Namespace, listing: str) -> Path:
+def minicpc_folder(config: FinetuneConfig, listing: str) -> Path:
     """Cache folder of a miniCPC model: one per pretraining listing (files and their speakers, which
     pick pretraining's validation files) and pretraining settings (every one, defaults included)."""
-    settings = pretrain.run_settings(minicpc_pretraining(args, Path(), Path()))
+    settings = minicpc_pretraining(config, Path(), Path()).settings()
     del settings["data"]  # the listing, below
     key = hashlib.sha256(f"{json.dumps(settings, sort_keys=True)}\n{listing}".encode()).hexdigest()[:16]
-    return Path(args.cache) / "minicpc" / key
+    return Path(config.cache) / "minicpc" / key
 
 
-def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], seed: int) -> Path:
+def minicpc_model(config: FinetuneConfig, train: Sequence[EmotionUtterance], seed: int) -> Path:
     """CPC pretrained on the given utterances only (cached): a fold's training and validation
     audio, never its test audio.
 
@@ -130,79 +130,58 @@ def minicpc_model(args: argparse.Namespace, train: Sequence[EmotionUtterance], s
     model was cached: the recognizer's initialisation must not depend on the cache.
     """
     listing_text = "".join(f"{u.path}\t{u.speaker}\n" for u in sorted(train, key=lambda u: u.path))
-    folder = minicpc_folder(args, listing_text)
+    folder = minicpc_folder(config, listing_text)
     with locked(folder / "lock", wait=True):  # runs of the fold started together: one pretrains, the others reuse it
         listing = folder / "train_files.txt"  # with the corpus's speakers, for pretraining's validation split
         listing.write_text(listing_text, encoding="utf-8")
         if not (folder / "done").exists():
-            pretrain.pretrain(minicpc_pretraining(args, listing, folder))
+            pretrain.pretrain(minicpc_pretraining(config, listing, folder))
             (folder / "done").touch()
     keras.utils.set_random_seed(seed)
     return folder / "cpc.keras"
 
 
-def run_seed(args: argparse.Namespace) -> int:
+def run_seed(config: FinetuneConfig) -> int:
     """The seed of a run: its model's initialisation, its first data order and its augmented copies."""
-    return 1000 * args.run + args.fold
+    return 1000 * config.run + config.fold
 
 
-def frontend(args: argparse.Namespace) -> dict:
+def frontend(config: FinetuneConfig) -> dict:
     """The audio front end of a run (`keras_cpc.loudness.frontend_config`)."""
-    if args.level_normalization == "none":
+    if config.level_normalization == "none":
         return frontend_config(None)
-    return frontend_config(LevelSettings(per_speaker=args.level_normalization == "speaker"))
+    return frontend_config(LevelSettings(per_speaker=config.level_normalization == "speaker"))
 
 
-def datasets(args: argparse.Namespace, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
+def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
     """Training, validation and test datasets of a system (features cached when frozen), and the
     per-dimension mean and variance of the training features (`None` for e2e)."""
-    max_samples = int(args.max_seconds * SAMPLE_RATE)
+    max_samples = int(config.max_seconds * SAMPLE_RATE)
     if system == "e2e":
         field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
-        levels = [speaker_levels(s, lambda u: load_audio(u.path), frontend(args)) for s in sets]
-        return [audio_dataset([u.path for u in s], labels(s), args.batch_size, max_samples, field, shuffle=i == 0,
-                              seed=seed, frontend=frontend(args),
+        levels = [speaker_levels(s, lambda u: load_audio(u.path), frontend(config)) for s in sets]
+        return [audio_dataset([u.path for u in s], labels(s), config.batch_size, max_samples, field, shuffle=i == 0,
+                              seed=seed, frontend=frontend(config),
                               calibrations={u.path: level.get(u.speaker) for u in s})
                 for i, (s, level) in enumerate(zip(sets, levels))], None
     if system == "mfcc":
         extractor = mfcc_extractor()
-    elif system == "precpc":
-        if not args.cpc:
-            raise SystemExit("--cpc (a pretrained CPC .keras model) is required for precpc")
-        extractor = cpc_extractor(args.cpc)
+    elif system == "precpc":  # its model checked by `finetune` (`check_cpc`)
+        extractor = cpc_extractor(config.cpc)
     else:
-        extractor = cpc_extractor(minicpc_model(args, [*sets[0], *sets[1]], seed))
-    files = [cache_features(s, extractor, args.cache, frontend(args)) for s in sets]
+        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed))
+    files = [cache_features(s, extractor, config.cache, frontend(config)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
-    if args.augment:
+    if config.augment:
         babble = [u.path for u in sets[0][::len(sets[0]) // BABBLE_SOURCES + 1]]
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
-        copies = [cache_features(sets[0], extractor, args.cache, frontend(args),
-                                 channel_shift(run_seed(args), copy, babble))
-                  for copy in range(args.augment)]
+        copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
+                                 channel_shift(run_seed(config), copy, babble))
+                  for copy in range(config.augment)]
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
-    return [feature_dataset(f, labels(s), args.batch_size, max_frames, shuffle=i == 0, seed=seed)
+    return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed)
             for i, (f, s) in enumerate(zip(files, sets))], statistics
-
-
-def run_settings(args: argparse.Namespace) -> dict:
-    """What a run is trained with, as `results.json` records it: the options that change its
-    result (for its system), and the digest of a precpc model; not where files are."""
-    only_for = {"standardize": {"mfcc", "minicpc", "precpc"}, "augment": {"mfcc", "minicpc", "precpc"},
-                **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
-    names = [action.dest for action in build_parser()._actions
-             if action.dest not in {"help", "data", "cache", "cpc", "out", "verbose"}]
-    settings = {name: getattr(args, name) for name in names
-                if args.system in only_for.get(name, {args.system})}
-    if args.system == "precpc" and args.cpc:
-        settings["cpc_sha256"] = file_digest(args.cpc)
-    for name in ("level_normalization", "bounded", "augment", "train_sentence"):  # older records have none
-        if name in settings and settings[name] in (False, 0, None, "none"):
-            del settings[name]
-    # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay (no-op at 1e-5)
-    settings["optimizer"] = "adam_l2"
-    return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
 
 
 def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:
@@ -214,50 +193,67 @@ def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predic
                              utterance.dominance, *(f"{v:.5f}" for v in row)])
 
 
-def finetune(args: argparse.Namespace) -> dict[str, float]:
+def check_cpc(cpc: str | None) -> None:
+    """The precpc system's `--cpc`: given, and a CPC model (`keras_cpc.features.load_cpc`), else an error."""
+    if not cpc:
+        raise SettingError("--cpc (a pretrained CPC .keras model) is required for precpc")
+    load_cpc(cpc)
+
+
+def fold_sets(config: FinetuneConfig) -> tuple[list, list, list]:
+    """The fold's training, validation and test utterances; a fold that lacks any is a `SplitError`."""
+    sets = split(config.corpus, read_corpus(config.corpus, config.data), config.fold, config.folds,
+                 config.validation_fraction, config.run, config.train_sentence)
+    for name, part in zip(("training", "validation", "test"), sets):
+        if not part:
+            raise SplitError(f"fold {config.fold} of {config.data} has no {name} utterances")
+    logger.info("%s fold %d run %d: %d training, %d validation, %d test utterances", config.system, config.fold,
+                config.run, *map(len, sets))
+    return sets
+
+
+def finetune(config: FinetuneConfig) -> dict[str, float]:
     """Trains (or resumes) one system on one fold and returns its test CCC per dimension; one
-    process at a time in `--out`."""
-    out = Path(args.out)
-    with exclusive_run(out):
-        return train_and_test(args, out)
-
-
-def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:
+    process at a time in `--out`. The `--cpc` model and the fold are checked before anything is written."""
     start = time.perf_counter()
-    settings = run_settings(args)  # once: for precpc it hashes the CPC model
+    if config.system == "precpc":
+        check_cpc(config.cpc)
+    sets = fold_sets(config)
+    out = Path(config.out)
+    with exclusive_run(out):
+        return train_and_test(config, sets, out, start)
+
+
+def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUtterance]], out: Path,
+                   start: float) -> dict[str, float]:
+    """`finetune` in its locked `out`, its clock started at `start`."""
+    settings = config.settings()  # once: for precpc it hashes the CPC model
     callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", settings, mode="max")
     resumed = resumed_epoch(out)  # the epochs an interrupted invocation checkpointed (0 for a new run)
     earlier_seconds = logged_seconds(out / "log.csv", resumed)
-    seed = run_seed(args)
+    seed = run_seed(config)
     keras.utils.set_random_seed(seed)
-    utterances = read_corpus(args.corpus, args.data)
-    train, validation, test = split(args.corpus, utterances, args.fold, args.folds, args.validation_fraction,
-                                    args.run, args.train_sentence)
-    for name, part in (("training", train), ("validation", validation), ("test", test)):
-        if not part:
-            raise SystemExit(f"fold {args.fold} of {args.data} has no {name} utterances")
-    logger.info("%s fold %d run %d: %d training, %d validation, %d test utterances", args.system, args.fold,
-                args.run, len(train), len(validation), len(test))
+    train, validation, test = sets
     # A resumed run shuffles on from a new seed rather than replaying the first epochs' order.
-    (train_data, validation_data, test_data), statistics = datasets(args, args.system, (train, validation, test),
+    (train_data, validation_data, test_data), statistics = datasets(config, config.system, (train, validation, test),
                                                                     resumed_seed(seed, resumed))
     if resumed:  # dropout's draws are not checkpointed: go on from a new seed, not replay
         keras.utils.set_random_seed(resumed_seed(seed, resumed))
-    standardize = args.standardize and statistics is not None
-    head = {"bounded": args.bounded, "frontend": frontend(args)}
-    model = EndToEndRecognizer(recognizer=head) if args.system == "e2e" else \
+    standardize = config.standardize and statistics is not None
+    head = {"bounded": config.bounded, "frontend": frontend(config)}
+    model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
         EmotionRecognizer(standardize=standardize, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)
-    model.compile(optimizer=AdamL2(args.learning_rate, l2=args.weight_decay),
-                  loss=CCCLoss(args.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)],
+    model.compile(optimizer=AdamL2(config.learning_rate, l2=config.weight_decay),
+                  loss=CCCLoss(config.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)],
                   jit_compile=False)  # Keras's "auto" is XLA on a GPU: one compilation per padded batch length
     finished = out / "results.json"  # from an invocation that finished: its time stands if no epoch is added
-    if resumed < args.epochs:  # the record and predictions of an earlier best model would outlive a stop
+    if resumed < config.epochs:  # the record and predictions of an earlier best model would outlive a stop
         finished.unlink(missing_ok=True)
         (out / "predictions.csv").unlink(missing_ok=True)
-    history = model.fit(train_data, validation_data=validation_data, epochs=args.epochs, verbose=args.verbose,
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs, verbose=config.verbose,
                         shuffle=False, callbacks=callbacks)
     best = keras.saving.load_model(out / "recognizer.keras")
     predicted = best.predict(test_data, verbose=0)
@@ -267,12 +263,12 @@ def train_and_test(args: argparse.Namespace, out: Path) -> dict[str, float]:
     results["seconds"] = read_record(finished)["seconds"] if finished.exists() and not history.epoch else \
         earlier_seconds + time.perf_counter() - start
     results["settings"] = settings
-    if args.train_sentence:
+    if config.train_sentence:
         results["by_sentence"] = scores_by_sentence(test, predicted)
     write_predictions(out / "predictions.csv", test, predicted)
     plot_finetuning(out / "log.csv", out / "curves.png", DIMENSIONS)
     plot_scatter(truth, predicted, DIMENSIONS, scores, out / "scatter.png",
-                 f"{args.system}, {args.corpus} fold {args.fold}, run {args.run}: test set")
+                 f"{config.system}, {config.corpus} fold {config.fold}, run {config.run}: test set")
     write_json(finished, results)
     logger.info("test CCC: %s", ", ".join(f"{d} {results[f'ccc_{d}']:.3f}" for d in DIMENSIONS))
     return results
@@ -287,7 +283,7 @@ def read_record(path: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_cli(finetune, build_parser(), argv)
+    run_cli(lambda args: finetune(FinetuneConfig.from_args(args)), build_parser(), argv)
 
 
 if __name__ == "__main__":

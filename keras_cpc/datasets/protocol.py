@@ -22,6 +22,8 @@ from keras_cpc.metrics.ccc import ccc
 READERS: dict[str, Callable[[str], list[EmotionUtterance]]] = {
     "ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast}
 CORPORA = tuple(READERS)
+FOLDS = 4  # speaker-independent folds of a corpus without sessions (RAVDESS)
+VALIDATION_FRACTION = 0.2  # of a fold's training speakers, held out for validation
 
 
 class SplitError(ValueError):

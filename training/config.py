@@ -1,0 +1,121 @@
+"""The settings of a pretraining and of a finetuning run, as dataclasses.
+
+The CLIs fill them from their options (`from_args`; the options' defaults are the fields'), and
+`settings()` says what a run is trained with: what resuming checks and records keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+from keras_cpc.datasets.protocol import FOLDS, VALIDATION_FRACTION
+from keras_cpc.features import file_digest
+
+class SettingError(ValueError):
+    """A setting the run cannot use; the message names its option."""
+
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PRETRAINING_DATA = REPO / "assets" / "samples" / "librispeech"
+
+
+class Config:
+    """What the run configs share: defaults for their argparse options, and being built from them."""
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The fields' defaults, for `argparse.ArgumentParser.set_defaults`."""
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **overrides: Any) -> Self:
+        """The config of parsed options: the fields among them, then `overrides`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{name: value for name, value in vars(args).items() if name in names}, **overrides})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PretrainConfig(Config):
+    """CPC pretraining (`training.pretrain`): data, model, optimisation and where it writes."""
+
+    data: Sequence[str] = (str(DEFAULT_PRETRAINING_DATA),)
+    out: str = "runs/pretrain"
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    batch_size: int = 8
+    crop_seconds: float = 10.0
+    negatives: int = 50
+    prediction_steps: int = 12
+    encoder_channels: int = 128
+    context_units: int = 256
+    learning_rate: float = 2e-4
+    validation_fraction: float = 0.05
+    validation_steps: int | None = None
+    seed: int = 0
+    strategy: str = "auto"
+    verbose: int = 1
+
+    def settings(self) -> dict[str, Any]:
+        """What a run is resumed with (`keras_cpc.runs.check_settings`): all but where it writes,
+        how it shows progress and how it spreads over devices."""
+        return {name: value for name, value in dataclasses.asdict(self).items()
+                if name not in {"out", "verbose", "strategy"}}
+
+
+# Options that only some systems have; the settings of the others leave them out.
+SYSTEM_OPTIONS = {"standardize": {"mfcc", "minicpc", "precpc"}, "augment": {"mfcc", "minicpc", "precpc"},
+                  **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
+# Off by default, and absent from the records written before they existed: recorded only when on.
+RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "train_sentence")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(Config):
+    """One system on one fold of an emotion corpus (`training.finetune`)."""
+
+    corpus: str
+    data: str
+    folds: int = FOLDS
+    validation_fraction: float = VALIDATION_FRACTION
+    train_sentence: int | None = None
+    cpc: str | None = None
+    cache: str = "runs/cache"
+    epochs: int = 50
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    weight_decay: float = 1e-5
+    ccc_weights: Sequence[float] = (1 / 3, 1 / 3, 1 / 3)
+    max_seconds: float = 10.0
+    minicpc_epochs: int = 10
+    minicpc_steps: int = 100
+    minicpc_crop_seconds: float = 3.0
+    standardize: bool = True
+    level_normalization: str = "speaker"
+    augment: int = 0
+    bounded: bool = True
+    verbose: int = 2
+    system: str
+    fold: int = 0
+    run: int = 0
+    out: str
+
+    def settings(self) -> dict[str, Any]:
+        """What a run is trained with, as `results.json` records it: the options that change its
+        result (for its system), and the digest of a precpc model; not where files are."""
+        settings = {name: value for name, value in dataclasses.asdict(self).items()
+                    if name not in {"data", "cache", "cpc", "out", "verbose"}
+                    and self.system in SYSTEM_OPTIONS.get(name, {self.system})}
+        if self.system == "precpc" and self.cpc:
+            settings["cpc_sha256"] = file_digest(self.cpc)
+        for name in RECORDED_WHEN_ON:
+            if name in settings and settings[name] in (False, 0, None, "none"):
+                del settings[name]
+        # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay
+        # (a no-op at 1e-5)
+        settings["optimizer"] = "adam_l2"
+        return json.loads(json.dumps(settings))  # as read back from JSON (tuples become lists)
