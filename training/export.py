@@ -8,7 +8,7 @@ against the Keras model on the first usable `--representative` file (else a synt
 an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error, and the
 difference of any export is recorded as `check` in `model.json`. The files are written to
 `<out>.partial/` and moved into `--out` only once checked, so a failed export leaves `--out` as
-it was.
+it was; an export already in `--out` is replaced only with `--overwrite`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import shutil
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
-import keras
 import numpy as np
 
 from app.engine.streaming import StreamingRecognizer
@@ -39,6 +38,10 @@ from training import run_cli
 
 logger = logging.getLogger("training.export")
 FLOAT_TOLERANCE = 1e-3  # unquantized exports agree to about 1e-5
+
+
+class ExportError(ValueError):
+    """An export not written: its folder holds one already, or the conversion is wrong; the message names it."""
 
 
 def check_signal(representative: list[str], min_samples: int) -> tuple[str, np.ndarray]:
@@ -79,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
     parser.add_argument("--cpc", help="the CPC model (.keras) of an EmotionRecognizer's features")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace the export already in --out")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                         help="none; dynamic: int8 weights; int8: the head's dense layers in int8 (weights "
                              "and activations, calibrated on --representative), its attention and pooling in "
@@ -95,10 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def export(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    if (out / "model.json").exists() and not args.overwrite:
+        raise ExportError(f"{out}: holds an export already (model.json); give --overwrite to replace it")
     representative = [str(f) for f in audio_files(args.representative)] if args.representative else []
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
     version = args.model_version or "-".join(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p)
-    out = Path(args.out)
     partial = Path(f"{out.resolve()}.partial")
     shutil.rmtree(partial, ignore_errors=True)  # from an export that died
     config = export_streaming(partial, encoder, autoregressor, recognizer, args.hop_seconds,
@@ -108,7 +114,7 @@ def export(args: argparse.Namespace) -> None:
     difference = largest_difference(partial, encoder, autoregressor, recognizer, audio)
     if set(config.quantization.values()) == {"none"} and difference > FLOAT_TOLERANCE:
         shutil.rmtree(partial)
-        raise SystemExit(f"{out}: not written: the LiteRT models differ from the Keras model by {difference:.2e} "
+        raise ExportError(f"{out}: not written: the LiteRT models differ from the Keras model by {difference:.2e} "
                          f"on {name} (more than {FLOAT_TOLERANCE}): the conversion is wrong")
     record_check(partial, name, difference)
     out.mkdir(parents=True, exist_ok=True)

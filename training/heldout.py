@@ -31,6 +31,7 @@ from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import add_corpus_arguments, run_cli
+from training.config import SettingError
 
 
 def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[EmotionUtterance],
@@ -56,7 +57,7 @@ def heldout(args: argparse.Namespace) -> dict:
     files, truth = [u.path for u in test], labels(test)
     window_frames = {json.loads((Path(d) / "model.json").read_text())["window_frames"] for d in args.models}
     if len(window_frames) != 1:
-        raise SystemExit(f"the exported folders have different windows ({sorted(window_frames)} frames)")
+        raise SettingError(f"--models: the exported folders have different windows ({sorted(window_frames)} frames)")
     whole, window, calibrations = keras_predictions(args.recognizer, args.cpc, test, window_frames.pop())
     predictions = {"keras (whole utterance)": whole, "keras (last window)": window}
     differences = {}
