@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from keras_cpc.floor import FLOOR
 from training import compare
-from training.robustness import FLOOR
 
 
 def record(clean: float, shift: float, floor: float) -> dict:

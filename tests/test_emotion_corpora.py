@@ -26,8 +26,8 @@ from keras_cpc.datasets import (
     ravdess,
     scaled_rating,
 )
+from keras_cpc.datasets.protocol import split
 from keras_cpc.datasets.ravdess import EMOTIONS
-from training.finetune import split
 
 REAL_RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
 
