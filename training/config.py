@@ -16,6 +16,7 @@ from typing import Any, Self
 from keras_cpc.datasets.protocol import FOLDS, VALIDATION_FRACTION
 from keras_cpc.features import file_digest
 
+
 class SettingError(ValueError):
     """A setting the run cannot use; the message names its option."""
 

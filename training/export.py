@@ -115,7 +115,7 @@ def export(args: argparse.Namespace) -> None:
     if set(config.quantization.values()) == {"none"} and difference > FLOAT_TOLERANCE:
         shutil.rmtree(partial)
         raise ExportError(f"{out}: not written: the LiteRT models differ from the Keras model by {difference:.2e} "
-                         f"on {name} (more than {FLOAT_TOLERANCE}): the conversion is wrong")
+                          f"on {name} (more than {FLOAT_TOLERANCE}): the conversion is wrong")
     record_check(partial, name, difference)
     out.mkdir(parents=True, exist_ok=True)
     for file in partial.iterdir():

@@ -25,6 +25,7 @@ from keras_cpc.floor import fit_floor, statistics
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from training import add_corpus_arguments, run_cli
 
+
 def evaluate_fold(sets: Sequence[Sequence[EmotionUtterance]], cache: str, train_sentence: int | None = None) -> dict:
     """Test CCC per dimension of one fold (and per sentence, for a cross-sentence fold), and the penalty
     picked on its validation speakers."""

@@ -77,6 +77,6 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
 def scores_by_sentence(test: Sequence[EmotionUtterance], predicted: np.ndarray) -> dict[str, dict[str, float]]:
     """CCC per dimension over the test utterances of each sentence apart."""
     truth, sentences = labels(test), np.array([u.sentence for u in test])
-    return {str(sentence): dict(zip(DIMENSIONS, map(float, ccc(truth[sentences == sentence],
-                                                                 predicted[sentences == sentence]))))
-            for sentence in sorted(set(sentences))}
+    scores = {sentence: ccc(truth[sentences == sentence], predicted[sentences == sentence])
+              for sentence in sorted(set(sentences))}
+    return {str(sentence): dict(zip(DIMENSIONS, map(float, score))) for sentence, score in scores.items()}
