@@ -22,7 +22,7 @@ import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
 import numpy as np
 
-from app.analyze import analyze_file
+from app.engine.analysis import analyze_file
 from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import stream_contexts, window_prediction

@@ -29,8 +29,9 @@ class AnalysisError(ValueError):
 
 
 def read_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
-    """Mono float32 blocks of a file at `sample_rate`, resampled on the fly with soxr; a file that
-    cannot be decoded is a `ValueError` saying why, after the samples before a NaN or Inf one."""
+    """Mono float32 blocks of a file at `sample_rate`, resampled on the fly with soxr. A file that cannot be
+    decoded, or holds less audio than its header promises, is a `ValueError` saying why, after the samples
+    before its problem (a NaN or Inf one, or the end of those it holds)."""
     try:
         with soundfile.SoundFile(path) as audio:
             resampler = None if audio.samplerate == sample_rate else \
