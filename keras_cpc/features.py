@@ -55,7 +55,7 @@ def load_cpc(path: str | Path) -> CPC:
     except Exception as error:  # a damaged file raises many kinds, some misleading ("File not found")
         raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__})") from None
     if not isinstance(model, CPC):
-        raise ModelFileError(f"{path}: a {type(model).__name__}, not a CPC model")
+        raise ModelFileError(f"{path}: a Keras {type(model).__name__}, not a CPC model")
     return model
 
 

@@ -545,7 +545,7 @@ def test_an_unusable_cpc_model_is_one_line_naming_it_before_the_corpus_is_read(t
         cpc.mkdir()
     elif kind == "damaged":
         cpc.write_bytes(b"PK\x03\x04 cut short")
-    problem = {"recognizer": "a Sequential, not a CPC model", "folder": "a folder, not a CPC model",
+    problem = {"recognizer": "a Keras Sequential, not a CPC model", "folder": "a folder, not a CPC model",
                "damaged": "not a readable Keras model", "missing": "no such file"}[kind]
     out = tmp_path / "out"
     with pytest.raises(SystemExit, match=f"^python -m training.finetune: error: {cpc}: {problem}"):
