@@ -18,7 +18,8 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
 from app import analyze
-from app.streaming import StreamingRecognizer
+from app.engine import analysis
+from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
 from keras_cpc.datasets import EmotionUtterance
@@ -146,8 +147,8 @@ def test_an_unquantized_export_that_differs_from_keras_is_an_error_and_leaves_ou
     out.mkdir()
     (out / "model.json").write_text("the earlier export")
     monkeypatch.setattr(export, "largest_difference", lambda *args: 0.5)
-    with pytest.raises(SystemExit, match="not written: .* differ from the Keras model by 5.00e-01 on 3 s of synthetic"):
-        export.export(_export_args(models, out))
+    with pytest.raises(export.ExportError, match="not written: .* differ from the Keras model by 5.00e-01 on 3 s of synthetic"):
+        export.export(_export_args(models, out, "--overwrite"))
     assert [f.name for f in out.iterdir()] == ["model.json"]
     assert (out / "model.json").read_text() == "the earlier export"
     assert not (tmp_path / "model.partial").exists()
@@ -287,7 +288,7 @@ def test_predictions_see_a_full_window_from_window_seconds_on(models, audio):
 def test_streaming_imports_neither_tensorflow_nor_keras(models):
     code = (
         "import sys, numpy as np\n"
-        "from app.streaming import StreamingRecognizer\n"
+        "from app.engine.streaming import StreamingRecognizer\n"
         f"recognizer = StreamingRecognizer({str(models[2])!r})\n"
         "assert len(recognizer.push(np.zeros(1920, np.float32))) == 1\n"  # 6 level blocks hold the first chunk
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
@@ -325,7 +326,7 @@ def test_analyze_writes_trajectories_and_skips_a_corrupt_file(models, audio, tmp
 
 
 def test_analyze_keeps_the_predictions_up_to_a_files_problem(models, audio, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(analyze, "BLOCK_SECONDS", 0.5)
+    monkeypatch.setattr(analysis, "BLOCK_SECONDS", 0.5)
     damaged = audio[:24000].copy()
     damaged[20000] = np.nan  # in the third block of 0.5 s
     soundfile.write(tmp_path / "damaged.wav", damaged, 16000, subtype="FLOAT")
@@ -348,7 +349,7 @@ def test_analyze_of_a_folder_without_audio_is_an_error(models, tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         analyze.main([str(tmp_path), "--model", str(models[2]), "--csv", str(tmp_path / "out.csv")])
     assert exit_info.value.code == 2
-    assert f"no .wav/.flac/.ogg files in {tmp_path}" in capsys.readouterr().err
+    assert f"no audio files (.wav, .flac, .ogg) in {tmp_path}" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
 
 
