@@ -20,7 +20,8 @@ import keras
 import tensorflow as tf
 
 from keras_cpc.datasets import ravdess
-from keras_cpc.features import cache_features, channel_shift, cpc_extractor, feature_dataset, labels
+from keras_cpc.datasets import labels
+from keras_cpc.features import cache_features, channel_shift, cpc_extractor, feature_dataset
 from keras_cpc.loudness import LevelSettings, frontend_config
 from keras_cpc.losses import CCCLoss
 from keras_cpc.models import EmotionRecognizer

@@ -6,7 +6,7 @@
 For every model folder (from `python -m training.export`), thread count and prediction interval,
 in one run:
 - real-time factor (processing seconds per audio second, lower is faster) of
-  `app.analyze.analyze_file` over a `--seconds` WAV file made of the sample clips, with a
+  `app.engine.analysis.analyze_file` over a `--seconds` WAV file made of the sample clips, with a
   prediction every `--intervals` seconds (the head runs once per interval, the step model once
   per hop);
 - latency of one `StreamingRecognizer.push` of exactly one hop (one step and one head run), p50

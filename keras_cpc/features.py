@@ -16,7 +16,6 @@ import tensorflow as tf
 from keras_cpc.audio import load_audio
 from keras_cpc.channels import random_shift
 from keras_cpc.datasets import EmotionUtterance
-from keras_cpc.datasets.emotion import labels  # noqa: F401  (re-exported: the targets of the datasets below)
 from keras_cpc.layers import MFCC
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
 from keras_cpc.models import CPC

@@ -174,6 +174,7 @@ def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
     assert len(StreamingRecognizer(tmp_path / "out").push(np.zeros(4000, np.float32))) == 2
 
 
+@pytest.mark.slow
 def test_int8_records_the_ops_it_keeps_in_float(models, sample_root, tmp_path):
     representative = next(sample_root.rglob("*.flac"))
     export.export(_export_args(models, tmp_path, "--quantize", "int8", "--representative", str(representative)))
@@ -353,6 +354,7 @@ def test_analyze_of_a_folder_without_audio_is_an_error(models, tmp_path, capsys)
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.slow
 def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models, sample_root, tmp_path):
     ravdess = REPO / "assets" / "samples" / "ravdess"  # actors 1 and 2 train, 4 validates, 3 is held out
     corpus = ["--corpus", "ravdess", "--data", str(ravdess), "--folds", "4", "--fold", "0"]

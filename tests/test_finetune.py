@@ -121,6 +121,7 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
     assert rerun == results  # a finished run is only rescored, and keeps the time it took to train
 
 
+@pytest.mark.slow
 def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, monkeypatch):
     seeds, dropout = [], []  # of the data order, and dropout's random state, of each invocation
     datasets, fit = finetune.datasets, keras.Model.fit
@@ -364,6 +365,7 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     args = args_for(corpus, tmp_path, "minicpc", "--fold", "1", "--minicpc-epochs", "1", "--minicpc-steps", "1",
                     "--minicpc-crop-seconds", "0.5", "--epochs", "1")
@@ -415,6 +417,7 @@ def test_minicpc_cache_is_keyed_on_files_speakers_and_pretraining_settings(tmp_p
     assert folder() != default  # a changed pretraining default is not read from the old cache
 
 
+@pytest.mark.slow
 def test_evaluate_tabulates_folds_and_runs_and_reuses_finished_runs(corpus, tmp_path):
     argv = args_for(corpus, tmp_path, "mfcc")
     argv = [a for a in argv if a not in ("--system", "mfcc")]
@@ -455,6 +458,7 @@ def test_a_table_row_of_one_run_has_no_spread():
     assert "| mfcc | 0.200 ± 0.100 | 0.000 ± 0.000 | 0.000 ± 0.000 | 2 | 2.0 |" in table
 
 
+@pytest.mark.slow
 def test_evaluate_goes_on_past_a_failed_run_and_lists_it(corpus, tmp_path):
     argv = args_for(corpus, tmp_path, "mfcc", "--epochs", "1")
     argv = [a for a in argv if a not in ("--system", "mfcc")]

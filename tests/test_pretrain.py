@@ -95,6 +95,7 @@ class FirstEpoch(keras.callbacks.Callback):
         self.epoch = self.epoch if self.epoch is not None else epoch
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
     args = TINY + ["--out", tmp_path, "--steps-per-epoch", "6"]
     process = run_cli(args + ["--epochs", "1000"])

@@ -14,12 +14,13 @@ from ai_edge_litert.interpreter import Interpreter
 from app.engine.analysis import analyze_file
 from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import audio_files, load_audio
+from keras_cpc.datasets import labels
+from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.export import stream_contexts
-from keras_cpc.features import labels, speaker_levels
+from keras_cpc.features import speaker_levels
 from keras_cpc.loudness import speaker_level
 from keras_cpc.metrics.ccc import ccc
 from keras_cpc.models import CPC, EmotionRecognizer
-from training.finetune import read_corpus, split
 
 REPO = Path(__file__).resolve().parents[1]
 EMOTION = REPO / "assets" / "models" / "emotion"
@@ -108,6 +109,7 @@ def test_a_quieter_or_louder_speaker_gets_the_same_estimates(scale):
     np.testing.assert_allclose(scaled, original, atol=0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not RAVDESS.is_dir(), reason=f"RAVDESS absent: {RAVDESS}")
 def test_int8_model_on_the_held_out_actors():
     _, _, test = split("ravdess", read_corpus("ravdess", str(RAVDESS)), 0, 4, 0.2, 0)

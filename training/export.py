@@ -2,7 +2,7 @@
 
 Writes `cpc_step.tflite` (one hop of audio + GRU state -> contexts + state), `head.tflite`
 (a window of contexts -> activation, valence, dominance) and `model.json` to `--out`, for
-`app.streaming`. `--recognizer` is an `EmotionRecognizer` with `--cpc` the CPC model whose
+`app.engine.streaming`. `--recognizer` is an `EmotionRecognizer` with `--cpc` the CPC model whose
 contexts it was trained on, or an `EndToEndRecognizer` alone. The exports are then checked
 against the Keras model on the first usable `--representative` file (else a synthetic signal):
 an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error, and the

@@ -8,7 +8,7 @@ pink and babble noise, simulated rooms, telephone band, Ogg Vorbis, a microphone
 clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
 (`--read-speech`, e.g. the LibriSpeech sample): the share of estimates inside [-1, 1] at every
 hop and per file, and the mean and spread per dimension of the files' estimates (each file's
-`app.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
+`app.engine.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
 with its speaker's level (the median over their clips under the condition; a read-speech file's
 own), as training calibrates each utterance; models without that front end ignore it. Babble is made from
 `--babble` speech (other speakers than the corpus's). Writes `results.json`, `robustness.md`

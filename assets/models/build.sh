@@ -40,7 +40,7 @@ strip_optimizer $models/emotion/recognizer.keras
 
 $py - "${fold[@]}" <<'EOF' > $work/calibration.txt
 import sys
-from training.finetune import read_corpus, split
+from keras_cpc.datasets.protocol import read_corpus, split
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 train, _, _ = split("ravdess", read_corpus("ravdess", args["--data"]), 0, 4, 0.2, 0)
 print("\n".join(u.path for u in train[::4]))  # a quarter of the training clips, every actor
