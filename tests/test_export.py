@@ -24,7 +24,7 @@ from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
-from keras_cpc.metrics.ccc import DIMENSIONS
+from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 from training import export, heldout, linear_baseline, robustness
 
@@ -401,3 +401,10 @@ def test_reservoir_sample_is_uniform_and_holds_at_most_its_size():
     counts = np.bincount([i for seed in range(draws) for i in reservoir_sample(range(10), 3, seed)], minlength=10)
     np.testing.assert_allclose(counts / draws, 0.3, atol=0.04)  # each item is kept with probability 3/10
     assert sorted(reservoir_sample(range(2), 5)) == [0, 1]
+
+
+def test_the_engine_names_the_dimensions_the_library_exports():
+    """One fact, two sides: the TensorFlow-free engine's output names are `keras_cpc`'s `DIMENSIONS`."""
+    from app.engine.streaming import DIMENSIONS as ENGINE_DIMENSIONS
+
+    assert ENGINE_DIMENSIONS == DIMENSIONS

@@ -56,6 +56,8 @@ def read_config(model_dir: Path) -> dict:
     if config["hop_frames"] * frame_hop != hop or config["chunk_samples"] != hop + field - frame_hop:
         raise ModelError(f"{path}: inconsistent framing: hop_frames x frame_hop must be hop_samples, and "
                          "chunk_samples hop_samples + receptive_field - frame_hop")
+    if config.get("outputs", list(DIMENSIONS)) != list(DIMENSIONS):  # keras_cpc.datasets.emotion.DIMENSIONS, exported
+        raise ModelError(f"{path}: outputs {config['outputs']} are not the engine's {list(DIMENSIONS)}")
     return config
 
 
