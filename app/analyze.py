@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from app.engine.analysis import AnalysisError, analyze_file, calibrate, folder_levels
+from app.engine.analysis import AnalysisError, analyze_file, calibrate, folder_calibrations
 from app.engine.bundled import DEFAULT_MODEL
 from app.engine.streaming import DIMENSIONS, Prediction, StreamingRecognizer
 from app.engine.trajectory import plot_formats, plot_trajectories, summary_estimates, write_csv
@@ -114,11 +114,11 @@ def analyze_files(recognizer: StreamingRecognizer, files: Sequence[Path], calibr
                   ) -> tuple[dict[str, list[Prediction]], int]:
     """Each file's predictions, by its name, and how many files were not analysed to their end (reported on stderr
     by name, their predictions up to the problem kept)."""
-    levels = folder_levels(recognizer, files) if calibration == "folder" else None
+    calibrations = folder_calibrations(recognizer, files) if calibration == "folder" else None
     trajectories, unfinished = {}, 0
     for path in files:
-        if levels is not None:
-            recognizer.calibrate(levels.get(path.parent))
+        if calibrations is not None:
+            recognizer.calibrate(*calibrations.get(path.parent, (None, None)))
         try:
             predictions = analyze_file(recognizer, path)
         except AnalysisError as error:

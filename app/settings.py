@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -27,10 +28,14 @@ class Setting:
 
 
 class Calibration(NamedTuple):
-    """The user's speech level (dBFS) as the calibration measured it, and its day (ISO)."""
+    """The user's speech level (dBFS) as the calibration measured it, its day (ISO), and for models that normalise
+    features per speaker, the mean and variance of the user's contexts and the model they were measured with
+    (its `model.json` `model_version`: other models' contexts differ)."""
 
     level_dbfs: float
     date: str
+    features: tuple[list[float], list[float]] | None = None
+    model_version: str = ""
 
 
 class Settings:
@@ -51,7 +56,14 @@ class Settings:
             level = float(self.store.value("calibration/level_dbfs"))
         except (TypeError, ValueError):
             return None
-        return Calibration(level, str(self.store.value("calibration/date", ""))) if math.isfinite(level) else None
+        if not math.isfinite(level):
+            return None
+        try:
+            features = tuple(json.loads(self.store.value("calibration/features", "null")) or ()) or None
+        except (TypeError, ValueError):  # edited by hand: the level alone
+            features = None
+        return Calibration(level, str(self.store.value("calibration/date", "")), features,
+                           str(self.store.value("calibration/model_version", "")))
 
     @calibration.setter
     def calibration(self, calibration: Calibration | None) -> None:
@@ -60,6 +72,9 @@ class Settings:
         if calibration is not None:
             self.store.setValue("calibration/level_dbfs", calibration.level_dbfs)
             self.store.setValue("calibration/date", calibration.date)
+            if calibration.features is not None:
+                self.store.setValue("calibration/features", json.dumps(list(calibration.features)))
+                self.store.setValue("calibration/model_version", calibration.model_version)
 
     @classmethod
     def in_file(cls, path: str | Path) -> Settings:

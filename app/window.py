@@ -356,7 +356,7 @@ class MainWindow(QMainWindow):
     def start_calibration(self) -> bool:
         """Records the chosen input (stopping the live one) while the user reads `PASSAGE` aloud; its speech
         level is saved when the recording is complete. Returns False (with a message) when it cannot start."""
-        if self.recognizer is None or self.recognizer.level is None:
+        if self.recognizer is None or self.recognizer.level is None:  # also what features are normalised with
             self.show_message(f"Cannot calibrate: {NO_LEVEL} ({self.model_dir or 'no model loaded'}).")
             return False
         self.stop_live()
@@ -393,16 +393,20 @@ class MainWindow(QMainWindow):
                                          f"{recorder.seconds:.0f} s: none was saved.", 10000)
 
     def _save_calibration(self, recorder: CalibrationRecorder) -> None:
-        """Saves the speech level of a complete calibration recording, or says why it has none."""
+        """Saves the speech level of a complete calibration recording (and, for a model that normalises features
+        per speaker, its contexts' statistics), or says why it has none."""
         try:
-            level = measure_level(recorder.audio(), self.recognizer.level.settings, recorder.sample_rate,
-                                  floor_dbfs=self.gate_box.value() - HYSTERESIS_DB)
+            measure_level(recorder.audio(), self.recognizer.level.settings, recorder.sample_rate,
+                          floor_dbfs=self.gate_box.value() - HYSTERESIS_DB)
         except NoSpeechError as error:
             kept = "the previous calibration stays" if self.settings.calibration else "none was saved"
             self.show_message(f"Calibration: the recording {error}. Read the text aloud, closer to the microphone "
                               f"(or lower “Speech above”), and try again; {kept}.")
             return
-        self.settings.calibration = Calibration(round(level, 2), date.today().isoformat())
+        level, features = self.recognizer.calibrate_speaker(lambda: [[recorder.audio()]])
+        self.settings.calibration = Calibration(
+            round(level, 2), date.today().isoformat(),
+            features and tuple(statistic.tolist() for statistic in features), self.model_version)
 
     def _use_calibration(self) -> None:
         """Makes the saved calibration (if any) the prior of the model's level normalisation, unless the live
@@ -410,13 +414,20 @@ class MainWindow(QMainWindow):
         level = self.recognizer.level if self.recognizer is not None else None
         calibration = self.settings.calibration
         if level is not None and self.session is None:
-            level.calibrate(calibration.level_dbfs if calibration else None)
+            features = calibration.features if calibration and calibration.model_version == self.model_version \
+                else None  # measured with another model's contexts: the session's own running statistics
+            self.recognizer.calibrate(calibration.level_dbfs if calibration else None, features)
         self.calibrate_action.setEnabled(level is not None and not self.calibrating)
         self.clear_calibration_action.setEnabled(level is not None and calibration is not None)
         self.calibration_label.setVisible(level is not None)
         self.calibration_label.setText(
             (f"Calibrated: {calibration.level_dbfs:.0f} dBFS speech level ({calibration.date})" if calibration
              else "Not calibrated: adapts as you speak") + (" (from the next Start)" if self.session else ""))
+
+    @property
+    def model_version(self) -> str:
+        """The loaded model's `model.json` `model_version` (empty without a model)."""
+        return str(self.recognizer.config.get("model_version", "")) if self.recognizer is not None else ""
 
     # -- files ---------------------------------------------------------------------------------
 

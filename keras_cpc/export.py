@@ -28,6 +28,7 @@ from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import ConvEncoder
 from keras_cpc.loudness import apply_frontend
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
 
 T = TypeVar("T")
 QUANTIZATIONS = ("none", "dynamic", "int8")
@@ -59,6 +60,7 @@ class StreamingConfig:
     outputs: tuple[str, ...]
     output_scale: tuple[float, float]
     frontend: dict  # what the audio goes through before the step model (keras_cpc.loudness.frontend_config)
+    features: dict  # per-speaker normalisation of the contexts (keras_cpc.speaker_features.FeatureSettings), or {}
     quantization: dict[str, str]  # applied per model: none, dynamic or int8
     float_ops: dict[str, tuple[str, ...]]  # ops of each int8 model that compute in float32
     model_version: str
@@ -107,6 +109,16 @@ def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samp
                        name="cpc_step")
 
 
+def feature_settings(recognizer: EmotionRecognizer, frame_hop: int) -> dict:
+    """`model.json`'s `features`: a recognizer trained on features normalised per speaker maps each speaker onto
+    its standardisation's statistics (`keras_cpc.speaker_features`); `{}` for one that was not."""
+    if not getattr(recognizer, "speaker_features", False):
+        return {}
+    mean, variance = (keras.ops.convert_to_numpy(w).astype(float).tolist()
+                      for w in (recognizer.standardization.mean, recognizer.standardization.variance))
+    return asdict(FeatureSettings(mean=mean, variance=variance, frame_rate=SAMPLE_RATE / frame_hop))
+
+
 def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: int) -> keras.Model:
     """`{"features": (1, window_frames, feature_dim), "lengths": (1,) int32}` -> `{"emotion": (1, 3)}`."""
     features = keras.Input((window_frames, feature_dim), batch_size=1, name="features")
@@ -116,11 +128,18 @@ def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: i
 
 
 def stream_contexts(audio: np.ndarray, encoder: ConvEncoder, autoregressor: keras.layers.GRU,
-                    frontend: dict | None, calibration: float | None = None) -> np.ndarray:
+                    frontend: dict | None, calibration: float | None = None, features: dict | None = None,
+                    speaker: Statistics | None = None) -> np.ndarray:
     """`(1, frames, units)` contexts of a whole waveform as the streaming engine computes them: through
-    the model's front end (calibrated with a speaker's level, if given), then CPC's encoder and GRU."""
+    the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU, then the
+    per-speaker normalisation of `features` (`model.json`'s; with the `speaker` statistics, if given)."""
     waveform = apply_frontend(audio, frontend, calibration=calibration)
-    return keras.ops.convert_to_numpy(autoregressor(encoder(waveform[None])))
+    contexts = keras.ops.convert_to_numpy(autoregressor(encoder(waveform[None])))
+    if not features:
+        return contexts
+    normalizer = SpeakerFeatures(FeatureSettings(**features))
+    normalizer.calibrate(speaker)
+    return normalizer.push(contexts[0])[None]
 
 
 def window_prediction(recognizer: keras.Model, contexts: np.ndarray, window_frames: int) -> np.ndarray:
@@ -150,7 +169,7 @@ def context_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: 
         except AudioError as error:
             logger.warning("calibration skips %s", error)
             continue
-        contexts = stream_contexts(audio, encoder, autoregressor, config.frontend)[0]
+        contexts = stream_contexts(audio, encoder, autoregressor, config.frontend, features=config.features)[0]
         for hop in range(len(contexts) // config.hop_frames):
             end = (hop + 1) * config.hop_frames
             window = np.zeros((config.window_frames, config.state_size), np.float32)
@@ -243,7 +262,8 @@ def export_streaming(
         sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
         window_frames=window_frames, state_size=autoregressor.units, outputs=DIMENSIONS,
-        output_scale=(-1.0, 1.0), frontend=recognizer.frontend, quantization={}, float_ops={},
+        output_scale=(-1.0, 1.0), frontend=recognizer.frontend, features=feature_settings(recognizer, frame_hop),
+        quantization={}, float_ops={},
         model_version=model_version, training_data=training_data, licence=licence)
     windows = representative_windows(files, encoder, autoregressor, config) if files else None
     out = Path(out)

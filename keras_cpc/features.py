@@ -166,6 +166,13 @@ def feature_statistics(files: Sequence[str], max_frames: int | None = None) -> t
     return mean, np.maximum(squares / count - np.square(mean), 0.0)
 
 
+def speaker_statistics(files: Sequence[str], speakers: Sequence[str], max_frames: int | None = None
+                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each speaker's `feature_statistics` over their files (`speakers[i]` speaks `files[i]`)."""
+    return {speaker: feature_statistics([f for f, s in zip(files, speakers) if s == speaker], max_frames)
+            for speaker in dict.fromkeys(speakers)}
+
+
 def padded_dataset(
     files: Sequence[str] | Sequence[Sequence[str]],
     targets: np.ndarray,
@@ -206,11 +213,14 @@ def padded_dataset(
 
 
 def feature_dataset(files: Sequence[str] | Sequence[Sequence[str]], targets: np.ndarray, batch_size: int,
-                    max_frames: int | None = None, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """`padded_dataset` of cached `.npy` features (at most `max_frames`, from the start) under the key
-    `features`. The cut bounds the attention's `(time, time)` memory for long utterances."""
+                    max_frames: int | None = None, shuffle: bool = False, seed: int = 0,
+                    transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None) -> tf.data.Dataset:
+    """`padded_dataset` of cached `.npy` features (at most `max_frames`, from the start; through
+    `transforms[path]` where given) under the key `features`. The cut bounds the attention's
+    `(time, time)` memory for long utterances."""
     def load(path: str) -> np.ndarray:
-        return np.load(path)[:max_frames]
+        frames = np.load(path)[:max_frames]
+        return transforms[path](frames) if transforms and path in transforms else frames
 
     dim = np.load(np.ravel(files)[0], mmap_mode="r").shape[1]
     return padded_dataset(files, targets, load, (None, dim), "features", batch_size, shuffle, seed)

@@ -353,6 +353,48 @@ def test_calibration_is_saved_used_by_the_next_session_and_cleared(make_window, 
     assert not again.clear_calibration_action.isEnabled()
 
 
+@pytest.fixture(scope="module")
+def speaker_model(leveled_model, tmp_path_factory) -> Path:
+    """The leveled model that also normalises its contexts per speaker (`model.json`'s `features`)."""
+    folder = tmp_path_factory.mktemp("speaker_model")
+    for name in ("cpc_step.tflite", "head.tflite"):
+        shutil.copy(leveled_model / name, folder)
+    config = json.loads((leveled_model / "model.json").read_text())
+    size = config["state_size"]
+    features = {"mean": [0.1] * size, "variance": [0.05] * size, "frame_rate": 100.0, "prior_seconds": 10.0}
+    (folder / "model.json").write_text(json.dumps({**config, "features": features, "model_version": "speaker-test"}))
+    return folder
+
+
+def test_calibration_saves_and_uses_the_speakers_feature_statistics_for_its_model(make_window, qtbot, speaker_model,
+                                                                                   leveled_model, audio, speech_clip):
+    reading = np.tile(0.5 * speech_clip, 3)
+    window = make_window(FileBackend({"speaker": FileSource(reading, RATE, speed=CALIBRATION_SPEED)}),
+                         model_dir=speaker_model)
+    _calibrate(qtbot, window)
+    reference = StreamingRecognizer(speaker_model)
+    level, (mean, variance) = reference.calibrate_speaker(lambda: [[reading[:15 * RATE]]])
+    saved = window.settings.calibration
+    assert saved.level_dbfs == pytest.approx(level, abs=0.01) and saved.model_version == "speaker-test"
+    np.testing.assert_allclose(saved.features[0], mean, atol=1e-5)
+    np.testing.assert_allclose(saved.features[1], variance, atol=1e-5)
+    window.settings.store.sync()
+
+    again = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}), model_dir=speaker_model)
+    _live(qtbot, again)
+    reference.calibrate(saved.level_dbfs, saved.features)  # the level as saved (rounded)
+    expected = np.array(reference.push(audio) + reference.flush())
+    reference.calibrate(saved.level_dbfs)
+    level_only = np.array(reference.push(audio) + reference.flush())
+    live = np.array(again.trajectory)
+    shown = ~np.isnan(live[:, 1])
+    np.testing.assert_allclose(live[shown], expected[shown], atol=1e-6)
+    assert np.abs(live[shown] - level_only[shown]).max() > 1e-3  # the features' calibration is used
+    assert again.load_model(leveled_model) and again.recognizer.speaker_features is None  # the level alone applies
+    again.clear_calibration_action.trigger()
+    assert not again.settings.store.contains("calibration/features")
+
+
 @pytest.mark.parametrize("noise_rms, problem", [
     (0.0, "the recording holds no speech (nothing above -100 dBFS)"),
     (10 ** (-70 / 20), "the recording holds no speech above -51 dBFS (its speech level is -70 dBFS)"),  # gate -45

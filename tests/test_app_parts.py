@@ -16,7 +16,7 @@ import soundfile
 import pytest
 
 from app.analyze import build_parser as analyze_parser, main as analyze_main
-from app.engine.analysis import analyze_file, folder_levels
+from app.engine.analysis import analyze_file, folder_calibrations
 from app.engine.bundled import DEFAULT_MODEL, SAMPLE_CLIPS
 from app.engine.categories import CATEGORIES, nearest_category, ravdess_category
 from app.engine.gating import SILENCE_DB, SpeechGate, level_db
@@ -87,8 +87,8 @@ def test_the_sample_clips_are_summarised_by_the_prediction_that_hears_all_of_eac
     named all eight of these clips "surprised"; uncalibrated, the shipped model names them all "disgust"."""
     recognizer = StreamingRecognizer(SHIPPED / "int8")
     clips = sorted(SAMPLE_CLIPS.glob("*.flac"))
-    (level,) = folder_levels(recognizer, clips).values()  # one actor: one speaker level
-    recognizer.calibrate(level)
+    (calibration,) = folder_calibrations(recognizer, clips).values()  # one actor: one speaker
+    recognizer.calibrate(*calibration)
     categories = set()
     for path in clips:
         predictions = analyze_file(recognizer, path)
@@ -203,7 +203,7 @@ def test_python_m_app_help():
 
 
 def test_app_imports_neither_tensorflow_nor_keras():
-    """The app shares only keras_cpc's NumPy front end (the level normalisation)."""
+    """The app shares only keras_cpc's NumPy front end (the level and per-speaker feature normalisations)."""
     code = ("import sys\n"
             "sys.modules['tensorflow'] = sys.modules['keras'] = None  # an import of either fails\n"
             "import app.__main__, app.window\n"
@@ -211,7 +211,8 @@ def test_app_imports_neither_tensorflow_nor_keras():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['keras', 'keras_cpc', 'keras_cpc.audio', 'keras_cpc.loudness', 'tensorflow']"
+    assert result.stdout.strip() == ("['keras', 'keras_cpc', 'keras_cpc.audio', 'keras_cpc.loudness', "
+                                     "'keras_cpc.speaker_features', 'tensorflow']")
 
 
 def test_the_engine_and_analyze_import_neither_tensorflow_nor_qt():

@@ -116,9 +116,8 @@ def test_heldout_scores_keras_on_the_whole_clip_and_on_its_last_window(models, a
     level = speech_level(audio)  # its speaker's level: the median over their one clip
     contexts = _contexts(cpc, audio, level)  # 298 frames
     clip = EmotionUtterance(str(tmp_path / "clip.wav"), "Actor_99", 0.0, 0.0, 0.0, "neutral")
-    whole, window, calibrations = heldout.keras_predictions(str(folder.parent / "recognizer.keras"),
-                                                            str(folder.parent / "cpc.keras"), [clip], 50)
-    assert calibrations == [pytest.approx(level, abs=1e-9)]
+    whole, window = heldout.keras_predictions(str(folder.parent / "recognizer.keras"),
+                                              str(folder.parent / "cpc.keras"), [clip], 50, {})
     assert np.abs(_contexts(cpc, audio) - contexts).max() > 1e-3  # the calibration matters
     last = np.concatenate([contexts[-50:], np.zeros((248, UNITS), np.float32)])  # padded after the 50 frames
     expected = _recognize(recognizer, np.stack([contexts, last]), [298, 50])
@@ -408,3 +407,75 @@ def test_the_engine_names_the_dimensions_the_library_exports():
     from app.engine.streaming import DIMENSIONS as ENGINE_DIMENSIONS
 
     assert ENGINE_DIMENSIONS == DIMENSIONS
+
+
+@pytest.fixture(scope="module")
+def speaker_models(models):
+    """A recognizer trained on features normalised per speaker (`--speaker-features`) on the CPC of `models`,
+    exported without quantization."""
+    cpc, _, folder = models
+    root = folder.parent
+    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
+                                   standardize=True, speaker_features=True)
+    recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
+    _randomize(recognizer, 3)
+    rng = np.random.default_rng(4)
+    recognizer.standardization.set_statistics(rng.normal(0, 0.1, UNITS), rng.uniform(0.01, 0.1, UNITS))
+    recognizer.save(root / "speaker_recognizer.keras")
+    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "speaker_recognizer.keras"),
+                 "--out", str(root / "speaker"), "--window-seconds", str(WINDOW_SECONDS)])
+    return cpc, recognizer, root / "speaker"
+
+
+def _last_predictions(recognizer, contexts: np.ndarray, ends: list[int]) -> np.ndarray:
+    """The Keras head at each hop end on the latest 50 frames (fewer at the start)."""
+    windows = np.zeros((len(ends), 50, UNITS), np.float32)
+    for row, end in enumerate(ends):
+        frames = contexts[max(0, end - 50):end]
+        windows[row, :len(frames)] = frames
+    return _recognize(recognizer, windows, [min(end, 50) for end in ends])
+
+
+def test_model_json_records_the_per_speaker_normalisation_of_the_features(speaker_models, models):
+    _, recognizer, folder = speaker_models
+    features = json.loads((folder / "model.json").read_text())["features"]
+    np.testing.assert_allclose(features["mean"], recognizer.standardization.mean.numpy(), atol=1e-7)
+    np.testing.assert_allclose(features["variance"], recognizer.standardization.variance.numpy(), atol=1e-7)
+    assert features["frame_rate"] == 100 and features["prior_seconds"] > 0
+    assert json.loads((models[2] / "model.json").read_text())["features"] == {}  # trained on raw features
+    assert StreamingRecognizer(models[2]).speaker_features is None
+
+
+def test_streaming_with_speaker_features_equals_keras_on_the_whole_clip(speaker_models, audio):
+    cpc, recognizer, folder = speaker_models
+    features = json.loads((folder / "model.json").read_text())["features"]
+    raw = _contexts(cpc, audio)
+    mapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, recognizer.frontend, features=features)[0]
+    assert np.abs(mapped - raw).max() > 0.1  # the mapping matters
+    reference = _last_predictions(recognizer, mapped, [*range(10, 291, 10), 298])
+    for size in (123, 5000):
+        stream = StreamingRecognizer(folder)
+        predictions = [p for start in range(0, len(audio), size) for p in stream.push(audio[start:start + size])]
+        np.testing.assert_allclose(stream.features(), mapped[240:290], atol=1e-4)
+        values = np.array([p[1:] for p in predictions + stream.flush()])
+        np.testing.assert_allclose(values, reference, atol=1e-4)
+
+
+def test_calibrate_speaker_measures_level_and_context_statistics_as_training_does(speaker_models, audio):
+    cpc, recognizer, folder = speaker_models
+    features = json.loads((folder / "model.json").read_text())["features"]
+    clips = [audio[:30000], 0.3 * audio[20000:]]  # one speaker, a quieter second recording
+    level = float(np.median([speech_level(clip) for clip in clips]))
+    raw = np.concatenate([_contexts(cpc, clip, level) for clip in clips]).astype(np.float64)
+    stream = StreamingRecognizer(folder, interval=math.inf)
+    measured_level, (mean, variance) = stream.calibrate_speaker(lambda: ([clip[:7000], clip[7000:]] for clip in clips))
+    assert measured_level == pytest.approx(level, abs=1e-6)
+    np.testing.assert_allclose(mean, raw.mean(0), atol=1e-4)
+    np.testing.assert_allclose(variance, raw.var(0), atol=1e-4)
+    mapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, recognizer.frontend, level, features,
+                                    (mean, variance))[0]
+    estimate = (stream.push(audio) + stream.flush())[-1][1:]
+    np.testing.assert_allclose(estimate, _last_predictions(recognizer, mapped, [298])[0], atol=1e-4)
+    stream.calibrate(None)  # cleared: the running estimate again
+    uncalibrated = (stream.push(audio) + stream.flush())[-1][1:]
+    assert np.abs(np.array(uncalibrated) - estimate).max() > 1e-3

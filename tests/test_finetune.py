@@ -285,6 +285,25 @@ def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path
     assert "augment" not in config_for(corpus, tmp_path, "e2e").settings()
 
 
+def test_speaker_features_map_each_speaker_onto_the_training_statistics(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--speaker-features")
+    utterances = read_corpus("ravdess", str(corpus))
+    train, test = utterances[:14], utterances[14:]  # actors 1-2 train, 3-4 test
+    (_, _, tested), (mean, variance) = finetune.datasets(args, "mfcc", [train, test, test], seed=0)
+    items = [features[:length] for inputs, _ in tested
+             for features, length in zip(inputs["features"].numpy(), inputs["lengths"].numpy())]
+    for speaker in ("Actor_03", "Actor_04"):  # the test stream keeps the corpus's order
+        frames = np.concatenate([f for f, u in zip(items, test) if u.speaker == speaker]).astype(np.float64)
+        np.testing.assert_allclose(frames.mean(0), mean, atol=1e-3 * np.sqrt(variance).max())
+        np.testing.assert_allclose(frames.var(0), variance, rtol=1e-2)
+    raw = parsed(args_for(corpus, tmp_path, "mfcc"))
+    plain = next(iter(finetune.datasets(raw, "mfcc", [train, test, test], seed=0)[0][2]))[0]["features"].numpy()
+    assert np.abs(plain - next(iter(tested))[0]["features"].numpy()).max() > 0.1
+    assert args.settings()["speaker_features"] is True and "speaker_features" not in raw.settings()
+    with pytest.raises(SettingError, match="--speaker-features .* needs --standardize"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--no-standardize"))
+
+
 def test_cross_sentence_trains_on_one_sentence_and_scores_each_apart(corpus, tmp_path):
     for clip in corpus.rglob("*.wav"):  # the miniature corpus with its clips also as sentence 2
         for statement in ("01", "02"):

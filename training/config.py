@@ -69,10 +69,11 @@ class PretrainConfig(Config):
 
 
 # Options that only some systems have; the settings of the others leave them out.
-SYSTEM_OPTIONS = {"standardize": {"mfcc", "minicpc", "precpc"}, "augment": {"mfcc", "minicpc", "precpc"},
+FROZEN = {"mfcc", "minicpc", "precpc"}
+SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "speaker_features": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
-RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "train_sentence")
+RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "train_sentence", "speaker_features")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -98,6 +99,7 @@ class FinetuneConfig(Config):
     standardize: bool = True
     level_normalization: str = "speaker"
     augment: int = 0
+    speaker_features: bool = False
     bounded: bool = True
     verbose: int = 2
     system: str

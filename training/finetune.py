@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -39,6 +40,7 @@ from keras_cpc.features import (
     load_cpc,
     mfcc_extractor,
     speaker_levels,
+    speaker_statistics,
 )
 from keras_cpc.layers import num_frames, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
@@ -49,6 +51,7 @@ from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
+from keras_cpc.speaker_features import Statistics, to_reference
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
 from training import add_corpus_arguments, non_negative, non_negative_int, positive, pretrain, run_cli
 from training.config import FinetuneConfig, PretrainConfig, SettingError
@@ -100,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
                              "utterances, rooms, band limits, tilt); each epoch reads one of its N + 1 versions")
+    parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
+                        help="frozen features, with --standardize: map each speaker's feature mean and variance "
+                             "onto the training set's (keras_cpc.speaker_features), as the engine does per session")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -173,15 +179,32 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     files = [cache_features(s, extractor, config.cache, frontend(config)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
+    copies = []
     if config.augment:
         babble = [u.path for u in sets[0][::len(sets[0]) // BABBLE_SOURCES + 1]]
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
                                  channel_shift(run_seed(config), copy, babble))
                   for copy in range(config.augment)]
+    transforms = {}
+    if config.speaker_features:  # every version of every set: its speakers through their own channel
+        for utterances, versions in [(sets[0], copies), *((s, [f]) for s, f in zip(sets, files))]:
+            for version in versions:
+                transforms.update(speaker_transforms(version, utterances, statistics, max_frames))
+    if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
-    return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed)
+    return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
+                            transforms=transforms)
             for i, (f, s) in enumerate(zip(files, sets))], statistics
+
+
+def speaker_transforms(files: Sequence[str], utterances: Sequence[EmotionUtterance], reference: Statistics,
+                       max_frames: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Per feature file, `to_reference` with its speaker's statistics over these files."""
+    speakers = [u.speaker for u in utterances]
+    by_speaker = speaker_statistics(files, speakers, max_frames)
+    return {path: functools.partial(to_reference, speaker=by_speaker[speaker], reference=reference)
+            for path, speaker in zip(files, speakers)}
 
 
 def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:
@@ -218,6 +241,9 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
     start = time.perf_counter()
     if config.system == "precpc":
         check_cpc(config.cpc)
+    if config.speaker_features and not config.standardize:
+        raise SettingError("--speaker-features maps features onto the training set's statistics: it needs "
+                           "--standardize")
     sets = fold_sets(config)
     out = Path(config.out)
     with exclusive_run(out):
@@ -242,7 +268,7 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     standardize = config.standardize and statistics is not None
     head = {"bounded": config.bounded, "frontend": frontend(config)}
     model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
-        EmotionRecognizer(standardize=standardize, **head)
+        EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

@@ -1,7 +1,7 @@
 """A recognizer and its LiteRT exports scored on one fold's held-out speakers: `python -m training.heldout`.
 
-For every test utterance of `--fold` (each calibrated with its speaker's level, when the model's
-front end is calibrated per speaker): the Keras model on the whole utterance (as
+For every test utterance of `--fold` (each calibrated with its speaker's level and contexts, as the
+model was trained): the Keras model on the whole utterance (as
 `training.finetune` scores one up to its `--max-seconds`, 10 s: all of RAVDESS), the Keras
 model on the utterance's last window of the exports (`window_frames` contexts, what a
 stream's last prediction sees), and the last prediction of `app.analyze`'s streaming engine
@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
 import numpy as np
 
-from app.engine.analysis import analyze_file
+from app.engine.analysis import analyze_file, read_blocks
 from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import stream_contexts, window_prediction
@@ -30,54 +30,82 @@ from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
+from keras_cpc.speaker_features import Statistics
 from training import add_corpus_arguments, run_cli
 from training.config import SettingError
 
 
 def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[EmotionUtterance],
-                      window_frames: int) -> tuple[np.ndarray, np.ndarray, list[float | None]]:
-    """Predictions of the Keras models on each whole utterance and on its last `window_frames` contexts,
-    and the speaker level each was calibrated with (`keras_cpc.features.speaker_levels`)."""
+                      window_frames: int, features: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions of the Keras models on each whole utterance and on its last `window_frames` contexts, each
+    calibrated with its speaker's level (`keras_cpc.features.speaker_levels`) and, with `features` (an
+    export's `model.json` `features`), mapped with the statistics of its speaker's contexts."""
     recognizer = keras.saving.load_model(recognizer_path)
     cpc = keras.saving.load_model(cpc_path)
     levels = speaker_levels(utterances, lambda u: load_audio(u.path), recognizer.frontend)
-    calibrations = [levels.get(u.speaker) for u in utterances]
+
+    def contexts(utterance: EmotionUtterance, speaker: Statistics | None = None) -> np.ndarray:
+        return stream_contexts(load_audio(utterance.path), cpc.encoder, cpc.autoregressor, recognizer.frontend,
+                               levels.get(utterance.speaker), features if speaker is not None else None, speaker)
+
+    by_speaker = speaker_context_statistics(utterances, lambda u: contexts(u)[0]) if features else {}
     whole, window = [], []
-    for utterance, level in zip(utterances, calibrations):
-        contexts = stream_contexts(load_audio(utterance.path), cpc.encoder, cpc.autoregressor, recognizer.frontend,
-                                   level)
-        whole.append(window_prediction(recognizer, contexts, contexts.shape[1]))
-        window.append(window_prediction(recognizer, contexts, window_frames))
-    return np.array(whole), np.array(window), calibrations
+    for utterance in utterances:
+        frames = contexts(utterance, by_speaker.get(utterance.speaker))
+        whole.append(window_prediction(recognizer, frames, frames.shape[1]))
+        window.append(window_prediction(recognizer, frames, window_frames))
+    return np.array(whole), np.array(window)
+
+
+def speaker_context_statistics(utterances: Sequence[EmotionUtterance],
+                               contexts: Callable[[EmotionUtterance], np.ndarray]) -> dict[str, Statistics]:
+    """Each speaker's per-dimension mean and variance of the `contexts` `(frames, dim)` of their utterances."""
+    statistics = {}
+    for speaker in dict.fromkeys(u.speaker for u in utterances):
+        frames = np.concatenate([contexts(u) for u in utterances if u.speaker == speaker]).astype(np.float64)
+        statistics[speaker] = frames.mean(0), frames.var(0)
+    return statistics
+
+
+def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np.ndarray:
+    """The streaming engine's last prediction on each utterance, calibrated with their speaker's utterances
+    (`StreamingRecognizer.calibrate_speaker`) when the model was trained so."""
+    recognizer = StreamingRecognizer(model, interval=math.inf)  # the head runs once, for the last prediction
+    predictions = np.zeros((len(utterances), len(DIMENSIONS)))
+    for speaker in dict.fromkeys(u.speaker for u in utterances):
+        indices = [i for i, u in enumerate(utterances) if u.speaker == speaker]
+        if recognizer.calibrated_per_speaker:
+            recognizer.calibrate_speaker(
+                lambda: (read_blocks(Path(utterances[i].path), recognizer.sample_rate) for i in indices))
+        for i in indices:
+            predictions[i] = analyze_file(recognizer, Path(utterances[i].path))[-1][1:]
+    return predictions
 
 
 def heldout(args: argparse.Namespace) -> dict:
     _, _, test = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
                        args.validation_fraction, 0)
-    files, truth = [u.path for u in test], labels(test)
-    window_frames = {json.loads((Path(d) / "model.json").read_text())["window_frames"] for d in args.models}
-    if len(window_frames) != 1:
-        raise SettingError(f"--models: the exported folders have different windows ({sorted(window_frames)} frames)")
-    whole, window, calibrations = keras_predictions(args.recognizer, args.cpc, test, window_frames.pop())
+    truth = labels(test)
+    configs = [json.loads((Path(d) / "model.json").read_text()) for d in args.models]
+    shared = {json.dumps([c["window_frames"], c.get("features", {})]) for c in configs}
+    if len(shared) != 1:
+        raise SettingError("--models: the exported folders have different windows or feature normalisations")
+    whole, window = keras_predictions(args.recognizer, args.cpc, test, configs[0]["window_frames"],
+                                      configs[0].get("features", {}))
     predictions = {"keras (whole utterance)": whole, "keras (last window)": window}
     differences = {}
     for model in args.models:
-        recognizer = StreamingRecognizer(model, interval=math.inf)  # the head runs once, for the last prediction
-        streamed = []
-        for path, level in zip(files, calibrations):
-            recognizer.calibrate(level)
-            streamed.append(analyze_file(recognizer, Path(path))[-1][1:])
-        predictions[model] = np.array(streamed)
+        predictions[model] = stream_predictions(model, test)
         differences[model] = float(np.abs(predictions[model] - window).max())
     scores = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, p)))) for name, p in predictions.items()}
     speakers = sorted({u.speaker for u in test})
-    print(f"{len(files)} held-out utterances of fold {args.fold} ({len(speakers)} speakers)")
+    print(f"{len(test)} held-out utterances of fold {args.fold} ({len(speakers)} speakers)")
     print("| model | " + " | ".join(f"CCC {d}" for d in DIMENSIONS) + " | max abs vs keras (last window) |")
     print("|---|" + "---:|" * (len(DIMENSIONS) + 1))
     for name, score in scores.items():
         difference = f"{differences[name]:.2e}" if name in differences else ""
         print(f"| {name} | " + " | ".join(f"{score[d]:.3f}" for d in DIMENSIONS) + f" | {difference} |")
-    report = {"fold": args.fold, "utterances": len(files), "speakers": speakers,
+    report = {"fold": args.fold, "utterances": len(test), "speakers": speakers,
               "ccc": scores, "max_abs_difference_to_keras_window": differences}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -9,8 +9,9 @@ clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
 (`--read-speech`, e.g. the LibriSpeech sample): the share of estimates inside [-1, 1] at every
 hop and per file, and the mean and spread per dimension of the files' estimates (each file's
 `app.engine.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
-with its speaker's level (the median over their clips under the condition; a read-speech file's
-own), as training calibrates each utterance; models without that front end ignore it. Babble is made from
+as training calibrates each speaker (`StreamingRecognizer.calibrate_speaker`: their level, the median
+over their clips under the condition, and their contexts' statistics, for models trained so; a
+read-speech file is its own speaker); models without speaker calibration ignore it. Babble is made from
 `--babble` speech (other speakers than the corpus's). Writes `results.json`, `robustness.md`
 and `robustness.png` to `--out`.
 """
@@ -24,13 +25,14 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import keras
 import numpy as np
 
-from app.engine.streaming import StreamingRecognizer
+from app.engine.streaming import Recordings, StreamingRecognizer
 from app.engine.trajectory import estimates, summary_estimates
 from keras_cpc.audio import audio_files, load_audio
 from keras_cpc.channels import CONDITIONS, apply_condition
@@ -38,60 +40,78 @@ from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import cache_features, mfcc_extractor
 from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
-from keras_cpc.loudness import speaker_level
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_conditions
 from training import add_corpus_arguments, run_cli
 
 BABBLE_SOURCES = 20  # files of --babble that babble is drawn from
-# (waveform, its speaker's level or None) -> (activation, valence, dominance) of the clip
-Predictor = Callable[[np.ndarray, float | None], np.ndarray]
 
 
-def speaker_calibrated(recognizer: StreamingRecognizer) -> bool:
-    """Whether a model was trained with each utterance calibrated with its speaker's level."""
-    return recognizer.level is not None and recognizer.level.settings.per_speaker
+class Predictor(Protocol):
+    """A system scored under each condition: calibrated with a speaker's clips, then one clip at a time."""
+
+    def calibrate(self, clips: Sequence[np.ndarray]) -> None:
+        """Calibrates with all clips of the speaker of the next clips (under the same condition)."""
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """(activation, valence, dominance) of a clip."""
 
 
-def stream_predictor(model_dir: str) -> Predictor:
-    """A clip's estimate by the streaming engine, calibrated with its speaker's level: its last prediction,
-    which hears the whole clip."""
-    recognizer = StreamingRecognizer(model_dir, interval=math.inf)
-    per_speaker = speaker_calibrated(recognizer)
-
-    def predict(audio: np.ndarray, level: float | None) -> np.ndarray:
-        recognizer.calibrate(level if per_speaker else None)
-        return np.array((recognizer.push(audio) + recognizer.flush())[-1][1:])
-
-    return predict
+def recordings(clips: Sequence[np.ndarray]) -> Recordings:
+    """Whole clips as the engine's `Recordings` (each one block)."""
+    return lambda: ([clip] for clip in clips)
 
 
-def floor_predictor(sets: Sequence[Sequence[EmotionUtterance]], cache: str) -> Predictor:
+class StreamPredictor:
+    """A clip's estimate by the streaming engine, calibrated as training calibrated each speaker (a model
+    without speaker calibration ignores it): its last prediction, which hears the whole clip."""
+
+    def __init__(self, model_dir: str):
+        self.recognizer = StreamingRecognizer(model_dir, interval=math.inf)
+
+    def calibrate(self, clips: Sequence[np.ndarray]) -> None:
+        if self.recognizer.calibrated_per_speaker:
+            self.recognizer.calibrate_speaker(recordings(clips))
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        return np.array((self.recognizer.push(audio) + self.recognizer.flush())[-1][1:])
+
+
+class FloorPredictor:
     """The MFCC + ridge floor fitted on the fold's training and validation speakers, on raw audio."""
-    extractor = mfcc_extractor()
-    extract = extractor[1]
-    x_train, x_valid = (statistics(cache_features(s, extractor, cache)) for s in sets[:2])
-    floor = fit_floor(x_train, labels(sets[0]), x_valid, labels(sets[1]))
-    return lambda audio, level: floor.predict(pooled(extract(audio))[None])[0]
+
+    def __init__(self, sets: Sequence[Sequence[EmotionUtterance]], cache: str):
+        extractor = mfcc_extractor()
+        self.extract = extractor[1]
+        x_train, x_valid = (statistics(cache_features(s, extractor, cache)) for s in sets[:2])
+        self.floor = fit_floor(x_train, labels(sets[0]), x_valid, labels(sets[1]))
+
+    def calibrate(self, clips: Sequence[np.ndarray]) -> None:
+        """The floor is not calibrated."""
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        return self.floor.predict(pooled(self.extract(audio))[None])[0]
 
 
 def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtterance], conditions: Sequence[str],
                      seed: int, babble: Sequence[np.ndarray]) -> dict:
-    """`{condition: {system: {dimension: CCC}}}` over the test utterances, each shifted once per condition
-    and calibrated with its speaker's level under that condition (the median over their shifted clips)."""
+    """`{condition: {system: {dimension: CCC}}}` over the test utterances, each shifted once per condition,
+    each system calibrated with the speaker's clips under that condition."""
     clips, truth = [load_audio(u.path) for u in test], labels(test)
+    speakers = list(dict.fromkeys(u.speaker for u in test))
     results = {}
     progress = keras.utils.Progbar(len(conditions) * len(clips), unit_name="clip")
     for condition in conditions:
         shifted = [apply_condition(condition, clip, seed + index, babble) for index, clip in enumerate(clips)]
-        levels = {speaker: speaker_level(a for a, u in zip(shifted, test) if u.speaker == speaker)
-                  for speaker in {u.speaker for u in test}}
-        predicted = {name: [] for name in predictors}
-        for audio, utterance in zip(shifted, test):
+        predicted = {name: np.zeros((len(test), len(DIMENSIONS))) for name in predictors}
+        for speaker in speakers:
+            indices = [i for i, u in enumerate(test) if u.speaker == speaker]
             for name, predict in predictors.items():
-                predicted[name].append(predict(audio, levels[utterance.speaker]))
-            progress.add(1)
-        results[condition] = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, np.array(values)))))
+                predict.calibrate([shifted[i] for i in indices])
+                for i in indices:
+                    predicted[name][i] = predict(shifted[i])
+            progress.add(len(indices))
+        results[condition] = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, values))))
                               for name, values in predicted.items()}
     return results
 
@@ -106,7 +126,8 @@ def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> 
         hops, per_file = [], []
         for path in files:
             audio = load_audio(path)
-            recognizer.calibrate(speaker_level([audio]) if speaker_calibrated(recognizer) else None)  # a file a speaker
+            if recognizer.calibrated_per_speaker:  # a file a speaker
+                recognizer.calibrate_speaker(recordings([audio]))
             predictions = recognizer.push(audio) + recognizer.flush()
             hops.append(estimates(predictions))
             per_file.append(summary_estimates(predictions, recognizer.window_seconds).mean(0))
@@ -164,8 +185,8 @@ def robustness(args: argparse.Namespace) -> dict:
     conditions = [c for c in args.conditions if babble or not c.startswith("babble")]
     if skipped := sorted(set(args.conditions) - set(conditions)):
         print(f"no --babble speech: {', '.join(skipped)} left out")
-    predictors = {model: stream_predictor(model) for model in args.models}
-    predictors[FLOOR] = floor_predictor(sets, args.cache)
+    predictors: dict[str, Predictor] = {model: StreamPredictor(model) for model in args.models}
+    predictors[FLOOR] = FloorPredictor(sets, args.cache)
     report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
               "seed": args.seed, "models": args.models,
               "conditions": score_conditions(predictors, test, conditions, args.seed, babble)}

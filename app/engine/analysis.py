@@ -1,5 +1,5 @@
 """Analysis of audio files with the streaming engine: blocks read and resampled as they stream (memory stays
-bounded for hours of audio), each folder's speaker level, and a file's per-hop predictions."""
+bounded for hours of audio), each folder's speaker calibration, and a file's per-hop predictions."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import soxr
 
 from app.engine.calibration import NO_LEVEL, measure_level
 from app.engine.streaming import Prediction, StreamingRecognizer
-from keras_cpc.loudness import LevelNormalizer
+from keras_cpc.speaker_features import Statistics
 
 BLOCK_SECONDS = 10.0
 
@@ -66,35 +66,43 @@ def promised_frames(audio: soundfile.SoundFile) -> int:
 
 
 def calibrate(recognizer: StreamingRecognizer, path: Path) -> None:
-    """Makes the speech level of a recording of the speaker (read as the analysed files are) the prior of the
-    recognizer's level normalisation, which `reset` keeps. A `ValueError` names the file and why it cannot."""
-    if recognizer.level is None:
+    """Calibrates the recognizer with a recording of the speaker (read as the analysed files are): its speech
+    level and, for a model trained so, its contexts' statistics, which `reset` keeps. A `ValueError` names
+    the file and why it cannot."""
+    if not recognizer.calibratable:
         raise ValueError(f"--calibration {path}: {NO_LEVEL}")
     try:
         audio = np.concatenate([np.zeros(0, np.float32), *read_blocks(path, recognizer.sample_rate)])
-        level = measure_level(audio, recognizer.level.settings, recognizer.sample_rate)
+        if recognizer.level is not None:
+            measure_level(audio, recognizer.level.settings, recognizer.sample_rate)  # NoSpeechError
     except ValueError as error:  # the audio's problem, or no speech in it
         raise ValueError(f"--calibration {path}: {error}") from None
-    recognizer.calibrate(level)
+    recognizer.calibrate_speaker(lambda: [[audio]])
 
 
-def folder_levels(recognizer: StreamingRecognizer, files: Sequence[Path]) -> dict[Path, float]:
-    """Each folder's speaker level, as training calibrates a speaker: the median of its files' speech levels,
-    each measured as it streams (a file that cannot be read, or holds no speech, is left out; no folder for a
-    model without level normalisation)."""
-    if recognizer.level is None:
+def readable_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
+    """`read_blocks` up to a problem of the file, which is left to its analysis to report."""
+    try:
+        yield from read_blocks(path, sample_rate)
+    except ValueError:
+        pass
+
+
+def folder_calibrations(recognizer: StreamingRecognizer, files: Sequence[Path]
+                        ) -> dict[Path, tuple[float | None, Statistics | None]]:
+    """Each folder's speaker calibration, as training calibrates a speaker (`StreamingRecognizer.calibrate_speaker`
+    over its files, streamed: the median of their speech levels and, for a model trained so, their contexts'
+    statistics); none for a model with nothing to calibrate. Leaves the recognizer uncalibrated."""
+    if not recognizer.calibratable:
         return {}
-    settings, levels = recognizer.level.settings, {}
+    folders: dict[Path, list[Path]] = {}
     for path in files:
-        normalizer = LevelNormalizer(settings, recognizer.sample_rate)
-        try:
-            for block in read_blocks(path, recognizer.sample_rate):
-                normalizer.push(block)
-        except ValueError:  # reported when the file is analysed
-            pass
-        if normalizer.level_dbfs is not None:
-            levels.setdefault(path.parent, []).append(normalizer.level_dbfs)
-    return {folder: float(np.median(values)) for folder, values in levels.items()}
+        folders.setdefault(path.parent, []).append(path)
+    calibrations = {folder: recognizer.calibrate_speaker(
+        lambda paths=paths: (readable_blocks(p, recognizer.sample_rate) for p in paths))
+        for folder, paths in folders.items()}
+    recognizer.calibrate(None)
+    return calibrations
 
 
 def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Event | None = None

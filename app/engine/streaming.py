@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,6 +17,9 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_cpc.loudness import LevelNormalizer, frontend_settings
+from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
+
+Recordings = Callable[[], Iterable[Iterable[np.ndarray]]]  # each call: a speaker's recordings, each as sample blocks
 
 
 class Prediction(NamedTuple):
@@ -94,8 +98,9 @@ class StreamingRecognizer:
     `frontend`: the causal level normalisation of `keras_cpc.loudness`, or none for older
     models), then every `hop_samples` new samples, the CPC
     step model turns the latest chunk (the hop plus the overlap its first frame needs) and
-    the GRU state into `hop_frames` contexts, which overwrite the oldest ones in a window of
-    `window_frames`. Every `interval` (a whole number of hops; default one hop), the head
+    the GRU state into `hop_frames` contexts, which are normalised per speaker if the model was
+    trained so (`model.json`'s `features`: `keras_cpc.speaker_features`) and overwrite the
+    oldest ones in a window of `window_frames`. Every `interval` (a whole number of hops; default one hop), the head
     predicts from the window's valid frames. The head pools over frames without regard to
     their order, so the window is a plain ring buffer. A hop costs one step-model run,
     independent of the window; a prediction, one head run over the window.
@@ -124,6 +129,11 @@ class StreamingRecognizer:
         except ValueError as error:
             raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
         self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
+        features = self.config.get("features")
+        try:
+            self.speaker_features = SpeakerFeatures(FeatureSettings(**features)) if features else None
+        except (TypeError, ValueError) as error:
+            raise ModelError(f"{model_dir / 'model.json'}: unusable features settings ({error})") from None
         self.reset()
 
     @property
@@ -133,16 +143,157 @@ class StreamingRecognizer:
         config = self.config
         return ((config["window_frames"] - 1) * config["frame_hop"] + config["receptive_field"]) / self.sample_rate
 
-    def calibrate(self, level_dbfs: float | None) -> None:
-        """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`; `None` removes it).
-        A model without level normalisation has nothing to calibrate: it ignores it."""
+    @property
+    def calibratable(self) -> bool:
+        """Whether the model normalises anything a speaker's calibration sets (their level or their features)."""
+        return self.level is not None or self.speaker_features is not None
+
+    @property
+    def calibrated_per_speaker(self) -> bool:
+        """Whether the model was trained with each speaker calibrated (their level or their features)."""
+        return self.speaker_features is not None or (self.level is not None and self.level.settings.per_speaker)
+
+    def calibrate(self, level_dbfs: float | None, features: Statistics | None = None) -> None:
+        """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`) and maps contexts with
+        their feature statistics (`SpeakerFeatures.calibrate`); `None` removes either. What the model does not
+        normalise is ignored."""
         if self.level is not None:
             self.level.calibrate(level_dbfs)
+        if self.speaker_features is not None:
+            self.speaker_features.calibrate(features)
+        self.reset()
+
+    def calibrate_speaker(self, recordings: Recordings) -> tuple[float | None, Statistics | None]:
+        """Calibrates with recordings of one speaker, as training calibrates each speaker: the median of their
+        speech levels, then the mean and variance of their contexts behind that level; returns both (`None`
+        for what the model does not normalise, or when no recording holds speech)."""
+        level = None
+        if self.level is not None:
+            levels = [value for blocks in recordings() if (value := self._speech_level(blocks)) is not None]
+            level = float(np.median(levels)) if levels else None
+        self.calibrate(level)
+        statistics = self._context_statistics(recordings()) if self.speaker_features is not None else None
+        self.calibrate(level, statistics)
+        return level, statistics
+
+    def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:
+        """A recording's speech level (dBFS) as the front end measures it, block by block (`None`: no speech)."""
+        normalizer = LevelNormalizer(self.level.settings, self.sample_rate)
+        for block in blocks:
+            normalizer.push(block)
+        return normalizer.level_dbfs
+
+    def _context_statistics(self, recordings: Iterable[Iterable[np.ndarray]]) -> Statistics | None:
+        """Per-dimension mean and variance of the contexts of recordings, each streamed alone through the
+        front end; `None` without a frame."""
+        count, total, squares = 0, 0.0, 0.0
+        for blocks in recordings:
+            self.reset()
+            for contexts in self._recording_contexts(blocks):
+                count += len(contexts)
+                total = total + contexts.sum(0, np.float64)
+                squares = squares + np.square(contexts, dtype=np.float64).sum(0)
+        self.reset()
+        if not count:
+            return None
+        mean = total / count
+        return mean, np.maximum(squares / count - np.square(mean), 0.0)
+
+    @property
+    def window_seconds(self) -> float:
+        """Seconds of audio a full window of contexts hears: predictions from this time on see a full
+        window, the latest this many seconds."""
+        config = self.config
+        return ((config["window_frames"] - 1) * config["frame_hop"] + config["receptive_field"]) / self.sample_rate
+
+    @property
+    def calibratable(self) -> bool:
+        """Whether the model normalises anything a speaker's calibration sets (their level or their features)."""
+        return self.level is not None or self.speaker_features is not None
+
+    @property
+    def calibrated_per_speaker(self) -> bool:
+        """Whether the model was trained with each speaker calibrated (their level or their features)."""
+        return self.speaker_features is not None or (self.level is not None and self.level.settings.per_speaker)
+
+    def calibrate(self, level_dbfs: float | None, features: Statistics | None = None) -> None:
+        """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`) and maps contexts with
+        their feature statistics (`SpeakerFeatures.calibrate`); `None` removes either. What the model does not
+        normalise is ignored."""
+        if self.level is not None:
+            self.level.calibrate(level_dbfs)
+        if self.speaker_features is not None:
+            self.speaker_features.calibrate(features)
+        self.reset()
+
+    def calibrate_speaker(self, recordings: Recordings) -> tuple[float | None, Statistics | None]:
+        """Calibrates with recordings of one speaker, as training calibrates each speaker: the median of their
+        speech levels, then the mean and variance of their contexts behind that level; returns both (`None`
+        for what the model does not normalise, or when no recording holds speech)."""
+        level = None
+        if self.level is not None:
+            levels = [value for blocks in recordings() if (value := self._speech_level(blocks)) is not None]
+            level = float(np.median(levels)) if levels else None
+        self.calibrate(level)
+        statistics = self._context_statistics(recordings()) if self.speaker_features is not None else None
+        self.calibrate(level, statistics)
+        return level, statistics
+
+    def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:
+        """A recording's speech level (dBFS) as the front end measures it, block by block (`None`: no speech)."""
+        normalizer = LevelNormalizer(self.level.settings, self.sample_rate)
+        for block in blocks:
+            normalizer.push(block)
+        return normalizer.level_dbfs
+
+    def _context_statistics(self, recordings: Iterable[Iterable[np.ndarray]]) -> Statistics | None:
+        """Per-dimension mean and variance of the contexts of recordings, each streamed alone through the
+        front end; `None` without a frame."""
+        count, total, squares = 0, 0.0, 0.0
+        for blocks in recordings:
+            self.reset()
+            for contexts in self._recording_contexts(blocks):
+                count += len(contexts)
+                total = total + contexts.sum(0, np.float64)
+                squares = squares + np.square(contexts, dtype=np.float64).sum(0)
+        self.reset()
+        if not count:
+            return None
+        mean = total / count
+        return mean, np.maximum(squares / count - np.square(mean), 0.0)
+
+    def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:
+        """A recording's speech level (dBFS) as the front end measures it, block by block (`None`: no speech)."""
+        normalizer = LevelNormalizer(self.level.settings, self.sample_rate)
+        for block in blocks:
+            normalizer.push(block)
+        return normalizer.level_dbfs
+
+    def _context_statistics(self, recordings: Iterable[Iterable[np.ndarray]]) -> Statistics | None:
+        """Per-dimension mean and variance of the contexts of recordings, each streamed alone through the
+        front end; `None` without a frame."""
+        count, total, squares = 0, 0.0, 0.0
+        for blocks in recordings:
+            self.reset()
+            for block in blocks:
+                for contexts in self._contexts(self._front_end(block)):
+                    count, total, squares = count + len(contexts), total + contexts.sum(0, np.float64), \
+                        squares + np.square(contexts, dtype=np.float64).sum(0)
+            for contexts in self._last_contexts():
+                count, total, squares = count + len(contexts), total + contexts.sum(0, np.float64), \
+                    squares + np.square(contexts, dtype=np.float64).sum(0)
+        self.reset()
+        if not count:
+            return None
+        mean = total / count
+        return mean, np.maximum(squares / count - np.square(mean), 0.0)
 
     def reset(self) -> None:
         """Forgets all audio: the next sample starts a new stream (and a new level estimate)."""
         if self.level is not None:
             self.level.reset()
+        if self.speaker_features is not None:
+            self.speaker_features.reset()
         self._pending = np.zeros(0, np.float32)
         self._state = np.zeros((1, self.config["state_size"]), np.float32)
         self._window = np.zeros((self.config["window_frames"], self.config["state_size"]), np.float32)
@@ -151,31 +302,13 @@ class StreamingRecognizer:
 
     def push(self, samples: np.ndarray) -> list[Prediction]:
         """Adds samples; returns one prediction per interval completed by them."""
-        samples = np.asarray(samples, np.float32).reshape(-1)
-        return self._push_normalized(self.level.push(samples) if self.level is not None else samples)
-
-    def _push_normalized(self, samples: np.ndarray) -> list[Prediction]:
-        """Adds samples that went through the front end; returns one prediction per interval completed."""
-        chunk, hop = self.config["chunk_samples"], self.config["hop_samples"]
-        pending = np.concatenate([self._pending, samples])
-        predictions, start = [], 0
-        while len(pending) - start >= chunk:
-            self._advance(pending[start:start + chunk], self.config["hop_frames"])
-            start += hop
-            if self.interval_hops and self._frames // self.config["hop_frames"] % self.interval_hops == 0:
-                predictions.append(self._predict())
-        self._pending = pending[start:].copy()
-        return predictions
+        return self._add_hops(self._contexts(self._front_end(np.asarray(samples, np.float32).reshape(-1))))
 
     def flush(self) -> list[Prediction]:
         """Ends the stream: a last prediction from any frames not yet predicted from; then `reset`."""
-        predictions = self._push_normalized(self.level.flush()) if self.level is not None else []
-        field, frame_hop = self.config["receptive_field"], self.config["frame_hop"]
-        frames = (len(self._pending) - field) // frame_hop + 1 if len(self._pending) >= field else 0
-        if frames:
-            chunk = np.zeros(self.config["chunk_samples"], np.float32)
-            chunk[:len(self._pending)] = self._pending  # frames past the audio are dropped
-            self._advance(chunk, frames)
+        predictions = self._add_hops(self._contexts(self.level.flush())) if self.level is not None else []
+        for contexts in self._last_contexts():
+            self._add(contexts)
         if self._frames > self._predicted_frames:
             predictions.append(self._predict())
         self.reset()
@@ -188,13 +321,60 @@ class StreamingRecognizer:
             return self._window[:self._frames].copy()
         return np.roll(self._window, -(self._frames % size), axis=0)
 
-    def _advance(self, chunk: np.ndarray, frames: int) -> None:
-        """Runs the step model on one chunk; keeps its first `frames` contexts in the window."""
+    def _front_end(self, samples: np.ndarray) -> np.ndarray:
+        """Samples through the level normalisation (those of its complete blocks), if the model has one."""
+        return self.level.push(samples) if self.level is not None else samples
+
+    def _contexts(self, samples: np.ndarray) -> Iterator[np.ndarray]:
+        """Adds samples that went through the front end; yields the raw contexts `(hop_frames, state_size)` of
+        every chunk they complete, running the step model on it."""
+        chunk, hop = self.config["chunk_samples"], self.config["hop_samples"]
+        pending, start = np.concatenate([self._pending, samples]), 0
+        while len(pending) - start >= chunk:
+            yield self._step_contexts(pending[start:start + chunk])
+            start += hop
+        self._pending = pending[start:].copy()
+
+    def _last_contexts(self) -> Iterator[np.ndarray]:
+        """The contexts of the frames left in an incomplete last chunk (frames past the audio are dropped)."""
+        field, frame_hop = self.config["receptive_field"], self.config["frame_hop"]
+        frames = (len(self._pending) - field) // frame_hop + 1 if len(self._pending) >= field else 0
+        if frames:
+            chunk = np.zeros(self.config["chunk_samples"], np.float32)
+            chunk[:len(self._pending)] = self._pending
+            self._pending = np.zeros(0, np.float32)
+            yield self._step_contexts(chunk)[:frames]
+
+    def _recording_contexts(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The raw contexts of a whole recording given as sample blocks, streamed from the present state."""
+        for block in blocks:
+            yield from self._contexts(self._front_end(np.asarray(block, np.float32).reshape(-1)))
+        if self.level is not None:
+            yield from self._contexts(self.level.flush())
+        yield from self._last_contexts()
+
+    def _step_contexts(self, chunk: np.ndarray) -> np.ndarray:
+        """The step model's contexts of one chunk, from and to the GRU state."""
         out = self._step(audio=chunk[None], state=self._state)
         self._state = out["state"]
+        return out["contexts"][0]
+
+    def _add_hops(self, hops: Iterable[np.ndarray]) -> list[Prediction]:
+        """Adds each hop's contexts to the window; returns a prediction at every interval."""
+        predictions = []
+        for contexts in hops:
+            self._add(contexts)
+            if self.interval_hops and self._frames // self.config["hop_frames"] % self.interval_hops == 0:
+                predictions.append(self._predict())
+        return predictions
+
+    def _add(self, contexts: np.ndarray) -> None:
+        """Writes contexts (normalised per speaker, if the model is) over the oldest ones in the window."""
+        if self.speaker_features is not None:
+            contexts = self.speaker_features.push(contexts)
         size = len(self._window)
-        self._window[(self._frames + np.arange(frames)) % size] = out["contexts"][0, :frames]
-        self._frames += frames
+        self._window[(self._frames + np.arange(len(contexts))) % size] = contexts
+        self._frames += len(contexts)
 
     def _predict(self) -> Prediction:
         """The head's prediction from the window's valid frames."""

@@ -35,7 +35,9 @@ class EmotionRecognizer(keras.Model):
     (`model.standardization.set_statistics`). With `bounded`, a tanh keeps every output in
     the labels' [-1, 1]. `frontend` records what the audio went through before the features
     (`keras_cpc.loudness.frontend_config`); `training.export` writes it into `model.json`, so
-    that the streaming engine feeds the model what it was trained on.
+    that the streaming engine feeds the model what it was trained on. `speaker_features` records that
+    each speaker's features were mapped onto the standardisation's statistics before the model
+    (`keras_cpc.speaker_features`), which the export passes on to the engine.
 
     Args:
         num_heads: attention heads.
@@ -46,6 +48,7 @@ class EmotionRecognizer(keras.Model):
         standardize: standardise the input features with fixed statistics.
         bounded: squash the outputs into [-1, 1] with tanh.
         frontend: the audio front end of the training data (`{}`: raw audio).
+        speaker_features: trained on features normalised per speaker (needs `standardize`).
     """
 
     def __init__(
@@ -58,9 +61,13 @@ class EmotionRecognizer(keras.Model):
         standardize: bool = False,
         bounded: bool = False,
         frontend: dict | None = None,
+        speaker_features: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if speaker_features and not standardize:
+            raise ValueError("speaker_features maps features onto the standardisation's statistics: it needs "
+                             "standardize")
         self.num_heads = num_heads
         self.attention_dim = attention_dim
         self.hidden_units = tuple(int(units) for units in hidden_units)
@@ -69,6 +76,7 @@ class EmotionRecognizer(keras.Model):
         self.standardize = standardize
         self.bounded = bounded
         self.frontend = dict(frontend or {})
+        self.speaker_features = speaker_features
         self.standardization = Standardize(name="standardization", dtype=self.dtype_policy) if standardize else None
         self.attention = SelfAttention(num_heads, attention_dim, name="attention", dtype=self.dtype_policy)
         self.pooling = MeanStdPooling(name="pooling", dtype=self.dtype_policy)
@@ -117,5 +125,6 @@ class EmotionRecognizer(keras.Model):
             standardize=self.standardize,
             bounded=self.bounded,
             frontend=self.frontend,
+            speaker_features=self.speaker_features,
         )
         return config

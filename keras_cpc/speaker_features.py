@@ -1,0 +1,87 @@
+"""Features normalised per speaker: a speaker's feature statistics mapped onto the training corpus's (NumPy only).
+
+A channel (noise, a room, a microphone) and a voice shift every frame's features the same way, so
+a recognizer fed raw features learns the recording and the voice as much as the emotion. Mapping
+each speaker's per-dimension mean and variance onto the corpus's (`to_reference`) takes out what
+is constant over their speech and keeps how each utterance differs from their usual speech.
+Training maps every speaker with the statistics of all their utterances; the streaming engine does
+the same with `SpeakerFeatures`, calibrated from recordings of the speaker or, without calibration,
+from the running statistics of the session, which start at the corpus's with the weight of
+`prior_seconds` of frames (a session that has heard little is mapped little).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPSILON = 1e-6  # added to variances, as keras_cpc.layers.Standardize does
+Statistics = tuple[np.ndarray, np.ndarray]  # per-dimension mean and variance
+
+
+def to_reference(frames: np.ndarray, speaker: Statistics, reference: Statistics) -> np.ndarray:
+    """`frames` (time, dim) of a speaker whose features have `speaker` statistics, moved so that they have
+    the `reference` mean and variance: `ref_mean + (frames - mean) * sqrt((ref_var + e) / (var + e))`."""
+    (mean, variance), (ref_mean, ref_variance) = speaker, reference
+    scale = np.sqrt((np.asarray(ref_variance, np.float64) + EPSILON) / (np.asarray(variance, np.float64) + EPSILON))
+    return (ref_mean + (np.asarray(frames, np.float64) - mean) * scale).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Per-speaker feature normalisation as `model.json` records it (`features`): the reference statistics
+    (the training corpus's) and how much a session's running estimate trusts them."""
+
+    mean: tuple[float, ...]
+    variance: tuple[float, ...]
+    frame_rate: float  # feature frames per second
+    prior_seconds: float = 10.0  # weight of the reference in an uncalibrated session's estimate
+
+
+class SpeakerFeatures:
+    """Streaming per-speaker normalisation of feature frames: each frame of `push` is mapped with the
+    statistics of the speaker heard so far, the frame itself included, so that a stream equals the
+    whole recording mapped frame by frame (`normalize_stream`). `calibrate` fixes the speaker's
+    statistics (e.g. from a reading, or all of a speaker's recordings) instead."""
+
+    def __init__(self, settings: FeatureSettings):
+        self.settings = settings
+        self.reference = (np.asarray(settings.mean, np.float64), np.asarray(settings.variance, np.float64))
+        self._calibration: Statistics | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets the frames heard: back to the reference statistics (or the calibration)."""
+        weight = self.settings.prior_seconds * self.settings.frame_rate
+        mean, variance = self.reference
+        self._count = weight
+        self._sum = mean * weight
+        self._squares = (variance + np.square(mean)) * weight
+
+    def calibrate(self, statistics: Statistics | None) -> None:
+        """Maps every frame with these speaker statistics from now on (`None`: back to running estimates)."""
+        self._calibration = None if statistics is None else tuple(np.asarray(s, np.float64) for s in statistics)
+        self.reset()
+
+    @property
+    def statistics(self) -> Statistics:
+        """The speaker statistics frames are mapped with now."""
+        if self._calibration is not None:
+            return self._calibration
+        mean = self._sum / self._count
+        return mean, np.maximum(self._squares / self._count - np.square(mean), 0.0)
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        """Maps `frames` (time, dim), each with the statistics that include it."""
+        frames = np.asarray(frames, np.float64)
+        if self._calibration is not None:
+            return to_reference(frames, self._calibration, self.reference)
+        counts = self._count + np.arange(1, len(frames) + 1)[:, None]
+        means = (self._sum + np.cumsum(frames, axis=0)) / counts
+        variances = np.maximum((self._squares + np.cumsum(np.square(frames), axis=0)) / counts - np.square(means), 0)
+        self._count, self._sum, self._squares = counts[-1, 0] if len(frames) else self._count, \
+            self._sum + frames.sum(0), self._squares + np.square(frames).sum(0)
+        ref_mean, ref_variance = self.reference
+        return (ref_mean + (frames - means) * np.sqrt((ref_variance + EPSILON) / (variances + EPSILON))).astype(
+            np.float32)
