@@ -16,15 +16,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EPSILON = 1e-6  # added to variances, as keras_cpc.layers.Standardize does
+EPSILON = 1e-6  # added to variances by default, as keras_cpc.layers.Standardize does
 Statistics = tuple[np.ndarray, np.ndarray]  # per-dimension mean and variance
 
 
-def to_reference(frames: np.ndarray, speaker: Statistics, reference: Statistics) -> np.ndarray:
+def to_reference(frames: np.ndarray, speaker: Statistics, reference: Statistics, epsilon: float = EPSILON
+                 ) -> np.ndarray:
     """`frames` (time, dim) of a speaker whose features have `speaker` statistics, moved so that they have
-    the `reference` mean and variance: `ref_mean + (frames - mean) * sqrt((ref_var + e) / (var + e))`."""
+    the `reference` mean and variance: `ref_mean + (frames - mean) * sqrt((ref_var + e) / (var + e))`, `e` the
+    standardisation's `epsilon` (a variance floor: dimensions below it are not amplified)."""
     (mean, variance), (ref_mean, ref_variance) = speaker, reference
-    scale = np.sqrt((np.asarray(ref_variance, np.float64) + EPSILON) / (np.asarray(variance, np.float64) + EPSILON))
+    scale = np.sqrt((np.asarray(ref_variance, np.float64) + epsilon) / (np.asarray(variance, np.float64) + epsilon))
     return (ref_mean + (np.asarray(frames, np.float64) - mean) * scale).astype(np.float32)
 
 
@@ -37,6 +39,7 @@ class FeatureSettings:
     variance: tuple[float, ...]
     frame_rate: float  # feature frames per second
     prior_seconds: float = 10.0  # weight of the reference in an uncalibrated session's estimate
+    epsilon: float = EPSILON  # the standardisation's, added to every variance
 
 
 class SpeakerFeatures:
@@ -76,12 +79,13 @@ class SpeakerFeatures:
         """Maps `frames` (time, dim), each with the statistics that include it."""
         frames = np.asarray(frames, np.float64)
         if self._calibration is not None:
-            return to_reference(frames, self._calibration, self.reference)
+            return to_reference(frames, self._calibration, self.reference, self.settings.epsilon)
         counts = self._count + np.arange(1, len(frames) + 1)[:, None]
         means = (self._sum + np.cumsum(frames, axis=0)) / counts
         variances = np.maximum((self._squares + np.cumsum(np.square(frames), axis=0)) / counts - np.square(means), 0)
         self._count, self._sum, self._squares = counts[-1, 0] if len(frames) else self._count, \
             self._sum + frames.sum(0), self._squares + np.square(frames).sum(0)
         ref_mean, ref_variance = self.reference
-        return (ref_mean + (frames - means) * np.sqrt((ref_variance + EPSILON) / (variances + EPSILON))).astype(
+        epsilon = self.settings.epsilon
+        return (ref_mean + (frames - means) * np.sqrt((ref_variance + epsilon) / (variances + epsilon))).astype(
             np.float32)

@@ -416,7 +416,7 @@ def speaker_models(models):
     cpc, _, folder = models
     root = folder.parent
     recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
-                                   standardize=True, speaker_features=True)
+                                   standardize=True, speaker_features=True, variance_floor=0.02)
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(recognizer, 3)
     rng = np.random.default_rng(4)
@@ -441,7 +441,7 @@ def test_model_json_records_the_per_speaker_normalisation_of_the_features(speake
     features = json.loads((folder / "model.json").read_text())["features"]
     np.testing.assert_allclose(features["mean"], recognizer.standardization.mean.numpy(), atol=1e-7)
     np.testing.assert_allclose(features["variance"], recognizer.standardization.variance.numpy(), atol=1e-7)
-    assert features["frame_rate"] == 100 and features["prior_seconds"] > 0
+    assert features["frame_rate"] == 100 and features["prior_seconds"] > 0 and features["epsilon"] == 0.02
     assert json.loads((models[2] / "model.json").read_text())["features"] == {}  # trained on raw features
     assert StreamingRecognizer(models[2]).speaker_features is None
 

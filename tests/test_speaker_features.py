@@ -69,3 +69,19 @@ def test_calibration_fixes_the_statistics_until_cleared_and_reset_forgets():
     normalizer.reset()
     np.testing.assert_array_equal(normalizer.push(frames), first)
     assert normalizer.statistics[0] != pytest.approx(speaker[0])
+
+
+def test_a_variance_floor_bounds_the_amplification_of_near_constant_dimensions():
+    frames = _frames(5, 200, scale=1e-2)  # variances about 1e-4 to 2.5e-3
+    statistics = (frames.mean(0), frames.var(0))
+    amplified = to_reference(frames, statistics, REFERENCE)
+    floored = to_reference(frames, statistics, REFERENCE, epsilon=0.05)
+    np.testing.assert_allclose(amplified.var(0), REFERENCE[1], rtol=0.02)  # a tiny default epsilon: full scale
+    expected = np.sqrt((REFERENCE[1] + 0.05) / (frames.var(0) + 0.05)) * frames.std(0)
+    np.testing.assert_allclose(floored.std(0), expected, rtol=1e-4)
+    assert floored.std(0).max() < 0.4
+    settings = FeatureSettings(mean=tuple(REFERENCE[0]), variance=tuple(REFERENCE[1]), frame_rate=100.0,
+                               epsilon=0.05)
+    normalizer = SpeakerFeatures(settings)
+    normalizer.calibrate(statistics)
+    np.testing.assert_allclose(normalizer.push(frames), floored, atol=1e-6)

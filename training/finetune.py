@@ -51,7 +51,7 @@ from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
-from keras_cpc.speaker_features import Statistics, to_reference
+from keras_cpc.speaker_features import EPSILON, Statistics, to_reference
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
 from training import add_corpus_arguments, non_negative, non_negative_int, positive, pretrain, run_cli
 from training.config import FinetuneConfig, PretrainConfig, SettingError
@@ -106,6 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
                         help="frozen features, with --standardize: map each speaker's feature mean and variance "
                              "onto the training set's (keras_cpc.speaker_features), as the engine does per session")
+    parser.add_argument("--variance-floor", type=positive(float), metavar="V",
+                        help="with --standardize: added to every feature variance (default 1e-6), so that "
+                             "near-constant dimensions, which a channel moves most, are not amplified")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -190,7 +193,7 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     if config.speaker_features:  # every version of every set: its speakers through their own channel
         for utterances, versions in [(sets[0], copies), *((s, [f]) for s, f in zip(sets, files))]:
             for version in versions:
-                transforms.update(speaker_transforms(version, utterances, statistics, max_frames))
+                transforms.update(speaker_transforms(version, utterances, statistics, max_frames, epsilon(config)))
     if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
@@ -198,12 +201,17 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
             for i, (f, s) in enumerate(zip(files, sets))], statistics
 
 
+def epsilon(config: FinetuneConfig) -> float:
+    """What the standardisation adds to every variance."""
+    return config.variance_floor or EPSILON
+
+
 def speaker_transforms(files: Sequence[str], utterances: Sequence[EmotionUtterance], reference: Statistics,
-                       max_frames: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+                       max_frames: int, floor: float) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Per feature file, `to_reference` with its speaker's statistics over these files."""
     speakers = [u.speaker for u in utterances]
     by_speaker = speaker_statistics(files, speakers, max_frames)
-    return {path: functools.partial(to_reference, speaker=by_speaker[speaker], reference=reference)
+    return {path: functools.partial(to_reference, speaker=by_speaker[speaker], reference=reference, epsilon=floor)
             for path, speaker in zip(files, speakers)}
 
 
@@ -268,7 +276,8 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     standardize = config.standardize and statistics is not None
     head = {"bounded": config.bounded, "frontend": frontend(config)}
     model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
-        EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features, **head)
+        EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
+                          variance_floor=epsilon(config), **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

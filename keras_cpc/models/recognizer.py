@@ -49,6 +49,8 @@ class EmotionRecognizer(keras.Model):
         bounded: squash the outputs into [-1, 1] with tanh.
         frontend: the audio front end of the training data (`{}`: raw audio).
         speaker_features: trained on features normalised per speaker (needs `standardize`).
+        variance_floor: the standardisation's epsilon, added to every variance: dimensions whose
+            variance is below it are not amplified.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class EmotionRecognizer(keras.Model):
         bounded: bool = False,
         frontend: dict | None = None,
         speaker_features: bool = False,
+        variance_floor: float = 1e-6,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,7 +80,9 @@ class EmotionRecognizer(keras.Model):
         self.bounded = bounded
         self.frontend = dict(frontend or {})
         self.speaker_features = speaker_features
-        self.standardization = Standardize(name="standardization", dtype=self.dtype_policy) if standardize else None
+        self.variance_floor = variance_floor
+        self.standardization = Standardize(variance_floor, name="standardization",
+                                                        dtype=self.dtype_policy) if standardize else None
         self.attention = SelfAttention(num_heads, attention_dim, name="attention", dtype=self.dtype_policy)
         self.pooling = MeanStdPooling(name="pooling", dtype=self.dtype_policy)
         self.hidden = [
@@ -126,5 +131,6 @@ class EmotionRecognizer(keras.Model):
             bounded=self.bounded,
             frontend=self.frontend,
             speaker_features=self.speaker_features,
+            variance_floor=self.variance_floor,
         )
         return config
