@@ -117,7 +117,8 @@ def feature_settings(recognizer: EmotionRecognizer, frame_hop: int) -> dict:
     mean, variance = (keras.ops.convert_to_numpy(w).astype(float).tolist()
                       for w in (recognizer.standardization.mean, recognizer.standardization.variance))
     return asdict(FeatureSettings(mean=mean, variance=variance, frame_rate=SAMPLE_RATE / frame_hop,
-                                  epsilon=recognizer.standardization.epsilon))
+                                  epsilon=recognizer.standardization.epsilon,
+                                  calibration=recognizer.speaker_calibration))
 
 
 def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: int) -> keras.Model:

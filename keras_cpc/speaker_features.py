@@ -4,8 +4,10 @@ A channel (noise, a room, a microphone) and a voice shift every frame's features
 a recognizer fed raw features learns the recording and the voice as much as the emotion. Mapping
 each speaker's per-dimension mean and variance onto the corpus's (`to_reference`) takes out what
 is constant over their speech and keeps how each utterance differs from their usual speech.
-Training maps every speaker with the statistics of all their utterances; the streaming engine does
-the same with `SpeakerFeatures`, calibrated from recordings of the speaker or, without calibration,
+Training maps every speaker with the statistics of all their utterances, or of their neutral ones only
+(`calibration`: then a speaker's neutral speech is the reference, as the app's calibration reading of a
+neutral text); the streaming engine does the same with `SpeakerFeatures`, calibrated from recordings of
+the speaker or, without calibration,
 from the running statistics of the session, which start at the corpus's with the weight of
 `prior_seconds` of frames (a session that has heard little is mapped little).
 """
@@ -40,6 +42,7 @@ class FeatureSettings:
     frame_rate: float  # feature frames per second
     prior_seconds: float = 10.0  # weight of the reference in an uncalibrated session's estimate
     epsilon: float = EPSILON  # the standardisation's, added to every variance
+    calibration: str = "all"  # a speaker's statistics come from all their speech, or their neutral speech only
 
 
 class SpeakerFeatures:

@@ -476,6 +476,10 @@ def test_calibrate_speaker_measures_level_and_context_statistics_as_training_doe
                                     (mean, variance))[0]
     estimate = (stream.push(audio) + stream.flush())[-1][1:]
     np.testing.assert_allclose(estimate, _last_predictions(recognizer, mapped, [298])[0], atol=1e-4)
+    neutral_level, (neutral_mean, _) = stream.calibrate_speaker(lambda: ([clip] for clip in clips),
+                                                                lambda: ([clip] for clip in clips[1:]))
+    assert neutral_level == measured_level  # the level from all recordings, the features from the neutral ones
+    np.testing.assert_allclose(neutral_mean, _contexts(cpc, clips[1], level).mean(0), atol=1e-4)
     stream.calibrate(None)  # cleared: the running estimate again
     uncalibrated = (stream.push(audio) + stream.flush())[-1][1:]
     assert np.abs(np.array(uncalibrated) - estimate).max() > 1e-3

@@ -304,6 +304,21 @@ def test_speaker_features_map_each_speaker_onto_the_training_statistics(corpus, 
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--no-standardize"))
 
 
+def test_speaker_features_can_be_calibrated_on_each_speakers_neutral_utterances(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--speaker-calibration", "neutral")
+    utterances = read_corpus("ravdess", str(corpus))
+    train, test = utterances[:14], utterances[14:]
+    (_, _, tested), (mean, variance) = finetune.datasets(args, "mfcc", [train, test, test], seed=0)
+    items = [features[:length] for inputs, _ in tested
+             for features, length in zip(inputs["features"].numpy(), inputs["lengths"].numpy())]
+    for speaker in ("Actor_03", "Actor_04"):  # each speaker's neutral clip is mapped onto the training statistics
+        (neutral,) = [f for f, u in zip(items, test) if u.speaker == speaker and u.emotion == "neutral"]
+        others = np.concatenate([f for f, u in zip(items, test) if u.speaker == speaker and u.emotion != "neutral"])
+        np.testing.assert_allclose(neutral.astype(np.float64).mean(0), mean, atol=1e-3 * np.sqrt(variance).max())
+        assert np.abs(others.mean(0) - mean).max() > 0.1  # louder noise than the neutral clip: mapped away
+    assert args.settings()["speaker_calibration"] == "neutral"
+
+
 def test_cross_sentence_trains_on_one_sentence_and_scores_each_apart(corpus, tmp_path):
     for clip in corpus.rglob("*.wav"):  # the miniature corpus with its clips also as sentence 2
         for statement in ("01", "02"):

@@ -29,6 +29,7 @@ import numpy as np
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
 from keras_cpc.datasets import EmotionUtterance, labels
+from keras_cpc.datasets.emotion import NEUTRAL
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
 from keras_cpc.features import (
     audio_dataset,
@@ -106,6 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
                         help="frozen features, with --standardize: map each speaker's feature mean and variance "
                              "onto the training set's (keras_cpc.speaker_features), as the engine does per session")
+    parser.add_argument("--speaker-calibration", choices=("all", "neutral"),
+                        help="with --speaker-features: a speaker's feature statistics from all their utterances "
+                             "(default) or from their neutral ones only (what the app's calibration reading gives)")
     parser.add_argument("--variance-floor", type=positive(float), metavar="V",
                         help="with --standardize: added to every feature variance (default 1e-6), so that "
                              "near-constant dimensions, which a channel moves most, are not amplified")
@@ -193,7 +197,8 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     if config.speaker_features:  # every version of every set: its speakers through their own channel
         for utterances, versions in [(sets[0], copies), *((s, [f]) for s, f in zip(sets, files))]:
             for version in versions:
-                transforms.update(speaker_transforms(version, utterances, statistics, max_frames, epsilon(config)))
+                transforms.update(speaker_transforms(version, utterances, statistics, max_frames, epsilon(config),
+                                                     config.speaker_calibration == "neutral"))
     if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
@@ -207,10 +212,16 @@ def epsilon(config: FinetuneConfig) -> float:
 
 
 def speaker_transforms(files: Sequence[str], utterances: Sequence[EmotionUtterance], reference: Statistics,
-                       max_frames: int, floor: float) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Per feature file, `to_reference` with its speaker's statistics over these files."""
+                       max_frames: int, floor: float, neutral: bool = False
+                       ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Per feature file, `to_reference` with its speaker's statistics over these files (their `neutral` ones
+    only, if asked and the speaker has any)."""
     speakers = [u.speaker for u in utterances]
     by_speaker = speaker_statistics(files, speakers, max_frames)
+    if neutral:
+        neutral_files = [(f, u.speaker) for f, u in zip(files, utterances) if u.emotion in NEUTRAL]
+        by_speaker.update(speaker_statistics([f for f, _ in neutral_files], [s for _, s in neutral_files],
+                                             max_frames))
     return {path: functools.partial(to_reference, speaker=by_speaker[speaker], reference=reference, epsilon=floor)
             for path, speaker in zip(files, speakers)}
 
@@ -277,7 +288,8 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     head = {"bounded": config.bounded, "frontend": frontend(config)}
     model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
         EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
-                          variance_floor=epsilon(config), **head)
+                          variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
+                          **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

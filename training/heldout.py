@@ -23,10 +23,11 @@ import keras
 import numpy as np
 
 from app.engine.analysis import analyze_file, read_blocks
-from app.engine.streaming import StreamingRecognizer
+from app.engine.streaming import Recordings, StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import stream_contexts, window_prediction
 from keras_cpc.datasets import EmotionUtterance, labels
+from keras_cpc.datasets.emotion import NEUTRAL
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
@@ -48,7 +49,9 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
         return stream_contexts(load_audio(utterance.path), cpc.encoder, cpc.autoregressor, recognizer.frontend,
                                levels.get(utterance.speaker), features if speaker is not None else None, speaker)
 
-    by_speaker = speaker_context_statistics(utterances, lambda u: contexts(u)[0]) if features else {}
+    calibration = [u for u in utterances if u.emotion in NEUTRAL] if features.get("calibration") == "neutral" \
+        else utterances
+    by_speaker = speaker_context_statistics(calibration, lambda u: contexts(u)[0]) if features else {}
     whole, window = [], []
     for utterance in utterances:
         frames = contexts(utterance, by_speaker.get(utterance.speaker))
@@ -67,6 +70,11 @@ def speaker_context_statistics(utterances: Sequence[EmotionUtterance],
     return statistics
 
 
+def recordings(utterances: Sequence[EmotionUtterance], indices: Sequence[int], sample_rate: int) -> Recordings:
+    """The utterances at `indices` as the engine's `Recordings`, read block by block."""
+    return lambda: (read_blocks(Path(utterances[i].path), sample_rate) for i in indices)
+
+
 def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np.ndarray:
     """The streaming engine's last prediction on each utterance, calibrated with their speaker's utterances
     (`StreamingRecognizer.calibrate_speaker`) when the model was trained so."""
@@ -75,8 +83,10 @@ def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np
     for speaker in dict.fromkeys(u.speaker for u in utterances):
         indices = [i for i, u in enumerate(utterances) if u.speaker == speaker]
         if recognizer.calibrated_per_speaker:
-            recognizer.calibrate_speaker(
-                lambda: (read_blocks(Path(utterances[i].path), recognizer.sample_rate) for i in indices))
+            neutral = [i for i in indices if utterances[i].emotion in NEUTRAL]
+            recognizer.calibrate_speaker(recordings(utterances, indices, recognizer.sample_rate),
+                                         recordings(utterances, neutral, recognizer.sample_rate)
+                                         if recognizer.neutral_calibration and neutral else None)
         for i in indices:
             predictions[i] = analyze_file(recognizer, Path(utterances[i].path))[-1][1:]
     return predictions

@@ -10,7 +10,8 @@ clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
 hop and per file, and the mean and spread per dimension of the files' estimates (each file's
 `app.engine.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
 as training calibrates each speaker (`StreamingRecognizer.calibrate_speaker`: their level, the median
-over their clips under the condition, and their contexts' statistics, for models trained so; a
+over their clips under the condition, and their contexts' statistics, of their neutral clips for a
+model trained on neutral calibrations, as the app's calibration reading gives them; a
 read-speech file is its own speaker); models without speaker calibration ignore it. Babble is made from
 `--babble` speech (other speakers than the corpus's). Writes `results.json`, `robustness.md`
 and `robustness.png` to `--out`.
@@ -37,6 +38,7 @@ from app.engine.trajectory import estimates, summary_estimates
 from keras_cpc.audio import audio_files, load_audio
 from keras_cpc.channels import CONDITIONS, apply_condition
 from keras_cpc.datasets import EmotionUtterance, labels
+from keras_cpc.datasets.emotion import NEUTRAL
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import cache_features, mfcc_extractor
 from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
@@ -50,8 +52,9 @@ BABBLE_SOURCES = 20  # files of --babble that babble is drawn from
 class Predictor(Protocol):
     """A system scored under each condition: calibrated with a speaker's clips, then one clip at a time."""
 
-    def calibrate(self, clips: Sequence[np.ndarray]) -> None:
-        """Calibrates with all clips of the speaker of the next clips (under the same condition)."""
+    def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
+        """Calibrates with all clips of the speaker of the next clips (under the same condition), `utterances`
+        saying what each is."""
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """(activation, valence, dominance) of a clip."""
@@ -69,9 +72,11 @@ class StreamPredictor:
     def __init__(self, model_dir: str):
         self.recognizer = StreamingRecognizer(model_dir, interval=math.inf)
 
-    def calibrate(self, clips: Sequence[np.ndarray]) -> None:
+    def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         if self.recognizer.calibrated_per_speaker:
-            self.recognizer.calibrate_speaker(recordings(clips))
+            neutral = [clip for clip, u in zip(clips, utterances) if u.emotion in NEUTRAL]
+            self.recognizer.calibrate_speaker(
+                recordings(clips), recordings(neutral) if self.recognizer.neutral_calibration and neutral else None)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         return np.array((self.recognizer.push(audio) + self.recognizer.flush())[-1][1:])
@@ -86,7 +91,7 @@ class FloorPredictor:
         x_train, x_valid = (statistics(cache_features(s, extractor, cache)) for s in sets[:2])
         self.floor = fit_floor(x_train, labels(sets[0]), x_valid, labels(sets[1]))
 
-    def calibrate(self, clips: Sequence[np.ndarray]) -> None:
+    def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         """The floor is not calibrated."""
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
@@ -107,7 +112,7 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
         for speaker in speakers:
             indices = [i for i, u in enumerate(test) if u.speaker == speaker]
             for name, predict in predictors.items():
-                predict.calibrate([shifted[i] for i in indices])
+                predict.calibrate([shifted[i] for i in indices], [test[i] for i in indices])
                 for i in indices:
                     predicted[name][i] = predict(shifted[i])
             progress.add(len(indices))

@@ -153,6 +153,12 @@ class StreamingRecognizer:
         """Whether the model was trained with each speaker calibrated (their level or their features)."""
         return self.speaker_features is not None or (self.level is not None and self.level.settings.per_speaker)
 
+    @property
+    def neutral_calibration(self) -> bool:
+        """Whether the model's feature statistics of a speaker come from their neutral speech only (as the app's
+        calibration reading), not from all of it."""
+        return self.speaker_features is not None and self.speaker_features.settings.calibration == "neutral"
+
     def calibrate(self, level_dbfs: float | None, features: Statistics | None = None) -> None:
         """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`) and maps contexts with
         their feature statistics (`SpeakerFeatures.calibrate`); `None` removes either. What the model does not
@@ -163,16 +169,19 @@ class StreamingRecognizer:
             self.speaker_features.calibrate(features)
         self.reset()
 
-    def calibrate_speaker(self, recordings: Recordings) -> tuple[float | None, Statistics | None]:
+    def calibrate_speaker(self, recordings: Recordings, neutral: Recordings | None = None
+                          ) -> tuple[float | None, Statistics | None]:
         """Calibrates with recordings of one speaker, as training calibrates each speaker: the median of their
-        speech levels, then the mean and variance of their contexts behind that level; returns both (`None`
-        for what the model does not normalise, or when no recording holds speech)."""
+        speech levels, then the mean and variance of their contexts behind that level (of the `neutral` ones
+        if given); returns both (`None` for what the model does not normalise, or when no recording holds
+        speech)."""
         level = None
         if self.level is not None:
             levels = [value for blocks in recordings() if (value := self._speech_level(blocks)) is not None]
             level = float(np.median(levels)) if levels else None
         self.calibrate(level)
-        statistics = self._context_statistics(recordings()) if self.speaker_features is not None else None
+        statistics = self._context_statistics((neutral or recordings)()) if self.speaker_features is not None \
+            else None
         self.calibrate(level, statistics)
         return level, statistics
 
@@ -193,95 +202,6 @@ class StreamingRecognizer:
                 count += len(contexts)
                 total = total + contexts.sum(0, np.float64)
                 squares = squares + np.square(contexts, dtype=np.float64).sum(0)
-        self.reset()
-        if not count:
-            return None
-        mean = total / count
-        return mean, np.maximum(squares / count - np.square(mean), 0.0)
-
-    @property
-    def window_seconds(self) -> float:
-        """Seconds of audio a full window of contexts hears: predictions from this time on see a full
-        window, the latest this many seconds."""
-        config = self.config
-        return ((config["window_frames"] - 1) * config["frame_hop"] + config["receptive_field"]) / self.sample_rate
-
-    @property
-    def calibratable(self) -> bool:
-        """Whether the model normalises anything a speaker's calibration sets (their level or their features)."""
-        return self.level is not None or self.speaker_features is not None
-
-    @property
-    def calibrated_per_speaker(self) -> bool:
-        """Whether the model was trained with each speaker calibrated (their level or their features)."""
-        return self.speaker_features is not None or (self.level is not None and self.level.settings.per_speaker)
-
-    def calibrate(self, level_dbfs: float | None, features: Statistics | None = None) -> None:
-        """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`) and maps contexts with
-        their feature statistics (`SpeakerFeatures.calibrate`); `None` removes either. What the model does not
-        normalise is ignored."""
-        if self.level is not None:
-            self.level.calibrate(level_dbfs)
-        if self.speaker_features is not None:
-            self.speaker_features.calibrate(features)
-        self.reset()
-
-    def calibrate_speaker(self, recordings: Recordings) -> tuple[float | None, Statistics | None]:
-        """Calibrates with recordings of one speaker, as training calibrates each speaker: the median of their
-        speech levels, then the mean and variance of their contexts behind that level; returns both (`None`
-        for what the model does not normalise, or when no recording holds speech)."""
-        level = None
-        if self.level is not None:
-            levels = [value for blocks in recordings() if (value := self._speech_level(blocks)) is not None]
-            level = float(np.median(levels)) if levels else None
-        self.calibrate(level)
-        statistics = self._context_statistics(recordings()) if self.speaker_features is not None else None
-        self.calibrate(level, statistics)
-        return level, statistics
-
-    def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:
-        """A recording's speech level (dBFS) as the front end measures it, block by block (`None`: no speech)."""
-        normalizer = LevelNormalizer(self.level.settings, self.sample_rate)
-        for block in blocks:
-            normalizer.push(block)
-        return normalizer.level_dbfs
-
-    def _context_statistics(self, recordings: Iterable[Iterable[np.ndarray]]) -> Statistics | None:
-        """Per-dimension mean and variance of the contexts of recordings, each streamed alone through the
-        front end; `None` without a frame."""
-        count, total, squares = 0, 0.0, 0.0
-        for blocks in recordings:
-            self.reset()
-            for contexts in self._recording_contexts(blocks):
-                count += len(contexts)
-                total = total + contexts.sum(0, np.float64)
-                squares = squares + np.square(contexts, dtype=np.float64).sum(0)
-        self.reset()
-        if not count:
-            return None
-        mean = total / count
-        return mean, np.maximum(squares / count - np.square(mean), 0.0)
-
-    def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:
-        """A recording's speech level (dBFS) as the front end measures it, block by block (`None`: no speech)."""
-        normalizer = LevelNormalizer(self.level.settings, self.sample_rate)
-        for block in blocks:
-            normalizer.push(block)
-        return normalizer.level_dbfs
-
-    def _context_statistics(self, recordings: Iterable[Iterable[np.ndarray]]) -> Statistics | None:
-        """Per-dimension mean and variance of the contexts of recordings, each streamed alone through the
-        front end; `None` without a frame."""
-        count, total, squares = 0, 0.0, 0.0
-        for blocks in recordings:
-            self.reset()
-            for block in blocks:
-                for contexts in self._contexts(self._front_end(block)):
-                    count, total, squares = count + len(contexts), total + contexts.sum(0, np.float64), \
-                        squares + np.square(contexts, dtype=np.float64).sum(0)
-            for contexts in self._last_contexts():
-                count, total, squares = count + len(contexts), total + contexts.sum(0, np.float64), \
-                    squares + np.square(contexts, dtype=np.float64).sum(0)
         self.reset()
         if not count:
             return None

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 DIMENSIONS = ("activation", "valence", "dominance")  # the order of every label and prediction
+NEUTRAL = frozenset({"neutral", "neu", "N"})  # the neutral category of RAVDESS, IEMOCAP and MSP-Podcast
 logger = logging.getLogger(__name__)
 
 

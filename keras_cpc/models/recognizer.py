@@ -51,6 +51,8 @@ class EmotionRecognizer(keras.Model):
         speaker_features: trained on features normalised per speaker (needs `standardize`).
         variance_floor: the standardisation's epsilon, added to every variance: dimensions whose
             variance is below it are not amplified.
+        speaker_calibration: what a speaker's feature statistics were computed from: "all" their
+            utterances or their "neutral" ones.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class EmotionRecognizer(keras.Model):
         frontend: dict | None = None,
         speaker_features: bool = False,
         variance_floor: float = 1e-6,
+        speaker_calibration: str = "all",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -81,6 +84,7 @@ class EmotionRecognizer(keras.Model):
         self.frontend = dict(frontend or {})
         self.speaker_features = speaker_features
         self.variance_floor = variance_floor
+        self.speaker_calibration = speaker_calibration
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
         self.attention = SelfAttention(num_heads, attention_dim, name="attention", dtype=self.dtype_policy)
@@ -132,5 +136,6 @@ class EmotionRecognizer(keras.Model):
             frontend=self.frontend,
             speaker_features=self.speaker_features,
             variance_floor=self.variance_floor,
+            speaker_calibration=self.speaker_calibration,
         )
         return config
