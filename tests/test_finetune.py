@@ -317,6 +317,8 @@ def test_speaker_features_can_be_calibrated_on_each_speakers_neutral_utterances(
         np.testing.assert_allclose(neutral.astype(np.float64).mean(0), mean, atol=1e-3 * np.sqrt(variance).max())
         assert np.abs(others.mean(0) - mean).max() > 0.1  # louder noise than the neutral clip: mapped away
     assert args.settings()["speaker_calibration"] == "neutral"
+    explicit_default = config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--speaker-calibration", "all")
+    assert explicit_default.settings() == config_for(corpus, tmp_path, "mfcc", "--speaker-features").settings()
 
 
 def test_cross_sentence_trains_on_one_sentence_and_scores_each_apart(corpus, tmp_path):

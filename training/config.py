@@ -120,7 +120,7 @@ class FinetuneConfig(Config):
         if self.system == "precpc" and self.cpc:
             settings["cpc_sha256"] = file_digest(self.cpc)
         for name in RECORDED_WHEN_ON:
-            if name in settings and settings[name] in (False, 0, None, "none"):
+            if name in settings and settings[name] in (False, 0, None, "none", "all"):
                 del settings[name]
         # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay
         # (a no-op at 1e-5)

@@ -52,8 +52,8 @@ from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
-from keras_cpc.speaker_features import EPSILON, Statistics, to_reference
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
+from keras_cpc.speaker_features import EPSILON, Statistics, to_reference
 from training import add_corpus_arguments, non_negative, non_negative_int, positive, pretrain, run_cli
 from training.config import FinetuneConfig, PretrainConfig, SettingError
 
