@@ -97,7 +97,8 @@ def test_float_export_matches_the_keras_models_on_a_sample_clip():
 def test_a_quieter_or_louder_speaker_gets_the_same_estimates(scale):
     """The shipped int8 model on a held-out actor's clips, calibrated as the out-of-domain protocol calibrates
     an actor (on the clips as they are: `training.robustness.StreamPredictor`), at -20 dB and +9.5 dB: every
-    estimate within 0.05 of the original's."""
+    estimate within 0.03 of the original's (measured 0.023 at both; the float model 0.023 and 0.004; int8's
+    output step is about 0.015)."""
     predict = StreamPredictor(str(EMOTION / "int8"))
     utterances = [EmotionUtterance(str(clip), "Actor_02", 0, 0, 0, EMOTIONS[clip.name.split("-")[2]][0])
                   for clip in CLIPS]
@@ -109,7 +110,7 @@ def test_a_quieter_or_louder_speaker_gets_the_same_estimates(scale):
     clips = [load_audio(clip) for clip in CLIPS]
     original, scaled = estimates(clips), estimates([clip * scale for clip in clips])
     assert np.ptp(original, axis=0).min() > 0.2  # the clips' emotions differ
-    np.testing.assert_allclose(scaled, original, atol=0.05)
+    np.testing.assert_allclose(scaled, original, atol=0.03)
 
 
 @pytest.mark.slow
