@@ -19,6 +19,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
 from keras_cpc.models import CPC
+from keras_cpc.speaker_features import frame_statistics
 
 Extractor = Callable[[np.ndarray], np.ndarray]
 Transform = Callable[[np.ndarray, EmotionUtterance], np.ndarray]  # (waveform, its utterance) -> waveform
@@ -152,25 +153,12 @@ def _cache_name(path: str) -> str:
 
 def feature_statistics(files: Sequence[str], max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean and variance over the frames of the cached feature files (each cut to
-    `max_frames`, as `feature_dataset` cuts them; float64 sums)."""
-    count, total, squares = 0, 0.0, 0.0
-    for path in files:
-        frames = np.load(path)[:max_frames].astype(np.float64)
-        count += len(frames)
-        total = total + frames.sum(0)
-        squares = squares + np.square(frames).sum(0)
-    if not count:
+    `max_frames`, as `feature_dataset` cuts them; `keras_cpc.speaker_features.frame_statistics`)."""
+    statistics = frame_statistics(np.load(path)[:max_frames] for path in files)
+    if statistics is None:
         first = f", the first {files[0]}" if files else ""
         raise ValueError(f"no frames to compute feature statistics from in {len(files)} feature files{first}")
-    mean = total / count
-    return mean, np.maximum(squares / count - np.square(mean), 0.0)
-
-
-def speaker_statistics(files: Sequence[str], speakers: Sequence[str], max_frames: int | None = None
-                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each speaker's `feature_statistics` over their files (`speakers[i]` speaks `files[i]`)."""
-    return {speaker: feature_statistics([f for f, s in zip(files, speakers) if s == speaker], max_frames)
-            for speaker in dict.fromkeys(speakers)}
+    return statistics
 
 
 def padded_dataset(

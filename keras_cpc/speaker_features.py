@@ -14,12 +14,28 @@ from the running statistics of the session, which start at the corpus's with the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 EPSILON = 1e-6  # added to variances by default, as keras_cpc.layers.Standardize does
 Statistics = tuple[np.ndarray, np.ndarray]  # per-dimension mean and variance
+
+
+def frame_statistics(chunks: Iterable[np.ndarray]) -> Statistics | None:
+    """Per-dimension mean and variance over every frame of `(frames, dim)` chunks, from float64 sums (one chunk
+    in memory at a time); `None` without a frame."""
+    count, total, squares = 0, 0.0, 0.0
+    for chunk in chunks:
+        chunk = np.asarray(chunk, np.float64)
+        count += len(chunk)
+        total = total + chunk.sum(0)
+        squares = squares + np.square(chunk).sum(0)
+    if not count:
+        return None
+    mean = total / count
+    return mean, np.maximum(squares / count - np.square(mean), 0.0)
 
 
 def to_reference(frames: np.ndarray, speaker: Statistics, reference: Statistics, epsilon: float = EPSILON
@@ -48,7 +64,7 @@ class FeatureSettings:
 class SpeakerFeatures:
     """Streaming per-speaker normalisation of feature frames: each frame of `push` is mapped with the
     statistics of the speaker heard so far, the frame itself included, so that a stream equals the
-    whole recording mapped frame by frame (`normalize_stream`). `calibrate` fixes the speaker's
+    whole recording pushed at once. `calibrate` fixes the speaker's
     statistics (e.g. from a reading, or all of a speaker's recordings) instead."""
 
     def __init__(self, settings: FeatureSettings):
@@ -88,7 +104,4 @@ class SpeakerFeatures:
         variances = np.maximum((self._squares + np.cumsum(np.square(frames), axis=0)) / counts - np.square(means), 0)
         self._count, self._sum, self._squares = counts[-1, 0] if len(frames) else self._count, \
             self._sum + frames.sum(0), self._squares + np.square(frames).sum(0)
-        ref_mean, ref_variance = self.reference
-        epsilon = self.settings.epsilon
-        return (ref_mean + (frames - means) * np.sqrt((ref_variance + epsilon) / (variances + epsilon))).astype(
-            np.float32)
+        return to_reference(frames, (means, variances), self.reference, self.settings.epsilon)

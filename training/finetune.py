@@ -29,7 +29,7 @@ import numpy as np
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
 from keras_cpc.datasets import EmotionUtterance, labels
-from keras_cpc.datasets.emotion import NEUTRAL
+from keras_cpc.datasets.emotion import calibration_indices
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
 from keras_cpc.features import (
     audio_dataset,
@@ -41,7 +41,6 @@ from keras_cpc.features import (
     load_cpc,
     mfcc_extractor,
     speaker_levels,
-    speaker_statistics,
 )
 from keras_cpc.layers import num_frames, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
@@ -198,7 +197,7 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         for utterances, versions in [(sets[0], copies), *((s, [f]) for s, f in zip(sets, files))]:
             for version in versions:
                 transforms.update(speaker_transforms(version, utterances, statistics, max_frames, epsilon(config),
-                                                     config.speaker_calibration == "neutral"))
+                                                     config.speaker_calibration or "all"))
     if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
@@ -212,18 +211,17 @@ def epsilon(config: FinetuneConfig) -> float:
 
 
 def speaker_transforms(files: Sequence[str], utterances: Sequence[EmotionUtterance], reference: Statistics,
-                       max_frames: int, floor: float, neutral: bool = False
-                       ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Per feature file, `to_reference` with its speaker's statistics over these files (their `neutral` ones
-    only, if asked and the speaker has any)."""
-    speakers = [u.speaker for u in utterances]
-    by_speaker = speaker_statistics(files, speakers, max_frames)
-    if neutral:
-        neutral_files = [(f, u.speaker) for f, u in zip(files, utterances) if u.emotion in NEUTRAL]
-        by_speaker.update(speaker_statistics([f for f, _ in neutral_files], [s for _, s in neutral_files],
-                                             max_frames))
-    return {path: functools.partial(to_reference, speaker=by_speaker[speaker], reference=reference, epsilon=floor)
-            for path, speaker in zip(files, speakers)}
+                       max_frames: int, floor: float, calibration: str) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Per feature file, `to_reference` with its speaker's statistics over these files (those of them that
+    `calibration_indices` picks)."""
+    transforms = {}
+    for speaker in dict.fromkeys(u.speaker for u in utterances):
+        own = [(f, u) for f, u in zip(files, utterances) if u.speaker == speaker]
+        chosen = calibration_indices([u for _, u in own], calibration)
+        statistics = feature_statistics([own[i][0] for i in chosen], max_frames)
+        transforms.update({path: functools.partial(to_reference, speaker=statistics, reference=reference,
+                                                   epsilon=floor) for path, _ in own})
+    return transforms
 
 
 def write_predictions(path: Path, utterances: Sequence[EmotionUtterance], predicted: np.ndarray) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
@@ -27,11 +27,11 @@ from app.engine.streaming import Recordings, StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import stream_contexts, window_prediction
 from keras_cpc.datasets import EmotionUtterance, labels
-from keras_cpc.datasets.emotion import NEUTRAL
+from keras_cpc.datasets.emotion import calibration_indices
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
-from keras_cpc.speaker_features import Statistics
+from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, frame_statistics
 from training import add_corpus_arguments, run_cli
 from training.config import SettingError
 
@@ -40,37 +40,35 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
                       window_frames: int, features: dict) -> tuple[np.ndarray, np.ndarray]:
     """Predictions of the Keras models on each whole utterance and on its last `window_frames` contexts, each
     calibrated with its speaker's level (`keras_cpc.features.speaker_levels`) and, with `features` (an
-    export's `model.json` `features`), mapped with the statistics of its speaker's contexts."""
+    export's `model.json` `features`), mapped with the statistics of its speaker's contexts (of those
+    `calibration_indices` picks)."""
     recognizer = keras.saving.load_model(recognizer_path)
     cpc = keras.saving.load_model(cpc_path)
     levels = speaker_levels(utterances, lambda u: load_audio(u.path), recognizer.frontend)
-
-    def contexts(utterance: EmotionUtterance, speaker: Statistics | None = None) -> np.ndarray:
-        return stream_contexts(load_audio(utterance.path), cpc.encoder, cpc.autoregressor, recognizer.frontend,
-                               levels.get(utterance.speaker), features if speaker is not None else None, speaker)
-
-    calibration = [u for u in utterances if u.emotion in NEUTRAL] if features.get("calibration") == "neutral" \
-        else utterances
-    by_speaker = speaker_context_statistics(calibration, lambda u: contexts(u)[0]) if features else {}
-    whole, window = [], []
-    for utterance in utterances:
-        frames = contexts(utterance, by_speaker.get(utterance.speaker))
-        whole.append(window_prediction(recognizer, frames, frames.shape[1]))
-        window.append(window_prediction(recognizer, frames, window_frames))
-    return np.array(whole), np.array(window)
-
-
-def speaker_context_statistics(utterances: Sequence[EmotionUtterance],
-                               contexts: Callable[[EmotionUtterance], np.ndarray]) -> dict[str, Statistics]:
-    """Each speaker's per-dimension mean and variance of the `contexts` `(frames, dim)` of their utterances."""
-    statistics = {}
-    for speaker in dict.fromkeys(u.speaker for u in utterances):
-        frames = np.concatenate([contexts(u) for u in utterances if u.speaker == speaker]).astype(np.float64)
-        statistics[speaker] = frames.mean(0), frames.var(0)
-    return statistics
+    whole, window = np.zeros((len(utterances), len(DIMENSIONS))), np.zeros((len(utterances), len(DIMENSIONS)))
+    for indices in speaker_indices(utterances):
+        contexts = [stream_contexts(load_audio(utterances[i].path), cpc.encoder, cpc.autoregressor,
+                                    recognizer.frontend, levels.get(utterances[i].speaker))[0] for i in indices]
+        if features:  # as the engine maps a calibrated speaker's contexts
+            normalizer = SpeakerFeatures(FeatureSettings(**features))
+            chosen = calibration_indices([utterances[i] for i in indices], normalizer.settings.calibration)
+            normalizer.calibrate(frame_statistics(contexts[j] for j in chosen))
+            contexts = [normalizer.push(frames) for frames in contexts]
+        for i, frames in zip(indices, contexts):
+            whole[i] = window_prediction(recognizer, frames[None], len(frames))
+            window[i] = window_prediction(recognizer, frames[None], window_frames)
+    return whole, window
 
 
-def recordings(utterances: Sequence[EmotionUtterance], indices: Sequence[int], sample_rate: int) -> Recordings:
+def speaker_indices(utterances: Sequence[EmotionUtterance]) -> list[list[int]]:
+    """The positions of each speaker's utterances, speaker by speaker."""
+    positions: dict[str, list[int]] = {}
+    for i, utterance in enumerate(utterances):
+        positions.setdefault(utterance.speaker, []).append(i)
+    return list(positions.values())
+
+
+def read_recordings(utterances: Sequence[EmotionUtterance], indices: Sequence[int], sample_rate: int) -> Recordings:
     """The utterances at `indices` as the engine's `Recordings`, read block by block."""
     return lambda: (read_blocks(Path(utterances[i].path), sample_rate) for i in indices)
 
@@ -80,13 +78,12 @@ def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np
     (`StreamingRecognizer.calibrate_speaker`) when the model was trained so."""
     recognizer = StreamingRecognizer(model, interval=math.inf)  # the head runs once, for the last prediction
     predictions = np.zeros((len(utterances), len(DIMENSIONS)))
-    for speaker in dict.fromkeys(u.speaker for u in utterances):
-        indices = [i for i, u in enumerate(utterances) if u.speaker == speaker]
+    for indices in speaker_indices(utterances):
         if recognizer.calibrated_per_speaker:
-            neutral = [i for i in indices if utterances[i].emotion in NEUTRAL]
-            recognizer.calibrate_speaker(recordings(utterances, indices, recognizer.sample_rate),
-                                         recordings(utterances, neutral, recognizer.sample_rate)
-                                         if recognizer.neutral_calibration and neutral else None)
+            chosen = calibration_indices([utterances[i] for i in indices], recognizer.feature_calibration)
+            recognizer.calibrate_speaker(read_recordings(utterances, indices, recognizer.sample_rate),
+                                         read_recordings(utterances, [indices[j] for j in chosen],
+                                                         recognizer.sample_rate))
         for i in indices:
             predictions[i] = analyze_file(recognizer, Path(utterances[i].path))[-1][1:]
     return predictions

@@ -38,7 +38,7 @@ from app.engine.trajectory import estimates, summary_estimates
 from keras_cpc.audio import audio_files, load_audio
 from keras_cpc.channels import CONDITIONS, apply_condition
 from keras_cpc.datasets import EmotionUtterance, labels
-from keras_cpc.datasets.emotion import NEUTRAL
+from keras_cpc.datasets.emotion import calibration_indices
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import cache_features, mfcc_extractor
 from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
@@ -74,9 +74,8 @@ class StreamPredictor:
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         if self.recognizer.calibrated_per_speaker:
-            neutral = [clip for clip, u in zip(clips, utterances) if u.emotion in NEUTRAL]
-            self.recognizer.calibrate_speaker(
-                recordings(clips), recordings(neutral) if self.recognizer.neutral_calibration and neutral else None)
+            chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
+            self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]))
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         return np.array((self.recognizer.push(audio) + self.recognizer.flush())[-1][1:])

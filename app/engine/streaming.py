@@ -17,7 +17,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_cpc.loudness import LevelNormalizer, frontend_settings
-from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
+from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics, frame_statistics
 
 Recordings = Callable[[], Iterable[Iterable[np.ndarray]]]  # each call: a speaker's recordings, each as sample blocks
 
@@ -154,10 +154,11 @@ class StreamingRecognizer:
         return self.speaker_features is not None or (self.level is not None and self.level.settings.per_speaker)
 
     @property
-    def neutral_calibration(self) -> bool:
-        """Whether the model's feature statistics of a speaker come from their neutral speech only (as the app's
-        calibration reading), not from all of it."""
-        return self.speaker_features is not None and self.speaker_features.settings.calibration == "neutral"
+    def feature_calibration(self) -> str:
+        """Which of a speaker's recordings their feature statistics come from in training: "all", or "neutral"
+        (as the app's calibration reading); "all" for a model without per-speaker features
+        (`keras_cpc.datasets.emotion.calibration_indices` picks them)."""
+        return self.speaker_features.settings.calibration if self.speaker_features is not None else "all"
 
     def calibrate(self, level_dbfs: float | None, features: Statistics | None = None) -> None:
         """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`) and maps contexts with
@@ -169,19 +170,19 @@ class StreamingRecognizer:
             self.speaker_features.calibrate(features)
         self.reset()
 
-    def calibrate_speaker(self, recordings: Recordings, neutral: Recordings | None = None
+    def calibrate_speaker(self, recordings: Recordings, feature_recordings: Recordings | None = None
                           ) -> tuple[float | None, Statistics | None]:
         """Calibrates with recordings of one speaker, as training calibrates each speaker: the median of their
-        speech levels, then the mean and variance of their contexts behind that level (of the `neutral` ones
-        if given); returns both (`None` for what the model does not normalise, or when no recording holds
-        speech)."""
+        speech levels, then the mean and variance of their contexts behind that level (of `feature_recordings`
+        if given, e.g. the neutral ones for a model whose `feature_calibration` says so); returns both (`None`
+        for what the model does not normalise, or when no recording holds speech)."""
         level = None
         if self.level is not None:
             levels = [value for blocks in recordings() if (value := self._speech_level(blocks)) is not None]
             level = float(np.median(levels)) if levels else None
         self.calibrate(level)
-        statistics = self._context_statistics((neutral or recordings)()) if self.speaker_features is not None \
-            else None
+        statistics = self._context_statistics((feature_recordings or recordings)()) \
+            if self.speaker_features is not None else None
         self.calibrate(level, statistics)
         return level, statistics
 
@@ -195,18 +196,14 @@ class StreamingRecognizer:
     def _context_statistics(self, recordings: Iterable[Iterable[np.ndarray]]) -> Statistics | None:
         """Per-dimension mean and variance of the contexts of recordings, each streamed alone through the
         front end; `None` without a frame."""
-        count, total, squares = 0, 0.0, 0.0
-        for blocks in recordings:
-            self.reset()
-            for contexts in self._recording_contexts(blocks):
-                count += len(contexts)
-                total = total + contexts.sum(0, np.float64)
-                squares = squares + np.square(contexts, dtype=np.float64).sum(0)
+        def contexts() -> Iterator[np.ndarray]:
+            for blocks in recordings:
+                self.reset()
+                yield from self._recording_contexts(blocks)
+
+        statistics = frame_statistics(contexts())
         self.reset()
-        if not count:
-            return None
-        mean = total / count
-        return mean, np.maximum(squares / count - np.square(mean), 0.0)
+        return statistics
 
     def reset(self) -> None:
         """Forgets all audio: the next sample starts a new stream (and a new level estimate)."""

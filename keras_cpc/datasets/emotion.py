@@ -51,6 +51,15 @@ Fold = tuple[list[EmotionUtterance], list[EmotionUtterance]]
 """The training and the test utterances of one cross-validation fold."""
 
 
+def calibration_indices(utterances: Sequence[EmotionUtterance], calibration: str) -> list[int]:
+    """Positions of the utterances of one speaker that calibrate their feature statistics: all of them, or with
+    `calibration` "neutral" their neutral ones (all when they have none)."""
+    everything = list(range(len(utterances)))
+    if calibration != "neutral":
+        return everything
+    return [i for i in everything if utterances[i].emotion in NEUTRAL] or everything
+
+
 def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:
     """`(n, 3)` float32 targets in the order of `DIMENSIONS`: activation, valence, dominance."""
     return np.array([[u.activation, u.valence, u.dominance] for u in utterances], np.float32)
