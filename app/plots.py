@@ -14,6 +14,9 @@ from app.engine.streaming import DIMENSIONS, Prediction
 pyqtgraph.setConfigOptions(background="w", foreground="k", antialias=False)
 COLOURS = {"activation": "#d62728", "valence": "#2ca02c", "dominance": "#1f77b4"}
 TRAIL_COLOUR = (31, 119, 180)
+# Opaque lines at these levels instead of pyqtgraph's grid, whose translucent lines were replayed on every
+# repaint: a third of the time plots' painting live (benchmarks/desktop_app.py --profile)
+REFERENCE_LEVELS = (-0.5, 0.0, 0.5)
 
 
 def _columns(predictions: Sequence[Prediction]) -> np.ndarray:
@@ -31,7 +34,8 @@ class TimePlots(pyqtgraph.GraphicsLayoutWidget):
             plot = self.addPlot(row=row, col=0)
             plot.setYRange(-1, 1, padding=0.05)
             plot.setLabel("left", name)
-            plot.showGrid(x=True, y=True, alpha=0.3)
+            for level in REFERENCE_LEVELS:
+                plot.addItem(pyqtgraph.InfiniteLine(level, angle=0, pen=pyqtgraph.mkPen("#dddddd")))
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             if row:

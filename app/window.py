@@ -30,7 +30,9 @@ from app.settings import Calibration, Settings
 from keras_cpc.audio import AUDIO_EXTENSIONS
 
 LIVE_SPAN = 30.0  # seconds of live estimates on screen
-TRAIL_HOPS = 30  # estimates in the plane's trail (3 s)
+TRAIL_SECONDS = 3.0  # of estimates in the plane's trail
+LIVE_INTERVAL = 0.2  # seconds between live estimates (a whole number of the model's hops, at least one): smooth
+# to the eye, and half the plots' repaints and head runs of a 0.1 s hop (benchmarks/desktop_app.py)
 UI_INTERVAL_MS = 50  # the UI takes results and redraws 20 times a second
 STALL_SECONDS = 2.0  # a live input silent this long (no callback at all) has failed
 LEVEL_FLOOR_DB = -80
@@ -185,6 +187,7 @@ class MainWindow(QMainWindow):
             if not folder.is_dir():
                 raise ModelError(f"{folder} does not exist (the default model is {DEFAULT_MODEL})")
             recognizer = StreamingRecognizer(folder)
+            recognizer.interval = recognizer.hop_seconds * max(1, round(LIVE_INTERVAL / recognizer.hop_seconds))
         except ModelError as error:
             self.show_message(f"Not a model folder: {error}. Choose one with File ▸ Choose model folder…")
             if self.recognizer is None:
@@ -320,9 +323,9 @@ class MainWindow(QMainWindow):
     def _redraw(self) -> None:
         live = self.trajectory_name == LIVE
         if live:
-            hop = self.recognizer.config["hop_samples"] / self.recognizer.sample_rate if self.recognizer else 0.1
-            self.time_plots.set_trajectory(self.trajectory[-math.ceil(LIVE_SPAN / hop) - 1:], LIVE_SPAN)
-            self.plane.set_trajectory(self.trajectory[-TRAIL_HOPS:])
+            interval = self.recognizer.interval if self.recognizer else LIVE_INTERVAL
+            self.time_plots.set_trajectory(self.trajectory[-math.ceil(LIVE_SPAN / interval) - 1:], LIVE_SPAN)
+            self.plane.set_trajectory(self.trajectory[-math.ceil(TRAIL_SECONDS / interval):])
         else:
             self.time_plots.set_trajectory(self.trajectory)
             self.plane.set_trajectory(self.trajectory)

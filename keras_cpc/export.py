@@ -39,7 +39,9 @@ REPRESENTATIVE_SAMPLES = 200
 # The step model keeps float32 activations and float16 weights even in int8 mode. Its errors feed
 # back through the GRU state and are amplified up to 25x by the standardisation of low-variance
 # feature dimensions: on the shipped model's held-out actors, fully int8 cost 0.16 CCC of
-# dominance and int8 weights alone 0.05 of valence; float16 weights cost nothing measurable.
+# dominance and int8 weights alone 0.05 of valence; float16 weights cost nothing measurable. A variance
+# floor (`--variance-floor 0.05`) caps that amplification: the model shipped since 2026-12-04 loses at
+# most 0.005 CCC with int8 weights everywhere (`dynamic`), which it ships with (benchmarks/README.md).
 HEAD_FLOAT_OPS = ("ADD", "BATCH_MATMUL", "CONCATENATION", "DIV", "MAXIMUM", "MUL", "SELECT_V2", "SOFTMAX",
                   "SQRT", "SQUARE", "SUB", "SUM", "TANH")
 logger = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class StreamingConfig:
     features: dict  # per-speaker normalisation of the contexts (keras_cpc.speaker_features.FeatureSettings), or {}
     quantization: dict[str, str]  # applied per model: none, dynamic or int8
     float_ops: dict[str, tuple[str, ...]]  # ops of each int8 model that compute in float32
+    int8_weight_ops: dict[str, tuple[str, ...]]  # ops of each model whose weights are stored as int8
     model_version: str
     training_data: str
     licence: str
@@ -193,13 +196,26 @@ def reservoir_sample(items: Iterable[T], size: int, seed: int = 0) -> list[T]:
     return sample
 
 
+def _ops_and_dtypes(path: Path) -> tuple[list[dict], dict[int, type]]:
+    """The ops of a LiteRT model (name, input and output tensor indices) and the dtype of each tensor."""
+    interpreter = Interpreter(model_path=str(path))
+    return interpreter._get_ops_details(), {tensor["index"]: tensor["dtype"]
+                                            for tensor in interpreter.get_tensor_details()}
+
+
 def float_op_names(path: Path) -> tuple[str, ...]:
     """Names of the ops of a LiteRT model that compute in float32 (not counting `DEQUANTIZE`)."""
-    interpreter = Interpreter(model_path=str(path))
-    dtypes = {tensor["index"]: tensor["dtype"] for tensor in interpreter.get_tensor_details()}
-    return tuple(sorted({op["op_name"] for op in interpreter._get_ops_details()
-                         if op["op_name"] != "DEQUANTIZE" and any(dtypes[i] == np.float32
-                                                                  for i in op["outputs"])}))
+    ops, dtypes = _ops_and_dtypes(path)
+    return tuple(sorted({op["op_name"] for op in ops
+                         if op["op_name"] != "DEQUANTIZE" and any(dtypes[i] == np.float32 for i in op["outputs"])}))
+
+
+def int8_weight_op_names(path: Path) -> tuple[str, ...]:
+    """Names of the ops of a LiteRT model with int8 weights: an int8 input that no op computes."""
+    ops, dtypes = _ops_and_dtypes(path)
+    computed = {index for op in ops for index in op["outputs"]}
+    return tuple(sorted({op["op_name"] for op in ops
+                         if any(i >= 0 and i not in computed and dtypes[i] == np.int8 for i in op["inputs"])}))
 
 
 def convert(model: keras.Model, path: Path, quantize: str, calibration: Sequence[dict] | None,
@@ -265,7 +281,7 @@ def export_streaming(
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
         window_frames=window_frames, state_size=autoregressor.units, outputs=DIMENSIONS,
         output_scale=(-1.0, 1.0), frontend=recognizer.frontend, features=feature_settings(recognizer, frame_hop),
-        quantization={}, float_ops={},
+        quantization={}, float_ops={}, int8_weight_ops={},
         model_version=model_version, training_data=training_data, licence=licence)
     windows = representative_windows(files, encoder, autoregressor, config) if files else None
     out = Path(out)
@@ -277,6 +293,7 @@ def export_streaming(
                         quantize, windows, HEAD_FLOAT_OPS),
     }
     config = replace(config, quantization=applied, float_ops={
-        name: float_op_names(out / f"{name}.tflite") for name, kind in applied.items() if kind == "int8"})
+        name: float_op_names(out / f"{name}.tflite") for name, kind in applied.items() if kind == "int8"},
+        int8_weight_ops={name: ops for name in applied if (ops := int8_weight_op_names(out / f"{name}.tflite"))})
     (out / "model.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     return config

@@ -45,7 +45,7 @@ from keras_cpc.loudness import LevelSettings, frontend_config, speech_level  # n
 RATE = 16000
 SPEED = 4.0  # the fake input plays 4x real time
 SILENCE = (2.0, 3.5)  # seconds of digital silence in the test audio
-SETTLE = 0.5  # the gate's hangover plus one hop, after the silence starts
+SETTLE = 0.8  # the gate's hangover plus one estimate (3 + 1 of 0.2 s live), after the silence starts
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +120,14 @@ def _silent(times: np.ndarray) -> np.ndarray:
     return (times > SILENCE[0] + SETTLE) & (times <= SILENCE[1])
 
 
-def test_live_plots_one_point_per_hop_with_gaps_in_silence(make_window, qtbot, model, audio):
+def test_live_plots_one_point_per_interval_with_gaps_in_silence(make_window, qtbot, model, audio):
     window = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}))
+    assert window.recognizer.interval == pytest.approx(window_module.LIVE_INTERVAL)  # two of the model's 0.1 s hops
     _live(qtbot, window)
-    reference = StreamingRecognizer(model)
+    reference = StreamingRecognizer(model, interval=window_module.LIVE_INTERVAL)
     expected = np.array(reference.push(audio) + reference.flush())
     times, values = window.time_plots.points("valence")
-    assert len(times) == len(expected) == len(window.trajectory) == 50  # 49 hops and the flushed rest
+    assert len(times) == len(expected) == len(window.trajectory) == 25  # 24 intervals and the flushed rest
     np.testing.assert_allclose(times, expected[:, 0])
     shown = ~np.isnan(values)
     assert not shown[_silent(times)].any()  # a gap all through the silence
@@ -154,7 +155,8 @@ def test_live_csv_of_a_44k_input_matches_the_engine(make_window, qtbot, model, a
     assert window.export_csv(tmp_path / "live.csv")
     with open(tmp_path / "live.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    expected = analyze_file(StreamingRecognizer(model), path)  # the same audio, resampled the same way
+    # the same audio, resampled the same way, at the live interval
+    expected = analyze_file(StreamingRecognizer(model, interval=window_module.LIVE_INTERVAL), path)
     assert [float(row["time"]) for row in rows] == [round(p.time, 3) for p in expected]
     values = np.array([[float(row[name]) for name in DIMENSIONS] for row in rows])
     shown = ~np.isnan(values[:, 0])
@@ -275,7 +277,7 @@ def test_a_recording_that_cannot_be_completed_says_so(make_window, qtbot, audio,
     qtbot.waitUntil(lambda: window.session is None, timeout=10000)
     monkeypatch.setattr(soundfile.SoundFile, "close", close)
     assert f"Recording to {recording} could not be completed" in window.message()
-    assert len(window.trajectory) == 10  # the session's estimates are kept
+    assert len(window.trajectory) == 5  # the session's estimates (every 0.2 s) are kept
 
 
 def test_settings_persist(make_window, tmp_path):
@@ -335,13 +337,13 @@ def test_calibration_is_saved_used_by_the_next_session_and_cleared(make_window, 
     again = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}), model_dir=leveled_model)
     assert again.recognizer.level.level_dbfs == pytest.approx(level, abs=0.25)  # the next launch starts from it
     _live(qtbot, again)
-    calibrated, adapting = StreamingRecognizer(leveled_model), StreamingRecognizer(leveled_model)
+    calibrated, adapting = (StreamingRecognizer(leveled_model, interval=window_module.LIVE_INTERVAL) for _ in "ab")
     calibrated.level.calibrate(again.settings.calibration.level_dbfs)
     expected = np.array(calibrated.push(audio) + calibrated.flush())
     plain = np.array(adapting.push(audio) + adapting.flush())
     live = np.array(again.trajectory)
     shown = ~np.isnan(live[:, 1])
-    assert shown[:10].sum() >= 5
+    assert shown[:5].sum() >= 3  # of the first second
     np.testing.assert_allclose(live[shown], expected[shown], atol=1e-6)
     assert np.abs(live[shown] - plain[shown]).max() > 1e-4  # not the uncalibrated start
 
@@ -372,7 +374,7 @@ def test_calibration_saves_and_uses_the_speakers_feature_statistics_for_its_mode
     window = make_window(FileBackend({"speaker": FileSource(reading, RATE, speed=CALIBRATION_SPEED)}),
                          model_dir=speaker_model)
     _calibrate(qtbot, window)
-    reference = StreamingRecognizer(speaker_model)
+    reference = StreamingRecognizer(speaker_model, interval=window_module.LIVE_INTERVAL)
     level, (mean, variance) = reference.calibrate_speaker(lambda: [[reading[:15 * RATE]]])
     saved = window.settings.calibration
     assert saved.level_dbfs == pytest.approx(level, abs=0.01) and saved.model_version == "speaker-test"
@@ -629,7 +631,7 @@ def test_a_device_that_disappears_stops_the_session_with_a_message(make_window, 
     stream.finished()  # PortAudio ends the stream: the device is gone
     qtbot.waitUntil(lambda: window.session is None, timeout=5000)
     assert "'usb mic' stopped delivering audio" in window.message()
-    assert len(window.trajectory) == 10 and window.start_button.text() == "Start"
+    assert len(window.trajectory) == 5 and window.start_button.text() == "Start"
 
 
 def test_a_stalled_device_is_detected(make_window, qtbot, monkeypatch):

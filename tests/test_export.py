@@ -85,6 +85,7 @@ def test_model_json_sizes_come_from_the_models(models):
     assert config["hop_frames"] == 10 and config["window_frames"] == 50 and config["state_size"] == UNITS
     assert config["outputs"] == ["activation", "valence", "dominance"] and config["output_scale"] == [-1, 1]
     assert config["quantization"] == {"cpc_step": "none", "head": "none"} and config["float_ops"] == {}
+    assert config["int8_weight_ops"] == {}
     assert config["check"]["audio"] == "3 s of synthetic noise" and 0 <= config["check"]["largest_difference"] < 1e-4
 
 
@@ -167,6 +168,8 @@ def test_end_to_end_recognizer_exports_with_dynamic_quantization(tmp_path):
                  "--quantize", "dynamic", "--training-data", "RAVDESS", "--licence", "CC BY-NC-SA 4.0"])
     config = json.loads((tmp_path / "out" / "model.json").read_text())
     assert config["quantization"] == {"cpc_step": "dynamic", "head": "dynamic"}
+    assert config["int8_weight_ops"] == {}  # the converter leaves weights under 1024 values in float (the shipped
+    # model's int8 weights: test_shipped_models.py)
     assert config["licence"] == "CC BY-NC-SA 4.0" and config["training_data"] == "RAVDESS"
     for name in ("cpc_step.tflite", "head.tflite"):
         assert _ops(tmp_path / "out" / name) <= BUILTINS
@@ -183,6 +186,7 @@ def test_int8_records_the_ops_it_keeps_in_float(models, sample_root, tmp_path):
     assert set(config["float_ops"]) == {"head"}
     assert {"BATCH_MATMUL", "SOFTMAX", "SUM"} <= set(config["float_ops"]["head"])
     assert "FULLY_CONNECTED" not in config["float_ops"]["head"]
+    assert config["int8_weight_ops"] == {"head": ["FULLY_CONNECTED"]}  # the step model's weights are float16
     for name in ("cpc_step.tflite", "head.tflite"):
         assert _ops(tmp_path / name) <= BUILTINS
 
@@ -273,6 +277,9 @@ def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
             StreamingRecognizer(models[2], interval=interval)
     final = StreamingRecognizer(models[2], interval=math.inf)
     assert final.push(audio) == [] and final.flush() == [expected[-1]]
+    assert (every_hop.interval, sparse.interval, final.interval) == (pytest.approx(0.1), pytest.approx(0.3), math.inf)
+    every_hop.interval = 0.3  # set on a loaded model: the same as given to the constructor
+    assert every_hop.push(audio) == expected[2:29:3]
 
 
 def test_predictions_see_a_full_window_from_window_seconds_on(models, audio):

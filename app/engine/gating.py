@@ -1,8 +1,8 @@
 """Speech/silence gating: no emotion estimates while the input is quieter than a level.
 
-Every hop's estimate is kept or replaced by NaN (a gap in the plots) from the RMS level of
-that hop's audio. The gate opens as soon as a hop reaches `threshold_db`, and closes only after
-`hangover` hops in a row stay `hysteresis_db` below it, so short pauses and levels hovering
+Every estimate is kept or replaced by NaN (a gap in the plots) from the RMS level of the hop
+it ends. The gate opens as soon as such a hop reaches `threshold_db`, and closes only after
+`hangover` estimates in a row stay `hysteresis_db` below it, so short pauses and levels hovering
 around the threshold do not make it flicker.
 """
 
@@ -27,12 +27,12 @@ def level_db(samples: np.ndarray) -> float:
 
 
 class SpeechGate:
-    """Open/closed decision per hop from its level, with hysteresis and a hangover.
+    """Open/closed decision per estimate from its last hop's level, with hysteresis and a hangover.
 
     Args:
         threshold_db: level that opens the gate (dBFS RMS); may be changed at any time.
         hysteresis_db: the gate closes below `threshold_db - hysteresis_db` ...
-        hangover: ... after this many consecutive hops there.
+        hangover: ... after this many consecutive estimates there.
     """
 
     def __init__(self, threshold_db: float = -45.0, hysteresis_db: float = HYSTERESIS_DB, hangover: int = 3):
@@ -44,7 +44,7 @@ class SpeechGate:
         self.is_open, self._quiet = False, 0
 
     def update(self, level: float) -> bool:
-        """Takes one hop's level; returns whether its estimate is shown."""
+        """Takes the level of an estimate's last hop; returns whether the estimate is shown."""
         if level >= self.threshold_db:
             self.is_open, self._quiet = True, 0
         elif level < self.threshold_db - self.hysteresis_db:

@@ -116,7 +116,7 @@ class StreamingRecognizer:
         model_dir = Path(model_dir)
         self.config = read_config(model_dir)
         self.sample_rate = self.config["sample_rate"]
-        self.interval_hops = interval_hops(interval, self.config["hop_samples"] / self.sample_rate)
+        self.interval = interval
         if num_threads < 1:
             raise ValueError(f"{num_threads} LiteRT threads: give at least 1")
         state, window = self.config["state_size"], self.config["window_frames"]
@@ -135,6 +135,21 @@ class StreamingRecognizer:
         except (TypeError, ValueError) as error:
             raise ModelError(f"{model_dir / 'model.json'}: unusable features settings ({error})") from None
         self.reset()
+
+    @property
+    def hop_seconds(self) -> float:
+        """Seconds of audio per step-model run: the shortest interval between predictions."""
+        return self.config["hop_samples"] / self.sample_rate
+
+    @property
+    def interval(self) -> float:
+        """Seconds between predictions, a multiple of `hop_seconds` (`math.inf`: only at `flush`); settable at any
+        time, as in the constructor."""
+        return self._interval_hops * self.hop_seconds or math.inf
+
+    @interval.setter
+    def interval(self, interval: float | None) -> None:
+        self._interval_hops = interval_hops(interval, self.hop_seconds)
 
     @property
     def window_seconds(self) -> float:
@@ -281,7 +296,7 @@ class StreamingRecognizer:
         predictions = []
         for contexts in hops:
             self._add(contexts)
-            if self.interval_hops and self._frames // self.config["hop_frames"] % self.interval_hops == 0:
+            if self._interval_hops and self._frames // self.config["hop_frames"] % self._interval_hops == 0:
                 predictions.append(self._predict())
         return predictions
 
