@@ -1,10 +1,11 @@
 """Finetuning with augmentation: what `--augment N` costs once, and what it costs per epoch.
 
-On RAVDESS clips with the shipped CPC: the seconds per clip of one augmented copy (`random_shift`, the
-per-speaker level normalisation, CPC's contexts), paid once when the copies are cached; and one
-epoch of the preCPC head's training with and without N copies to draw from, with the input
-pipeline alone (reading the cached features, drawing a version, padding) timed apart, so that its
-share of an epoch shows whether drawing versions starves training:
+On RAVDESS clips with the shipped CPC and the shipped recipe's front end: the seconds per clip of one
+augmented copy (`random_shift`, the per-speaker level normalisation, CPC's contexts), paid once when the
+copies are cached; and one epoch of the preCPC head's training with and without N copies to draw from,
+with the input pipeline alone (reading the cached features, drawing a version, mapping each speaker's
+features onto the training statistics with the variance floor, padding) timed apart, so that its share
+of an epoch shows whether drawing versions starves training:
 
     PYTHONPATH=. python benchmarks/augmentation.py [--clips 240] [--copies 3] [--json results.json]
 """
@@ -21,13 +22,15 @@ import tensorflow as tf
 
 from keras_cpc.datasets import ravdess
 from keras_cpc.datasets import labels
-from keras_cpc.features import cache_features, channel_shift, cpc_extractor, feature_dataset
+from keras_cpc.features import cache_features, channel_shift, cpc_extractor, feature_dataset, feature_statistics
 from keras_cpc.loudness import LevelSettings, frontend_config
 from keras_cpc.losses import CCCLoss
 from keras_cpc.models import EmotionRecognizer
+from training.finetune import speaker_transforms
 from report import machine, save  # benchmarks/report.py
 
 TIMED_EPOCHS = 5
+VARIANCE_FLOOR = 0.05  # the shipped recipe's (assets/models/build.sh)
 
 
 def epoch_seconds(dataset, train: bool) -> float:
@@ -39,7 +42,7 @@ def epoch_seconds(dataset, train: bool) -> float:
             pass
         return time.perf_counter() - start
     batch = next(iter(dataset))[0]
-    model = EmotionRecognizer(standardize=True, bounded=True)
+    model = EmotionRecognizer(standardize=True, bounded=True, speaker_features=True, variance_floor=VARIANCE_FLOOR)
     model.build({key: value.shape for key, value in batch.items()})
     model.compile(optimizer="adam", loss=CCCLoss(), jit_compile=False)
     model.fit(dataset, epochs=1, verbose=0)
@@ -68,10 +71,14 @@ def main(argv: list[str] | None = None) -> dict:
                   for copy in range(args.copies)]
         copy_seconds = (time.perf_counter() - start) / len(utterances) / args.copies
         versions = [list(row) for row in zip(clean, *copies)]
+        statistics = feature_statistics(clean)
+        transforms = {path: transform for version in (clean, *copies)
+                      for path, transform in speaker_transforms(version, utterances, statistics, None, VARIANCE_FLOOR,
+                                                                "all").items()}
         results = {"machine": machine(tf.__version__), "clips": len(utterances), "copies": args.copies,
                    "extract_seconds_per_clip": clean_seconds, "augmented_copy_seconds_per_clip": copy_seconds}
         for name, files in (("clean", clean), ("augmented", versions)):
-            dataset = feature_dataset(files, labels(utterances), 32, shuffle=True)
+            dataset = feature_dataset(files, labels(utterances), 32, shuffle=True, transforms=transforms)
             results[f"{name}_pipeline_seconds"] = epoch_seconds(dataset, train=False)
             results[f"{name}_epoch_seconds"] = epoch_seconds(dataset, train=True)
     for name in ("clean", "augmented"):

@@ -20,6 +20,7 @@ from keras_cpc.datasets.ravdess import EMOTIONS
 from keras_cpc.metrics.ccc import ccc
 from keras_cpc.models import CPC, EmotionRecognizer
 from training.heldout import stream_predictions
+from tools.model_card import CARD, rewrite
 from training.robustness import StreamPredictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +29,10 @@ CPC_PATH = REPO / "assets" / "models" / "cpc_librispeech.keras"
 CLIPS = audio_files([REPO / "assets" / "samples" / "ravdess" / "Actor_02"])  # held out of training
 RAVDESS = REPO.parent / "shared" / "data" / "ravdess"
 FLOAT_TOLERANCE = 1e-4
+# int8 weights quantize each layer's input on the fly: a float round-off that differs between CPUs (AVX2 or
+# AVX-512 kernels) can move one of them by a step; a clip's last output moves far less than this
+INT8_TOLERANCE = 0.01
+EDGE_BUDGET_BYTES = 1_500_000  # the int8 model's .tflite files together (issue 26)
 MINIMUM_HELDOUT_CCC = {"activation": 0.66, "valence": 0.42}  # what the out-of-domain issue asked to keep
 # The floor on the same actors: python -m training.linear_baseline --corpus ravdess (fold 0)
 MFCC_RIDGE_FOLD0 = {"activation": 0.614, "valence": 0.207, "dominance": 0.272}
@@ -46,37 +51,50 @@ def test_metadata_describes_the_model(name):
     assert "RAVDESS" in config["training_data"] and "LibriSpeech" in config["training_data"]
     assert config["licence"].startswith("CC BY-NC-SA 4.0")
     assert config["model_version"].startswith("precpc-ravdess-fold0-")
-    expected = {"cpc_step": "none", "head": "none"} if name == "float" else {"cpc_step": "float16", "head": "int8"}
+    expected = {"cpc_step": "none", "head": "none"} if name == "float" else {"cpc_step": "dynamic", "head": "dynamic"}
     assert config["quantization"] == expected
+    assert config["int8_weight_ops"] == ({} if name == "float" else {"cpc_step": ["CONV_2D", "FULLY_CONNECTED"],
+                                                                      "head": ["FULLY_CONNECTED"]})
     for model in ("cpc_step", "head"):
         interpreter = Interpreter(model_path=str(EMOTION / name / f"{model}.tflite"))
         ops = {op["op_name"] for op in interpreter._get_ops_details()}
         assert ops and not any(op.startswith("Flex") or op == "CUSTOM" for op in ops)
 
 
-def output_step(model: Path) -> float:
-    """Quantization step of the int8 tensor that a model's float output is dequantized from (through the
-    bounded head's float TANH, which moves no value by more than its input moved)."""
-    interpreter = Interpreter(model_path=str(model))
-    ops = interpreter._get_ops_details()
-    producer = next(op for op in ops if interpreter.get_output_details()[0]["index"] in op["outputs"])
-    if producer["op_name"] == "TANH":
-        producer = next(op for op in ops if producer["inputs"][0] in op["outputs"])
-    assert producer["op_name"] == "DEQUANTIZE"
-    return next(t for t in interpreter.get_tensor_details()
-                if t["index"] == producer["inputs"][0])["quantization"][0]
+def test_model_card_tables_come_from_the_records():
+    heldout = json.loads((EMOTION / "heldout.json").read_text())
+    robustness = json.loads((EMOTION / "robustness" / "results.json").read_text())
+    card = CARD.read_text()
+    assert rewrite(card, heldout, robustness) == card  # python -m tools.model_card
+    with pytest.raises(ValueError, match="0 places match"):
+        rewrite(card.replace("Neutral read speech", "Read speech"), heldout, robustness)
+
+
+def test_int8_model_fits_the_edge_budget():
+    sizes = {name: sum(path.stat().st_size for path in (EMOTION / name).glob("*.tflite")) for name in ("float", "int8")}
+    assert sizes["int8"] <= EDGE_BUDGET_BYTES and sizes["int8"] < 0.3 * sizes["float"]  # int8 weights: a quarter
 
 
 @pytest.mark.parametrize("name", ["float", "int8"])
 def test_outputs_on_the_sample_clips_match_the_stored_values(name, expected):
-    # int8 kernels round differently on CPUs with and without AVX-512: an output may move by one
-    # quantization step (0.0154, seen on an AMD EPYC against values stored on a Xeon)
-    tolerance = FLOAT_TOLERANCE if name == "float" else 1.01 * output_step(EMOTION / name / "head.tflite")
+    tolerance = FLOAT_TOLERANCE if name == "float" else INT8_TOLERANCE
     recognizer = StreamingRecognizer(EMOTION / name)
     assert sorted(expected[name]) == [clip.name for clip in CLIPS]
     for clip in CLIPS:
         np.testing.assert_allclose(analyze_file(recognizer, clip)[-1], expected[name][clip.name],
                                    atol=tolerance, err_msg=clip.name)
+
+
+def test_int8_estimates_follow_the_float_models_on_the_sample_clips():
+    """Every estimate of the 8 clips: from 2 s on within 0.12 of the float model's (measured 0.090; earlier, when a
+    few speech frames follow silence, up to 0.25: the float model itself moves by 0.12 there when its input audio
+    is rounded to 8 bits), each clip's median within 0.05 (measured at most 0.031)."""
+    float_model, int8_model = StreamingRecognizer(EMOTION / "float"), StreamingRecognizer(EMOTION / "int8")
+    for clip in CLIPS:
+        reference, quantized = (np.array(analyze_file(model, clip)) for model in (float_model, int8_model))
+        np.testing.assert_array_equal(quantized[:, 0], reference[:, 0])
+        gaps = np.abs(quantized[:, 1:] - reference[:, 1:]).max(axis=1)
+        assert gaps[reference[:, 0] >= 2.0].max() <= 0.12 and np.median(gaps) <= 0.05, clip.name
 
 
 def test_float_export_matches_the_keras_models_on_a_sample_clip():
@@ -97,8 +115,7 @@ def test_float_export_matches_the_keras_models_on_a_sample_clip():
 def test_a_quieter_or_louder_speaker_gets_the_same_estimates(scale):
     """The shipped int8 model on a held-out actor's clips, calibrated as the out-of-domain protocol calibrates
     an actor (on the clips as they are: `training.robustness.StreamPredictor`), at -20 dB and +9.5 dB: every
-    estimate within 0.03 of the original's (measured 0.023 at both; the float model 0.023 and 0.004; int8's
-    output step is about 0.015)."""
+    estimate within 0.035 of the original's (measured 0.031 and 0.004; the float model 0.023 and 0.004)."""
     predict = StreamPredictor(str(EMOTION / "int8"))
     utterances = [EmotionUtterance(str(clip), "Actor_02", 0, 0, 0, EMOTIONS[clip.name.split("-")[2]][0])
                   for clip in CLIPS]
@@ -110,7 +127,7 @@ def test_a_quieter_or_louder_speaker_gets_the_same_estimates(scale):
     clips = [load_audio(clip) for clip in CLIPS]
     original, scaled = estimates(clips), estimates([clip * scale for clip in clips])
     assert np.ptp(original, axis=0).min() > 0.2  # the clips' emotions differ
-    np.testing.assert_allclose(scaled, original, atol=0.03)
+    np.testing.assert_allclose(scaled, original, atol=0.035)
 
 
 @pytest.mark.slow
@@ -122,8 +139,10 @@ def test_int8_model_on_the_held_out_actors():
     predicted = stream_predictions(str(EMOTION / "int8"), test)  # each actor calibrated as in training
     scores = dict(zip(("activation", "valence", "dominance"), ccc(labels(test), predicted)))
     int8 = next(v for k, v in stored["ccc"].items() if k.endswith("int8"))
+    float_scores = next(v for k, v in stored["ccc"].items() if k.endswith("float"))
     for dimension, score in scores.items():
         assert score == pytest.approx(int8[dimension], abs=5e-3), dimension
+        assert score == pytest.approx(float_scores[dimension], abs=0.02), dimension  # int8 loses nothing
     for dimension, minimum in MINIMUM_HELDOUT_CCC.items():
         assert scores[dimension] >= minimum, dimension
     for dimension, floor in MFCC_RIDGE_FOLD0.items():

@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         if window.recognizer is None:
             parser.exit(2, f"{parser.prog}: error: {window.message()}\n")
         window.start_live()
-        hops = round(args.live_seconds * 10)
-        wait_until(lambda: len(window.trajectory) >= hops and not np.isnan(window.trajectory[-1].valence),
+        estimates = round(args.live_seconds / window.recognizer.interval)
+        wait_until(lambda: len(window.trajectory) >= estimates and not np.isnan(window.trajectory[-1].valence),
                    timeout=2 * args.live_seconds / args.speed + 30)  # a moment of speech
         window.grab().save(str(out / "app_live.png"))
         window.stop_live()
