@@ -304,6 +304,14 @@ def test_speaker_features_map_each_speaker_onto_the_training_statistics(corpus, 
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--no-standardize"))
 
 
+def test_an_attention_span_is_recorded_and_trained_with(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--attention-span", "30")
+    assert args.settings()["attention_span"] == 30
+    assert "attention_span" not in config_for(corpus, tmp_path, "mfcc").settings()
+    finetune.finetune(args)
+    assert keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras").attention.span == 30
+
+
 def test_speaker_features_can_be_calibrated_on_each_speakers_neutral_utterances(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--speaker-calibration", "neutral")
     utterances = read_corpus("ravdess", str(corpus))

@@ -121,21 +121,47 @@ def test_self_attention_matches_numpy_with_masked_keys():
         np.testing.assert_allclose(out[row], _numpy_attention(layer, x[row], length), rtol=1e-4, atol=1e-5)
 
 
-def test_self_attention_equals_keras_multi_head_attention():
-    rng = np.random.default_rng(3)
-    x = _features(rng, 2, 5, dim=4)
-    mask = np.array([[True] * 5, [True, True, True, False, False]])
-    ours = SelfAttention(num_heads=2, attention_dim=6)
-    ours.build(x.shape)
+def _keras_twin(ours: SelfAttention, shape: tuple[int, ...]) -> keras.layers.MultiHeadAttention:
+    """Keras's multi-head attention with `ours`'s weights (2 heads of 3 over 4 features)."""
+    ours.build(shape)
     keras_mha = keras.layers.MultiHeadAttention(2, key_dim=3)
-    keras_mha.build(x.shape, x.shape)
+    keras_mha.build(shape, shape)
     for dense, einsum in zip((ours.query, ours.key, ours.value), (keras_mha.query_dense, keras_mha.key_dense,
                                                                  keras_mha.value_dense)):
         einsum.kernel.assign(np.reshape(dense.kernel, (4, 2, 3)))
         einsum.bias.assign(np.reshape(dense.bias, (2, 3)))
     keras_mha.output_dense.kernel.assign(np.reshape(ours.output_dense.kernel, (2, 3, 4)))
     keras_mha.output_dense.bias.assign(ours.output_dense.bias)
+    return keras_mha
+
+
+def test_self_attention_equals_keras_multi_head_attention():
+    rng = np.random.default_rng(3)
+    x = _features(rng, 2, 5, dim=4)
+    mask = np.array([[True] * 5, [True, True, True, False, False]])
+    ours = SelfAttention(num_heads=2, attention_dim=6)
+    keras_mha = _keras_twin(ours, x.shape)
     np.testing.assert_allclose(ours(x, mask=mask), keras_mha(x, x, value_mask=mask), rtol=1e-5, atol=1e-6)
+
+
+def test_attention_span_equals_keras_attention_with_a_band_causal_mask():
+    rng = np.random.default_rng(5)
+    x = _features(rng, 2, 7, dim=4)
+    lengths = np.array([7, 5])
+    ours = SelfAttention(num_heads=2, attention_dim=6, span=3)
+    keras_mha = _keras_twin(ours, x.shape)
+    query, key = np.arange(7)[:, None], np.arange(7)[None, :]
+    band = (key <= query) & (key > query - 3)  # a query sees itself and the 2 frames before it
+    valid = np.arange(7)[None, :] < lengths[:, None]
+    expected = keras_mha(x, x, attention_mask=band[None] & valid[:, None, :])
+    attended = ours(x, mask=valid)
+    for row, length in enumerate(lengths):
+        np.testing.assert_allclose(attended[row, :length], expected[row, :length], rtol=1e-5, atol=1e-6)
+    # what a stream reuses: a frame's output depends on no frame after it, nor on any beyond the span
+    np.testing.assert_allclose(ours(x[:, 2:5])[:, -1], attended[:, 4], rtol=1e-5, atol=1e-6)
+    assert SelfAttention.from_config(ours.get_config()).span == 3
+    with pytest.raises(ValueError, match="span 0 is not a positive number of frames"):
+        SelfAttention(span=0)
 
 
 # ===========================================================================================

@@ -112,6 +112,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variance-floor", type=positive(float), metavar="V",
                         help="with --standardize: added to every feature variance (default 1e-6), so that "
                              "near-constant dimensions, which a channel moves most, are not amplified")
+    parser.add_argument("--attention-span", type=positive(int), metavar="FRAMES",
+                        help="each frame attends only to itself and the frames before it within FRAMES (causal "
+                             "attention a stream can reuse; default: every frame, as the paper)")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -287,7 +290,7 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
         EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
-                          **head)
+                          attention_span=config.attention_span, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

@@ -28,17 +28,24 @@ class SelfAttention(keras.layers.Layer):
     additive mask so that a static-shape LiteRT export holds no `(heads, time, time)`
     constant and its projections quantize as fully connected ops.
 
+    With `span`, frame `i` attends only to frames `i - span + 1` to `i` (causal, within a window):
+    a frame's output then never changes once the frames it sees are there, which a stream can reuse.
+
     Args:
         num_heads: attention heads.
         attention_dim: total query/key/value dimension over all heads.
+        span: frames each query sees, itself and those before it; `None`: every frame (the paper's).
     """
 
-    def __init__(self, num_heads: int = 8, attention_dim: int = 512, **kwargs):
+    def __init__(self, num_heads: int = 8, attention_dim: int = 512, span: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if attention_dim % num_heads:
             raise ValueError(f"attention_dim {attention_dim} is not divisible by num_heads {num_heads}")
+        if span is not None and span < 1:
+            raise ValueError(f"span {span} is not a positive number of frames")
         self.num_heads = num_heads
         self.attention_dim = attention_dim
+        self.span = span
         self.query = keras.layers.Dense(attention_dim, name="query", dtype=self.dtype_policy)
         self.key = keras.layers.Dense(attention_dim, name="key", dtype=self.dtype_policy)
         self.value = keras.layers.Dense(attention_dim, name="value", dtype=self.dtype_policy)
@@ -64,6 +71,11 @@ class SelfAttention(keras.layers.Layer):
         if mask is not None:
             hidden = 1.0 - ops.cast(mask[:, None, None, :], logits.dtype)
             logits = logits + hidden * masked_logit(logits.dtype)
+        if self.span is not None:
+            positions = ops.arange(ops.shape(inputs)[1], dtype="int32")
+            behind = positions[:, None] - positions[None, :]  # query minus key
+            outside = ops.cast((behind < 0) | (behind >= self.span), logits.dtype)
+            logits = logits + outside[None, None] * masked_logit(logits.dtype)
         attended = ops.matmul(ops.softmax(logits, axis=-1), self._heads(self.value(inputs)))
         shape = ops.shape(inputs)
         merged = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (shape[0], shape[1], self.attention_dim))
@@ -74,5 +86,5 @@ class SelfAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_heads=self.num_heads, attention_dim=self.attention_dim)
+        config.update(num_heads=self.num_heads, attention_dim=self.attention_dim, span=self.span)
         return config

@@ -53,6 +53,8 @@ class EmotionRecognizer(keras.Model):
             variance is below it are not amplified.
         speaker_calibration: what a speaker's feature statistics were computed from: "all" their
             utterances or their "neutral" ones.
+        attention_span: with it, each frame attends only to itself and the frames before it within this
+            many (`SelfAttention`'s `span`); `None`: to every frame, as the paper.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class EmotionRecognizer(keras.Model):
         speaker_features: bool = False,
         variance_floor: float = 1e-6,
         speaker_calibration: str = "all",
+        attention_span: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -85,9 +88,11 @@ class EmotionRecognizer(keras.Model):
         self.speaker_features = speaker_features
         self.variance_floor = variance_floor
         self.speaker_calibration = speaker_calibration
+        self.attention_span = attention_span
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
-        self.attention = SelfAttention(num_heads, attention_dim, name="attention", dtype=self.dtype_policy)
+        self.attention = SelfAttention(num_heads, attention_dim, attention_span, name="attention",
+                                       dtype=self.dtype_policy)
         self.pooling = MeanStdPooling(name="pooling", dtype=self.dtype_policy)
         self.hidden = [
             keras.layers.Dense(units, activation="relu", name=f"hidden{i}", dtype=self.dtype_policy)
@@ -137,5 +142,6 @@ class EmotionRecognizer(keras.Model):
             speaker_features=self.speaker_features,
             variance_floor=self.variance_floor,
             speaker_calibration=self.speaker_calibration,
+            attention_span=self.attention_span,
         )
         return config
