@@ -33,7 +33,7 @@ LIVE_SPAN = 30.0  # seconds of live estimates on screen
 TRAIL_SECONDS = 3.0  # of estimates in the plane's trail
 LIVE_INTERVAL = 0.2  # seconds between live estimates (a whole number of the model's hops, at least one): smooth
 # to the eye, and half the plots' repaints and head runs of a 0.1 s hop (benchmarks/desktop_app.py)
-UI_INTERVAL_MS = 50  # the UI takes results and redraws 20 times a second
+UI_INTERVAL_MS = 50  # the UI takes results 20 times a second, and redraws when an estimate came
 STALL_SECONDS = 2.0  # a live input silent this long (no callback at all) has failed
 LEVEL_FLOOR_DB = -80
 BANNER_LINES = 3  # problems the banner keeps (newest last) until dismissed
