@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -107,11 +109,29 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                               f"step {recorded}")
 
 
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model) -> Iterator[None]:
+    """Within it, the model's trainable weights are its optimizer's moving averages of them (Keras's
+    `use_ema`); a no-op for an optimizer without them."""
+    if not getattr(model.optimizer, "use_ema", False):
+        yield
+        return
+    current = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    model.optimizer.finalize_variable_values(model.trainable_variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(model.trainable_variables, current):
+            variable.assign(value)
+
+
 class ResumableRun(keras.callbacks.Callback):
     """Logging, checkpointing and the best model of a run in `out`, consistent across interruptions.
 
     Each epoch ends with, in this order: a row of `out/log.csv`, a checkpoint in `out/checkpoints`
     (weights, optimizer state, epoch) and, if `monitor` improved, the model as `out/model_file`.
+    With an optimizer that keeps moving averages of the weights (`use_ema`), validation scores them and
+    the best model is them (`averaged_weights`); training and its checkpoints go on with the weights.
     A resumed run restores the checkpoint, drops the log rows of epochs after it (they are trained
     again), and saves the checkpointed epoch as the best model if the log says it is the best (the
     interruption may have come before that save). An interruption at any point thus leaves neither
@@ -128,6 +148,7 @@ class ResumableRun(keras.callbacks.Callback):
         self.best_model = keras.callbacks.ModelCheckpoint(self.model_path, monitor=monitor, mode=mode,
                                                           save_best_only=True)
         self._parts = (self.log, self.checkpoint, self.best_model)
+        self._validating = contextlib.ExitStack()
 
     def set_model(self, model):
         super().set_model(model)
@@ -154,7 +175,8 @@ class ResumableRun(keras.callbacks.Callback):
             best, epoch = (min if self.best_model.mode == "min" else max)(logged, key=lambda pair: pair[0])
             self.best_model.best = best
             if epoch == epochs - 1:  # the checkpointed epoch is the best: (re)save it
-                self.model.save(self.model_path)
+                with averaged_weights(self.model):
+                    self.model.save(self.model_path)
         self.log.on_train_begin(logs)
 
     def _agree_with_other_workers(self) -> None:
@@ -186,8 +208,16 @@ class ResumableRun(keras.callbacks.Callback):
         if self.best_model.monitor not in (logs or {}):  # Keras would only warn, and save every epoch
             raise ValueError(f"{self.best_model.monitor!r}, which picks the best epoch, is not among the "
                              f"epoch's logs {sorted(logs or {})}")
-        for part in self._parts:
-            part.on_epoch_end(epoch, logs)
+        self.log.on_epoch_end(epoch, logs)
+        self.checkpoint.on_epoch_end(epoch, logs)
+        with averaged_weights(self.model):
+            self.best_model.on_epoch_end(epoch, logs)
+
+    def on_test_begin(self, logs=None):
+        self._validating.enter_context(averaged_weights(self.model))
+
+    def on_test_end(self, logs=None):
+        self._validating.close()
 
     def on_train_end(self, logs=None):
         self.log.on_train_end(logs)

@@ -18,11 +18,13 @@ Y = X @ np.array([[2.0], [-1.0]], dtype="float32")
 
 
 def fit(out: Path, epochs: int, learning_rate: float = 0.1, monitor: str = "val_loss", mode: str = "min",
-        callbacks: tuple = ()) -> keras.Model:
-    """A linear regression (its validation loss falls every epoch) trained or resumed in `out`."""
+        callbacks: tuple = (), ema_momentum: float | None = None) -> keras.Model:
+    """A linear regression (its validation loss falls every epoch) trained or resumed in `out`, with a moving
+    average of its weights if `ema_momentum` is given."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(learning_rate), "mse")
+    model.compile(keras.optimizers.SGD(learning_rate, use_ema=ema_momentum is not None,
+                                       ema_momentum=ema_momentum or 0.99), "mse")
     model.fit(X, Y, validation_data=(X, Y), epochs=epochs, batch_size=4, shuffle=False, verbose=0,
               callbacks=[*callbacks, *run_callbacks(out, "best.keras", monitor, {"learning_rate": learning_rate},
                                                     mode)])
@@ -126,6 +128,38 @@ def test_the_best_model_of_a_score_to_maximise_is_its_highest_epoch_also_after_a
     assert log_column(tmp_path / "log.csv", "val_score") == [0.1, 0.5, 0.3, 0.4]
     for saved, kept in zip(keras.saving.load_model(tmp_path / "best.keras").get_weights(), first.weights[1]):
         np.testing.assert_array_equal(saved, kept)  # epoch 1's, not a later (lower) one's nor the lowest
+
+
+class Weights(keras.callbacks.Callback):
+    """Keeps the weights the model starts with and those after every step."""
+
+    def on_train_begin(self, logs=None):
+        self.steps = [self.model.get_weights()] if not hasattr(self, "steps") else self.steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append(self.model.get_weights())
+
+
+def test_with_a_moving_average_validation_scores_it_the_best_model_is_it_and_training_goes_on_without_it(tmp_path):
+    weights = Weights()
+    fit(tmp_path / "a", 2, ema_momentum=0.5, callbacks=(weights,))
+    fit(tmp_path / "a", 3, ema_momentum=0.5, callbacks=(weights,))  # resumed from its checkpoint
+    kernel, bias = weights.steps[0]
+    expected_steps, averages, losses = [], [], []
+    for epoch in range(3):  # SGD at 0.1 on the mean squared error, batches of 4 in order, in NumPy
+        for batch in (slice(0, 4), slice(4, 8)):
+            error = X[batch] @ kernel + bias - Y[batch]
+            kernel, bias = kernel - 0.1 * 2 * X[batch].T @ error / 4, bias - 0.1 * 2 * error.mean(0)
+            expected_steps.append([kernel, bias])
+            averages.append([kernel, bias] if not averages else
+                            [0.5 * a + 0.5 * w for a, w in zip(averages[-1], (kernel, bias))])
+        losses.append(float(np.mean((X @ averages[-1][0] + averages[-1][1] - Y) ** 2)))
+    for trained, expected in zip(weights.steps[1:], expected_steps, strict=True):  # the weights, not their average
+        for got, want in zip(trained, expected):
+            np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(log_column(tmp_path / "a" / "log.csv", "val_loss"), losses, rtol=1e-5)
+    for saved, average in zip(keras.saving.load_model(tmp_path / "a" / "best.keras").get_weights(), averages[-1]):
+        np.testing.assert_allclose(saved, average, rtol=1e-5)  # the last epoch is the best (validation loss falls)
 
 
 def test_a_row_cut_short_by_an_interruption_is_dropped(tmp_path):

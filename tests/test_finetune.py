@@ -312,6 +312,15 @@ def test_an_attention_span_is_recorded_and_trained_with(corpus, tmp_path):
     assert keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras").attention.span == 30
 
 
+def test_a_weight_average_is_recorded_and_is_what_the_best_model_saves(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--weight-average", "0.9")
+    assert args.settings()["weight_average"] == 0.9
+    assert "weight_average" not in config_for(corpus, tmp_path, "mfcc").settings()
+    finetune.finetune(args)
+    optimizer = keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras").optimizer
+    assert optimizer.use_ema and optimizer.ema_momentum == 0.9
+
+
 def test_speaker_features_can_be_calibrated_on_each_speakers_neutral_utterances(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--speaker-calibration", "neutral")
     utterances = read_corpus("ravdess", str(corpus))

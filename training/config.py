@@ -75,7 +75,7 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "speaker_features": 
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "train_sentence", "speaker_features",
-                    "variance_floor", "speaker_calibration", "attention_span")
+                    "variance_floor", "speaker_calibration", "attention_span", "weight_average")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -105,6 +105,7 @@ class FinetuneConfig(Config):
     variance_floor: float | None = None
     speaker_calibration: str | None = None
     attention_span: int | None = None
+    weight_average: float | None = None
     bounded: bool = True
     verbose: int = 2
     system: str

@@ -53,7 +53,7 @@ from keras_cpc.optimizers import AdamL2
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
 from keras_cpc.speaker_features import EPSILON, Statistics, to_reference
-from training import add_corpus_arguments, non_negative, non_negative_int, positive, pretrain, run_cli
+from training import add_corpus_arguments, fraction, non_negative, non_negative_int, positive, pretrain, run_cli
 from training.config import FinetuneConfig, PretrainConfig, SettingError
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
@@ -115,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-span", type=positive(int), metavar="FRAMES",
                         help="each frame attends only to itself and the frames before it within FRAMES (causal "
                              "attention a stream can reuse; default: every frame, as the paper)")
+    parser.add_argument("--weight-average", type=fraction, metavar="MOMENTUM",
+                        help="validate, pick and save an exponential moving average of the weights, updated every "
+                             "step with this momentum (Keras's use_ema; 0.99 averages about the last 100 steps)")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -294,7 +297,8 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)
-    model.compile(optimizer=AdamL2(config.learning_rate, l2=config.weight_decay),
+    model.compile(optimizer=AdamL2(config.learning_rate, l2=config.weight_decay, use_ema=bool(config.weight_average),
+                                   ema_momentum=config.weight_average or 0.99),
                   loss=CCCLoss(config.ccc_weights), metrics=[ConcordanceCorrelation(DIMENSIONS)],
                   jit_compile=False)  # Keras's "auto" is XLA on a GPU: one compilation per padded batch length
     finished = out / "results.json"  # from an invocation that finished: its time stands if no epoch is added
