@@ -1,12 +1,17 @@
-"""A compact table of out-of-domain records, printed from their `results.json` (for docs/results.md):
+"""Compact tables of out-of-domain records, printed from their `results.json` (for docs/results.md):
 
     python docs/robustness/summary.py "NAME=RECORD_FOLDER" ...
+    python docs/robustness/summary.py --seeds "NAME=RECORD_FOLDER,RECORD_FOLDER,..." ...
 
 Per record: the float export's CCC on clean speech, under noise, in the 0.8 s room and the telephone
 band, its neutral read speech means, and the largest CCC difference between its two exports.
+With `--seeds`, per variant (records of several runs of it): the mean and spread over its runs of the
+float export's clean CCC, of its mean CCC over the 14 shifted conditions, of its worst shifted
+condition, and its runs' read-speech valence means.
 """
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -18,9 +23,14 @@ def short(value: float) -> str:
     return f"{value:.3f}".replace("0.", ".", 1)
 
 
+def float_export(record: dict) -> str:
+    """The record's float model (exported with `--quantize none`)."""
+    return next(m for m in record["models"] if m.endswith(("none", "float")))
+
+
 def row(name: str, record: dict) -> str:
     models = record["models"]
-    float_model = next(m for m in models if m.endswith(("none", "float")))
+    float_model = float_export(record)
     other = next(m for m in models if m != float_model)
     conditions = record["conditions"]
 
@@ -36,7 +46,34 @@ def row(name: str, record: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def spread(values: list[float]) -> str:
+    """Mean ± standard deviation over runs, e.g. `.512 ± .031`."""
+    return f"{short(statistics.mean(values))} ± {short(statistics.stdev(values))}"
+
+
+def seeds_row(name: str, records: list[dict]) -> str:
+    clean, shifted, worst = ([] for _ in range(3))
+    for record in records:
+        conditions = {c: scores[float_export(record)] for c, scores in record["conditions"].items()}
+        clean.append([conditions["clean"][d] for d in DIMENSIONS])
+        shifted.append([statistics.mean(s[d] for c, s in conditions.items() if c != "clean") for d in DIMENSIONS])
+        worst.append([min(s[d] for c, s in conditions.items() if c != "clean") for d in DIMENSIONS])
+    valence = ", ".join(f"{r['read_speech'][float_export(r)]['mean']['valence']:+.2f}" for r in records)
+    cells = [name, str(len(records)),
+             *(" / ".join(spread([run[i] for run in runs]) for i in range(3)) for runs in (clean, shifted, worst)),
+             valence]
+    return "| " + " | ".join(cells) + " |"
+
+
 def main(arguments: list[str]) -> None:
+    if arguments[:1] == ["--seeds"]:
+        print("| variant | runs | clean act / val / dom | mean of 14 shifted conditions act / val / dom "
+              "| worst shifted condition act / val / dom | read speech valence mean, per run |")
+        print("|---|---:|---|---|---|---|")
+        for argument in arguments[1:]:
+            name, folders = argument.split("=", 1)
+            print(seeds_row(name, [json.loads((Path(f) / "results.json").read_text()) for f in folders.split(",")]))
+        return
     print("| variant | clean act / val / dom | white 20 dB act / val | white 10 dB act / val | pink 10 dB act / val "
           "| babble 10 dB act / val | RT60 0.8 s val | telephone val | read speech act / val mean "
           "| float vs int8, largest gap |")
