@@ -27,6 +27,7 @@ from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import ConvEncoder
 from keras_cpc.loudness import apply_frontend
+from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
 
@@ -136,10 +137,14 @@ def stream_contexts(audio: np.ndarray, encoder: ConvEncoder, autoregressor: kera
                     frontend: dict | None, calibration: float | None = None, features: dict | None = None,
                     speaker: Statistics | None = None) -> np.ndarray:
     """`(1, frames, units)` contexts of a whole waveform as the streaming engine computes them: through
-    the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU, then the
-    per-speaker normalisation of `features` (`model.json`'s; with the `speaker` statistics, if given)."""
+    the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU, those of
+    frames that hold speech if the front end says so (`keras_cpc.speech_frames`), then the per-speaker
+    normalisation of `features` (`model.json`'s; with the `speaker` statistics, if given)."""
     waveform = apply_frontend(audio, frontend, calibration=calibration)
     contexts = keras.ops.convert_to_numpy(autoregressor(encoder(waveform[None])))
+    if (speech := speech_frame_settings(frontend)) is not None:
+        frames = contexts.shape[1]
+        contexts = contexts[:, speech_mask(waveform, frames, encoder.receptive_field, encoder.hop_length, speech)]
     if not features:
         return contexts
     normalizer = SpeakerFeatures(FeatureSettings(**features))

@@ -20,6 +20,7 @@ from keras_cpc.layers import MFCC
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
 from keras_cpc.models import CPC
 from keras_cpc.speaker_features import frame_statistics
+from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
 Extractor = Callable[[np.ndarray], np.ndarray]
 Transform = Callable[[np.ndarray, EmotionUtterance], np.ndarray]  # (waveform, its utterance) -> waveform
@@ -33,12 +34,13 @@ def file_digest(path: str | Path, length: int = 16) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:length]
 
 
-def mfcc_extractor() -> tuple[str, Extractor, int]:
-    """Key, function waveform -> `(frames, 40)` MFCCs, and the fewest samples it takes."""
+def mfcc_extractor() -> tuple[str, Extractor, int, int]:
+    """Key, function waveform -> `(frames, 40)` MFCCs, the samples a frame hears (the fewest it takes) and the
+    samples between frames."""
     layer = MFCC()
     run = tf.function(layer, input_signature=[tf.TensorSpec([1, None], tf.float32)])
     key = f"mfcc{layer.coefficients}-{layer.window}-{layer.hop}-{layer.sample_rate}"  # other settings, other cache
-    return key, lambda audio: run(audio[None])[0].numpy(), layer.window
+    return key, lambda audio: run(audio[None])[0].numpy(), layer.window, layer.hop
 
 
 class ModelFileError(ValueError):
@@ -59,12 +61,13 @@ def load_cpc(path: str | Path) -> CPC:
     return model
 
 
-def cpc_extractor(model_path: str | Path) -> tuple[str, Extractor, int]:
-    """Key, function waveform -> `(frames, 256)` CPC contexts of a saved model, fewest samples."""
+def cpc_extractor(model_path: str | Path) -> tuple[str, Extractor, int, int]:
+    """Key, function waveform -> `(frames, 256)` CPC contexts of a saved model, the samples a frame hears (the
+    fewest it takes) and the samples between frames."""
     model = load_cpc(model_path)
     run = tf.function(model.context, input_signature=[tf.TensorSpec([1, None], tf.float32)])
     return f"cpc-{file_digest(model_path)}", lambda audio: run(audio[None])[0].numpy(), \
-        model.encoder.receptive_field
+        model.encoder.receptive_field, model.encoder.hop_length
 
 
 def frontend_key(frontend: dict | None) -> str:
@@ -102,20 +105,22 @@ def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[Emot
 
 
 def cache_features(
-    utterances: Sequence[EmotionUtterance], extractor: tuple[str, Extractor, int], cache_dir: str | Path,
+    utterances: Sequence[EmotionUtterance], extractor: tuple[str, Extractor, int, int], cache_dir: str | Path,
     frontend: dict | None = None, transform: tuple[str, Transform] | None = None,
 ) -> list[str]:
     """Paths of `.npy` features (float16) of every utterance, computing only the missing ones; the
     audio goes through `transform` (a key and a function, e.g. `channel_shift`), then `frontend`
     (`keras_cpc.loudness.apply_frontend`, calibrated with the `speaker_levels` of `utterances`, whose
-    speakers must all be there).
+    speakers must all be there). A front end with speech frames keeps the frames that hold speech
+    (`keras_cpc.speech_frames`: as the engine decides them), or every frame of a recording without any.
 
     Files are written atomically under `cache_dir/<key>[-<frontend>][-<transform>]-v<FEATURES_VERSION>/`,
     named by a digest of the audio file's path, size and modification time (a changed file is
     extracted again) and its speaker's level, so an interrupted run keeps what it computed and runs and
     folds share the cache, also when several of them fill it at once (each writes its own temporary file).
     """
-    key, extract, min_samples = extractor
+    key, extract, min_samples, hop = extractor
+    speech = speech_frame_settings(frontend)
 
     def audio(utterance: EmotionUtterance) -> np.ndarray:
         waveform = load_audio(utterance.path, min_samples=min_samples)
@@ -132,6 +137,9 @@ def cache_features(
         for utterance, target in missing:
             waveform = apply_frontend(audio(utterance), frontend, calibration=levels.get(utterance.speaker))
             features = extract(waveform).astype(np.float16)
+            if speech is not None:
+                mask = speech_mask(waveform, len(features), min_samples, hop, speech)
+                features = features[mask] if mask.any() else features
             handle, partial = tempfile.mkstemp(suffix=".partial.npy", dir=folder)
             with os.fdopen(handle, "wb") as file:
                 np.save(file, features)

@@ -26,6 +26,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config, speech_mask
 from training import export, heldout, linear_baseline, robustness
 
 REPO = Path(__file__).resolve().parents[1]
@@ -466,6 +467,34 @@ def test_streaming_with_speaker_features_equals_keras_on_the_whole_clip(speaker_
         np.testing.assert_allclose(stream.features(), mapped[240:290], atol=1e-4)
         values = np.array([p[1:] for p in predictions + stream.flush()])
         np.testing.assert_allclose(values, reference, atol=1e-4)
+
+
+def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_clip_does(models, audio):
+    cpc, _, folder = models
+    frontend = frontend_config(LevelSettings(per_speaker=True)) | speech_frame_config(SpeechFrameSettings())
+    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend)
+    recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
+    _randomize(recognizer, 5)
+    recognizer.save(folder.parent / "speech_recognizer.keras")
+    export.main(["--cpc", str(folder.parent / "cpc.keras"), "--recognizer", str(folder.parent / "speech_recognizer.keras"),
+                 "--out", str(folder.parent / "speech"), "--window-seconds", str(WINDOW_SECONDS)])
+    clip = np.concatenate([np.zeros(3000, np.float32), audio[:16000], np.zeros(8000, np.float32), audio[16000:40000]])
+    contexts = _contexts(cpc, clip)  # 317 frames: 31 hops, 7 left for flush
+    mask = speech_mask(normalize_level(clip), len(contexts), cpc.encoder.receptive_field, cpc.encoder.hop_length)
+    assert not mask[:10].any() and not mask[130:140].any() and 0.5 < mask.mean() < 0.95  # silence and the pause
+    speech = contexts[mask]
+    np.testing.assert_allclose(export.stream_contexts(clip, cpc.encoder, cpc.autoregressor, frontend)[0], speech,
+                               atol=1e-5)
+    ends = [end for end in range(10, 311, 10) if mask[:end].any()] + [317]  # hops with speech heard, and flush
+    reference = _last_predictions(recognizer, speech, [int(mask[:end].sum()) for end in ends])
+    for size in (123, 5000):
+        stream = StreamingRecognizer(folder.parent / "speech")
+        predictions = [p for start in range(0, len(clip), size) for p in stream.push(clip[start:start + size])]
+        np.testing.assert_allclose(stream.features(), contexts[:310][mask[:310]][-50:], atol=1e-4)
+        predictions += stream.flush()
+        assert [round(p.time * 16000) for p in predictions] == [(end - 1) * 160 + 425 for end in ends]
+        np.testing.assert_allclose(np.array([p[1:] for p in predictions]), reference, atol=1e-4)
+    assert StreamingRecognizer(folder.parent / "speech").push(np.zeros(16000, np.float32)) == []  # no speech yet
 
 
 def test_calibrate_speaker_measures_level_and_context_statistics_as_training_does(speaker_models, audio):

@@ -1,6 +1,7 @@
 """`training.finetune` and `training.evaluate` on a miniature RAVDESS: the four systems, no leakage."""
 
 import csv
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -18,7 +19,7 @@ from keras_cpc.runs import RunFolderError, exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
-from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
+from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speaker_level, speech_level
 from keras_cpc.features import (
     audio_dataset,
     cache_features,
@@ -31,6 +32,7 @@ from keras_cpc.features import (
 from keras_cpc.metrics.ccc import DIMENSIONS
 from keras_cpc.models import CPC
 from keras_cpc.optimizers import AdamL2
+from keras_cpc.speech_frames import SpeechFrameSettings, speech_mask
 from training import evaluate, finetune
 from training.config import FinetuneConfig, PretrainConfig, SettingError
 
@@ -177,7 +179,7 @@ def test_one_process_at_a_time_finetunes_into_an_out_folder(corpus, tmp_path):
 
 def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corpus, tmp_path):
     utterances = read_corpus("ravdess", str(corpus))[:2]
-    extractor = ("frames", lambda audio: audio[: len(audio) // 160 * 160].reshape(-1, 160), 160)
+    extractor = ("frames", lambda audio: audio[: len(audio) // 160 * 160].reshape(-1, 160), 160, 160)
     first = cache_features(utterances, extractor, tmp_path)[0]
     Path(first).unlink()
     Path(first).with_suffix(".partial.npy").mkdir()  # the temporary name all writers used to share
@@ -191,7 +193,7 @@ def test_a_changed_audio_file_is_extracted_again(tmp_path):
     path.parent.mkdir()
     soundfile.write(path, np.full(1600, 0.1, np.float32), 16000)
     utterances = read_corpus("ravdess", str(tmp_path))
-    extractor = ("mean", lambda audio: audio.mean(keepdims=True)[None], 160)
+    extractor = ("mean", lambda audio: audio.mean(keepdims=True)[None], 160, 160)
     cache = tmp_path / "cache"
     assert np.load(cache_features(utterances, extractor, cache)[0]) == np.float16(0.1)
     soundfile.write(path, np.full(3200, 0.5, np.float32), 16000)  # the same path, other audio
@@ -201,9 +203,9 @@ def test_a_changed_audio_file_is_extracted_again(tmp_path):
 def test_features_of_another_code_version_are_not_read(corpus, tmp_path, monkeypatch):
     utterances = read_corpus("ravdess", str(corpus))[:1]
     cache = tmp_path / "cache"
-    (old,) = cache_features(utterances, ("mean", lambda audio: audio.mean(keepdims=True)[None], 160), cache)
+    (old,) = cache_features(utterances, ("mean", lambda audio: audio.mean(keepdims=True)[None], 160, 160), cache)
     monkeypatch.setattr(features_module, "FEATURES_VERSION", features_module.FEATURES_VERSION + 1)
-    (new,) = cache_features(utterances, ("mean", lambda audio: 2 * audio.mean(keepdims=True)[None], 160), cache)
+    (new,) = cache_features(utterances, ("mean", lambda audio: 2 * audio.mean(keepdims=True)[None], 160, 160), cache)
     assert Path(new).parent != Path(old).parent and np.load(new) == 2 * np.load(old) != 0
 
 
@@ -310,6 +312,37 @@ def test_an_attention_span_is_recorded_and_trained_with(corpus, tmp_path):
     assert "attention_span" not in config_for(corpus, tmp_path, "mfcc").settings()
     finetune.finetune(args)
     assert keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras").attention.span == 30
+
+
+def test_speech_frames_keep_the_frames_that_hold_speech_and_go_with_the_model(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--speech-frames")
+    assert args.settings()["speech_frames"] is True and "speech_frames" not in config_for(corpus, tmp_path,
+                                                                                       "mfcc").settings()
+    rng = np.random.default_rng(1)
+    for actor, emotion in [(1, "03"), (1, "04"), (2, "03")]:  # a burst of noise in near-silence, like a clip's speech
+        path = tmp_path / "bursts" / f"Actor_{actor:02d}" / f"03-01-{emotion}-01-01-01-{actor:02d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, rng.normal(0, 1, 9600) * np.repeat([1e-4, 0.1, 1e-4], 3200), 16000, subtype="FLOAT")
+    bursts = read_corpus("ravdess", str(tmp_path / "bursts"))
+    steady = read_corpus("ravdess", str(corpus))[:2]  # steady noise, nothing stands out: every frame is kept
+    extractor = mfcc_extractor()
+    every, kept = ([np.load(f) for f in cache_features([*bursts, *steady], extractor, tmp_path / "cache",
+                                                       finetune.frontend(config))]
+                   for config in (config_for(corpus, tmp_path, "mfcc"), args))
+    level = LevelSettings(per_speaker=True)
+    for index, utterance in enumerate(bursts):
+        calibration = speaker_level([load_audio(u.path) for u in bursts if u.speaker == utterance.speaker], level)
+        mask = speech_mask(normalize_level(load_audio(utterance.path), level, calibration=calibration),
+                           len(every[index]), 400, 160)
+        assert 0.3 < mask.mean() < 0.6  # the burst's frames and a hangover
+        np.testing.assert_array_equal(kept[index], every[index][mask])
+    for all_frames, same in zip(every[len(bursts):], kept[len(bursts):]):
+        np.testing.assert_array_equal(same, all_frames)
+    finetune.finetune(args)
+    frontend = keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras").frontend
+    assert frontend["speech_frames"] == dataclasses.asdict(SpeechFrameSettings())
+    with pytest.raises(SettingError, match="--speech-frames .* e2e"):
+        finetune.finetune(config_for(corpus, tmp_path, "e2e", "--speech-frames"))
 
 
 def test_a_weight_average_is_recorded_and_is_what_the_best_model_saves(corpus, tmp_path):

@@ -71,11 +71,12 @@ class PretrainConfig(Config):
 # Options that only some systems have; the settings of the others leave them out.
 FROZEN = {"mfcc", "minicpc", "precpc"}
 SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "speaker_features": FROZEN, "variance_floor": FROZEN,
-                  "speaker_calibration": FROZEN, "attention_span": FROZEN,
+                  "speaker_calibration": FROZEN, "attention_span": FROZEN, "speech_frames": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "train_sentence", "speaker_features",
-                    "variance_floor", "speaker_calibration", "attention_span", "weight_average")
+                    "variance_floor", "speaker_calibration", "attention_span", "weight_average",
+                    "speech_frames")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -100,6 +101,7 @@ class FinetuneConfig(Config):
     minicpc_crop_seconds: float = 3.0
     standardize: bool = True
     level_normalization: str = "speaker"
+    speech_frames: bool = False
     augment: int = 0
     speaker_features: bool = False
     variance_floor: float | None = None

@@ -50,6 +50,7 @@ from keras_cpc.metrics import ConcordanceCorrelation
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.optimizers import AdamL2
+from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
 from keras_cpc.speaker_features import EPSILON, Statistics, to_reference
@@ -99,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bring the speech level to -25 dBFS before the features (keras_cpc.loudness; causal, as "
                              "the streaming engine does it): starting from the speaker's level (the median over "
                              "their utterances), from each utterance's own, or not at all")
+    parser.add_argument("--speech-frames", action=argparse.BooleanOptionalAction,
+                        help="frozen features: the head and the feature statistics see only the frames that hold "
+                             "speech (keras_cpc.speech_frames, causal, as the engine decides them)")
     parser.add_argument("--augment", type=non_negative_int, metavar="N",
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
@@ -165,10 +169,11 @@ def run_seed(config: FinetuneConfig) -> int:
 
 
 def frontend(config: FinetuneConfig) -> dict:
-    """The audio front end of a run (`keras_cpc.loudness.frontend_config`)."""
-    if config.level_normalization == "none":
-        return frontend_config(None)
-    return frontend_config(LevelSettings(per_speaker=config.level_normalization == "speaker"))
+    """The audio front end of a run: its level normalisation (`keras_cpc.loudness.frontend_config`) and speech
+    frames (`keras_cpc.speech_frames.speech_frame_config`)."""
+    level = None if config.level_normalization == "none" else \
+        LevelSettings(per_speaker=config.level_normalization == "speaker")
+    return frontend_config(level) | speech_frame_config(SpeechFrameSettings() if config.speech_frames else None)
 
 
 def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
@@ -267,6 +272,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
     if config.speaker_features and not config.standardize:
         raise SettingError("--speaker-features maps features onto the training set's statistics: it needs "
                            "--standardize")
+    if config.speech_frames and config.system == "e2e":
+        raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     sets = fold_sets(config)
     out = Path(config.out)
     with exclusive_run(out):

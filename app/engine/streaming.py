@@ -18,6 +18,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from keras_cpc.loudness import LevelNormalizer, frontend_settings
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics, frame_statistics
+from keras_cpc.speech_frames import SpeechFrames, frame_powers, speech_frame_settings
 
 Recordings = Callable[[], Iterable[Iterable[np.ndarray]]]  # each call: a speaker's recordings, each as sample blocks
 
@@ -100,8 +101,9 @@ class StreamingRecognizer:
     step model turns the latest chunk (the hop plus the overlap its first frame needs) and
     the GRU state into `hop_frames` contexts, which are normalised per speaker if the model was
     trained so (`model.json`'s `features`: `keras_cpc.speaker_features`) and overwrite the
-    oldest ones in a window of `window_frames`. Every `interval` (a whole number of hops; default one hop), the head
-    predicts from the window's valid frames. The head pools over frames without regard to
+    oldest ones in a window of `window_frames`; with speech frames (`model.json`'s `frontend.speech_frames`:
+    `keras_cpc.speech_frames`), only the contexts of frames that hold speech. Every `interval` (a whole number of
+    hops; default one hop), the head predicts from the window's valid frames, once it holds one. The head pools over frames without regard to
     their order, so the window is a plain ring buffer. A hop costs one step-model run,
     independent of the window; a prediction, one head run over the window.
 
@@ -129,6 +131,11 @@ class StreamingRecognizer:
         except ValueError as error:
             raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
         self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
+        try:
+            speech = speech_frame_settings(self.config.get("frontend"))
+        except ValueError as error:
+            raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
+        self.speech = SpeechFrames(speech, self.config["frame_hop"], self.sample_rate) if speech is not None else None
         features = self.config.get("features")
         try:
             self.speaker_features = SpeakerFeatures(FeatureSettings(**features)) if features else None
@@ -226,11 +233,14 @@ class StreamingRecognizer:
             self.level.reset()
         if self.speaker_features is not None:
             self.speaker_features.reset()
+        if self.speech is not None:
+            self.speech.reset()
         self._pending = np.zeros(0, np.float32)
         self._state = np.zeros((1, self.config["state_size"]), np.float32)
         self._window = np.zeros((self.config["window_frames"], self.config["state_size"]), np.float32)
-        self._frames = 0
-        self._predicted_frames = 0
+        self._frames = 0  # in the window since the stream began
+        self._heard = 0  # frames of the stream, speech or not
+        self._predicted = 0  # frames heard at the last prediction
 
     def push(self, samples: np.ndarray) -> list[Prediction]:
         """Adds samples; returns one prediction per interval completed by them."""
@@ -241,7 +251,7 @@ class StreamingRecognizer:
         predictions = self._add_hops(self._contexts(self.level.flush())) if self.level is not None else []
         for contexts in self._last_contexts():
             self._add(contexts)
-        if self._frames > self._predicted_frames:
+        if self._heard > self._predicted and self._frames:
             predictions.append(self._predict())
         self.reset()
         return predictions
@@ -258,8 +268,8 @@ class StreamingRecognizer:
         return self.level.push(samples) if self.level is not None else samples
 
     def _contexts(self, samples: np.ndarray) -> Iterator[np.ndarray]:
-        """Adds samples that went through the front end; yields the raw contexts `(hop_frames, state_size)` of
-        every chunk they complete, running the step model on it."""
+        """Adds samples that went through the front end; yields the raw contexts `(frames, state_size)` of
+        every chunk they complete (`_step_contexts`), running the step model on it."""
         chunk, hop = self.config["chunk_samples"], self.config["hop_samples"]
         pending, start = np.concatenate([self._pending, samples]), 0
         while len(pending) - start >= chunk:
@@ -275,7 +285,7 @@ class StreamingRecognizer:
             chunk = np.zeros(self.config["chunk_samples"], np.float32)
             chunk[:len(self._pending)] = self._pending
             self._pending = np.zeros(0, np.float32)
-            yield self._step_contexts(chunk)[:frames]
+            yield self._step_contexts(chunk, frames)
 
     def _recording_contexts(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The raw contexts of a whole recording given as sample blocks, streamed from the present state."""
@@ -285,18 +295,25 @@ class StreamingRecognizer:
             yield from self._contexts(self.level.flush())
         yield from self._last_contexts()
 
-    def _step_contexts(self, chunk: np.ndarray) -> np.ndarray:
-        """The step model's contexts of one chunk, from and to the GRU state."""
+    def _step_contexts(self, chunk: np.ndarray, frames: int | None = None) -> np.ndarray:
+        """The step model's contexts of one chunk's first `frames` (all by default), from and to the GRU state;
+        with speech frames, those of its frames that hold speech."""
         out = self._step(audio=chunk[None], state=self._state)
         self._state = out["state"]
-        return out["contexts"][0]
+        contexts = out["contexts"][0][:frames]
+        self._heard += len(contexts)
+        if self.speech is None:
+            return contexts
+        powers = frame_powers(chunk, len(contexts), self.config["receptive_field"], self.config["frame_hop"])
+        return contexts[self.speech.push(powers)]
 
     def _add_hops(self, hops: Iterable[np.ndarray]) -> list[Prediction]:
-        """Adds each hop's contexts to the window; returns a prediction at every interval."""
+        """Adds each hop's contexts to the window; returns a prediction at every interval once it holds a frame."""
         predictions = []
         for contexts in hops:
             self._add(contexts)
-            if self._interval_hops and self._frames // self.config["hop_frames"] % self._interval_hops == 0:
+            due = self._interval_hops and self._heard // self.config["hop_frames"] % self._interval_hops == 0
+            if due and self._frames:
                 predictions.append(self._predict())
         return predictions
 
@@ -310,8 +327,8 @@ class StreamingRecognizer:
 
     def _predict(self) -> Prediction:
         """The head's prediction from the window's valid frames."""
-        self._predicted_frames = self._frames
+        self._predicted = self._heard
         valid = np.array([min(self._frames, len(self._window))], np.int32)
         emotion = self._head(features=self._window[None], lengths=valid)["emotion"][0]
-        end = (self._frames - 1) * self.config["frame_hop"] + self.config["receptive_field"]
+        end = (self._heard - 1) * self.config["frame_hop"] + self.config["receptive_field"]
         return Prediction(end / self.sample_rate, *map(float, emotion))
