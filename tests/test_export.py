@@ -495,6 +495,8 @@ def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_cli
         assert [round(p.time * 16000) for p in predictions] == [(end - 1) * 160 + 425 for end in ends]
         np.testing.assert_allclose(np.array([p[1:] for p in predictions]), reference, atol=1e-4)
     assert StreamingRecognizer(folder.parent / "speech").push(np.zeros(16000, np.float32)) == []  # no speech yet
+    silent = robustness.StreamPredictor(str(folder.parent / "speech"))(np.zeros(16000, np.float32))
+    np.testing.assert_array_equal(silent, [0, 0, 0])  # scored as neutral
 
 
 def test_calibrate_speaker_measures_level_and_context_statistics_as_training_does(speaker_models, audio):

@@ -67,7 +67,8 @@ def recordings(clips: Sequence[np.ndarray]) -> Recordings:
 
 class StreamPredictor:
     """A clip's estimate by the streaming engine, calibrated as training calibrated each speaker (a model
-    without speaker calibration ignores it): its last prediction, which hears the whole clip."""
+    without speaker calibration ignores it): its last prediction, which hears the whole clip; the neutral
+    (0, 0, 0) when it makes none (a model with speech frames that finds no speech in the clip)."""
 
     def __init__(self, model_dir: str):
         self.recognizer = StreamingRecognizer(model_dir, interval=math.inf)
@@ -78,7 +79,8 @@ class StreamPredictor:
             self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]))
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
-        return np.array((self.recognizer.push(audio) + self.recognizer.flush())[-1][1:])
+        predictions = self.recognizer.push(audio) + self.recognizer.flush()
+        return np.array(predictions[-1][1:]) if predictions else np.zeros(len(DIMENSIONS))
 
 
 class FloorPredictor:
