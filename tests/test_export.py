@@ -497,6 +497,13 @@ def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_cli
     assert StreamingRecognizer(folder.parent / "speech").push(np.zeros(16000, np.float32)) == []  # no speech yet
     silent = robustness.StreamPredictor(str(folder.parent / "speech"))(np.zeros(16000, np.float32))
     np.testing.assert_array_equal(silent, [0, 0, 0])  # scored as neutral
+    soundfile.write(folder.parent / "silence.wav", np.zeros(16000, np.float32), 16000)
+    soundfile.write(folder.parent / "speech.wav", clip, 16000, subtype="FLOAT")
+    read = robustness.read_speech_statistics([str(folder.parent / "speech")],
+                                             [folder.parent / "silence.wav", folder.parent / "speech.wav"])
+    statistics = read[str(folder.parent / "speech")]
+    assert statistics["files_without_estimate"] == 1 and statistics["hops"] > 20  # the speech file's
+    assert np.isfinite(list(statistics["mean"].values())).all() and set(statistics["std"].values()) == {0.0}
 
 
 def test_calibrate_speaker_measures_level_and_context_statistics_as_training_does(speaker_models, audio):

@@ -125,7 +125,8 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
 def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
     """Per model (each file calibrated with its own level: one speaker a file): the share of hop estimates
     and of file estimates inside [-1, 1] (on every dimension), and the mean and standard deviation over
-    files of each file's mean estimate."""
+    files of each file's mean estimate; files the model makes no estimate of (no speech frame) are counted
+    and left out."""
     results = {}
     for model in model_dirs:
         recognizer = StreamingRecognizer(model)
@@ -135,11 +136,12 @@ def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> 
             if recognizer.calibrated_per_speaker:  # a file a speaker
                 recognizer.calibrate_speaker(recordings([audio]))
             predictions = recognizer.push(audio) + recognizer.flush()
-            hops.append(estimates(predictions))
-            per_file.append(summary_estimates(predictions, recognizer.window_seconds).mean(0))
+            if predictions:
+                hops.append(estimates(predictions))
+                per_file.append(summary_estimates(predictions, recognizer.window_seconds).mean(0))
         hops, per_file = np.concatenate(hops), np.array(per_file)
         results[model] = {
-            "files": len(files), "hops": len(hops),
+            "files": len(files), "files_without_estimate": len(files) - len(per_file), "hops": len(hops),
             "hops_inside": float(np.mean(np.all(np.abs(hops) <= 1, axis=1))),
             "files_inside": float(np.mean(np.all(np.abs(per_file) <= 1, axis=1))),
             "mean": dict(zip(DIMENSIONS, map(float, per_file.mean(0)))),
