@@ -5,7 +5,8 @@
 
 Per record: the float export's CCC on clean speech, under noise, in the 0.8 s room and the telephone
 band, its neutral read speech means, and the largest CCC difference between its two exports.
-With `--seeds`, per variant (records of several runs of it): the mean and spread over its runs of the
+A record's `read-speech/results.json`, when there is one (read speech scored again after a fix), gives its read
+speech numbers. With `--seeds`, per variant (records of several runs of it): the mean and spread over its runs of the
 float export's clean CCC, of its mean CCC over the 14 shifted conditions, of its worst shifted
 condition, and its runs' read-speech valence means.
 """
@@ -65,6 +66,15 @@ def seeds_row(name: str, records: list[dict]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def read_record(folder: str) -> dict:
+    """A record's `results.json`, its read speech from `read-speech/results.json` if that exists."""
+    record = json.loads((Path(folder) / "results.json").read_text())
+    again = Path(folder) / "read-speech" / "results.json"
+    if again.exists():
+        record["read_speech"] |= json.loads(again.read_text())["read_speech"]
+    return record
+
+
 def main(arguments: list[str]) -> None:
     if arguments[:1] == ["--seeds"]:
         print("| variant | runs | clean act / val / dom | mean of 14 shifted conditions act / val / dom "
@@ -72,7 +82,7 @@ def main(arguments: list[str]) -> None:
         print("|---|---:|---|---|---|---|")
         for argument in arguments[1:]:
             name, folders = argument.split("=", 1)
-            print(seeds_row(name, [json.loads((Path(f) / "results.json").read_text()) for f in folders.split(",")]))
+            print(seeds_row(name, [read_record(f) for f in folders.split(",")]))
         return
     print("| variant | clean act / val / dom | white 20 dB act / val | white 10 dB act / val | pink 10 dB act / val "
           "| babble 10 dB act / val | RT60 0.8 s val | telephone val | read speech act / val mean "
@@ -80,7 +90,7 @@ def main(arguments: list[str]) -> None:
     print("|---|---|---|---|---|---|---:|---:|---|---:|")
     for argument in arguments:
         name, folder = argument.split("=", 1)
-        print(row(name, json.loads((Path(folder) / "results.json").read_text())))
+        print(row(name, read_record(folder)))
 
 
 if __name__ == "__main__":
