@@ -27,9 +27,9 @@ from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import ConvEncoder
 from keras_cpc.loudness import apply_frontend
-from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
+from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
 T = TypeVar("T")
 QUANTIZATIONS = ("none", "dynamic", "int8")

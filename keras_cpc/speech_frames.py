@@ -4,12 +4,12 @@ The head pools over every frame it is given. About 40% of a RAVDESS clip is the 
 sentence, and a model trained on whole clips leans on it: cut to their speech, the held-out clips lose
 .18 of valence CCC, and under noise the silent frames turn into noise frames that move every pooled
 statistic (`docs/robustness/silence`). With speech frames, only frames that hold speech reach the head
-and the speaker statistics: training drops the others from the cached contexts (`speech_only`), the
-streaming engine from its window.
+and the speaker statistics: training drops the others from the cached contexts
+(`keras_cpc.features.cache_features`), the streaming engine from its window.
 
 A frame hears `field` samples, one every `hop`. It is speech when the power of those samples is above
 `floor_dbfs` (the level front end brings speech to -25 dBFS) and `margin_db` above the noise floor, or
-when a speech frame came less than `hangover_frames` before it. The noise floor follows the frame powers
+when it is one of the `hangover_frames` frames after such a frame. The noise floor follows the frame powers
 down at once and rises by at most `rise_db_per_second` otherwise (minimum tracking), so the decision at a
 frame depends on the frames before it only, and a stream decided hop by hop equals the whole recording.
 """
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from keras_cpc.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

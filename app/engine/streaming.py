@@ -128,13 +128,10 @@ class StreamingRecognizer:
                                       {"features": (1, window, state), "lengths": (1,)})
         try:
             level = frontend_settings(self.config.get("frontend"))
-        except ValueError as error:
-            raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
-        self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
-        try:
             speech = speech_frame_settings(self.config.get("frontend"))
         except ValueError as error:
             raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
+        self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
         self.speech = SpeechFrames(speech, self.config["frame_hop"], self.sample_rate) if speech is not None else None
         features = self.config.get("features")
         try:
