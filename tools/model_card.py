@@ -39,7 +39,9 @@ def out_of_domain_table(conditions: dict[str, dict[str, dict[str, float]]]) -> s
 def read_speech_line(record: dict) -> str:
     """The neutral read-speech sentence of the card."""
     spread = ", ".join(f"{name} {record['mean'][name]:+.2f} ± {record['std'][name]:.2f}" for name in DIMENSIONS)
-    return (f"Neutral read speech ({record['files']} LibriSpeech files, each calibrated with itself): "
+    silent = record.get("files_without_estimate", 0)
+    unheard = f" ({silent} without a frame of speech, so without an estimate, left out)" if silent else ""
+    return (f"Neutral read speech ({record['files']} LibriSpeech files, each calibrated with itself{unheard}): "
             f"{100 * record['hops_inside']:.0f}% of hop estimates and {100 * record['files_inside']:.0f}% of files "
             f"inside [-1, 1]; per-file mean ± std: {spread}.")
 
