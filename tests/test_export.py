@@ -502,6 +502,8 @@ def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_cli
     read = robustness.read_speech_statistics([str(folder.parent / "speech")],
                                              [folder.parent / "silence.wav", folder.parent / "speech.wav"])
     statistics = read[str(folder.parent / "speech")]
+    with pytest.raises(analysis.AnalysisError, match="no speech heard"):
+        analysis.analyze_file(StreamingRecognizer(folder.parent / "speech"), folder.parent / "silence.wav")
     assert statistics["files_without_estimate"] == 1 and statistics["hops"] > 20  # the speech file's
     assert np.isfinite(list(statistics["mean"].values())).all() and set(statistics["std"].values()) == {0.0}
 

@@ -110,17 +110,21 @@ def analyze_file(recognizer: StreamingRecognizer, path: Path, stop: threading.Ev
     """Per-hop predictions over a whole file; raises `AnalysisError` saying the file's problem (with
     the predictions made before it), and `CancelledError` at the next block once `stop` is set."""
     recognizer.reset()
-    predictions = []
+    predictions, samples = [], 0
     try:
         for block in read_blocks(path, recognizer.sample_rate):
             if stop is not None and stop.is_set():
                 raise CancelledError(f"analysis of {path} stopped")
             predictions += recognizer.push(block)
+            samples += len(block)
         predictions += recognizer.flush()
     except ValueError as error:  # from read_blocks, after the audio before its problem
         raise AnalysisError(str(error), predictions + recognizer.flush()) from None
     except RuntimeError as error:  # from LiteRT
         raise AnalysisError(f"the model failed on it ({error})", predictions) from None
-    if not predictions:
+    if not predictions and samples < recognizer.config["receptive_field"]:
         raise AnalysisError(f"shorter than the {recognizer.config['receptive_field']} samples of one frame", [])
+    if not predictions:
+        raise AnalysisError("no speech heard: the model predicts from speech frames only, and no frame of the file "
+                            "stands out from its noise floor", [])
     return predictions
