@@ -7,7 +7,8 @@ statistic (`docs/robustness/silence`). With speech frames, only frames that hold
 and the speaker statistics: training drops the others from the cached contexts
 (`keras_cpc.features.cache_features`), the streaming engine from its window.
 
-A frame hears `field` samples, one every `hop`. It is speech when the power of those samples is above
+A frame hears `field` samples, one every `hop`. It is speech when the power of those samples (about their mean
+with `remove_dc`: a microphone's DC offset is not speech) is above
 `floor_dbfs` (the level front end brings speech to -25 dBFS) and `margin_db` above the noise floor, or
 when it is one of the `hangover_frames` frames after such a frame. The noise floor follows the frame powers
 down at once and rises by at most `rise_db_per_second` otherwise (minimum tracking), so the decision at a
@@ -31,13 +32,15 @@ class SpeechFrameSettings:
     margin_db: float = 10.0
     rise_db_per_second: float = 3.0
     hangover_frames: int = 10
+    remove_dc: bool = True
 
 
-def frame_powers(audio: np.ndarray, frames: int, field: int, hop: int) -> np.ndarray:
-    """Mean power (float64) of the `field` samples each of the first `frames` frames hears."""
+def frame_powers(audio: np.ndarray, frames: int, field: int, hop: int, remove_dc: bool = True) -> np.ndarray:
+    """Mean power (float64) of the `field` samples each of the first `frames` frames hears, about their mean with
+    `remove_dc`."""
     windows = np.lib.stride_tricks.sliding_window_view(np.asarray(audio, np.float64)[:(frames - 1) * hop + field],
                                                        field)[::hop] if frames else np.zeros((0, field))
-    return np.mean(windows**2, axis=1)
+    return np.var(windows, axis=1) if remove_dc else np.mean(windows**2, axis=1)
 
 
 class SpeechFrames:
@@ -71,7 +74,7 @@ class SpeechFrames:
 def speech_mask(audio: np.ndarray, frames: int, field: int, hop: int,
                 settings: SpeechFrameSettings = SpeechFrameSettings(), sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Which of the first `frames` frames of a whole recording are speech: what a stream of it decides."""
-    return SpeechFrames(settings, hop, sample_rate).push(frame_powers(audio, frames, field, hop))
+    return SpeechFrames(settings, hop, sample_rate).push(frame_powers(audio, frames, field, hop, settings.remove_dc))
 
 
 def speech_frame_config(settings: SpeechFrameSettings | None) -> dict:
@@ -80,11 +83,12 @@ def speech_frame_config(settings: SpeechFrameSettings | None) -> dict:
 
 
 def speech_frame_settings(frontend: dict | None) -> SpeechFrameSettings | None:
-    """The speech-frame settings of a recorded front end; `None` when every frame reaches the head."""
+    """The speech-frame settings of a recorded front end; `None` when every frame reaches the head. Records without
+    `remove_dc` (made before 2026-12-04, session 20) measured frame power about zero."""
     recorded = (frontend or {}).get("speech_frames")
     if recorded is None:
         return None
     try:
-        return SpeechFrameSettings(**recorded)
+        return SpeechFrameSettings(**{"remove_dc": False} | recorded)
     except TypeError as error:
         raise ValueError(f"unknown speech-frame settings {recorded} ({error})") from None

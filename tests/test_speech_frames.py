@@ -48,16 +48,30 @@ def test_a_stream_decided_in_any_chunks_equals_the_whole_recording():
     whole = speech_mask(audio, frames, 465, 160)
     assert 0.2 < whole.mean() < 0.8
     powers = frame_powers(audio, frames, 465, 160)
-    np.testing.assert_allclose(powers[30], np.mean(audio[30 * 160:30 * 160 + 465].astype(np.float64) ** 2))
+    np.testing.assert_allclose(powers[30], np.var(audio[30 * 160:30 * 160 + 465].astype(np.float64)))
     stream = SpeechFrames()
     cuts = [0, 1, 7, 50, 51, 120, frames]
     pieces = [stream.push(frame_powers(audio[a * 160:], b - a, 465, 160)) for a, b in zip(cuts, cuts[1:])]
     np.testing.assert_array_equal(np.concatenate(pieces), whole)
 
 
+def test_a_dc_offset_is_not_speech():
+    """Two LibriSpeech files carry a DC offset 10 dB above their speech: measured about zero, no frame stood out."""
+    rng = np.random.default_rng(1)
+    audio = np.concatenate([rng.normal(0, 10 ** (level / 20), 4000) for level in (-70, -25, -60, -20, -75, -50)])
+    frames = (len(audio) - 465) // 160 + 1
+    offset = audio + 10 ** (-15 / 20)
+    np.testing.assert_array_equal(speech_mask(offset, frames, 465, 160), speech_mask(audio, frames, 465, 160))
+    about_zero = SpeechFrameSettings(remove_dc=False)
+    assert not speech_mask(offset, frames, 465, 160, about_zero).any()
+    assert speech_mask(audio, frames, 465, 160, about_zero).mean() > 0.2
+
+
 def test_settings_round_trip_through_the_recorded_front_end():
     settings = SpeechFrameSettings(margin_db=8.0)
     assert speech_frame_settings({"level": {}, **speech_frame_config(settings)}) == settings
     assert speech_frame_settings({"level": {}}) is None and speech_frame_config(None) == {}
+    before = {"floor_dbfs": -60.0, "margin_db": 10.0, "rise_db_per_second": 3.0, "hangover_frames": 10}
+    assert speech_frame_settings({"speech_frames": before}) == SpeechFrameSettings(remove_dc=False)
     with pytest.raises(ValueError, match="unknown speech-frame settings"):
         speech_frame_settings({"speech_frames": {"margin": 3}})

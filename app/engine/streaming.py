@@ -301,7 +301,8 @@ class StreamingRecognizer:
         self._heard += len(contexts)
         if self.speech is None:
             return contexts
-        powers = frame_powers(chunk, len(contexts), self.config["receptive_field"], self.config["frame_hop"])
+        powers = frame_powers(chunk, len(contexts), self.config["receptive_field"], self.config["frame_hop"],
+                              self.speech.settings.remove_dc)
         return contexts[self.speech.push(powers)]
 
     def _add_hops(self, hops: Iterable[np.ndarray]) -> list[Prediction]:
