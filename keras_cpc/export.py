@@ -115,14 +115,17 @@ def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samp
 
 def feature_settings(recognizer: EmotionRecognizer, frame_hop: int) -> dict:
     """`model.json`'s `features`: a recognizer trained on features normalised per speaker maps each speaker onto
-    its standardisation's statistics (`keras_cpc.speaker_features`); `{}` for one that was not."""
+    its standardisation's statistics, or speech presumed neutral onto its neutral statistics if it has them
+    (`keras_cpc.speaker_features`); `{}` for one that was not."""
     if not getattr(recognizer, "speaker_features", False):
         return {}
     mean, variance = (keras.ops.convert_to_numpy(w).astype(float).tolist()
                       for w in (recognizer.standardization.mean, recognizer.standardization.variance))
+    neutral_mean, neutral_variance = recognizer.neutral_statistics or (None, None)
     return asdict(FeatureSettings(mean=mean, variance=variance, frame_rate=SAMPLE_RATE / frame_hop,
                                   epsilon=recognizer.standardization.epsilon,
-                                  calibration=recognizer.speaker_calibration))
+                                  calibration=recognizer.speaker_calibration, neutral_mean=neutral_mean,
+                                  neutral_variance=neutral_variance))
 
 
 def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: int) -> keras.Model:

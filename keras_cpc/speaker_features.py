@@ -8,8 +8,16 @@ Training maps every speaker with the statistics of all their utterances, or of t
 (`calibration`: then a speaker's neutral speech is the reference, as the app's calibration reading of a
 neutral text); the streaming engine does the same with `SpeakerFeatures`, calibrated from recordings of
 the speaker or, without calibration,
-from the running statistics of the session, which start at the corpus's with the weight of
+from the running statistics of the session, which start at the reference's with the weight of
 `prior_seconds` of frames (a session that has heard little is mapped little).
+
+Statistics over all of a speaker's speech cannot tell a calm speaker from an angry one: mapped onto the
+corpus's, every speaker's average speech looks like the corpus's average emotion, which for an acted corpus is
+not neutral (RAVDESS: more unhappy categories than happy ones). A model trained on all-utterance statistics
+therefore records the `neutral` reference too: the mean and variance of its training speakers' neutral
+utterances after their mapping. Speech presumed neutral on average (a calibration reading, a session, a
+folder of someone's recordings) is mapped onto it, so that it reaches the head where neutral speech did in
+training; a speaker's whole acted corpus (every emotion) onto the corpus's statistics, as in training.
 """
 
 from __future__ import annotations
@@ -59,17 +67,27 @@ class FeatureSettings:
     prior_seconds: float = 10.0  # weight of the reference in an uncalibrated session's estimate
     epsilon: float = EPSILON  # the standardisation's, added to every variance
     calibration: str = "all"  # a speaker's statistics come from all their speech, or their neutral speech only
+    neutral_mean: tuple[float, ...] | None = None  # the training speakers' neutral speech after mapping, if
+    neutral_variance: tuple[float, ...] | None = None  # calibration is "all" (else the reference is neutral)
+
+    def reference(self, neutral: bool) -> Statistics:
+        """The statistics a speaker's are mapped onto: of neutral speech if the speaker's are presumed neutral
+        (and the model recorded them), else of the training corpus."""
+        if neutral and self.neutral_mean is not None:
+            return np.asarray(self.neutral_mean, np.float64), np.asarray(self.neutral_variance, np.float64)
+        return np.asarray(self.mean, np.float64), np.asarray(self.variance, np.float64)
 
 
 class SpeakerFeatures:
     """Streaming per-speaker normalisation of feature frames: each frame of `push` is mapped with the
     statistics of the speaker heard so far, the frame itself included, so that a stream equals the
     whole recording pushed at once. `calibrate` fixes the speaker's
-    statistics (e.g. from a reading, or all of a speaker's recordings) instead."""
+    statistics (e.g. from a reading, or all of a speaker's recordings) instead. A session and a calibration are
+    presumed neutral speech (`FeatureSettings.reference`) unless `calibrate` says otherwise."""
 
     def __init__(self, settings: FeatureSettings):
         self.settings = settings
-        self.reference = (np.asarray(settings.mean, np.float64), np.asarray(settings.variance, np.float64))
+        self.reference = settings.reference(neutral=True)
         self._calibration: Statistics | None = None
         self.reset()
 
@@ -81,9 +99,11 @@ class SpeakerFeatures:
         self._sum = mean * weight
         self._squares = (variance + np.square(mean)) * weight
 
-    def calibrate(self, statistics: Statistics | None) -> None:
-        """Maps every frame with these speaker statistics from now on (`None`: back to running estimates)."""
+    def calibrate(self, statistics: Statistics | None, neutral: bool = True) -> None:
+        """Maps every frame with these speaker statistics from now on (`None`: back to running estimates), onto
+        the neutral reference if they are of speech presumed `neutral`, else onto the corpus's."""
         self._calibration = None if statistics is None else tuple(np.asarray(s, np.float64) for s in statistics)
+        self.reference = self.settings.reference(neutral or statistics is None)
         self.reset()
 
     @property

@@ -26,6 +26,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.speaker_features import FeatureSettings, to_reference
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config, speech_mask
 from training import export, heldout, linear_baseline, robustness
 
@@ -423,11 +424,12 @@ def speaker_models(models):
     exported without quantization."""
     cpc, _, folder = models
     root = folder.parent
+    rng = np.random.default_rng(4)
     recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
-                                   standardize=True, speaker_features=True, variance_floor=0.02)
+                                   standardize=True, speaker_features=True, variance_floor=0.02,
+                                   neutral_statistics=(rng.normal(0, 0.1, UNITS), rng.uniform(0.005, 0.05, UNITS)))
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(recognizer, 3)
-    rng = np.random.default_rng(4)
     recognizer.standardization.set_statistics(rng.normal(0, 0.1, UNITS), rng.uniform(0.01, 0.1, UNITS))
     recognizer.save(root / "speaker_recognizer.keras")
     export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "speaker_recognizer.keras"),
@@ -449,6 +451,8 @@ def test_model_json_records_the_per_speaker_normalisation_of_the_features(speake
     features = json.loads((folder / "model.json").read_text())["features"]
     np.testing.assert_allclose(features["mean"], recognizer.standardization.mean.numpy(), atol=1e-7)
     np.testing.assert_allclose(features["variance"], recognizer.standardization.variance.numpy(), atol=1e-7)
+    np.testing.assert_allclose([features["neutral_mean"], features["neutral_variance"]],
+                               recognizer.neutral_statistics, atol=1e-7)
     assert features["frame_rate"] == 100 and features["prior_seconds"] > 0 and features["epsilon"] == 0.02
     assert json.loads((models[2] / "model.json").read_text())["features"] == {}  # trained on raw features
     assert StreamingRecognizer(models[2]).speaker_features is None
@@ -527,6 +531,12 @@ def test_calibrate_speaker_measures_level_and_context_statistics_as_training_doe
                                                                 lambda: ([clip] for clip in clips[1:]))
     assert neutral_level == measured_level  # the level from all recordings, the features from the neutral ones
     np.testing.assert_allclose(neutral_mean, _contexts(cpc, clips[1], level).mean(0), atol=1e-4)
+    stream.calibrate_speaker(lambda: ([clip] for clip in clips), neutral=False)  # an acted corpus: every emotion
+    corpus = FeatureSettings(**features).reference(neutral=False)
+    acted = (stream.push(audio) + stream.flush())[-1][1:]
+    expected = to_reference(_contexts(cpc, audio, level), (mean, variance), corpus, features["epsilon"])
+    np.testing.assert_allclose(acted, _last_predictions(recognizer, expected, [298])[0], atol=1e-4)
+    assert np.abs(np.array(acted) - estimate).max() > 1e-3  # the neutral reference moved the estimate
     stream.calibrate(None)  # cleared: the running estimate again
     uncalibrated = (stream.push(audio) + stream.flush())[-1][1:]
     assert np.abs(np.array(uncalibrated) - estimate).max() > 1e-3

@@ -275,8 +275,8 @@ def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--augment", "2")
     utterances = read_corpus("ravdess", str(corpus))
-    (train, _, test), statistics = finetune.datasets(args, "mfcc", [utterances[:8], utterances[8:12], utterances[:8]],
-                                                     seed=0)
+    (train, _, test), statistics, _ = finetune.datasets(args, "mfcc",
+                                                        [utterances[:8], utterances[8:12], utterances[:8]], seed=0)
     original = [np.load(f) for f in cache_features(utterances[:8], mfcc_extractor(), tmp_path / "cache",
                                                    finetune.frontend(args))]
     np.testing.assert_allclose(statistics[0], np.concatenate(original).astype(np.float64).mean(0), rtol=1e-6)
@@ -291,7 +291,7 @@ def test_speaker_features_map_each_speaker_onto_the_training_statistics(corpus, 
     args = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--speaker-features")
     utterances = read_corpus("ravdess", str(corpus))
     train, test = utterances[:14], utterances[14:]  # actors 1-2 train, 3-4 test
-    (_, _, tested), (mean, variance) = finetune.datasets(args, "mfcc", [train, test, test], seed=0)
+    (_, _, tested), (mean, variance), _ = finetune.datasets(args, "mfcc", [train, test, test], seed=0)
     items = [features[:length] for inputs, _ in tested
              for features, length in zip(inputs["features"].numpy(), inputs["lengths"].numpy())]
     for speaker in ("Actor_03", "Actor_04"):  # the test stream keeps the corpus's order
@@ -304,6 +304,23 @@ def test_speaker_features_map_each_speaker_onto_the_training_statistics(corpus, 
     assert args.settings()["speaker_features"] is True and "speaker_features" not in raw.settings()
     with pytest.raises(SettingError, match="--speaker-features .* needs --standardize"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--no-standardize"))
+
+
+def test_speaker_features_record_where_the_training_speakers_neutral_utterances_land(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--speaker-features")
+    train = read_corpus("ravdess", str(corpus))[:14]
+    (_, mapped, _), _, (mean, variance) = finetune.datasets(args, "mfcc", [train, train, train], seed=0)
+    items = [features[:length] for inputs, _ in mapped
+             for features, length in zip(inputs["features"].numpy(), inputs["lengths"].numpy())]
+    neutral = np.concatenate([f for f, u in zip(items, train) if u.emotion == "neutral"]).astype(np.float64)
+    np.testing.assert_allclose(mean, neutral.mean(0), atol=1e-5)
+    np.testing.assert_allclose(variance, neutral.var(0), rtol=1e-4)
+    assert np.abs(mean - np.concatenate(items).mean(0)).max() > 0.1  # not where all utterances land
+    on_neutral = config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--speaker-calibration", "neutral")
+    assert finetune.datasets(on_neutral, "mfcc", [train, train, train], seed=0)[2] is None  # the reference is neutral
+    finetune.finetune(args)
+    saved = keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras").neutral_statistics
+    assert saved is not None and len(saved[0]) == len(mean)
 
 
 def test_an_attention_span_is_recorded_and_trained_with(corpus, tmp_path):
@@ -358,7 +375,7 @@ def test_speaker_features_can_be_calibrated_on_each_speakers_neutral_utterances(
     args = config_for(corpus, tmp_path, "mfcc", "--speaker-features", "--speaker-calibration", "neutral")
     utterances = read_corpus("ravdess", str(corpus))
     train, test = utterances[:14], utterances[14:]
-    (_, _, tested), (mean, variance) = finetune.datasets(args, "mfcc", [train, test, test], seed=0)
+    (_, _, tested), (mean, variance), _ = finetune.datasets(args, "mfcc", [train, test, test], seed=0)
     items = [features[:length] for inputs, _ in tested
              for features, length in zip(inputs["features"].numpy(), inputs["lengths"].numpy())]
     for speaker in ("Actor_03", "Actor_04"):  # each speaker's neutral clip is mapped onto the training statistics
@@ -419,7 +436,7 @@ def test_features_start_from_their_speakers_median_level(corpus, tmp_path):
 def test_frozen_features_are_cut_to_the_frames_of_the_e2e_audio(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--max-seconds", "0.3")
     utterances = read_corpus("ravdess", str(corpus))[:3]
-    (*_, test), _ = finetune.datasets(args, "mfcc", [utterances] * 3, seed=0)
+    (*_, test), *_ = finetune.datasets(args, "mfcc", [utterances] * 3, seed=0)
     batch, _ = next(iter(test))
     frames = 1 + (4800 - 400) // 160  # MFCC frames of 0.3 s; the encoder's: (4800 - 425) // 160 + 1
     assert batch["features"].shape[1] == frames == 28 and list(batch["lengths"]) == [28] * 3

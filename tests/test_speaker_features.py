@@ -85,3 +85,23 @@ def test_a_variance_floor_bounds_the_amplification_of_near_constant_dimensions()
     normalizer = SpeakerFeatures(settings)
     normalizer.calibrate(statistics)
     np.testing.assert_allclose(normalizer.push(frames), floored, atol=1e-6)
+
+
+def test_speech_presumed_neutral_is_mapped_onto_the_neutral_reference_and_a_whole_acted_corpus_onto_the_corpus():
+    neutral = (REFERENCE[0] - 0.5, REFERENCE[1] / 2)
+    settings = FeatureSettings(mean=tuple(REFERENCE[0]), variance=tuple(REFERENCE[1]), frame_rate=100.0,
+                               prior_seconds=0.04, neutral_mean=tuple(neutral[0]), neutral_variance=tuple(neutral[1]))
+    frames, speaker = _frames(6, 30, offset=1.0), (np.full(DIM, 1.0), np.full(DIM, 2.0))
+    normalizer = SpeakerFeatures(settings)
+    normalizer.calibrate(speaker)  # a calibration reading: neutral
+    np.testing.assert_allclose(normalizer.push(frames), to_reference(frames, speaker, neutral), atol=1e-6)
+    normalizer.calibrate(speaker, neutral=False)  # all of a speaker's acted emotions, as training maps them
+    np.testing.assert_allclose(normalizer.push(frames), to_reference(frames, speaker, REFERENCE), atol=1e-6)
+    normalizer.calibrate(None, neutral=False)  # a session: presumed neutral, starting at the neutral reference
+    session = SpeakerFeatures(FeatureSettings(mean=tuple(neutral[0]), variance=tuple(neutral[1]), frame_rate=100.0,
+                                              prior_seconds=0.04))  # neutral speech as the only reference
+    np.testing.assert_allclose(normalizer.push(frames), session.push(frames), atol=1e-6)
+    np.testing.assert_allclose(normalizer.statistics[0], session.statistics[0])
+    without = SpeakerFeatures(_settings())  # a model without neutral statistics: one reference for both
+    without.calibrate(speaker)
+    np.testing.assert_allclose(without.push(frames), to_reference(frames, speaker, REFERENCE), atol=1e-6)

@@ -29,7 +29,7 @@ import numpy as np
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
 from keras_cpc.datasets import EmotionUtterance, labels
-from keras_cpc.datasets.emotion import calibration_indices
+from keras_cpc.datasets.emotion import NEUTRAL, calibration_indices
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
 from keras_cpc.features import (
     audio_dataset,
@@ -53,7 +53,7 @@ from keras_cpc.optimizers import AdamL2
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
-from keras_cpc.speaker_features import EPSILON, Statistics, to_reference
+from keras_cpc.speaker_features import EPSILON, Statistics, frame_statistics, to_reference
 from training import add_corpus_arguments, fraction, non_negative, non_negative_int, positive, pretrain, run_cli
 from training.config import FinetuneConfig, PretrainConfig, SettingError
 
@@ -177,8 +177,9 @@ def frontend(config: FinetuneConfig) -> dict:
 
 
 def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
-    """Training, validation and test datasets of a system (features cached when frozen), and the
-    per-dimension mean and variance of the training features (`None` for e2e)."""
+    """Training, validation and test datasets of a system (features cached when frozen), the per-dimension
+    mean and variance of the training features (`None` for e2e), and with speaker features calibrated on all
+    utterances, those of the training speakers' neutral utterances after their mapping (else `None`)."""
     max_samples = int(config.max_seconds * SAMPLE_RATE)
     if system == "e2e":
         field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
@@ -186,7 +187,7 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         return [audio_dataset([u.path for u in s], labels(s), config.batch_size, max_samples, field, shuffle=i == 0,
                               seed=seed, frontend=frontend(config),
                               calibrations={u.path: level.get(u.speaker) for u in s})
-                for i, (s, level) in enumerate(zip(sets, levels))], None
+                for i, (s, level) in enumerate(zip(sets, levels))], None, None
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":  # its model checked by `finetune` (`check_cpc`)
@@ -203,17 +204,20 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
                                  channel_shift(run_seed(config), copy, babble))
                   for copy in range(config.augment)]
-    transforms = {}
+    transforms, neutral = {}, None
     if config.speaker_features:  # every version of every set: its speakers through their own channel
         for utterances, versions in [(sets[0], copies), *((s, [f]) for s, f in zip(sets, files))]:
             for version in versions:
                 transforms.update(speaker_transforms(version, utterances, statistics, max_frames, epsilon(config),
                                                      config.speaker_calibration or "all"))
+        if (config.speaker_calibration or "all") == "all":
+            neutral = frame_statistics(transforms[path](np.load(path)[:max_frames])
+                                       for path, u in zip(files[0], sets[0]) if u.emotion in NEUTRAL)
     if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
                             transforms=transforms)
-            for i, (f, s) in enumerate(zip(files, sets))], statistics
+            for i, (f, s) in enumerate(zip(files, sets))], statistics, neutral
 
 
 def epsilon(config: FinetuneConfig) -> float:
@@ -291,8 +295,8 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     keras.utils.set_random_seed(seed)
     train, validation, test = sets
     # A resumed run shuffles on from a new seed rather than replaying the first epochs' order.
-    (train_data, validation_data, test_data), statistics = datasets(config, config.system, (train, validation, test),
-                                                                    resumed_seed(seed, resumed))
+    (train_data, validation_data, test_data), statistics, neutral = datasets(
+        config, config.system, (train, validation, test), resumed_seed(seed, resumed))
     if resumed:  # dropout's draws are not checkpointed: go on from a new seed, not replay
         keras.utils.set_random_seed(resumed_seed(seed, resumed))
     standardize = config.standardize and statistics is not None
@@ -300,7 +304,7 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
         EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
-                          attention_span=config.attention_span, **head)
+                          attention_span=config.attention_span, neutral_statistics=neutral, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

@@ -52,7 +52,8 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
         if features:  # as the engine maps a calibrated speaker's contexts
             normalizer = SpeakerFeatures(FeatureSettings(**features))
             chosen = calibration_indices([utterances[i] for i in indices], normalizer.settings.calibration)
-            normalizer.calibrate(frame_statistics(contexts[j] for j in chosen))
+            normalizer.calibrate(frame_statistics(contexts[j] for j in chosen),  # every emotion, unless neutral
+                                 neutral=normalizer.settings.calibration == "neutral")
             contexts = [normalizer.push(frames) for frames in contexts]
         for i, frames in zip(indices, contexts):
             whole[i] = window_prediction(recognizer, frames[None], len(frames))

@@ -12,7 +12,8 @@ hop and per file, and the mean and spread per dimension of the files' estimates 
 as training calibrates each speaker (`StreamingRecognizer.calibrate_speaker`: their level, the median
 over their clips under the condition, and their contexts' statistics, of their neutral clips for a
 model trained on neutral calibrations, as the app's calibration reading gives them; a
-read-speech file is its own speaker); models without speaker calibration ignore it. Babble is made from
+read-speech file is its own speaker, presumed neutral, as the app presumes a session: mapped onto the
+model's neutral reference, `keras_cpc.speaker_features`); models without speaker calibration ignore it. Babble is made from
 `--babble` speech (other speakers than the corpus's). Writes `results.json`, `robustness.md`
 and `robustness.png` to `--out`.
 """
@@ -75,8 +76,10 @@ class StreamPredictor:
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         if self.recognizer.calibrated_per_speaker:
-            chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
-            self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]))
+            calibration = self.recognizer.feature_calibration  # "all": every emotion the speaker acted
+            chosen = calibration_indices(utterances, calibration)
+            self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]),
+                                              neutral=calibration == "neutral")
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         predictions = self.recognizer.push(audio) + self.recognizer.flush()
@@ -123,10 +126,10 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
 
 
 def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
-    """Per model (each file calibrated with its own level: one speaker a file): the share of hop estimates
-    and of file estimates inside [-1, 1] (on every dimension), and the mean and standard deviation over
-    files of each file's mean estimate; files the model makes no estimate of (no speech frame) are counted
-    and left out."""
+    """Per model (each file calibrated with its own level and contexts: one speaker a file, presumed neutral): the
+    share of hop estimates and of file estimates inside [-1, 1] (on every dimension), and the mean and standard
+    deviation over files of each file's mean estimate; files the model makes no estimate of (no speech frame) are
+    counted and left out."""
     results = {}
     for model in model_dirs:
         recognizer = StreamingRecognizer(model)

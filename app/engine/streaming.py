@@ -179,22 +179,23 @@ class StreamingRecognizer:
         (`keras_cpc.datasets.emotion.calibration_indices` picks them)."""
         return self.speaker_features.settings.calibration if self.speaker_features is not None else "all"
 
-    def calibrate(self, level_dbfs: float | None, features: Statistics | None = None) -> None:
+    def calibrate(self, level_dbfs: float | None, features: Statistics | None = None, neutral: bool = True) -> None:
         """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`) and maps contexts with
-        their feature statistics (`SpeakerFeatures.calibrate`); `None` removes either. What the model does not
-        normalise is ignored."""
+        their feature statistics, of speech presumed `neutral` or not (`SpeakerFeatures.calibrate`); `None`
+        removes either. What the model does not normalise is ignored."""
         if self.level is not None:
             self.level.calibrate(level_dbfs)
         if self.speaker_features is not None:
-            self.speaker_features.calibrate(features)
+            self.speaker_features.calibrate(features, neutral)
         self.reset()
 
-    def calibrate_speaker(self, recordings: Recordings, feature_recordings: Recordings | None = None
-                          ) -> tuple[float | None, Statistics | None]:
+    def calibrate_speaker(self, recordings: Recordings, feature_recordings: Recordings | None = None,
+                          neutral: bool = True) -> tuple[float | None, Statistics | None]:
         """Calibrates with recordings of one speaker, as training calibrates each speaker: the median of their
         speech levels, then the mean and variance of their contexts behind that level (of `feature_recordings`
-        if given, e.g. the neutral ones for a model whose `feature_calibration` says so); returns both (`None`
-        for what the model does not normalise, or when no recording holds speech)."""
+        if given, e.g. the neutral ones for a model whose `feature_calibration` says so), presumed `neutral`
+        speech or not (e.g. an acted corpus's every emotion); returns both (`None` for what the model does not
+        normalise, or when no recording holds speech)."""
         level = None
         if self.level is not None:
             levels = [value for blocks in recordings() if (value := self._speech_level(blocks)) is not None]
@@ -202,7 +203,7 @@ class StreamingRecognizer:
         self.calibrate(level)
         statistics = self._context_statistics((feature_recordings or recordings)()) \
             if self.speaker_features is not None else None
-        self.calibrate(level, statistics)
+        self.calibrate(level, statistics, neutral)
         return level, statistics
 
     def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:

@@ -55,6 +55,9 @@ class EmotionRecognizer(keras.Model):
             utterances or their "neutral" ones.
         attention_span: with it, each frame attends only to itself and the frames before it within this
             many (`SelfAttention`'s `span`); `None`: to every frame, as the paper.
+        neutral_statistics: with `speaker_features` calibrated on "all" utterances, the per-dimension mean and
+            variance of the training speakers' neutral utterances after their mapping, where the engine maps
+            speech presumed neutral (`keras_cpc.speaker_features.FeatureSettings.reference`).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class EmotionRecognizer(keras.Model):
         variance_floor: float = 1e-6,
         speaker_calibration: str = "all",
         attention_span: int | None = None,
+        neutral_statistics: tuple[Sequence[float], Sequence[float]] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,6 +93,8 @@ class EmotionRecognizer(keras.Model):
         self.variance_floor = variance_floor
         self.speaker_calibration = speaker_calibration
         self.attention_span = attention_span
+        self.neutral_statistics = None if neutral_statistics is None else \
+            tuple([float(v) for v in values] for values in neutral_statistics)
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
         self.attention = SelfAttention(num_heads, attention_dim, attention_span, name="attention",
@@ -143,5 +149,6 @@ class EmotionRecognizer(keras.Model):
             variance_floor=self.variance_floor,
             speaker_calibration=self.speaker_calibration,
             attention_span=self.attention_span,
+            neutral_statistics=None if self.neutral_statistics is None else list(self.neutral_statistics),
         )
         return config
