@@ -473,6 +473,19 @@ def test_streaming_with_speaker_features_equals_keras_on_the_whole_clip(speaker_
         np.testing.assert_allclose(values, reference, atol=1e-4)
 
 
+def test_heldout_streams_a_speaker_calibrated_model_as_it_scores_keras(speaker_models, audio, tmp_path):
+    """Each actor mapped onto the corpus's statistics, as training mapped them, not onto the neutral reference."""
+    _, _, folder = speaker_models
+    clips = []
+    for index, (clip, emotion) in enumerate([(audio[:30000], "neutral"), (0.3 * audio[20000:], "happy")]):
+        soundfile.write(tmp_path / f"clip{index}.wav", clip, 16000, subtype="FLOAT")
+        clips.append(EmotionUtterance(str(tmp_path / f"clip{index}.wav"), "Actor_99", 0.0, 0.0, 0.0, emotion))
+    features = json.loads((folder / "model.json").read_text())["features"]
+    _, keras_window = heldout.keras_predictions(str(folder.parent / "speaker_recognizer.keras"),
+                                                str(folder.parent / "cpc.keras"), clips, 50, features)
+    np.testing.assert_allclose(heldout.stream_predictions(str(folder), clips), keras_window, atol=1e-4)
+
+
 def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_clip_does(models, audio):
     cpc, _, folder = models
     frontend = frontend_config(LevelSettings(per_speaker=True)) | speech_frame_config(SpeechFrameSettings())

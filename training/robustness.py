@@ -9,7 +9,7 @@ clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
 (`--read-speech`, e.g. the LibriSpeech sample): the share of estimates inside [-1, 1] at every
 hop and per file, and the mean and spread per dimension of the files' estimates (each file's
 `app.engine.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
-as training calibrates each speaker (`StreamingRecognizer.calibrate_speaker`: their level, the median
+as training calibrates each speaker (`StreamingRecognizer.calibrate_as_trained`: their level, the median
 over their clips under the condition, and their contexts' statistics, of their neutral clips for a
 model trained on neutral calibrations, as the app's calibration reading gives them; a
 read-speech file is its own speaker, presumed neutral, as the app presumes a session: mapped onto the
@@ -76,10 +76,8 @@ class StreamPredictor:
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         if self.recognizer.calibrated_per_speaker:
-            calibration = self.recognizer.feature_calibration  # "all": every emotion the speaker acted
-            chosen = calibration_indices(utterances, calibration)
-            self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]),
-                                              neutral=calibration == "neutral")
+            chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
+            self.recognizer.calibrate_as_trained(recordings(clips), recordings([clips[i] for i in chosen]))
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         predictions = self.recognizer.push(audio) + self.recognizer.flush()
