@@ -2,8 +2,8 @@
 
     python -m tools.model_card
 
-In `assets/models/README.md`: the int8 row of the held-out table and its largest difference per clip
-(`emotion/heldout.json`), the out-of-domain table of the int8 model against the MFCC floor and the
+In `assets/models/README.md`: the Keras, float and int8 rows of the held-out table and the exports' largest
+differences per clip (`emotion/heldout.json`), the out-of-domain table of the int8 model against the MFCC floor and the
 neutral read-speech line (`emotion/robustness/results.json`). `assets/models/build.sh` runs it last.
 """
 
@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 EMOTION = REPO / "assets" / "models" / "emotion"
 CARD = REPO / "assets" / "models" / "README.md"
 MODEL = "assets/models/emotion/int8"
+FLOAT = "assets/models/emotion/float"
+KERAS = "keras (whole utterance)"
 FLOOR = "MFCC + ridge floor"
 DIMENSIONS = ("activation", "valence", "dominance")
 HEADER = "| condition | int8 | change from clean | MFCC + ridge floor |"
@@ -48,11 +50,15 @@ def read_speech_line(record: dict) -> str:
 
 def rewrite(card: str, heldout: dict, robustness: dict) -> str:
     """`card` with its generated parts replaced; a part it lacks is a `ValueError`."""
+    rows = {"Keras `recognizer.keras` (whole utterance)": KERAS, "LiteRT float (`float/`)": FLOAT,
+            "LiteRT int8 (`int8/`, the app's default)": MODEL}
+    differences = heldout["max_abs_difference_to_keras_window"]
     replacements = [
-        (r"\| LiteRT int8 \(`int8/`, the app's default\) \|[^\n]*",
-         "| LiteRT int8 (`int8/`, the app's default) | " + _scores(heldout["ccc"][MODEL], " | ") + " |"),
-        (r"int8 differs by at most\n[0-9.]+ on a clip",
-         f"int8 differs by at most\n{heldout['max_abs_difference_to_keras_window'][MODEL]:.2f} on a clip"),
+        *((re.escape(f"| {row} |") + r"[^\n]*", f"| {row} | " + _scores(heldout["ccc"][key], " | ") + " |")
+          for row, key in rows.items()),
+        (r"Float LiteRT equals Keras to [0-9.e+-]+ on every clip",
+         f"Float LiteRT equals Keras to {differences[FLOAT]:.1e} on every clip"),
+        (r"int8 differs by at most\n[0-9.]+ on a clip", f"int8 differs by at most\n{differences[MODEL]:.2f} on a clip"),
         (re.escape(HEADER) + r"\n(?:\|[^\n]*\n?)+", out_of_domain_table(robustness["conditions"]) + "\n"),
         (r"Neutral read speech \([0-9]+ LibriSpeech files[^\n]*", read_speech_line(robustness["read_speech"][MODEL])),
     ]
