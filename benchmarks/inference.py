@@ -123,6 +123,7 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     from keras_cpc.export import load_parts
     from keras_cpc.loudness import apply_frontend
     from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures
+    from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
     config = json.loads((Path(args.models[0]) / "model.json").read_text())
     window, hop_frames = config["window_frames"], config["hop_frames"]
@@ -139,16 +140,24 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
         return recognizer({"features": features, "lengths": lengths})
 
     def predict(path: str, interval_hops: int) -> np.ndarray:
-        """The engine's work: the level front end and the per-speaker feature mapping (the same NumPy code),
-        whole-file contexts, then the head on the window of every prediction (valid frames first)."""
+        """The engine's work: the level front end, the speech frames and the per-speaker feature mapping (the
+        same NumPy code), whole-file contexts, then the head on the window of every prediction (valid frames
+        first) once the window holds a speech frame."""
         audio = apply_frontend(load_audio(path, min_samples=config["receptive_field"]), config.get("frontend"))
         features = contexts(audio).numpy()
+        heard = len(features)
+        speech = speech_frame_settings(config.get("frontend"))
+        keep = np.ones(heard, bool) if speech is None else \
+            speech_mask(audio, heard, config["receptive_field"], config["frame_hop"], speech)
+        features = features[keep]
         if config.get("features"):
             features = SpeakerFeatures(FeatureSettings(**config["features"])).push(features)
         frames = len(features)
         hops = (len(audio) - chunk) // hop + 1 if len(audio) >= chunk else 0
-        ends = np.array([hop_frames * (i + 1) for i in range(interval_hops - 1, hops, interval_hops)], np.int32)
-        ends = np.append(ends, frames) if not len(ends) or ends[-1] < frames else ends  # the frames `flush` adds
+        due = np.array([hop_frames * (i + 1) for i in range(interval_hops - 1, hops, interval_hops)], np.int32)
+        due = np.append(due, heard) if not len(due) or due[-1] < heard else due  # the frames `flush` adds
+        ends = np.cumsum(keep)[due - 1]  # speech frames in the window by then
+        ends = ends[ends > 0]
         indices = np.minimum(np.maximum(ends - window, 0)[:, None] + np.arange(window)[None], frames - 1)
         windows, lengths = features[indices], np.minimum(ends, window).astype(np.int32)
         return np.concatenate([head(windows[i:i + HEAD_BATCH], lengths[i:i + HEAD_BATCH]).numpy()
