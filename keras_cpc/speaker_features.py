@@ -13,7 +13,7 @@ from the running statistics of the session, which start at the reference's with 
 
 Statistics over all of a speaker's speech cannot tell a calm speaker from an angry one: mapped onto the
 corpus's, every speaker's average speech looks like the corpus's average emotion, which for an acted corpus is
-not neutral (RAVDESS: more unhappy categories than happy ones). A model trained on all-utterance statistics
+not neutral (RAVDESS: activation +0.23 on average, most categories being aroused ones). A model trained on all-utterance statistics
 therefore records the `neutral` reference too: the mean and variance of its training speakers' neutral
 utterances after their mapping. Speech presumed neutral on average (a calibration reading, a session, a
 folder of someone's recordings) is mapped onto it, so that it reaches the head where neutral speech did in
