@@ -13,11 +13,11 @@ from the running statistics of the session, which start at the reference's with 
 
 Statistics over all of a speaker's speech cannot tell a calm speaker from an angry one: mapped onto the
 corpus's, every speaker's average speech looks like the corpus's average emotion, which for an acted corpus is
-not neutral (RAVDESS: activation +0.23 on average, most categories being aroused ones). A model trained on all-utterance statistics
-therefore records the `neutral` reference too: the mean and variance of its training speakers' neutral
-utterances after their mapping. Speech presumed neutral on average (a calibration reading, a session, a
-folder of someone's recordings) is mapped onto it, so that it reaches the head where neutral speech did in
-training; a speaker's whole acted corpus (every emotion) onto the corpus's statistics, as in training.
+not neutral (RAVDESS: activation +0.23 on average, most categories being aroused ones). A model trained on
+all-utterance statistics therefore records the `neutral` reference too: the mean and variance of its training
+speakers' neutral utterances after their mapping. Speech presumed neutral on average (a calibration reading, a
+session, a folder of someone's recordings) is mapped onto it, so that it reaches the head where neutral speech
+did in training; a speaker's whole acted corpus (every emotion) onto the corpus's statistics, as in training.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class FeatureSettings:
 
     def reference(self, neutral: bool) -> Statistics:
         """The statistics a speaker's are mapped onto: of neutral speech if the speaker's are presumed neutral
-        (and the model recorded them), else of the training corpus."""
+        (and the model recorded them), else of the training corpus (a model trained on neutral calibrations
+        records only those, which are its neutral speech's)."""
         if neutral and self.neutral_mean is not None:
             return np.asarray(self.neutral_mean, np.float64), np.asarray(self.neutral_variance, np.float64)
         return np.asarray(self.mean, np.float64), np.asarray(self.variance, np.float64)

@@ -52,8 +52,7 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
         if features:  # as the engine maps a calibrated speaker's contexts
             normalizer = SpeakerFeatures(FeatureSettings(**features))
             chosen = calibration_indices([utterances[i] for i in indices], normalizer.settings.calibration)
-            normalizer.calibrate(frame_statistics(contexts[j] for j in chosen),  # every emotion, unless neutral
-                                 neutral=normalizer.settings.calibration == "neutral")
+            normalizer.calibrate(frame_statistics(contexts[j] for j in chosen), neutral=False)  # as in training
             contexts = [normalizer.push(frames) for frames in contexts]
         for i, frames in zip(indices, contexts):
             whole[i] = window_prediction(recognizer, frames[None], len(frames))
@@ -76,15 +75,16 @@ def read_recordings(utterances: Sequence[EmotionUtterance], indices: Sequence[in
 
 def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np.ndarray:
     """The streaming engine's last prediction on each utterance, calibrated with their speaker's utterances
-    (`StreamingRecognizer.calibrate_as_trained`) when the model was trained so."""
+    (`StreamingRecognizer.calibrate_speaker`, mapped onto the corpus's statistics as in training) when the model
+    was trained so."""
     recognizer = StreamingRecognizer(model, interval=math.inf)  # the head runs once, for the last prediction
     predictions = np.zeros((len(utterances), len(DIMENSIONS)))
     for indices in speaker_indices(utterances):
         if recognizer.calibrated_per_speaker:
             chosen = calibration_indices([utterances[i] for i in indices], recognizer.feature_calibration)
-            recognizer.calibrate_as_trained(read_recordings(utterances, indices, recognizer.sample_rate),
-                                            read_recordings(utterances, [indices[j] for j in chosen],
-                                                            recognizer.sample_rate))
+            recognizer.calibrate_speaker(read_recordings(utterances, indices, recognizer.sample_rate),
+                                         read_recordings(utterances, [indices[j] for j in chosen],
+                                                         recognizer.sample_rate), neutral=False)
         for i in indices:
             predictions[i] = analyze_file(recognizer, Path(utterances[i].path))[-1][1:]
     return predictions

@@ -9,13 +9,13 @@ clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
 (`--read-speech`, e.g. the LibriSpeech sample): the share of estimates inside [-1, 1] at every
 hop and per file, and the mean and spread per dimension of the files' estimates (each file's
 `app.engine.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
-as training calibrates each speaker (`StreamingRecognizer.calibrate_as_trained`: their level, the median
+as training calibrates each speaker (`StreamingRecognizer.calibrate_speaker`: their level, the median
 over their clips under the condition, and their contexts' statistics, of their neutral clips for a
-model trained on neutral calibrations, as the app's calibration reading gives them; a
-read-speech file is its own speaker, presumed neutral, as the app presumes a session: mapped onto the
-model's neutral reference, `keras_cpc.speaker_features`); models without speaker calibration ignore it. Babble is made from
-`--babble` speech (other speakers than the corpus's). Writes `results.json`, `robustness.md`
-and `robustness.png` to `--out`.
+model trained on neutral calibrations, as the app's calibration reading gives them, mapped onto the
+corpus's statistics as in training; a read-speech file is its own speaker, presumed neutral, as the app
+presumes a session: mapped onto the model's neutral reference, `keras_cpc.speaker_features`); models
+without speaker calibration ignore it. Babble is made from `--babble` speech (other speakers than the
+corpus's). Writes `results.json`, `robustness.md` and `robustness.png` to `--out`.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class StreamPredictor:
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         if self.recognizer.calibrated_per_speaker:
             chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
-            self.recognizer.calibrate_as_trained(recordings(clips), recordings([clips[i] for i in chosen]))
+            self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]), neutral=False)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         predictions = self.recognizer.push(audio) + self.recognizer.flush()

@@ -206,13 +206,6 @@ class StreamingRecognizer:
         self.calibrate(level, statistics, neutral)
         return level, statistics
 
-    def calibrate_as_trained(self, recordings: Recordings, feature_recordings: Recordings
-                             ) -> tuple[float | None, Statistics | None]:
-        """`calibrate_speaker` with a corpus speaker's recordings as training calibrated each: `feature_recordings`
-        are those `keras_cpc.datasets.emotion.calibration_indices` picks for `feature_calibration` (every emotion
-        they acted, or their neutral ones), mapped as training mapped them."""
-        return self.calibrate_speaker(recordings, feature_recordings, neutral=self.feature_calibration == "neutral")
-
     def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:
         """A recording's speech level (dBFS) as the front end measures it, block by block (`None`: no speech)."""
         normalizer = LevelNormalizer(self.level.settings, self.sample_rate)
