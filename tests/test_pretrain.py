@@ -117,7 +117,9 @@ def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
     # The weights of the metadata's step: a kill between the two renames leaves the next epoch's weights as the
     # latest, and the restore falls back to the previous pair (AtomicBackupAndRestore).
     for weights in ("latest.weights.h5", "latest.weights.h5.bkp"):
-        reference.load_weights(tmp_path / "checkpoints" / weights)
+        candidate = tmp_path / "reference.weights.h5"  # Keras loads only files named *.weights.h5
+        shutil.copyfile(tmp_path / "checkpoints" / weights, candidate)
+        reference.load_weights(candidate)
         if int(reference.optimizer.iterations) == metadata["iterations"]:
             break
     assert int(reference.optimizer.iterations) == metadata["iterations"]
