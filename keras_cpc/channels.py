@@ -32,6 +32,7 @@ ACTIVE_RANGE_DB = 30.0  # frames within this of the loudest frame are active
 NOISE_SLOPES = {"white": 0.0, "pink": -10 * np.log10(2), "brown": -20 * np.log10(2)}  # dB per octave of the PSD
 NOISE_FLOOR_HZ = 20.0  # coloured noise is flat below this (no infrasonic drift in pink or brown noise)
 BABBLE_TALKERS = 4
+BABBLE_SOURCES = 20  # waveforms that babble is drawn from
 PEAK = 0.99
 ROOM_MIN, ROOM_MAX = np.array([3.0, 3.0, 2.4]), np.array([10.0, 8.0, 4.0])  # shoebox dimensions in m
 WALL_MARGIN = 0.5  # m between source or microphone and any wall
@@ -199,6 +200,11 @@ def _vorbis(audio: np.ndarray) -> np.ndarray:
     return _fit(soundfile.read(buffer, dtype="float32")[0], len(audio))
 
 
+def babble_sources(paths: Sequence[str]) -> list[str]:
+    """`BABBLE_SOURCES` of `paths` (a training set's files), spread evenly over them, for augmentation's babble."""
+    return list(paths[::len(paths) // BABBLE_SOURCES + 1])
+
+
 def _noise(color: str, length: int, rng: np.random.Generator, babble: Sequence[np.ndarray],
            talkers: int = BABBLE_TALKERS) -> np.ndarray:
     """`length` samples of white, pink or brown noise, or babble of `talkers` waveforms from `babble`."""
@@ -237,13 +243,14 @@ def apply_condition(name: str, audio: np.ndarray, seed: int, babble: Sequence[np
     return _CONDITIONS[name](_waveform(audio), np.random.default_rng(seed), babble)
 
 
-def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray] = ()) -> np.ndarray:
+def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray] = (),
+                 gain: bool = True) -> np.ndarray:
     """`audio` (16 kHz mono) through one random channel drawn from `rng` alone, for training augmentation.
 
     With probability 0.5 each, in this order: a random room with RT60 uniform in [0.2, 1] s; white, pink, brown or
     (when `babble` is given) 1-6 talker babble noise at an SNR uniform in [5, 30] dB; then either a Butterworth band
     limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz, high at 2-6 kHz, each
-    ±8 dB). Always last, a gain uniform in [-25, +15] dB. Returns float32 of the input's length.
+    ±8 dB). Always last (unless not `gain`), a gain uniform in [-25, +15] dB. Returns float32 of the input's length.
     """
     audio = _waveform(audio)
     if rng.random() < 0.5:
@@ -258,4 +265,4 @@ def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[n
         else:
             audio = _shelves(audio, rng.uniform(100, 500), rng.uniform(-8, 8), rng.uniform(2000, 6000),
                              rng.uniform(-8, 8))
-    return _gain(audio, rng.uniform(-25, 15))
+    return _gain(audio, rng.uniform(-25, 15)) if gain else audio.astype(np.float32)

@@ -176,3 +176,12 @@ def test_random_shift_reproducible_from_the_generator_alone(audio, babble):
     assert not any(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
     assert len({out.tobytes() for out in first}) == len(first)
     assert len(random_shift(audio[:5000], np.random.default_rng(0))) == 5000  # without babble too
+
+
+def test_random_shift_without_gain_is_the_same_channel_at_the_input_level(audio, babble):
+    for seed in range(6):
+        gained = random_shift(audio, np.random.default_rng(seed), babble)
+        level = random_shift(audio, np.random.default_rng(seed), babble, gain=False)
+        ratio = gained[np.abs(level) > 1e-3] / level[np.abs(level) > 1e-3]
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-4)  # the gain is the only difference
+        assert -25 <= 20 * np.log10(ratio[0]) <= 15

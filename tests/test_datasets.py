@@ -438,6 +438,27 @@ def test_crop_dataset_same_seed_same_batches(crop_files):
     assert any(not np.array_equal(a, c) for a, c in zip(first, other, strict=True))
 
 
+def test_crop_dataset_augments_each_crop_with_a_generator_of_its_seed_and_position(crop_files):
+    paths, _ = crop_files
+
+    def scale(audio, rng):  # a stand-in channel whose draw the test can repeat
+        return audio * rng.uniform(0.1, 0.9)
+
+    def run(augment=None, seed=5):
+        dataset = crop_dataset(paths, batch_size=2, crop_seconds=CROP_SECONDS, seed=seed, augment=augment)
+        return [tf.nest.map_structure(lambda t: t.numpy(), batch) for batch in dataset.take(3)]
+
+    plain, pairs, again = run(), run(scale), run(scale)
+    for b, (crops, ((heard, target),), ((heard_again, _),)) in enumerate(zip(plain, pairs, again, strict=True)):
+        np.testing.assert_array_equal(target, crops)  # the clean crops are those of the plain stream
+        np.testing.assert_array_equal(heard, heard_again)
+        for row in range(2):
+            factor = np.random.default_rng([5, 2 * b + row]).uniform(0.1, 0.9)
+            np.testing.assert_allclose(heard[row], crops[row] * factor, rtol=1e-6)
+    ((other, _),), = run(scale, seed=6)[:1]
+    assert not np.allclose(other, pairs[0][0][0])
+
+
 def test_crop_dataset_skips_unreadable_files(crop_files, tmp_path, caplog):
     paths, decoded = crop_files
     corrupt = tmp_path / "corrupt.wav"

@@ -8,7 +8,9 @@ import tensorflow as tf
 from helpers import global_dtype_policy
 from keras_cpc.layers import MFCC, ConvEncoder, FuturePredictor, hop_length, num_frames, receptive_field
 from keras_cpc.metrics import StepAccuracy
+from keras_cpc.losses import info_nce_logits, sample_negative_indices
 from keras_cpc.models import CPC
+from keras_cpc.models.cpc import example_seeds
 
 TINY = dict(encoder_channels=8, context_units=12, prediction_steps=3, negatives=4)
 
@@ -153,6 +155,20 @@ def test_cpc_refuses_a_waveform_too_short_to_predict_its_steps():
     assert logits.shape[:2] == (2, 1)  # one context, scored against its 3rd frame ahead
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"at least {model.min_samples} samples"):
         model(tf.random.normal((2, model.min_samples - 1), seed=1))
+
+
+def test_cpc_context_can_hear_an_augmented_copy_of_its_targets():
+    model = CPC(**TINY)
+    clean = tf.random.normal((2, 4000), seed=1)
+    heard = clean + 0.5 * tf.random.normal((2, 4000), seed=2)
+    np.testing.assert_array_equal(model((clean, clean)), model(clean))  # a clean pair is the plain input
+    frames = model.encoder(clean)
+    contexts = frames.shape[1] - TINY["prediction_steps"]
+    predictions = model.predictor(model.autoregressor(model.encoder(heard))[:, :contexts])
+    negatives = sample_negative_indices(example_seeds(clean, 0), contexts, frames.shape[1], TINY["negatives"],
+                                        TINY["prediction_steps"])
+    np.testing.assert_allclose(model((heard, clean)), info_nce_logits(frames, predictions, negatives), atol=1e-6)
+    assert not np.allclose(model((heard, clean)), model(clean))
 
 
 def test_cpc_roundtrips_with_identical_outputs(tmp_path):

@@ -21,7 +21,8 @@ from keras_cpc.runs import common_epoch, exclusive_run
 from keras_cpc.distribute import grow_gpu_memory, is_chief, worker_id
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
-from training.config import PretrainConfig
+from keras_cpc.features import file_digest
+from training.config import PretrainConfig, SettingError
 from training.pretrain import build_parser, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,6 +94,25 @@ class FirstEpoch(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = self.epoch if self.epoch is not None else epoch
+
+
+def test_augmented_pretraining_starts_from_its_init_and_records_both(tmp_path):
+    init = CPC(encoder_channels=8, context_units=8, prediction_steps=3, negatives=4)  # as TINY
+    init.build((None, None))
+    init.save(tmp_path / "init.keras")
+    first = FirstEpoch()
+    args = TINY + ["--out", tmp_path / "run", "--epochs", "1", "--steps-per-epoch", "2", "--augment"]
+    pretrain(parse(args + ["--init", tmp_path / "init.keras"]), [first])
+    for started, initial in zip(first.weights, init.weights, strict=True):
+        np.testing.assert_array_equal(started, initial.numpy())
+    settings = json.loads((tmp_path / "run" / "checkpoints" / "settings.json").read_text())
+    assert settings["augment"] is True and settings["init_sha256"] == file_digest(tmp_path / "init.keras")
+    assert not {"augment", "init", "init_sha256"} & set(parse(TINY).settings())  # older runs resume
+    other = CPC(encoder_channels=16, context_units=8, prediction_steps=3, negatives=4)
+    other.build((None, None))
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(SettingError, match="not a CPC of the sizes"):
+        pretrain(parse(args + ["--out", tmp_path / "other", "--init", tmp_path / "other.keras"]))
 
 
 @pytest.mark.slow

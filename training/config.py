@@ -57,15 +57,23 @@ class PretrainConfig(Config):
     learning_rate: float = 2e-4
     validation_fraction: float = 0.05
     validation_steps: int | None = None
+    augment: bool = False
+    init: str | None = None
     seed: int = 0
     strategy: str = "auto"
     verbose: int = 1
 
     def settings(self) -> dict[str, Any]:
         """What a run is resumed with (`keras_cpc.runs.check_settings`): all but where it writes,
-        how it shows progress and how it spreads over devices."""
-        return {name: value for name, value in dataclasses.asdict(self).items()
-                if name not in {"out", "verbose", "strategy"}}
+        how it shows progress and how it spreads over devices; `augment` and `init` only when on
+        (runs from before they existed resume), `init` as its model's digest."""
+        settings = {name: value for name, value in dataclasses.asdict(self).items()
+                    if name not in {"out", "verbose", "strategy", "augment", "init"}}
+        if self.augment:
+            settings["augment"] = True
+        if self.init:
+            settings["init_sha256"] = file_digest(self.init)
+        return settings
 
 
 # Options that only some systems have; the settings of the others leave them out.

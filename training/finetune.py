@@ -28,6 +28,7 @@ import numpy as np
 
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
+from keras_cpc.channels import babble_sources
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.emotion import NEUTRAL, calibration_indices
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
@@ -59,7 +60,6 @@ from training.config import FinetuneConfig, PretrainConfig, SettingError
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
 LEVEL_NORMALIZATIONS = ("speaker", "utterance", "none")
-BABBLE_SOURCES = 20  # training utterances that --augment's babble is made of
 logger = logging.getLogger("training.finetune")
 
 
@@ -199,7 +199,7 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
     copies = []
     if config.augment:
-        babble = [u.path for u in sets[0][::len(sets[0]) // BABBLE_SOURCES + 1]]
+        babble = babble_sources([u.path for u in sets[0]])
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
                                  channel_shift(run_seed(config), copy, babble))

@@ -13,14 +13,16 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
+import numpy as np
 import tensorflow as tf
 
-from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.audio import SAMPLE_RATE, load_audio
+from keras_cpc.channels import babble_sources, random_shift
 from keras_cpc.callbacks import AudioThroughput, run_callbacks
 from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
@@ -54,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--validation-fraction", type=fraction, help="fraction of speakers held out for validation")
     parser.add_argument("--validation-steps", type=positive(int),
                         help="validation batches per epoch; default: the whole held-out set")
+    parser.add_argument("--augment", action="store_true",
+                        help="the context hears each training crop through a random channel (room, noise, babble "
+                             "of other training files, filter: keras_cpc.channels.random_shift, without its gain) "
+                             "and predicts the clean crop's frames")
+    parser.add_argument("--init", metavar="CPC.keras",
+                        help="start from this pretrained CPC (same sizes) instead of random weights")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--strategy", choices=STRATEGIES)
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), help="Keras progress display")
@@ -97,6 +105,8 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
             negatives=config.negatives,
         )
         model.build((None, None))
+        if config.init:
+            initialise(model, config.init)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     crop_frames = int(round(config.crop_seconds * SAMPLE_RATE))
     if crop_frames < model.min_samples:
@@ -104,6 +114,8 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
                            f"{config.prediction_steps} steps: need {model.min_samples} samples")
 
     training_seed = resumed_seed(config.seed, resumed_epoch(out))  # a resumed run reads on, not again
+    augment = channel_shift([load_audio(p) for p in babble_sources([u.path for u in train])]) \
+        if config.augment else None
 
     def pipeline(files, training):
         # Each host reads its own share of the training files; every host evaluates the whole
@@ -113,7 +125,7 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
             return crop_dataset(
                 [u.path for u in files], context.get_per_replica_batch_size(config.batch_size),
                 config.crop_seconds, training_seed if training else config.seed, training,
-                model.encoder.receptive_field, shard=shard,
+                model.encoder.receptive_field, shard=shard, augment=augment if training else None,
             )
         return strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -141,6 +153,21 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
     logger.info("finished: %s", ", ".join(f"{k}={v:.4g}" for k, v in final.items()))
     logger.info("best model: %s, curves: %s", out / "cpc.keras", out / "curves.png")
     return model
+
+
+def initialise(model: CPC, path: str) -> None:
+    """Gives `model` the weights of the CPC saved at `path`, which must have its sizes."""
+    pretrained = keras.saving.load_model(path, compile=False)
+    sizes = ("encoder_channels", "kernel_sizes", "strides", "context_units", "prediction_steps")
+    if not isinstance(pretrained, CPC) or any(pretrained.get_config()[k] != model.get_config()[k] for k in sizes):
+        raise SettingError(f"--init {path}: not a CPC of the sizes asked for "
+                           f"({', '.join(f'{k}={model.get_config()[k]}' for k in sizes)})")
+    model.set_weights(pretrained.get_weights())
+
+
+def channel_shift(babble: Sequence[np.ndarray]) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """`--augment`'s channel: `random_shift` with babble of `babble`, at the crop's own level."""
+    return lambda audio, rng: random_shift(audio, rng, babble, gain=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,7 @@ import numpy as np
 from app.engine.streaming import Recordings, StreamingRecognizer
 from app.engine.trajectory import estimates, summary_estimates
 from keras_cpc.audio import audio_files, load_audio
-from keras_cpc.channels import CONDITIONS, apply_condition
+from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, apply_condition
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.emotion import calibration_indices
 from keras_cpc.datasets.protocol import read_corpus, split
@@ -46,8 +46,6 @@ from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_conditions
 from training import add_corpus_arguments, run_cli
-
-BABBLE_SOURCES = 20  # files of --babble that babble is drawn from
 
 
 class Predictor(Protocol):

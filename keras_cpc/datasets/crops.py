@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -76,6 +76,7 @@ def crop_dataset(
     training: bool = True,
     min_samples: int = 1,
     shard: tuple[int, int] = (0, 1),
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> tf.data.Dataset:
     """Batches of waveform crops `(batch, samples)` float32 from audio files.
 
@@ -89,6 +90,9 @@ def crop_dataset(
     (for the shuffle), never more than a few batches of audio. Unreadable files are skipped with
     a warning that names them.
     `shard=(index, count)` keeps every `count`-th file, for one input pipeline of several.
+
+    With `augment`, each element is a pair `(augmented, crop)` (as a Keras input, `((augmented, crop),)`):
+    `augment(crop, rng)` with a generator seeded by `seed` and the element's position, like the crop.
     """
     if not paths:
         raise ValueError("no audio files to build a dataset from")
@@ -103,14 +107,28 @@ def crop_dataset(
 
     decode = _CropDecoder(len(range(shard_index, len(paths), shard_count)), length, min_samples)
 
+    def element_seed(index):
+        return tf.stack([tf.constant(seed, tf.int64), index * shard_count + shard_index])
+
     def load(index, path):
-        element_seed = tf.stack([tf.constant(seed, tf.int64), index * shard_count + shard_index])
-        position = tf.random.stateless_uniform((), seed=element_seed)
+        position = tf.random.stateless_uniform((), seed=element_seed(index))
         audio, ok = tf.numpy_function(decode, [path, position], [tf.float32, tf.bool], stateful=True)
         audio.set_shape([length])
         ok.set_shape([])
         return audio, ok
 
-    dataset = dataset.enumerate().map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    def augmented(crop: np.ndarray, element: np.ndarray) -> np.ndarray:
+        return augment(crop, np.random.default_rng([int(e) for e in element])).astype(np.float32)
+
+    def load_pair(index, path):
+        audio, ok = load(index, path)
+        heard = tf.numpy_function(augmented, [audio, element_seed(index)], tf.float32, stateful=False)
+        heard.set_shape([length])
+        return (heard, audio), ok
+
+    dataset = dataset.enumerate().map(load_pair if augment else load, num_parallel_calls=tf.data.AUTOTUNE,
+                                      deterministic=True)
     dataset = dataset.filter(_decoded).map(_drop_flag)
+    if augment:
+        dataset = dataset.map(lambda heard, audio: ((heard, audio),))
     return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

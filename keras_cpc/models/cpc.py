@@ -27,6 +27,9 @@ class CPC(keras.Model):
 
     The input is a waveform batch `(batch, samples)`. `call` returns the InfoNCE logits;
     `fit` minimises the mean InfoNCE loss over steps and logs the accuracy of every step.
+    The input may also be a pair `(heard, target)` of batches of the same shape: the context
+    network then hears `heard` (an augmented copy) and predicts the encoded frames of `target`
+    (the clean audio), as in data-augmented CPC (Kharitonov et al., SLT 2021: augmenting the past only).
     `context(audio)` gives the features used downstream: `(batch, frames, context_units)`
     at 100 frames/s.
 
@@ -64,6 +67,8 @@ class CPC(keras.Model):
         self.step_accuracy = StepAccuracy(prediction_steps)
 
     def build(self, input_shape):
+        if isinstance(input_shape[0], (tuple, list)):  # a (heard, target) pair
+            input_shape = input_shape[1]
         self.encoder.build(input_shape)
         frames_shape = self.encoder.compute_output_shape(input_shape)
         self.autoregressor.build(frames_shape)
@@ -79,8 +84,9 @@ class CPC(keras.Model):
         return self.autoregressor(self.encoder(audio), training=training)
 
     def call(self, audio, training: bool = False):
+        heard, audio = audio if isinstance(audio, (tuple, list)) else (None, audio)
         frames = self.encoder(audio)
-        context = self.autoregressor(frames, training=training)
+        context = self.autoregressor(frames if heard is None else self.encoder(heard), training=training)
         num_frames = tf.shape(frames)[1]
         num_contexts = num_frames - self.prediction_steps
         tf.debugging.assert_positive(num_contexts, message=(

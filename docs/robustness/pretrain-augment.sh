@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The shipped CPC pretrained on: the LibriSpeech sample plus the RAVDESS actors outside fold 0's test set (unlabeled),
+# with the context hearing each crop through a random channel (--augment) and predicting the clean crop:
+#   docs/robustness/pretrain-augment.sh EPOCHS CORES   (CORES: taskset's list, e.g. 0 or 0,1)
+# writes runs/pretrain-augment/{ravdess-fold0-train.txt,cpc/}; rerunning resumes.
+set -euo pipefail
+epochs=$1; cores=$2
+out=runs/pretrain-augment
+mkdir -p $out
+.venv/bin/python - <<'PY'
+from keras_cpc.datasets.protocol import VALIDATION_FRACTION, read_corpus, split
+utterances = read_corpus("ravdess", "../shared/data/ravdess")
+test = {u.speaker for u in split("ravdess", utterances, 0, 4, VALIDATION_FRACTION, 0)[2]}
+lines = [f"{u.path}\t{u.speaker}" for u in utterances if u.speaker not in test]
+open("runs/pretrain-augment/ravdess-fold0-train.txt", "w").write("\n".join(lines) + "\n")
+PY
+export TF_NUM_INTRAOP_THREADS=$(( $(echo $cores | tr ',' '\n' | wc -l) )) TF_NUM_INTEROP_THREADS=1
+taskset -c $cores .venv/bin/python -m training.pretrain --data ../shared/data/librispeech $out/ravdess-fold0-train.txt \
+  --init assets/models/cpc_librispeech.keras --augment --epochs $epochs --steps-per-epoch 30 --batch-size 8 \
+  --crop-seconds 10 --seed 0 --out $out/cpc --verbose 2
