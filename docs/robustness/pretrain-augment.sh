@@ -18,3 +18,18 @@ export TF_NUM_INTRAOP_THREADS=$(( $(echo $cores | tr ',' '\n' | wc -l) )) TF_NUM
 taskset -c $cores .venv/bin/python -m training.pretrain --data ../shared/data/librispeech $out/ravdess-fold0-train.txt \
   --init assets/models/cpc_librispeech.keras --augment --epochs $epochs --steps-per-epoch 30 --batch-size 8 \
   --crop-seconds 10 --seed 0 --out $out/cpc --verbose 2
+# The last epoch's weights (cpc.keras is the best epoch by the clean validation loss, which an augmented run
+# does not aim at), without the optimizer: runs/pretrain-augment/cpc/last.keras
+.venv/bin/python - <<'PY'
+import keras
+from keras_cpc.models import CPC
+out = "runs/pretrain-augment/cpc"
+trained = keras.saving.load_model(f"{out}/cpc.keras", compile=False)
+trained.compile(optimizer=keras.optimizers.Adam())
+trained.optimizer.build(trained.trainable_variables)
+trained.load_weights(f"{out}/checkpoints/latest.weights.h5")
+last = CPC.from_config(trained.get_config())
+last.build((None, None))
+last.set_weights(trained.get_weights())
+last.save(f"{out}/last.keras")
+PY
