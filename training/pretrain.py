@@ -114,7 +114,7 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
                            f"{config.prediction_steps} steps: need {model.min_samples} samples")
 
     training_seed = resumed_seed(config.seed, resumed_epoch(out))  # a resumed run reads on, not again
-    augment = channel_shift([load_audio(p) for p in babble_sources([u.path for u in train])]) \
+    augment = augmentation([load_audio(p) for p in babble_sources([u.path for u in train])]) \
         if config.augment else None
 
     def pipeline(files, training):
@@ -165,7 +165,7 @@ def initialise(model: CPC, path: str) -> None:
     model.set_weights(pretrained.get_weights())
 
 
-def channel_shift(babble: Sequence[np.ndarray]) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+def augmentation(babble: Sequence[np.ndarray]) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
     """`--augment`'s channel: `random_shift` with babble of `babble`, at the crop's own level."""
     return lambda audio, rng: random_shift(audio, rng, babble, gain=False)
 
