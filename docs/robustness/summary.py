@@ -48,7 +48,9 @@ def row(name: str, record: dict) -> str:
 
 
 def spread(values: list[float]) -> str:
-    """Mean ± standard deviation over runs, e.g. `.512 ± .031`."""
+    """Mean ± standard deviation over runs, e.g. `.512 ± .031` (the value alone for one run)."""
+    if len(values) == 1:
+        return short(values[0])
     return f"{short(statistics.mean(values))} ± {short(statistics.stdev(values))}"
 
 
