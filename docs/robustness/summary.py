@@ -2,13 +2,15 @@
 
     python docs/robustness/summary.py "NAME=RECORD_FOLDER" ...
     python docs/robustness/summary.py --seeds "NAME=RECORD_FOLDER,RECORD_FOLDER,..." ...
+    python docs/robustness/summary.py --conditions "NAME=RECORD_FOLDER,RECORD_FOLDER,..." ...
 
 Per record: the float export's CCC on clean speech, under noise, in the 0.8 s room and the telephone
 band, its neutral read speech means, and the largest CCC difference between its two exports.
 A record's `read-speech/results.json`, when there is one (read speech scored again after a fix), gives its read
 speech numbers. With `--seeds`, per variant (records of several runs of it): the mean and spread over its runs of the
 float export's clean CCC, of its mean CCC over the 14 shifted conditions, of its worst shifted
-condition, and its runs' read-speech valence means.
+condition, and its runs' read-speech valence means. With `--conditions`, every condition's float CCC per variant,
+averaged over its runs.
 """
 
 import json
@@ -68,6 +70,17 @@ def seeds_row(name: str, records: list[dict]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def condition_table(variants: list[tuple[str, list[dict]]]) -> list[str]:
+    """Per condition (rows), each variant's float CCC activation / valence / dominance, averaged over its runs."""
+    lines = ["| condition | " + " | ".join(f"{name} act / val / dom" for name, _ in variants) + " |",
+             "|---|" + "---|" * len(variants)]
+    for condition in variants[0][1][0]["conditions"]:
+        cells = [" / ".join(short(statistics.mean(r["conditions"][condition][float_export(r)][d] for r in records))
+                            for d in DIMENSIONS) for _, records in variants]
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def read_record(folder: str) -> dict:
     """A record's `results.json`, its read speech from `read-speech/results.json` if that exists."""
     record = json.loads((Path(folder) / "results.json").read_text())
@@ -78,6 +91,11 @@ def read_record(folder: str) -> dict:
 
 
 def main(arguments: list[str]) -> None:
+    if arguments[:1] == ["--conditions"]:
+        variants = [(name, [read_record(f) for f in folders.split(",")])
+                    for name, folders in (a.split("=", 1) for a in arguments[1:])]
+        print("\n".join(condition_table(variants)))
+        return
     if arguments[:1] == ["--seeds"]:
         print("| variant | runs | clean act / val / dom | mean of 14 shifted conditions act / val / dom "
               "| worst shifted condition act / val / dom | read speech valence mean, per run |")
