@@ -115,6 +115,21 @@ def test_augmented_pretraining_starts_from_its_init_and_records_both(tmp_path):
         pretrain(parse(args + ["--out", tmp_path / "other", "--init", tmp_path / "other.keras"]))
 
 
+def test_augmented_pretraining_validates_on_augmented_crops(tmp_path):
+    init = CPC(encoder_channels=8, context_units=8, prediction_steps=3, negatives=4)  # as TINY
+    init.build((None, None))
+    rng = np.random.default_rng(0)  # large weights: a fresh tiny model's logits are all near 0 on quiet speech
+    init.set_weights([rng.normal(0, 2, w.shape) for w in init.get_weights()])
+    init.save(tmp_path / "init.keras")
+    args = TINY + ["--epochs", "1", "--steps-per-epoch", "1", "--learning-rate", "1e-12",
+                   "--init", tmp_path / "init.keras"]
+    for name, extra in (("plain", []), ("augmented", ["--augment"]), ("again", ["--augment"])):
+        pretrain(parse(args + ["--out", tmp_path / name, *extra]))
+    loss = {name: read_log(tmp_path / name / "log.csv")["val_loss"][0] for name in ("plain", "augmented", "again")}
+    assert abs(loss["augmented"] - loss["plain"]) > 0.01  # the same weights hear other audio
+    assert loss["augmented"] == pytest.approx(loss["again"], rel=1e-6)  # through the same seeded channels
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
     args = TINY + ["--out", tmp_path, "--steps-per-epoch", "6"]

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--augment", action="store_true",
                         help="the context hears each training crop through a random channel (room, noise, babble "
                              "of other training files, filter: keras_cpc.channels.random_shift, without its gain) "
-                             "and predicts the clean crop's frames")
+                             "and predicts the clean crop's frames; validation crops too, through the same channels "
+                             "every epoch")
     parser.add_argument("--init", metavar="CPC.keras",
                         help="start from this pretrained CPC (same sizes) instead of random weights")
     parser.add_argument("--seed", type=int)
@@ -125,7 +126,7 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
             return crop_dataset(
                 [u.path for u in files], context.get_per_replica_batch_size(config.batch_size),
                 config.crop_seconds, training_seed if training else config.seed, training,
-                model.encoder.receptive_field, shard=shard, augment=augment if training else None,
+                model.encoder.receptive_field, shard=shard, augment=augment,
             )
         return strategy.distribute_datasets_from_function(dataset_fn)
 
