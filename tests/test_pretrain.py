@@ -41,6 +41,13 @@ TWO_CPUS = (
 )
 
 
+def tiny_cpc(**sizes) -> CPC:
+    """A built CPC of TINY's sizes, or of others given."""
+    model = CPC(**{"encoder_channels": 8, "context_units": 8, "prediction_steps": 3, "negatives": 4, **sizes})
+    model.build((None, None))
+    return model
+
+
 def parse(args) -> PretrainConfig:
     return PretrainConfig.from_args(build_parser().parse_args([str(a) for a in args]))
 
@@ -97,8 +104,7 @@ class FirstEpoch(keras.callbacks.Callback):
 
 
 def test_augmented_pretraining_starts_from_its_init_and_records_both(tmp_path):
-    init = CPC(encoder_channels=8, context_units=8, prediction_steps=3, negatives=4)  # as TINY
-    init.build((None, None))
+    init = tiny_cpc()
     init.save(tmp_path / "init.keras")
     first = FirstEpoch()
     args = TINY + ["--out", tmp_path / "run", "--epochs", "1", "--steps-per-epoch", "2", "--augment"]
@@ -108,16 +114,13 @@ def test_augmented_pretraining_starts_from_its_init_and_records_both(tmp_path):
     settings = json.loads((tmp_path / "run" / "checkpoints" / "settings.json").read_text())
     assert settings["augment"] is True and settings["init_sha256"] == file_digest(tmp_path / "init.keras")
     assert not {"augment", "init", "init_sha256"} & set(parse(TINY).settings())  # older runs resume
-    other = CPC(encoder_channels=16, context_units=8, prediction_steps=3, negatives=4)
-    other.build((None, None))
-    other.save(tmp_path / "other.keras")
+    tiny_cpc(encoder_channels=16).save(tmp_path / "other.keras")
     with pytest.raises(SettingError, match="not a CPC of the sizes"):
         pretrain(parse(args + ["--out", tmp_path / "other", "--init", tmp_path / "other.keras"]))
 
 
 def test_augmented_pretraining_validates_on_augmented_crops(tmp_path):
-    init = CPC(encoder_channels=8, context_units=8, prediction_steps=3, negatives=4)  # as TINY
-    init.build((None, None))
+    init = tiny_cpc()
     rng = np.random.default_rng(0)  # large weights: a fresh tiny model's logits are all near 0 on quiet speech
     init.set_weights([rng.normal(0, 2, w.shape) for w in init.get_weights()])
     init.save(tmp_path / "init.keras")
@@ -145,8 +148,7 @@ def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
     finished = metadata["epoch"]
     assert finished >= 2
 
-    reference = CPC(encoder_channels=8, context_units=8, prediction_steps=3, negatives=4)  # as TINY
-    reference.build((None, None))
+    reference = tiny_cpc()
     reference.compile(optimizer=keras.optimizers.Adam())
     reference.optimizer.build(reference.trainable_variables)
     # The weights of the metadata's step: a kill between the two renames leaves the next epoch's weights as the

@@ -26,6 +26,7 @@ from keras_cpc.channels import babble_sources, random_shift
 from keras_cpc.callbacks import AudioThroughput, run_callbacks
 from keras_cpc.datasets import crop_dataset, find_utterances, split_by_speaker
 from keras_cpc.distribute import STRATEGIES, is_chief, make_strategy, worker_id
+from keras_cpc.features import load_cpc
 from keras_cpc.models import CPC
 from keras_cpc.plots import plot_pretraining, read_log
 from keras_cpc.runs import exclusive_run, resumed_epoch, resumed_seed
@@ -157,12 +158,14 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
 
 
 def initialise(model: CPC, path: str) -> None:
-    """Gives `model` the weights of the CPC saved at `path`, which must have its sizes."""
-    pretrained = keras.saving.load_model(path, compile=False)
+    """Gives `model` the weights of the CPC saved at `path` (`keras_cpc.features.load_cpc`), which must have its
+    sizes."""
+    pretrained = load_cpc(path)
     sizes = ("encoder_channels", "kernel_sizes", "strides", "context_units", "prediction_steps")
-    if not isinstance(pretrained, CPC) or any(pretrained.get_config()[k] != model.get_config()[k] for k in sizes):
+    wanted, found = model.get_config(), pretrained.get_config()
+    if any(found[k] != wanted[k] for k in sizes):
         raise SettingError(f"--init {path}: not a CPC of the sizes asked for "
-                           f"({', '.join(f'{k}={model.get_config()[k]}' for k in sizes)})")
+                           f"({', '.join(f'{k}={wanted[k]}' for k in sizes)})")
     model.set_weights(pretrained.get_weights())
 
 

@@ -124,11 +124,9 @@ def crop_dataset(
         audio, ok = load(index, path)
         heard = tf.numpy_function(augmented, [audio, element_seed(index)], tf.float32, stateful=False)
         heard.set_shape([length])
-        return (heard, audio), ok
+        return ((heard, audio),), ok  # a Keras input: x alone, a pair
 
     dataset = dataset.enumerate().map(load_pair if augment else load, num_parallel_calls=tf.data.AUTOTUNE,
                                       deterministic=True)
     dataset = dataset.filter(_decoded).map(_drop_flag)
-    if augment:
-        dataset = dataset.map(lambda heard, audio: ((heard, audio),))
     return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
