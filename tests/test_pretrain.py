@@ -23,7 +23,8 @@ from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
 from keras_cpc.features import file_digest
 from training.config import PretrainConfig, SettingError
-from training.pretrain import build_parser, pretrain
+from keras_cpc.channels import random_shift
+from training.pretrain import augmentation, build_parser, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "assets" / "samples" / "librispeech"
@@ -131,6 +132,26 @@ def test_augmented_pretraining_validates_on_augmented_crops(tmp_path):
     loss = {name: read_log(tmp_path / name / "log.csv")["val_loss"][0] for name in ("plain", "augmented", "again")}
     assert abs(loss["augmented"] - loss["plain"]) > 0.01  # the same weights hear other audio
     assert loss["augmented"] == pytest.approx(loss["again"], rel=1e-6)  # through the same seeded channels
+
+
+def test_augment_share_leaves_the_other_crops_clean():
+    assert parse(TINY + ["--augment"]).augment == 1.0
+    assert parse(TINY + ["--augment", "0.5"]).settings()["augment"] == 0.5
+    with pytest.raises(SystemExit):
+        parse(TINY + ["--augment", "0"])
+    audio = np.random.default_rng(0).normal(0, 0.1, 4000).astype(np.float32)
+    babble = [np.random.default_rng(1).normal(0, 0.1, 8000).astype(np.float32)]
+    everything, half = augmentation(babble), augmentation(babble, 0.5)
+    np.testing.assert_array_equal(everything(audio, np.random.default_rng(3)),
+                                  random_shift(audio, np.random.default_rng(3), babble, gain=False))
+    clean = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        expected = audio if rng.random() >= 0.5 else random_shift(audio, rng, babble, gain=False)
+        heard = half(audio, np.random.default_rng(seed))
+        np.testing.assert_array_equal(heard, expected)
+        clean += np.array_equal(heard, audio)
+    assert 10 < clean < 30
 
 
 @pytest.mark.slow

@@ -38,6 +38,7 @@ def positive(kind: type) -> Callable[[str], int | float]:
 
 
 fraction = _checked_number(float, lambda value: 0 <= value < 1, "is not in [0, 1)", "fraction")
+share = _checked_number(float, lambda value: 0 < value <= 1, "is not in (0, 1]", "share")
 non_negative = _checked_number(float, lambda value: value >= 0, "is below 0", "non_negative")
 non_negative_int = _checked_number(int, lambda value: value >= 0, "is below 0", "non_negative_int")
 

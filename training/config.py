@@ -57,7 +57,7 @@ class PretrainConfig(Config):
     learning_rate: float = 2e-4
     validation_fraction: float = 0.05
     validation_steps: int | None = None
-    augment: bool = False
+    augment: float = 0.0  # share of training crops the context hears through a random channel
     init: str | None = None
     seed: int = 0
     strategy: str = "auto"
@@ -70,7 +70,7 @@ class PretrainConfig(Config):
         settings = {name: value for name, value in dataclasses.asdict(self).items()
                     if name not in {"out", "verbose", "strategy", "augment", "init"}}
         if self.augment:
-            settings["augment"] = True
+            settings["augment"] = True if self.augment == 1 else self.augment
         if self.init:
             settings["init_sha256"] = file_digest(self.init)
         return settings

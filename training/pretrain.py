@@ -30,7 +30,7 @@ from keras_cpc.features import load_cpc
 from keras_cpc.models import CPC
 from keras_cpc.plots import plot_pretraining, read_log
 from keras_cpc.runs import exclusive_run, resumed_epoch, resumed_seed
-from training import fraction, positive, run_cli
+from training import fraction, positive, run_cli, share
 from training.config import PretrainConfig, SettingError
 
 logger = logging.getLogger("training.pretrain")
@@ -57,11 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--validation-fraction", type=fraction, help="fraction of speakers held out for validation")
     parser.add_argument("--validation-steps", type=positive(int),
                         help="validation batches per epoch; default: the whole held-out set")
-    parser.add_argument("--augment", action="store_true",
-                        help="the context hears each training crop through a random channel (room, noise, babble "
-                             "of other training files, filter: keras_cpc.channels.random_shift, without its gain) "
-                             "and predicts the clean crop's frames; validation crops too, through the same channels "
-                             "every epoch")
+    parser.add_argument("--augment", type=share, nargs="?", const=1.0, metavar="SHARE",
+                        help="the context hears this share (alone: all) of the crops through a random channel (room, "
+                             "noise, babble of other training files, filter: keras_cpc.channels.random_shift, without "
+                             "its gain) and predicts the clean crop's frames; validation crops too, through the same "
+                             "channels every epoch")
     parser.add_argument("--init", metavar="CPC.keras",
                         help="start from this pretrained CPC (same sizes) instead of random weights")
     parser.add_argument("--seed", type=int)
@@ -116,7 +116,7 @@ def train_cpc(config: PretrainConfig, strategy: tf.distribute.Strategy, out: Pat
                            f"{config.prediction_steps} steps: need {model.min_samples} samples")
 
     training_seed = resumed_seed(config.seed, resumed_epoch(out))  # a resumed run reads on, not again
-    augment = augmentation([load_audio(p) for p in babble_sources([u.path for u in train])]) \
+    augment = augmentation([load_audio(p) for p in babble_sources([u.path for u in train])], config.augment) \
         if config.augment else None
 
     def pipeline(files, training):
@@ -169,9 +169,15 @@ def initialise(model: CPC, path: str) -> None:
     model.set_weights(pretrained.get_weights())
 
 
-def augmentation(babble: Sequence[np.ndarray]) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    """`--augment`'s channel: `random_shift` with babble of `babble`, at the crop's own level."""
-    return lambda audio, rng: random_shift(audio, rng, babble, gain=False)
+def augmentation(babble: Sequence[np.ndarray], share: float = 1.0
+                 ) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """`--augment`'s channel: `random_shift` with babble of `babble`, at the crop's own level, for `share` of the
+    crops (the others stay clean). A share of 1 draws nothing more from the generator than `random_shift`."""
+    def channel(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if share < 1 and rng.random() >= share:
+            return audio
+        return random_shift(audio, rng, babble, gain=False)
+    return channel
 
 
 def main(argv: list[str] | None = None) -> None:
