@@ -486,6 +486,24 @@ def test_heldout_streams_a_speaker_calibrated_model_as_it_scores_keras(speaker_m
     np.testing.assert_allclose(heldout.stream_predictions(str(folder), clips), keras_window, atol=1e-4)
 
 
+def test_a_frame_averaging_head_streams_as_keras_scores_the_whole_clip(models, audio):
+    cpc, _, folder = models
+    root = folder.parent
+    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
+                                   frame_average=4)
+    recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
+    _randomize(recognizer, 5)
+    recognizer.save(root / "averaging_recognizer.keras")
+    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "averaging_recognizer.keras"),
+                 "--out", str(root / "averaging"), "--window-seconds", str(WINDOW_SECONDS)])
+    assert _ops(root / "averaging" / "head.tflite") <= BUILTINS
+    reference = _last_predictions(recognizer, _contexts(cpc, audio), [*range(10, 291, 10), 298])
+    for size in (123, 5000):
+        stream = StreamingRecognizer(root / "averaging")
+        predictions = [p for start in range(0, len(audio), size) for p in stream.push(audio[start:start + size])]
+        np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
+
+
 def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_clip_does(models, audio):
     cpc, _, folder = models
     frontend = frontend_config(LevelSettings(per_speaker=True)) | speech_frame_config(SpeechFrameSettings())

@@ -323,12 +323,16 @@ def test_speaker_features_record_where_the_training_speakers_neutral_utterances_
     assert saved is not None and len(saved[0]) == len(mean)
 
 
-def test_an_attention_span_is_recorded_and_trained_with(corpus, tmp_path):
-    args = config_for(corpus, tmp_path, "mfcc", "--attention-span", "30")
-    assert args.settings()["attention_span"] == 30
-    assert "attention_span" not in config_for(corpus, tmp_path, "mfcc").settings()
+@pytest.mark.parametrize("option, setting, trained_with", [
+    ("--attention-span", "attention_span", lambda model: model.attention.span),
+    ("--frame-average", "frame_average", lambda model: model.averaging.size),
+])
+def test_a_head_option_is_recorded_and_trained_with(corpus, tmp_path, option, setting, trained_with):
+    args = config_for(corpus, tmp_path, "mfcc", option, "3")
+    assert args.settings()[setting] == 3
+    assert setting not in config_for(corpus, tmp_path, "mfcc").settings()
     finetune.finetune(args)
-    assert keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras").attention.span == 30
+    assert trained_with(keras.saving.load_model(tmp_path / "mfcc" / "recognizer.keras")) == 3
 
 
 def test_speech_frames_keep_the_frames_that_hold_speech_and_go_with_the_model(corpus, tmp_path):

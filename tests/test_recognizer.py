@@ -1,4 +1,4 @@
-"""MeanStdPooling, SelfAttention, EmotionRecognizer and EndToEndRecognizer: masking, NumPy references,
+"""MeanStdPooling, FrameAverage, SelfAttention, EmotionRecognizer and EndToEndRecognizer: masking, NumPy references,
 round trips, training."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from helpers import global_dtype_policy
 from keras_cpc.features import feature_statistics
-from keras_cpc.layers import MeanStdPooling, SelfAttention, Standardize
+from keras_cpc.layers import FrameAverage, MeanStdPooling, SelfAttention, Standardize
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
 
 TINY = dict(num_heads=2, attention_dim=8, hidden_units=(6, 5))
@@ -162,6 +162,47 @@ def test_attention_span_equals_keras_attention_with_a_band_causal_mask():
     assert SelfAttention.from_config(ours.get_config()).span == 3
     with pytest.raises(ValueError, match="span 0 is not a positive number of frames"):
         SelfAttention(span=0)
+
+
+# ===========================================================================================
+# FrameAverage
+# ===========================================================================================
+
+
+def test_frame_average_matches_numpy_over_valid_frames():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-5, 5, size=(3, 10, FEATURE_DIM)).astype(np.float32)  # non-zero padding
+    lengths = np.array([10, 7, 1])
+    layer = FrameAverage(3)
+    averaged = keras.ops.convert_to_numpy(layer(x, mask=np.arange(10)[None] < lengths[:, None]))
+    assert averaged.shape == (3, 4, FEATURE_DIM) == layer.compute_output_shape(x.shape)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.lengths(lengths)), [4, 3, 1])
+    for row, length in enumerate(lengths):
+        runs = [x[row, start:min(start + 3, length)].mean(axis=0) for start in range(0, length, 3)]
+        np.testing.assert_allclose(averaged[row, :len(runs)], runs, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(averaged[row, len(runs):], 0)
+    np.testing.assert_allclose(FrameAverage(2)(x[:, :4]), (x[:, 0:4:2] + x[:, 1:4:2]) / 2, rtol=1e-6)  # no mask
+    assert FrameAverage.from_config(layer.get_config()).size == 3
+    with pytest.raises(ValueError, match="size 0 is not a positive number of frames"):
+        FrameAverage(0)
+
+
+def test_a_frame_averaging_recognizer_is_the_paper_head_on_averaged_frames(tmp_path):
+    rng = np.random.default_rng(7)
+    features, lengths = rng.uniform(-3, 3, size=(3, 13, FEATURE_DIM)).astype(np.float32), [13, 8, 2]
+    averaging, paper = EmotionRecognizer(**TINY, frame_average=4), EmotionRecognizer(**TINY)
+    _predict(averaging, features, lengths)
+    _predict(paper, features, lengths)
+    paper.set_weights(averaging.get_weights())
+    for row, length in enumerate(lengths):
+        runs = np.stack([features[row, s:min(s + 4, length)].mean(axis=0) for s in range(0, length, 4)])
+        np.testing.assert_allclose(_predict(averaging, features[row:row + 1], [length]),
+                                   _predict(paper, runs[None], [len(runs)]), rtol=1e-5, atol=1e-6)
+    model_path = tmp_path / "averaging.keras"
+    averaging.save(model_path)
+    loaded = keras.saving.load_model(model_path)
+    assert loaded.get_config()["frame_average"] == 4
+    np.testing.assert_array_equal(_predict(loaded, features, lengths), _predict(averaging, features, lengths))
 
 
 # ===========================================================================================

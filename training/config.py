@@ -79,12 +79,13 @@ class PretrainConfig(Config):
 # Options that only some systems have; the settings of the others leave them out.
 FROZEN = {"mfcc", "minicpc", "precpc"}
 SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "speaker_features": FROZEN, "variance_floor": FROZEN,
-                  "speaker_calibration": FROZEN, "attention_span": FROZEN, "speech_frames": FROZEN,
+                  "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
+                  "speech_frames": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "train_sentence", "speaker_features",
-                    "variance_floor", "speaker_calibration", "attention_span", "weight_average",
-                    "speech_frames")
+                    "variance_floor", "speaker_calibration", "attention_span", "frame_average",
+                    "weight_average", "speech_frames")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -115,6 +116,7 @@ class FinetuneConfig(Config):
     variance_floor: float | None = None
     speaker_calibration: str | None = None
     attention_span: int | None = None
+    frame_average: int | None = None
     weight_average: float | None = None
     bounded: bool = True
     verbose: int = 2

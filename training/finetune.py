@@ -119,6 +119,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-span", type=positive(int), metavar="FRAMES",
                         help="each frame attends only to itself and the frames before it within FRAMES (causal "
                              "attention a stream can reuse; default: every frame, as the paper)")
+    parser.add_argument("--frame-average", type=positive(int), metavar="FRAMES",
+                        help="the attention sees the mean of each run of FRAMES frames (a head that costs about "
+                             "1 / FRAMES per prediction; default: every frame, as the paper)")
     parser.add_argument("--weight-average", type=fraction, metavar="MOMENTUM",
                         help="validate, pick and save an exponential moving average of the weights, updated every "
                              "step with this momentum (Keras's use_ema; 0.99 averages about the last 100 steps)")
@@ -304,7 +307,8 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
         EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
-                          attention_span=config.attention_span, neutral_statistics=neutral, **head)
+                          attention_span=config.attention_span, frame_average=config.frame_average or 1,
+                          neutral_statistics=neutral, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from keras_cpc.layers import MeanStdPooling, SelfAttention, Standardize
+from keras_cpc.layers import FrameAverage, MeanStdPooling, SelfAttention, Standardize
 
 
 def length_mask(lengths, num_frames):
@@ -55,6 +55,8 @@ class EmotionRecognizer(keras.Model):
             utterances or their "neutral" ones.
         attention_span: with it, each frame attends only to itself and the frames before it within this
             many (`SelfAttention`'s `span`); `None`: to every frame, as the paper.
+        frame_average: the attention sees the mean of each run of this many frames (`FrameAverage`; 1: every
+            frame, as the paper), a head that costs about `1 / frame_average` as much per prediction.
         neutral_statistics: with `speaker_features` calibrated on "all" utterances, the per-dimension mean and
             variance of the training speakers' neutral utterances after their mapping, where the engine maps
             speech presumed neutral (`keras_cpc.speaker_features.FeatureSettings.reference`).
@@ -74,6 +76,7 @@ class EmotionRecognizer(keras.Model):
         variance_floor: float = 1e-6,
         speaker_calibration: str = "all",
         attention_span: int | None = None,
+        frame_average: int = 1,
         neutral_statistics: tuple[Sequence[float], Sequence[float]] | None = None,
         **kwargs,
     ):
@@ -93,10 +96,13 @@ class EmotionRecognizer(keras.Model):
         self.variance_floor = variance_floor
         self.speaker_calibration = speaker_calibration
         self.attention_span = attention_span
+        self.frame_average = frame_average
         self.neutral_statistics = None if neutral_statistics is None else \
             tuple([float(v) for v in values] for values in neutral_statistics)
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
+        self.averaging = FrameAverage(frame_average, name="averaging", dtype=self.dtype_policy) \
+            if frame_average > 1 else None
         self.attention = SelfAttention(num_heads, attention_dim, attention_span, name="attention",
                                        dtype=self.dtype_policy)
         self.pooling = MeanStdPooling(name="pooling", dtype=self.dtype_policy)
@@ -113,6 +119,8 @@ class EmotionRecognizer(keras.Model):
         features_shape = tuple(input_shape["features"])
         if self.standardization is not None:
             self.standardization.build(features_shape)
+        if self.averaging is not None:
+            features_shape = self.averaging.compute_output_shape(features_shape)
         self.attention.build(features_shape)
         shape = self.pooling.compute_output_shape(features_shape)
         for dense in self.hidden:
@@ -124,7 +132,11 @@ class EmotionRecognizer(keras.Model):
         features = inputs["features"]
         if self.standardization is not None:
             features = self.standardization(features)
-        mask = length_mask(inputs["lengths"], ops.shape(features)[1])
+        lengths = inputs["lengths"]
+        if self.averaging is not None:
+            features = self.averaging(features, mask=length_mask(lengths, ops.shape(features)[1]))
+            lengths = self.averaging.lengths(lengths)
+        mask = length_mask(lengths, ops.shape(features)[1])
         attended = self.attention(features, mask=mask)
         x = self.pooling(attended, mask=mask)
         for dense, dropout in zip(self.hidden, self.dropouts):
@@ -149,6 +161,7 @@ class EmotionRecognizer(keras.Model):
             variance_floor=self.variance_floor,
             speaker_calibration=self.speaker_calibration,
             attention_span=self.attention_span,
+            frame_average=self.frame_average,
             neutral_statistics=None if self.neutral_statistics is None else list(self.neutral_statistics),
         )
         return config
