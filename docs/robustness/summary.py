@@ -34,7 +34,7 @@ def float_export(record: dict) -> str:
 def row(name: str, record: dict) -> str:
     models = record["models"]
     float_model = float_export(record)
-    other = next(m for m in models if m != float_model)
+    other = next((m for m in models if m != float_model), float_model)  # a record of the float export alone: 0
     conditions = record["conditions"]
 
     def act_val(condition: str) -> str:
