@@ -86,15 +86,18 @@ def test_outputs_on_the_sample_clips_match_the_stored_values(name, expected):
 
 
 def test_int8_estimates_follow_the_float_models_on_the_sample_clips():
-    """Every estimate of the 8 clips: from 2 s on within 0.12 of the float model's (measured 0.090; earlier, when a
-    few speech frames follow silence, up to 0.25: the float model itself moves by 0.12 there when its input audio
-    is rounded to 8 bits), each clip's median within 0.05 (measured at most 0.031)."""
+    """Every estimate of the 8 clips: from 2 s on within 0.2 of the float model's (measured 0.163), each clip's
+    median within 0.15 (measured at most 0.118; six clips 0.013-0.030). The gap is the int8-weight step model's: its
+    errors feed back through the GRU (the float model itself moves by 0.12 early in a clip when its input audio is
+    rounded to 8 bits), and the float step with the int8 head stays within 0.004. The frame-averaging head shipped in
+    session 23 reads them about 1.8x more strongly than the paper's head did (0.090 and 0.031); over whole sets the
+    int8 model stays within 0.003 CCC of float on held-out actors and 0.013 under every out-of-domain condition."""
     float_model, int8_model = StreamingRecognizer(EMOTION / "float"), StreamingRecognizer(EMOTION / "int8")
     for clip in CLIPS:
         reference, quantized = (np.array(analyze_file(model, clip)) for model in (float_model, int8_model))
         np.testing.assert_array_equal(quantized[:, 0], reference[:, 0])
         gaps = np.abs(quantized[:, 1:] - reference[:, 1:]).max(axis=1)
-        assert gaps[reference[:, 0] >= 2.0].max() <= 0.12 and np.median(gaps) <= 0.05, clip.name
+        assert gaps[reference[:, 0] >= 2.0].max() <= 0.2 and np.median(gaps) <= 0.15, clip.name
 
 
 def test_float_export_matches_the_keras_models_on_a_sample_clip():
