@@ -17,13 +17,13 @@ import pytest
 import tensorflow as tf
 
 from helpers import log_column
+from keras_cpc.channels import random_shift
 from keras_cpc.runs import common_epoch, exclusive_run
 from keras_cpc.distribute import grow_gpu_memory, is_chief, worker_id
 from keras_cpc.models import CPC
 from keras_cpc.plots import read_log
 from keras_cpc.features import file_digest
 from training.config import PretrainConfig, SettingError
-from keras_cpc.channels import random_shift
 from training.pretrain import augmentation, build_parser, pretrain
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ class FrameAverage(keras.layers.Layer):
     `time / size` frames costs `1 / size**2` of the scores and `1 / size` of the projections.
 
     Args:
-        size: frames averaged into one (1: the input unchanged).
+        size: frames averaged into one (1: each valid frame as it is, the others zeros).
     """
 
     def __init__(self, size: int = 1, **kwargs):
