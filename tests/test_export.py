@@ -489,15 +489,21 @@ def test_heldout_streams_a_speaker_calibrated_model_as_it_scores_keras(speaker_m
 def test_a_frame_averaging_head_streams_as_keras_scores_the_whole_clip(models, audio):
     cpc, _, folder = models
     root = folder.parent
+    contexts = _contexts(cpc, audio)
     recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
-                                   frame_average=4)
+                                   frame_average=4, standardize=True)
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(recognizer, 5)
+    recognizer.standardization.set_statistics(contexts.mean(0), contexts.var(0))  # frames that differ: runs matter
     recognizer.save(root / "averaging_recognizer.keras")
     export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "averaging_recognizer.keras"),
                  "--out", str(root / "averaging"), "--window-seconds", str(WINDOW_SECONDS)])
     assert _ops(root / "averaging" / "head.tflite") <= BUILTINS
-    reference = _last_predictions(recognizer, _contexts(cpc, audio), [*range(10, 291, 10), 298])
+    ends = [*range(10, 291, 10), 298]
+    reference = _last_predictions(recognizer, contexts, ends)
+    # the runs of 4 start at the window's oldest frame: the frames in the order a ring buffer holds them differ
+    ring = np.stack([np.roll(contexts[end - 50:end], end % 50, axis=0) for end in ends[5:]])
+    assert np.abs(_recognize(recognizer, ring, [50] * len(ring)) - reference[5:]).max() > 0.005  # 50x the tolerance
     for size in (123, 5000):
         stream = StreamingRecognizer(root / "averaging")
         predictions = [p for start in range(0, len(audio), size) for p in stream.push(audio[start:start + size])]

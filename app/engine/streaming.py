@@ -103,8 +103,9 @@ class StreamingRecognizer:
     trained so (`model.json`'s `features`: `keras_cpc.speaker_features`) and overwrite the
     oldest ones in a window of `window_frames`; with speech frames (`model.json`'s `frontend.speech_frames`:
     `keras_cpc.speech_frames`), only the contexts of frames that hold speech. Every `interval` (a whole number of
-    hops; default one hop), the head predicts from the window's valid frames, once it holds one. The head pools over frames without regard to
-    their order, so the window is a plain ring buffer. A hop costs one step-model run,
+    hops; default one hop), the head predicts from the window's valid frames, oldest first as the Keras model
+    reads a clip, once it holds one (a head that averages runs of frames depends on their order). The window is a
+    ring buffer written twice, so that its frames in order are a slice. A hop costs one step-model run,
     independent of the window; a prediction, one head run over the window.
 
     Args:
@@ -235,7 +236,7 @@ class StreamingRecognizer:
             self.speech.reset()
         self._pending = np.zeros(0, np.float32)
         self._state = np.zeros((1, self.config["state_size"]), np.float32)
-        self._window = np.zeros((self.config["window_frames"], self.config["state_size"]), np.float32)
+        self._window = np.zeros((2 * self.config["window_frames"], self.config["state_size"]), np.float32)
         self._frames = 0  # in the window since the stream began
         self._heard = 0  # frames of the stream, speech or not
         self._predicted = 0  # frames heard at the last prediction
@@ -256,10 +257,13 @@ class StreamingRecognizer:
 
     def features(self) -> np.ndarray:
         """The contexts `(frames, state_size)` in the window, oldest first (none after `flush`)."""
-        size = len(self._window)
-        if self._frames <= size:
-            return self._window[:self._frames].copy()
-        return np.roll(self._window, -(self._frames % size), axis=0)
+        return self._ordered()[:self._frames].copy()
+
+    def _ordered(self) -> np.ndarray:
+        """The window `(window_frames, state_size)`, oldest frame first, zeros after the valid ones (a view)."""
+        size = self.config["window_frames"]
+        start = self._frames % size if self._frames > size else 0
+        return self._window[start:start + size]
 
     def _front_end(self, samples: np.ndarray) -> np.ndarray:
         """Samples through the level normalisation (those of its complete blocks), if the model has one."""
@@ -320,14 +324,15 @@ class StreamingRecognizer:
         """Writes contexts (normalised per speaker, if the model is) over the oldest ones in the window."""
         if self.speaker_features is not None:
             contexts = self.speaker_features.push(contexts)
-        size = len(self._window)
-        self._window[(self._frames + np.arange(len(contexts))) % size] = contexts
+        size = self.config["window_frames"]
+        rows = (self._frames + np.arange(len(contexts))) % size
+        self._window[rows] = self._window[rows + size] = contexts
         self._frames += len(contexts)
 
     def _predict(self) -> Prediction:
         """The head's prediction from the window's valid frames."""
         self._predicted = self._heard
-        valid = np.array([min(self._frames, len(self._window))], np.int32)
-        emotion = self._head(features=self._window[None], lengths=valid)["emotion"][0]
+        valid = np.array([min(self._frames, self.config["window_frames"])], np.int32)
+        emotion = self._head(features=self._ordered()[None], lengths=valid)["emotion"][0]
         end = (self._heard - 1) * self.config["frame_hop"] + self.config["receptive_field"]
         return Prediction(end / self.sample_rate, *map(float, emotion))
