@@ -77,19 +77,30 @@ def frontend_key(frontend: dict | None) -> str:
     return "-" + hashlib.sha256(json.dumps(frontend, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def channel_shift(seed: int, copy: int, babble: Sequence[str] = ()) -> tuple[str, Transform]:
+def _entropy(text: str) -> int:
+    """A generator seed drawn from `text` (the same on every machine and run, unlike `hash`)."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:16], 16)
+
+
+def channel_shift(seed: int, copy: int, babble: Sequence[str] = (), utterance_gain_db: float = 0.0
+                  ) -> tuple[str, Transform]:
     """Key and transform of one augmented copy of a corpus: each speaker's files through one channel of
     `keras_cpc.channels.random_shift` (a speaker is recorded in one place: the same gain, room, noise and
     filter for all their files), drawn from a generator seeded by `seed`, `copy` and the speaker, with
-    babble from the `babble` files."""
+    babble from the `babble` files. With `utterance_gain_db`, each file then gets its own gain, uniform in
+    +-`utterance_gain_db` dB and seeded by `seed`, `copy` and its path: a recorder that levels each file
+    (automatic gain control, peak normalisation) breaks the tie between loudness and emotion within a speaker."""
     sources = [load_audio(path) for path in babble]
     digest = hashlib.sha256("\n".join(babble).encode()).hexdigest()[:8]
 
     def shift(audio: np.ndarray, utterance: EmotionUtterance) -> np.ndarray:
-        entropy = int(hashlib.sha256(utterance.speaker.encode()).hexdigest()[:16], 16)
-        return random_shift(audio, np.random.default_rng([seed, copy, entropy]), sources)
+        audio = random_shift(audio, np.random.default_rng([seed, copy, _entropy(utterance.speaker)]), sources)
+        if not utterance_gain_db:
+            return audio
+        gain = np.random.default_rng([seed, copy, _entropy(utterance.path)]).uniform(-1, 1) * utterance_gain_db
+        return (audio * 10 ** (gain / 20)).astype(np.float32)
 
-    return f"shift{seed}-{copy}-{digest}", shift
+    return f"shift{seed}-{copy}-{digest}" + (f"-gain{utterance_gain_db:g}" if utterance_gain_db else ""), shift
 
 
 def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],

@@ -272,6 +272,21 @@ def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
         assert all(np.abs(o - f).max() > 0.1 for o, f in zip(other, first))
 
 
+def test_utterance_gain_scales_each_file_of_a_copy_by_its_own_seeded_gain(corpus):
+    utterances = read_corpus("ravdess", str(corpus))[:6]
+    babble = [u.path for u in utterances]
+    (key, plain), (gain_key, gained) = channel_shift(0, 1, babble), channel_shift(0, 1, babble, 10.0)
+    assert gain_key == key + "-gain10"
+    gains = []
+    for utterance in utterances:
+        audio = load_audio(utterance.path)
+        reference, shifted = plain(audio, utterance), gained(audio, utterance)
+        np.testing.assert_array_equal(gained(audio, utterance), shifted)  # seeded
+        gains.append(20 * np.log10(np.sum(shifted * reference) / np.sum(reference**2)))  # least-squares scale
+        np.testing.assert_allclose(shifted, reference * 10 ** (gains[-1] / 20), rtol=1e-5, atol=1e-7)
+    assert all(abs(g) <= 10 for g in gains) and np.ptp(gains) > 3  # its own gain per file, same speaker or not
+
+
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--augment", "2")
     utterances = read_corpus("ravdess", str(corpus))
@@ -283,8 +298,12 @@ def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path
     tested = next(iter(test))[0]["features"].numpy()
     np.testing.assert_allclose(tested, np.stack(original[:4]), rtol=1e-3, atol=1e-3)  # the first batch of 4
     assert len(list((tmp_path / "cache").glob("mfcc*-shift0-*"))) == 2
-    assert "augment" in args.settings()
+    assert "augment" in args.settings() and "utterance_gain" not in args.settings()
     assert "augment" not in config_for(corpus, tmp_path, "e2e").settings()
+    gained = config_for(corpus, tmp_path, "mfcc", "--augment", "2", "--utterance-gain", "6")
+    assert gained.settings()["utterance_gain"] == 6
+    with pytest.raises(SettingError, match="--utterance-gain .* needs --augment"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--utterance-gain", "6"))
 
 
 def test_speaker_features_map_each_speaker_onto_the_training_statistics(corpus, tmp_path):

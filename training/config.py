@@ -78,12 +78,12 @@ class PretrainConfig(Config):
 
 # Options that only some systems have; the settings of the others leave them out.
 FROZEN = {"mfcc", "minicpc", "precpc"}
-SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "speaker_features": FROZEN, "variance_floor": FROZEN,
+SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
-RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "train_sentence", "speaker_features",
+RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "train_sentence", "speaker_features",
                     "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames")
 
@@ -112,6 +112,7 @@ class FinetuneConfig(Config):
     level_normalization: str = "speaker"
     speech_frames: bool = False
     augment: int = 0
+    utterance_gain: float | None = None
     speaker_features: bool = False
     variance_floor: float | None = None
     speaker_calibration: str | None = None

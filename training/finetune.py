@@ -107,6 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
                              "utterances, rooms, band limits, tilt); each epoch reads one of its N + 1 versions")
+    parser.add_argument("--utterance-gain", type=positive(float), metavar="DB",
+                        help="with --augment: each file of an augmented copy also gets its own gain, uniform in "
+                             "+-DB dB, so that loudness within a speaker is not a reliable cue (keras_cpc.features."
+                             "channel_shift)")
     parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
                         help="frozen features, with --standardize: map each speaker's feature mean and variance "
                              "onto the training set's (keras_cpc.speaker_features), as the engine does per session")
@@ -205,7 +209,7 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         babble = babble_sources([u.path for u in sets[0]])
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
-                                 channel_shift(run_seed(config), copy, babble))
+                                 channel_shift(run_seed(config), copy, babble, config.utterance_gain or 0.0))
                   for copy in range(config.augment)]
     transforms, neutral = {}, None
     if config.speaker_features:  # every version of every set: its speakers through their own channel
@@ -279,6 +283,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
     if config.speaker_features and not config.standardize:
         raise SettingError("--speaker-features maps features onto the training set's statistics: it needs "
                            "--standardize")
+    if config.utterance_gain and not config.augment:
+        raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
     if config.speech_frames and config.system == "e2e":
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     sets = fold_sets(config)
