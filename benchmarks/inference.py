@@ -121,6 +121,7 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     from keras_cpc.audio import load_audio
     from keras_cpc.export import load_parts
+    from keras_cpc.layers import AppendMFCC
     from keras_cpc.loudness import apply_frontend
     from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures
     from keras_cpc.speech_frames import speech_frame_settings, speech_mask
@@ -130,11 +131,14 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     hop, chunk = config["hop_samples"], config["chunk_samples"]
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
 
+    append = AppendMFCC(recognizer.mfccs) if recognizer.mfccs else None
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
     def contexts(audio):
-        return autoregressor(encoder(audio[None]))[0]
+        contexts = autoregressor(encoder(audio[None]))
+        return (append(contexts, audio[None]) if append else contexts)[0]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, window, config["state_size"]], tf.float32),
+    @tf.function(input_signature=[tf.TensorSpec([None, window, config["state_size"] + recognizer.mfccs], tf.float32),
                                   tf.TensorSpec([None], tf.int32)])
     def head(features, lengths):
         return recognizer({"features": features, "lengths": lengths})

@@ -1,7 +1,8 @@
 """LiteRT export for streaming: a CPC step model (audio chunk + GRU state) and the emotion head.
 
 `cpc_step.tflite` maps one chunk of `chunk_samples` samples and the GRU state to the
-`hop_frames` context frames of one hop and the new state: consecutive chunks overlap by
+`hop_frames` context frames of one hop (with `mfccs` MFCCs appended to each, if the recognizer takes them) and the
+new state: consecutive chunks overlap by
 `receptive_field - frame_hop` samples, so they give exactly the frames of the whole
 utterance. `head.tflite` maps a window of `window_frames` contexts and the number of valid
 ones to (activation, valence, dominance). Both have static shapes and builtin ops only.
@@ -25,7 +26,7 @@ from tensorflow.lite.python.convert import mlir_quantize  # TF's selective quant
 
 from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.datasets.emotion import DIMENSIONS
-from keras_cpc.layers import ConvEncoder
+from keras_cpc.layers import AppendMFCC, ConvEncoder
 from keras_cpc.loudness import apply_frontend
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
@@ -60,6 +61,7 @@ class StreamingConfig:
     hop_frames: int
     window_frames: int
     state_size: int
+    mfccs: int  # appended to each context by the step model (`keras_cpc.layers.AppendMFCC`; 0: none)
     outputs: tuple[str, ...]
     output_scale: tuple[float, float]
     frontend: dict  # what the audio goes through before the step model (keras_cpc.loudness.frontend_config)
@@ -89,17 +91,19 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
     if not isinstance(cpc, CPC):
         raise ValueError(f"{cpc_path}: expected a CPC model, got {type(cpc).__name__}")
     expected = recognizer.attention.query.kernel.shape[0]
-    if expected != cpc.context_units:
+    if expected != cpc.context_units + recognizer.mfccs:
         raise ValueError(f"{recognizer_path} takes {expected}-dimensional features but {cpc_path} gives "
-                         f"{cpc.context_units}")
+                         f"{cpc.context_units}" + (f" and {recognizer.mfccs} MFCCs" if recognizer.mfccs else ""))
     return cpc.encoder, cpc.autoregressor, recognizer
 
 
-def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samples: int) -> keras.Model:
-    """`{"audio": (1, chunk_samples), "state": (1, units)}` -> `{"contexts": (1, frames, units), "state"}`.
+def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samples: int,
+               mfccs: int = 0) -> keras.Model:
+    """`{"audio": (1, chunk_samples), "state": (1, units)}` -> `{"contexts": (1, frames, units + mfccs), "state"}`.
 
     Shares the trained encoder; the GRU is a copy that takes and returns its state, unrolled
-    over the chunk's frames so that the converter needs no loop.
+    over the chunk's frames so that the converter needs no loop; `mfccs` MFCCs of the chunk are appended to each
+    context (`AppendMFCC`).
     """
     units = autoregressor.units
     audio = keras.Input((chunk_samples,), batch_size=1, name="audio")
@@ -109,6 +113,8 @@ def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samp
          "name": "step_gru"})
     contexts, new_state = gru(encoder(audio), initial_state=state)
     gru.set_weights(autoregressor.get_weights())
+    if mfccs:
+        contexts = AppendMFCC(mfccs)(contexts, audio)
     return keras.Model({"audio": audio, "state": state}, {"contexts": contexts, "state": new_state},
                        name="cpc_step")
 
@@ -138,13 +144,15 @@ def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: i
 
 def stream_contexts(audio: np.ndarray, encoder: ConvEncoder, autoregressor: keras.layers.GRU,
                     frontend: dict | None, calibration: float | None = None, features: dict | None = None,
-                    speaker: Statistics | None = None) -> np.ndarray:
-    """`(1, frames, units)` contexts of a whole waveform as the streaming engine computes them: through
-    the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU, those of
+                    speaker: Statistics | None = None, mfccs: int = 0) -> np.ndarray:
+    """`(1, frames, units + mfccs)` contexts of a whole waveform as the streaming engine computes them: through
+    the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU (and `mfccs`
+    MFCCs appended, `AppendMFCC`), those of
     frames that hold speech if the front end says so (`keras_cpc.speech_frames`), then the per-speaker
     normalisation of `features` (`model.json`'s; with the `speaker` statistics, if given)."""
     waveform = apply_frontend(audio, frontend, calibration=calibration)
-    contexts = keras.ops.convert_to_numpy(autoregressor(encoder(waveform[None])))
+    contexts = autoregressor(encoder(waveform[None]))
+    contexts = keras.ops.convert_to_numpy(AppendMFCC(mfccs)(contexts, waveform[None]) if mfccs else contexts)
     if (speech := speech_frame_settings(frontend)) is not None:
         frames = contexts.shape[1]
         contexts = contexts[:, speech_mask(waveform, frames, encoder.receptive_field, encoder.hop_length, speech)]
@@ -182,10 +190,11 @@ def context_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: 
         except AudioError as error:
             logger.warning("calibration skips %s", error)
             continue
-        contexts = stream_contexts(audio, encoder, autoregressor, config.frontend, features=config.features)[0]
+        contexts = stream_contexts(audio, encoder, autoregressor, config.frontend, features=config.features,
+                                   mfccs=config.mfccs)[0]
         for hop in range(len(contexts) // config.hop_frames):
             end = (hop + 1) * config.hop_frames
-            window = np.zeros((config.window_frames, config.state_size), np.float32)
+            window = np.zeros((config.window_frames, config.state_size + config.mfccs), np.float32)
             valid = contexts[max(0, end - config.window_frames):end]
             window[:len(valid)] = valid
             yield {"features": window[None], "lengths": np.array([len(valid)], np.int32)}
@@ -284,10 +293,12 @@ def export_streaming(
     if quantize == "int8" and not representative:
         raise ValueError("int8 quantization needs real audio for calibration (--representative)")
     files = audio_files(representative) if quantize == "int8" else []
+    if recognizer.mfccs:
+        AppendMFCC(recognizer.mfccs).check_alignment(field, frame_hop)
     config = StreamingConfig(
         sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
-        window_frames=window_frames, state_size=autoregressor.units, outputs=DIMENSIONS,
+        window_frames=window_frames, state_size=autoregressor.units, mfccs=recognizer.mfccs, outputs=DIMENSIONS,
         output_scale=(-1.0, 1.0), frontend=recognizer.frontend, features=feature_settings(recognizer, frame_hop),
         quantization={}, float_ops={}, int8_weight_ops={},
         model_version=model_version, training_data=training_data, licence=licence)
@@ -295,9 +306,10 @@ def export_streaming(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     applied = {
-        "cpc_step": convert(step_model(encoder, autoregressor, config.chunk_samples), out / "cpc_step.tflite",
+        "cpc_step": convert(step_model(encoder, autoregressor, config.chunk_samples, config.mfccs),
+                            out / "cpc_step.tflite",
                             "float16" if quantize == "int8" else quantize, None),
-        "head": convert(head_model(recognizer, window_frames, config.state_size), out / "head.tflite",
+        "head": convert(head_model(recognizer, window_frames, config.state_size + config.mfccs), out / "head.tflite",
                         quantize, windows, HEAD_FLOAT_OPS),
     }
     config = replace(config, quantization=applied, float_ops={

@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras_cpc.audio import load_audio
 from keras_cpc.channels import random_shift
 from keras_cpc.datasets import EmotionUtterance
-from keras_cpc.layers import MFCC
+from keras_cpc.layers import MFCC, AppendMFCC
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
 from keras_cpc.models import CPC
 from keras_cpc.speaker_features import frame_statistics
@@ -61,13 +61,22 @@ def load_cpc(path: str | Path) -> CPC:
     return model
 
 
-def cpc_extractor(model_path: str | Path) -> tuple[str, Extractor, int, int]:
-    """Key, function waveform -> `(frames, 256)` CPC contexts of a saved model, the samples a frame hears (the
-    fewest it takes) and the samples between frames."""
+def cpc_extractor(model_path: str | Path, mfccs: int = 0) -> tuple[str, Extractor, int, int]:
+    """Key, function waveform -> `(frames, 256 + mfccs)` CPC contexts of a saved model (with `mfccs` MFCCs appended
+    to each, `keras_cpc.layers.AppendMFCC`), the samples a frame hears (the fewest it takes) and the samples
+    between frames."""
     model = load_cpc(model_path)
-    run = tf.function(model.context, input_signature=[tf.TensorSpec([1, None], tf.float32)])
-    return f"cpc-{file_digest(model_path)}", lambda audio: run(audio[None])[0].numpy(), \
-        model.encoder.receptive_field, model.encoder.hop_length
+    append = AppendMFCC(mfccs) if mfccs else None
+    if append:
+        append.check_alignment(model.encoder.receptive_field, model.encoder.hop_length)
+
+    def contexts(audio):
+        contexts = model.context(audio)
+        return append(contexts, audio) if append else contexts
+
+    run = tf.function(contexts, input_signature=[tf.TensorSpec([1, None], tf.float32)])
+    return f"cpc-{file_digest(model_path)}" + (f"+mfcc{mfccs}" if mfccs else ""), \
+        lambda audio: run(audio[None])[0].numpy(), model.encoder.receptive_field, model.encoder.hop_length
 
 
 def frontend_key(frontend: dict | None) -> str:

@@ -22,6 +22,8 @@ from app.engine import analysis
 from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
+from keras_cpc.features import cpc_extractor
+from keras_cpc.layers import MFCC
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.datasets.emotion import DIMENSIONS
@@ -439,7 +441,7 @@ def speaker_models(models):
 
 def _last_predictions(recognizer, contexts: np.ndarray, ends: list[int]) -> np.ndarray:
     """The Keras head at each hop end on the latest 50 frames (fewer at the start)."""
-    windows = np.zeros((len(ends), 50, UNITS), np.float32)
+    windows = np.zeros((len(ends), 50, contexts.shape[1]), np.float32)
     for row, end in enumerate(ends):
         frames = contexts[max(0, end - 50):end]
         windows[row, :len(frames)] = frames
@@ -508,6 +510,47 @@ def test_a_frame_averaging_head_streams_as_keras_scores_the_whole_clip(models, a
         stream = StreamingRecognizer(root / "averaging")
         predictions = [p for start in range(0, len(audio), size) for p in stream.push(audio[start:start + size])]
         np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
+
+
+def test_a_head_on_contexts_with_mfccs_streams_as_keras_scores_the_whole_clip(models, audio, tmp_path):
+    """`--mfccs`: the step model appends the MFCCs that start at each context's first sample, as the training
+    features do (`cpc_extractor`), behind the front end and before the per-speaker mapping."""
+    cpc, _, folder = models
+    root = folder.parent
+    mfccs = keras.ops.convert_to_numpy(MFCC(8)(normalize_level(audio)[None]))[0]  # 298 frames of 400 samples
+    expected = np.concatenate([_contexts(cpc, audio), mfccs], axis=1)
+    rng = np.random.default_rng(6)
+    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
+                                   standardize=True, speaker_features=True, variance_floor=0.02, mfccs=8)
+    recognizer.build({"features": (None, None, UNITS + 8), "lengths": (None,)})
+    _randomize(recognizer, 7)
+    recognizer.standardization.set_statistics(rng.normal(0, 0.1, UNITS + 8), rng.uniform(0.01, 0.1, UNITS + 8))
+    recognizer.save(root / "mfcc_recognizer.keras")
+    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "mfcc_recognizer.keras"),
+                 "--out", str(root / "mfccs"), "--window-seconds", str(WINDOW_SECONDS)])
+    config = json.loads((root / "mfccs" / "model.json").read_text())
+    assert config["mfccs"] == 8 and config["state_size"] == UNITS and config["check"]["largest_difference"] < 1e-4
+    assert _ops(root / "mfccs" / "cpc_step.tflite") <= BUILTINS
+    assert json.loads((folder / "model.json").read_text())["mfccs"] == 0
+    unmapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, recognizer.frontend, mfccs=8)[0]
+    np.testing.assert_allclose(unmapped, expected, atol=1e-4)
+    mapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, recognizer.frontend,
+                                    features=config["features"], mfccs=8)[0]
+    reference = _last_predictions(recognizer, mapped, [*range(10, 291, 10), 298])
+    for size in (123, 5000):
+        stream = StreamingRecognizer(root / "mfccs")
+        predictions = [p for start in range(0, len(audio), size) for p in stream.push(audio[start:start + size])]
+        np.testing.assert_allclose(stream.features(), mapped[240:290], atol=1e-4)
+        np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
+    cpc.save(tmp_path / "cpc.keras")
+    _, extract, _, _ = cpc_extractor(tmp_path / "cpc.keras", 8)  # the training features, on raw audio
+    raw = [keras.ops.convert_to_numpy(layer(audio[None]))[0] for layer in (cpc.context, MFCC(8))]
+    np.testing.assert_allclose(extract(audio), np.concatenate([raw[0], raw[1][:len(raw[0])]], axis=1), atol=1e-4)
+    wrong = EmotionRecognizer(**HEAD, mfccs=8)
+    wrong.build({"features": (None, None, UNITS), "lengths": (None,)})
+    wrong.save(tmp_path / "wrong.keras")
+    with pytest.raises(ValueError, match=f"takes {UNITS}-dimensional features but .* gives {UNITS} and 8 MFCCs"):
+        export.load_parts(tmp_path / "wrong.keras", root / "cpc.keras")
 
 
 def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_clip_does(models, audio):

@@ -30,6 +30,7 @@ from keras_cpc.features import (
     mfcc_extractor,
 )
 from keras_cpc.metrics.ccc import DIMENSIONS
+from keras_cpc.layers import MFCC
 from keras_cpc.models import CPC
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_mask
@@ -489,6 +490,17 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     assert contexts.shape == (58, 16)  # the given model's contexts of 0.6 s: (9600 - 425) // 160 + 1
     assert np.abs(contexts).max() > 1e-3  # an untrained CPC's contexts are small: the tolerance is float16's
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
+    fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
+                       "--out", str(tmp_path / "fused"))
+    finetune.finetune(fused)
+    assert fused.settings()["mfccs"] == 8 and "mfccs" not in args.settings()
+    recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
+    assert recognizer.mfccs == 8 and recognizer.attention.query.kernel.shape[0] == 16 + 8
+    mfccs = keras.ops.convert_to_numpy(MFCC(8)(audio[None]))[0][:58]  # MFCCs from each context's first sample
+    appended = np.load(next((tmp_path / "cache").glob("cpc-*+mfcc8-*")) / Path(features).name)
+    np.testing.assert_allclose(appended, np.concatenate([contexts, mfccs], axis=1), rtol=2e-3, atol=1e-3)
+    with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import global_dtype_policy
+from keras_cpc.layers.mfcc import dct_matrix
 from keras_cpc.layers import MFCC, ConvEncoder, FuturePredictor, hop_length, num_frames, receptive_field
 from keras_cpc.metrics import StepAccuracy
 from keras_cpc.losses import info_nce_logits, sample_negative_indices
@@ -73,6 +74,13 @@ def test_mfcc_of_a_louder_signal_moves_only_the_first_coefficient():
     np.testing.assert_allclose(loud[..., 0] - quiet[..., 0], np.sqrt(80) * np.log(2), rtol=1e-4)
     np.testing.assert_allclose(loud[..., 1:], quiet[..., 1:], atol=1e-4)
     assert np.abs(quiet[..., 1:]).max() > 0.1
+
+
+def test_the_mfcc_dct_is_tf_signals_as_a_matrix_product():
+    """LiteRT has no builtin op for tf.signal's DCT; the matrix gives its coefficients."""
+    log_mel = np.random.default_rng(1).normal(size=(3, 7, 40)).astype(np.float32)
+    np.testing.assert_allclose(log_mel @ dct_matrix(40), tf.signal.mfccs_from_log_mel_spectrograms(log_mel).numpy(),
+                               atol=1e-5)
 
 
 def _numpy_mfcc(audio: np.ndarray, bands: int = 40, window: int = 400, hop: int = 160, rate: int = 16000,

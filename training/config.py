@@ -80,12 +80,12 @@ class PretrainConfig(Config):
 FROZEN = {"mfcc", "minicpc", "precpc"}
 SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
-                  "speech_frames": FROZEN,
+                  "speech_frames": FROZEN, "mfccs": {"minicpc", "precpc"},
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "train_sentence", "speaker_features",
                     "variance_floor", "speaker_calibration", "attention_span", "frame_average",
-                    "weight_average", "speech_frames")
+                    "weight_average", "speech_frames", "mfccs")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -119,6 +119,7 @@ class FinetuneConfig(Config):
     attention_span: int | None = None
     frame_average: int | None = None
     weight_average: float | None = None
+    mfccs: int = 0
     bounded: bool = True
     verbose: int = 2
     system: str

@@ -63,7 +63,8 @@ def largest_difference(out: str | os.PathLike, encoder, autoregressor, recognize
     engine) and the Keras parts' on the same window of contexts."""
     stream = StreamingRecognizer(out, interval=math.inf)  # only the last prediction counts: the head runs once
     streamed = (stream.push(audio) + stream.flush())[-1][1:]
-    contexts = stream_contexts(audio, encoder, autoregressor, recognizer.frontend, features=stream.config["features"])
+    contexts = stream_contexts(audio, encoder, autoregressor, recognizer.frontend, features=stream.config["features"],
+                               mfccs=recognizer.mfccs)
     expected = window_prediction(recognizer, contexts, stream.config["window_frames"])
     return float(np.abs(np.array(streamed) - expected).max())
 

@@ -129,6 +129,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-average", type=fraction, metavar="MOMENTUM",
                         help="validate, pick and save an exponential moving average of the weights, updated every "
                              "step with this momentum (Keras's use_ema; 0.99 averages about the last 100 steps)")
+    parser.add_argument("--mfccs", type=positive(int), metavar="N",
+                        help="minicpc, precpc: N MFCCs appended to each frame's CPC context (spectral statistics "
+                             "beside the contexts; keras_cpc.layers.AppendMFCC), in training and in the export")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -198,9 +201,9 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":  # its model checked by `finetune` (`check_cpc`)
-        extractor = cpc_extractor(config.cpc)
+        extractor = cpc_extractor(config.cpc, config.mfccs)
     else:
-        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed))
+        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed), config.mfccs)
     files = [cache_features(s, extractor, config.cache, frontend(config)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
@@ -285,6 +288,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
                            "--standardize")
     if config.utterance_gain and not config.augment:
         raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
+    if config.mfccs and config.system not in ("minicpc", "precpc"):
+        raise SettingError(f"--mfccs appends MFCCs to CPC contexts: {config.system} has none (minicpc, precpc)")
     if config.speech_frames and config.system == "e2e":
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     sets = fold_sets(config)
@@ -314,7 +319,7 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
         EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
                           attention_span=config.attention_span, frame_average=config.frame_average or 1,
-                          neutral_statistics=neutral, **head)
+                          neutral_statistics=neutral, mfccs=config.mfccs, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

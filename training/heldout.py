@@ -48,7 +48,8 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
     whole, window = np.zeros((len(utterances), len(DIMENSIONS))), np.zeros((len(utterances), len(DIMENSIONS)))
     for indices in speaker_indices(utterances):
         contexts = [stream_contexts(load_audio(utterances[i].path), cpc.encoder, cpc.autoregressor,
-                                    recognizer.frontend, levels.get(utterances[i].speaker))[0] for i in indices]
+                                    recognizer.frontend, levels.get(utterances[i].speaker),
+                                    mfccs=recognizer.mfccs)[0] for i in indices]
         if features:  # as the engine maps a calibrated speaker's contexts
             normalizer = SpeakerFeatures(FeatureSettings(**features))
             chosen = calibration_indices([utterances[i] for i in indices], normalizer.settings.calibration)

@@ -45,7 +45,8 @@ REQUIRED = ("sample_rate", "hop_samples", "chunk_samples", "receptive_field", "f
 
 
 def read_config(model_dir: Path) -> dict:
-    """`model.json` of a model folder, with each of the `REQUIRED` settings a positive integer."""
+    """`model.json` of a model folder, with each of the `REQUIRED` settings a positive integer, and the size of a
+    feature frame, `feature_size`: a context and the MFCCs the step model appends to it (`mfccs`, none if absent)."""
     path = model_dir / "model.json"
     try:
         config = json.loads(path.read_text())
@@ -61,6 +62,10 @@ def read_config(model_dir: Path) -> dict:
     if config["hop_frames"] * frame_hop != hop or config["chunk_samples"] != hop + field - frame_hop:
         raise ModelError(f"{path}: inconsistent framing: hop_frames x frame_hop must be hop_samples, and "
                          "chunk_samples hop_samples + receptive_field - frame_hop")
+    mfccs = config.setdefault("mfccs", 0)
+    if not (type(mfccs) is int and mfccs >= 0):
+        raise ModelError(f"{path}: mfccs {mfccs!r} is not a number of MFCCs")
+    config["feature_size"] = config["state_size"] + mfccs
     if config.get("outputs", list(DIMENSIONS)) != list(DIMENSIONS):  # keras_cpc.datasets.emotion.DIMENSIONS, exported
         raise ModelError(f"{path}: outputs {config['outputs']} are not the engine's {list(DIMENSIONS)}")
     return config
@@ -122,11 +127,11 @@ class StreamingRecognizer:
         self.interval = interval
         if num_threads < 1:
             raise ValueError(f"{num_threads} LiteRT threads: give at least 1")
-        state, window = self.config["state_size"], self.config["window_frames"]
+        state, window, size = self.config["state_size"], self.config["window_frames"], self.config["feature_size"]
         self._step = signature_runner(model_dir / "cpc_step.tflite", num_threads,
                                       {"audio": (1, self.config["chunk_samples"]), "state": (1, state)})
         self._head = signature_runner(model_dir / "head.tflite", num_threads,
-                                      {"features": (1, window, state), "lengths": (1,)})
+                                      {"features": (1, window, size), "lengths": (1,)})
         try:
             level = frontend_settings(self.config.get("frontend"))
             speech = speech_frame_settings(self.config.get("frontend"))
@@ -236,7 +241,7 @@ class StreamingRecognizer:
             self.speech.reset()
         self._pending = np.zeros(0, np.float32)
         self._state = np.zeros((1, self.config["state_size"]), np.float32)
-        self._window = np.zeros((2 * self.config["window_frames"], self.config["state_size"]), np.float32)
+        self._window = np.zeros((2 * self.config["window_frames"], self.config["feature_size"]), np.float32)
         self._frames = 0  # in the window since the stream began
         self._heard = 0  # frames of the stream, speech or not
         self._predicted = 0  # frames heard at the last prediction
@@ -256,11 +261,11 @@ class StreamingRecognizer:
         return predictions
 
     def features(self) -> np.ndarray:
-        """The contexts `(frames, state_size)` in the window, oldest first (none after `flush`)."""
+        """The contexts `(frames, feature_size)` in the window, oldest first (none after `flush`)."""
         return self._ordered()[:self._frames].copy()
 
     def _ordered(self) -> np.ndarray:
-        """The window `(window_frames, state_size)`, oldest frame first, zeros after the valid ones (a view)."""
+        """The window `(window_frames, feature_size)`, oldest frame first, zeros after the valid ones (a view)."""
         size = self.config["window_frames"]
         start = self._frames % size if self._frames > size else 0
         return self._window[start:start + size]
@@ -270,7 +275,7 @@ class StreamingRecognizer:
         return self.level.push(samples) if self.level is not None else samples
 
     def _contexts(self, samples: np.ndarray) -> Iterator[np.ndarray]:
-        """Adds samples that went through the front end; yields the raw contexts `(frames, state_size)` of
+        """Adds samples that went through the front end; yields the raw contexts `(frames, feature_size)` of
         every chunk they complete (`_step_contexts`), running the step model on it."""
         chunk, hop = self.config["chunk_samples"], self.config["hop_samples"]
         pending, start = np.concatenate([self._pending, samples]), 0

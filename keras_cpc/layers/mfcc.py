@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+
+def dct_matrix(size: int) -> np.ndarray:
+    """`(size, size)` DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms`: `x @ M` is `dct(x, type=2)` (unnormalised,
+    `2 sum_n x_n cos(pi k (2n + 1) / 2size)`) times `1 / sqrt(2 size)`."""
+    n, k = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    return 2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size)) / np.sqrt(2 * size)
 
 
 @keras.saving.register_keras_serializable(package="keras_cpc")
@@ -12,7 +20,8 @@ class MFCC(keras.layers.Layer):
 
     Hann-windowed STFT frames of `window` samples every `hop` samples (no padding, so
     `frames = 1 + (samples - window) // hop`), a mel filterbank of `coefficients` bands over
-    20 Hz .. sample_rate / 2, log, then the DCT-II (tf.signal). Computes in float32 unless
+    20 Hz .. sample_rate / 2, log, then the DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms` as a matrix
+    product (LiteRT has builtin ops for it, not for tf.signal's DCT). Computes in float32 unless
     given another `dtype`: `tf.signal.stft` takes no 16-bit input, so a mixed-precision policy
     would break it.
     """
@@ -31,7 +40,7 @@ class MFCC(keras.layers.Layer):
             self.coefficients, self.fft_length // 2 + 1, self.sample_rate, 20.0, self.sample_rate / 2
         )
         log_mel = tf.math.log(tf.tensordot(spectrum, filterbank, 1) + 1e-6)
-        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)
+        return tf.tensordot(log_mel, tf.constant(dct_matrix(self.coefficients), tf.float32), 1)
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]
@@ -43,3 +52,33 @@ class MFCC(keras.layers.Layer):
         config.update(coefficients=self.coefficients, window=self.window, hop=self.hop,
                       sample_rate=self.sample_rate)
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_cpc")
+class AppendMFCC(keras.layers.Layer):
+    """Appends to each frame of CPC contexts `(batch, frames, units)` the `MFCC`s of the same waveform
+    `(batch, samples)` that start at the frame's first sample: spectral statistics beside the contexts, for a head
+    that can lean on them where the contexts lose valence (noise, rooms). The encoder's hop must be MFCC's and its
+    receptive field no shorter than MFCC's window (`check_alignment`), so the waveform has a frame of MFCCs for
+    every context."""
+
+    def __init__(self, coefficients: int = 40, **kwargs):
+        super().__init__(**{"dtype": "float32", **kwargs})
+        self.coefficients = coefficients
+        self.mfcc = MFCC(coefficients)
+
+    def check_alignment(self, receptive_field: int, hop: int) -> None:
+        """Raises `ValueError` unless an encoder of this receptive field and hop has an MFCC frame per context."""
+        if hop != self.mfcc.hop or receptive_field < self.mfcc.window:
+            raise ValueError(f"MFCCs every {self.mfcc.hop} samples over {self.mfcc.window} do not align with "
+                             f"contexts every {hop} samples over {receptive_field}")
+
+    def call(self, contexts, waveform):
+        spectra = self.mfcc(waveform)[:, :tf.shape(contexts)[1]]
+        return tf.concat([contexts, tf.cast(spectra, contexts.dtype)], axis=-1)
+
+    def compute_output_shape(self, contexts_shape, waveform_shape=None):
+        return (*contexts_shape[:-1], contexts_shape[-1] + self.coefficients)
+
+    def get_config(self):
+        return {**super().get_config(), "coefficients": self.coefficients}

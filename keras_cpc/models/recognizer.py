@@ -60,6 +60,8 @@ class EmotionRecognizer(keras.Model):
         neutral_statistics: with `speaker_features` calibrated on "all" utterances, the per-dimension mean and
             variance of the training speakers' neutral utterances after their mapping, where the engine maps
             speech presumed neutral (`keras_cpc.speaker_features.FeatureSettings.reference`).
+        mfccs: the features are CPC contexts with this many MFCCs appended to each frame
+            (`keras_cpc.layers.AppendMFCC`; 0: contexts alone), which the export's step model appends too.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class EmotionRecognizer(keras.Model):
         attention_span: int | None = None,
         frame_average: int = 1,
         neutral_statistics: tuple[Sequence[float], Sequence[float]] | None = None,
+        mfccs: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -99,6 +102,7 @@ class EmotionRecognizer(keras.Model):
         self.frame_average = frame_average
         self.neutral_statistics = None if neutral_statistics is None else \
             tuple([float(v) for v in values] for values in neutral_statistics)
+        self.mfccs = mfccs
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
         self.averaging = FrameAverage(frame_average, name="averaging", dtype=self.dtype_policy) \
@@ -163,5 +167,6 @@ class EmotionRecognizer(keras.Model):
             attention_span=self.attention_span,
             frame_average=self.frame_average,
             neutral_statistics=None if self.neutral_statistics is None else list(self.neutral_statistics),
+            mfccs=self.mfccs,
         )
         return config
