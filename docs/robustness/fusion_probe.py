@@ -1,5 +1,6 @@
 """Probe (session 26): would MFCC statistics fused with the CPC contexts carry valence across channels?
-python docs/robustness/fusion_probe.py EXPORT RUN OUT_JSON
+python docs/robustness/fusion_probe.py EXPORT RUN OUT_JSON; its table over runs:
+python docs/robustness/fusion_probe.py --table OUT_JSON...
 
 Ridge regressions (`keras_cpc.floor.fit_floor`) on three per-clip inputs, trained on RAVDESS fold 0's training
 speakers (run RUN's split) clean and through the 3 augmented copies that finetuning draws (`channel_shift`, the run's
@@ -24,6 +25,24 @@ from keras_cpc.features import channel_shift, mfcc_extractor
 from keras_cpc.floor import fit_floor, pooled
 from training.robustness import StreamPredictor, score_conditions
 
+
+
+def table(paths: Sequence[str]) -> str:
+    """Markdown: each probe's CCC per condition, mean over the runs' records at `paths`."""
+    records = [json.load(open(path))["conditions"] for path in paths]
+    probes = list(records[0]["clean"])
+    lines = ["| condition | " + " | ".join(f"{p} act / val / dom" for p in probes) + " |",
+             "|---|" + "---|" * len(probes)]
+    for condition in records[0]:
+        cells = [" / ".join(f"{np.mean([r[condition][p][d] for r in records]):.3f}".replace("0.", ".", 1)
+                            for d in records[0][condition][p]) for p in probes]
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if sys.argv[1] == "--table":
+    print(table(sys.argv[2:]))
+    sys.exit()
 export, run, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 train, valid, test = split("ravdess", read_corpus("ravdess", "../shared/data/ravdess"), 0, 4, 0.05, run)
 engine, mfcc = StreamPredictor(export), mfcc_extractor()[1]
