@@ -121,7 +121,6 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     from keras_cpc.audio import load_audio
     from keras_cpc.export import load_parts
-    from keras_cpc.layers import AppendMFCC
     from keras_cpc.loudness import apply_frontend
     from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures
     from keras_cpc.speech_frames import speech_frame_settings, speech_mask
@@ -131,7 +130,7 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     hop, chunk = config["hop_samples"], config["chunk_samples"]
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
 
-    append = AppendMFCC(recognizer.mfccs) if recognizer.mfccs else None
+    append = recognizer.appended_mfccs()
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
     def contexts(audio):

@@ -62,6 +62,7 @@ class StreamingConfig:
     window_frames: int
     state_size: int
     mfccs: int  # appended to each context by the step model (`keras_cpc.layers.AppendMFCC`; 0: none)
+    mfcc_band: tuple[float, float] | None  # their mel filters' band in Hz (None: none appended)
     outputs: tuple[str, ...]
     output_scale: tuple[float, float]
     frontend: dict  # what the audio goes through before the step model (keras_cpc.loudness.frontend_config)
@@ -98,12 +99,12 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
 
 
 def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samples: int,
-               mfccs: int = 0) -> keras.Model:
-    """`{"audio": (1, chunk_samples), "state": (1, units)}` -> `{"contexts": (1, frames, units + mfccs), "state"}`.
+               append: AppendMFCC | None = None) -> keras.Model:
+    """`{"audio": (1, chunk_samples), "state": (1, units)}` -> `{"contexts": (1, frames, units [+ MFCCs]), "state"}`.
 
     Shares the trained encoder; the GRU is a copy that takes and returns its state, unrolled
-    over the chunk's frames so that the converter needs no loop; `mfccs` MFCCs of the chunk are appended to each
-    context (`AppendMFCC`).
+    over the chunk's frames so that the converter needs no loop; `append` appends the chunk's MFCCs to each context
+    (the recognizer's `appended_mfccs`), if given.
     """
     units = autoregressor.units
     audio = keras.Input((chunk_samples,), batch_size=1, name="audio")
@@ -113,8 +114,8 @@ def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samp
          "name": "step_gru"})
     contexts, new_state = gru(encoder(audio), initial_state=state)
     gru.set_weights(autoregressor.get_weights())
-    if mfccs:
-        contexts = AppendMFCC(mfccs)(contexts, audio)
+    if append:
+        contexts = append(contexts, audio)
     return keras.Model({"audio": audio, "state": state}, {"contexts": contexts, "state": new_state},
                        name="cpc_step")
 
@@ -144,15 +145,15 @@ def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: i
 
 def stream_contexts(audio: np.ndarray, encoder: ConvEncoder, autoregressor: keras.layers.GRU,
                     frontend: dict | None, calibration: float | None = None, features: dict | None = None,
-                    speaker: Statistics | None = None, mfccs: int = 0) -> np.ndarray:
-    """`(1, frames, units + mfccs)` contexts of a whole waveform as the streaming engine computes them: through
-    the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU (and `mfccs`
-    MFCCs appended, `AppendMFCC`), those of
+                    speaker: Statistics | None = None, append: AppendMFCC | None = None) -> np.ndarray:
+    """`(1, frames, units [+ MFCCs])` contexts of a whole waveform as the streaming engine computes them: through
+    the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU (and the MFCCs
+    that `append` appends, if given), those of
     frames that hold speech if the front end says so (`keras_cpc.speech_frames`), then the per-speaker
     normalisation of `features` (`model.json`'s; with the `speaker` statistics, if given)."""
     waveform = apply_frontend(audio, frontend, calibration=calibration)
     contexts = autoregressor(encoder(waveform[None]))
-    contexts = keras.ops.convert_to_numpy(AppendMFCC(mfccs)(contexts, waveform[None]) if mfccs else contexts)
+    contexts = keras.ops.convert_to_numpy(append(contexts, waveform[None]) if append else contexts)
     if (speech := speech_frame_settings(frontend)) is not None:
         frames = contexts.shape[1]
         contexts = contexts[:, speech_mask(waveform, frames, encoder.receptive_field, encoder.hop_length, speech)]
@@ -172,17 +173,17 @@ def window_prediction(recognizer: keras.Model, contexts: np.ndarray, window_fram
 
 
 def representative_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: keras.layers.GRU,
-                           config: StreamingConfig) -> list[dict]:
+                           config: StreamingConfig, append: AppendMFCC | None = None) -> list[dict]:
     """Calibration inputs of the head: `REPRESENTATIVE_SAMPLES` windows of contexts drawn uniformly
     from those a stream of each real file meets, holding no more than that many at a time."""
-    windows = reservoir_sample(context_windows(files, encoder, autoregressor, config), REPRESENTATIVE_SAMPLES)
+    windows = reservoir_sample(context_windows(files, encoder, autoregressor, config, append), REPRESENTATIVE_SAMPLES)
     if not windows:
         raise ValueError(f"no usable calibration audio in {', '.join(map(str, files))}")
     return windows
 
 
 def context_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: keras.layers.GRU,
-                    config: StreamingConfig) -> Iterator[dict]:
+                    config: StreamingConfig, append: AppendMFCC | None = None) -> Iterator[dict]:
     """The head's input at every hop of a stream of each file (a file that does not load is skipped)."""
     for path in files:
         try:
@@ -191,7 +192,7 @@ def context_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: 
             logger.warning("calibration skips %s", error)
             continue
         contexts = stream_contexts(audio, encoder, autoregressor, config.frontend, features=config.features,
-                                   mfccs=config.mfccs)[0]
+                                   append=append)[0]
         for hop in range(len(contexts) // config.hop_frames):
             end = (hop + 1) * config.hop_frames
             window = np.zeros((config.window_frames, config.state_size + config.mfccs), np.float32)
@@ -293,20 +294,21 @@ def export_streaming(
     if quantize == "int8" and not representative:
         raise ValueError("int8 quantization needs real audio for calibration (--representative)")
     files = audio_files(representative) if quantize == "int8" else []
-    if recognizer.mfccs:
-        AppendMFCC(recognizer.mfccs).check_alignment(field, frame_hop)
+    if append := recognizer.appended_mfccs():
+        append.check_alignment(field, frame_hop)
     config = StreamingConfig(
         sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
-        window_frames=window_frames, state_size=autoregressor.units, mfccs=recognizer.mfccs, outputs=DIMENSIONS,
+        window_frames=window_frames, state_size=autoregressor.units, mfccs=recognizer.mfccs,
+        mfcc_band=append.mfcc.band if append else None, outputs=DIMENSIONS,
         output_scale=(-1.0, 1.0), frontend=recognizer.frontend, features=feature_settings(recognizer, frame_hop),
         quantization={}, float_ops={}, int8_weight_ops={},
         model_version=model_version, training_data=training_data, licence=licence)
-    windows = representative_windows(files, encoder, autoregressor, config) if files else None
+    windows = representative_windows(files, encoder, autoregressor, config, append) if files else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     applied = {
-        "cpc_step": convert(step_model(encoder, autoregressor, config.chunk_samples, config.mfccs),
+        "cpc_step": convert(step_model(encoder, autoregressor, config.chunk_samples, append),
                             out / "cpc_step.tflite",
                             "float16" if quantize == "int8" else quantize, None),
         "head": convert(head_model(recognizer, window_frames, config.state_size + config.mfccs), out / "head.tflite",

@@ -61,12 +61,11 @@ def load_cpc(path: str | Path) -> CPC:
     return model
 
 
-def cpc_extractor(model_path: str | Path, mfccs: int = 0) -> tuple[str, Extractor, int, int]:
-    """Key, function waveform -> `(frames, 256 + mfccs)` CPC contexts of a saved model (with `mfccs` MFCCs appended
-    to each, `keras_cpc.layers.AppendMFCC`), the samples a frame hears (the fewest it takes) and the samples
-    between frames."""
+def cpc_extractor(model_path: str | Path, append: AppendMFCC | None = None) -> tuple[str, Extractor, int, int]:
+    """Key, function waveform -> `(frames, 256 [+ MFCCs])` CPC contexts of a saved model (with the MFCCs that
+    `append` appends to each, if given), the samples a frame hears (the fewest it takes) and the samples between
+    frames."""
     model = load_cpc(model_path)
-    append = AppendMFCC(mfccs) if mfccs else None
     if append:
         append.check_alignment(model.encoder.receptive_field, model.encoder.hop_length)
 
@@ -75,7 +74,8 @@ def cpc_extractor(model_path: str | Path, mfccs: int = 0) -> tuple[str, Extracto
         return append(contexts, audio) if append else contexts
 
     run = tf.function(contexts, input_signature=[tf.TensorSpec([1, None], tf.float32)])
-    return f"cpc-{file_digest(model_path)}" + (f"+mfcc{mfccs}" if mfccs else ""), \
+    band = "" if not append or append.mfcc.band == MFCC().band else "-{:g}-{:g}".format(*append.mfcc.band)
+    return f"cpc-{file_digest(model_path)}" + (f"+mfcc{append.coefficients}{band}" if append else ""), \
         lambda audio: run(audio[None])[0].numpy(), model.encoder.receptive_field, model.encoder.hop_length
 
 

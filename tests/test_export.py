@@ -23,7 +23,7 @@ from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import reservoir_sample
 from keras_cpc.features import cpc_extractor
-from keras_cpc.layers import MFCC
+from keras_cpc.layers import MFCC, AppendMFCC
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.datasets.emotion import DIMENSIONS
@@ -529,13 +529,15 @@ def test_a_head_on_contexts_with_mfccs_streams_as_keras_scores_the_whole_clip(mo
     export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "mfcc_recognizer.keras"),
                  "--out", str(root / "mfccs"), "--window-seconds", str(WINDOW_SECONDS)])
     config = json.loads((root / "mfccs" / "model.json").read_text())
-    assert config["mfccs"] == 8 and config["state_size"] == UNITS and config["check"]["largest_difference"] < 1e-4
+    assert config["mfccs"] == 8 and config["mfcc_band"] == [20, 8000] and config["state_size"] == UNITS
+    assert config["check"]["largest_difference"] < 1e-4
     assert _ops(root / "mfccs" / "cpc_step.tflite") <= BUILTINS
     assert json.loads((folder / "model.json").read_text())["mfccs"] == 0
-    unmapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, recognizer.frontend, mfccs=8)[0]
+    unmapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, recognizer.frontend,
+                                      append=recognizer.appended_mfccs())[0]
     np.testing.assert_allclose(unmapped, expected, atol=1e-4)
     mapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, recognizer.frontend,
-                                    features=config["features"], mfccs=8)[0]
+                                    features=config["features"], append=recognizer.appended_mfccs())[0]
     reference = _last_predictions(recognizer, mapped, [*range(10, 291, 10), 298])
     for size in (123, 5000):
         stream = StreamingRecognizer(root / "mfccs")
@@ -543,7 +545,7 @@ def test_a_head_on_contexts_with_mfccs_streams_as_keras_scores_the_whole_clip(mo
         np.testing.assert_allclose(stream.features(), mapped[240:290], atol=1e-4)
         np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
     cpc.save(tmp_path / "cpc.keras")
-    _, extract, _, _ = cpc_extractor(tmp_path / "cpc.keras", 8)  # the training features, on raw audio
+    _, extract, _, _ = cpc_extractor(tmp_path / "cpc.keras", AppendMFCC(8))  # the training features, on raw audio
     raw = [keras.ops.convert_to_numpy(layer(audio[None]))[0] for layer in (cpc.context, MFCC(8))]
     np.testing.assert_allclose(extract(audio), np.concatenate([raw[0], raw[1][:len(raw[0])]], axis=1), atol=1e-4)
     wrong = EmotionRecognizer(**HEAD, mfccs=8)

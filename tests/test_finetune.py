@@ -491,16 +491,23 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     assert np.abs(contexts).max() > 1e-3  # an untrained CPC's contexts are small: the tolerance is float16's
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
     fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
-                       "--out", str(tmp_path / "fused"))
+                       "--mfcc-band", "300", "3400", "--out", str(tmp_path / "fused"))
     finetune.finetune(fused)
-    assert fused.settings()["mfccs"] == 8 and "mfccs" not in args.settings()
+    assert fused.settings()["mfccs"] == 8 and fused.settings()["mfcc_band"] == [300, 3400]
+    assert "mfccs" not in args.settings() and "mfcc_band" not in args.settings()
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
     assert recognizer.mfccs == 8 and recognizer.attention.query.kernel.shape[0] == 16 + 8
-    mfccs = keras.ops.convert_to_numpy(MFCC(8)(audio[None]))[0][:58]  # MFCCs from each context's first sample
-    appended = np.load(next((tmp_path / "cache").glob("cpc-*+mfcc8-*")) / Path(features).name)
+    assert recognizer.mfcc_band == (300, 3400)
+    band = MFCC(8, band=(300, 3400))  # MFCCs of the telephone band, from each context's first sample:
+    mfccs = keras.ops.convert_to_numpy(band(audio[None]))[0][:58]
+    assert np.abs(mfccs - keras.ops.convert_to_numpy(MFCC(8)(audio[None]))[0][:58]).max() > 1  # the band matters
+    appended = np.load(next((tmp_path / "cache").glob("cpc-*+mfcc8-300-3400-*")) / Path(features).name)
     np.testing.assert_allclose(appended, np.concatenate([contexts, mfccs], axis=1), rtol=2e-3, atol=1e-3)
     with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))
+    with pytest.raises(SettingError, match="--mfcc-band .* needs --mfccs"):
+        finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"),
+                                     "--mfcc-band", "300", "3400"))
 
 
 @pytest.mark.slow

@@ -83,6 +83,12 @@ def test_the_mfcc_dct_is_tf_signals_as_a_matrix_product():
                                atol=1e-5)
 
 
+def test_an_mfcc_band_outside_the_spectrum_or_upside_down_is_an_error():
+    for band in ((3400, 300), (20, 9000), (-1, 300)):
+        with pytest.raises(ValueError, match="MFCC band .* is not within 0 .. 8000 Hz"):
+            MFCC(band=band)
+
+
 def _numpy_mfcc(audio: np.ndarray, bands: int = 40, window: int = 400, hop: int = 160, rate: int = 16000,
                 fft: int = 512) -> np.ndarray:
     """MFCCs from their definition: periodic Hann frames, |rFFT|, HTK mel triangles over 20 Hz .. rate / 2

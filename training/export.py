@@ -64,7 +64,7 @@ def largest_difference(out: str | os.PathLike, encoder, autoregressor, recognize
     stream = StreamingRecognizer(out, interval=math.inf)  # only the last prediction counts: the head runs once
     streamed = (stream.push(audio) + stream.flush())[-1][1:]
     contexts = stream_contexts(audio, encoder, autoregressor, recognizer.frontend, features=stream.config["features"],
-                               mfccs=recognizer.mfccs)
+                               append=recognizer.appended_mfccs())
     expected = window_prediction(recognizer, contexts, stream.config["window_frames"])
     return float(np.abs(np.array(streamed) - expected).max())
 

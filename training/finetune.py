@@ -43,7 +43,7 @@ from keras_cpc.features import (
     mfcc_extractor,
     speaker_levels,
 )
-from keras_cpc.layers import num_frames, receptive_field
+from keras_cpc.layers import AppendMFCC, num_frames, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.losses import CCCLoss
 from keras_cpc.loudness import LevelSettings, frontend_config
@@ -132,6 +132,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mfccs", type=positive(int), metavar="N",
                         help="minicpc, precpc: N MFCCs appended to each frame's CPC context (spectral statistics "
                              "beside the contexts; keras_cpc.layers.AppendMFCC), in training and in the export")
+    parser.add_argument("--mfcc-band", type=non_negative, nargs=2, metavar=("LOW", "HIGH"),
+                        help="with --mfccs: the band of their mel filters in Hz (default 20 to 8000), e.g. the "
+                             "300 to 3400 that a telephone line keeps")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -201,9 +204,9 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":  # its model checked by `finetune` (`check_cpc`)
-        extractor = cpc_extractor(config.cpc, config.mfccs)
+        extractor = cpc_extractor(config.cpc, appended_mfccs(config))
     else:
-        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed), config.mfccs)
+        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed), appended_mfccs(config))
     files = [cache_features(s, extractor, config.cache, frontend(config)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
@@ -228,6 +231,11 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
                             transforms=transforms)
             for i, (f, s) in enumerate(zip(files, sets))], statistics, neutral
+
+
+def appended_mfccs(config: FinetuneConfig) -> AppendMFCC | None:
+    """What `--mfccs` and `--mfcc-band` append to each CPC context (`None`: nothing)."""
+    return AppendMFCC(config.mfccs, config.mfcc_band) if config.mfccs else None
 
 
 def epsilon(config: FinetuneConfig) -> float:
@@ -290,6 +298,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
     if config.mfccs and config.system not in ("minicpc", "precpc"):
         raise SettingError(f"--mfccs appends MFCCs to CPC contexts: {config.system} has none (minicpc, precpc)")
+    if config.mfcc_band and not config.mfccs:
+        raise SettingError("--mfcc-band sets the band of the appended MFCCs: it needs --mfccs")
     if config.speech_frames and config.system == "e2e":
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     sets = fold_sets(config)
@@ -319,7 +329,7 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
         EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
                           attention_span=config.attention_span, frame_average=config.frame_average or 1,
-                          neutral_statistics=neutral, mfccs=config.mfccs, **head)
+                          neutral_statistics=neutral, mfccs=config.mfccs, mfcc_band=config.mfcc_band, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

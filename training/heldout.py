@@ -49,7 +49,7 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
     for indices in speaker_indices(utterances):
         contexts = [stream_contexts(load_audio(utterances[i].path), cpc.encoder, cpc.autoregressor,
                                     recognizer.frontend, levels.get(utterances[i].speaker),
-                                    mfccs=recognizer.mfccs)[0] for i in indices]
+                                    append=recognizer.appended_mfccs())[0] for i in indices]
         if features:  # as the engine maps a calibrated speaker's contexts
             normalizer = SpeakerFeatures(FeatureSettings(**features))
             chosen = calibration_indices([utterances[i] for i in indices], normalizer.settings.calibration)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -20,7 +22,7 @@ class MFCC(keras.layers.Layer):
 
     Hann-windowed STFT frames of `window` samples every `hop` samples (no padding, so
     `frames = 1 + (samples - window) // hop`), a mel filterbank of `coefficients` bands over
-    20 Hz .. sample_rate / 2, log, then the DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms` as a matrix
+    `band` Hz (default 20 Hz .. sample_rate / 2), log, then the DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms` as a matrix
     product (LiteRT has builtin ops for it, not for tf.signal's DCT). Computes in float32 unless
     given another `dtype`: `tf.signal.stft` takes no 16-bit input, so a mixed-precision policy
     would break it.
@@ -28,16 +30,19 @@ class MFCC(keras.layers.Layer):
 
     def __init__(
         self, coefficients: int = 40, window: int = 400, hop: int = 160, sample_rate: int = 16000,
-        **kwargs,
+        band: Sequence[float] | None = None, **kwargs,
     ):
         super().__init__(**{"dtype": "float32", **kwargs})
         self.coefficients, self.window, self.hop, self.sample_rate = coefficients, window, hop, sample_rate
+        self.band = (20.0, sample_rate / 2) if band is None else tuple(float(f) for f in band)
+        if not 0 <= self.band[0] < self.band[1] <= sample_rate / 2:
+            raise ValueError(f"MFCC band {self.band} Hz is not within 0 .. {sample_rate / 2:g} Hz, low to high")
         self.fft_length = 1 << (window - 1).bit_length()
 
     def call(self, waveform):
         spectrum = tf.abs(tf.signal.stft(waveform, self.window, self.hop, self.fft_length))
         filterbank = tf.signal.linear_to_mel_weight_matrix(
-            self.coefficients, self.fft_length // 2 + 1, self.sample_rate, 20.0, self.sample_rate / 2
+            self.coefficients, self.fft_length // 2 + 1, self.sample_rate, *self.band
         )
         log_mel = tf.math.log(tf.tensordot(spectrum, filterbank, 1) + 1e-6)
         return tf.tensordot(log_mel, tf.constant(dct_matrix(self.coefficients), tf.float32), 1)
@@ -50,7 +55,7 @@ class MFCC(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(coefficients=self.coefficients, window=self.window, hop=self.hop,
-                      sample_rate=self.sample_rate)
+                      sample_rate=self.sample_rate, band=list(self.band))
         return config
 
 
@@ -62,10 +67,10 @@ class AppendMFCC(keras.layers.Layer):
     receptive field no shorter than MFCC's window (`check_alignment`), so the waveform has a frame of MFCCs for
     every context."""
 
-    def __init__(self, coefficients: int = 40, **kwargs):
+    def __init__(self, coefficients: int = 40, band: Sequence[float] | None = None, **kwargs):
         super().__init__(**{"dtype": "float32", **kwargs})
         self.coefficients = coefficients
-        self.mfcc = MFCC(coefficients)
+        self.mfcc = MFCC(coefficients, band=band)
 
     def check_alignment(self, receptive_field: int, hop: int) -> None:
         """Raises `ValueError` unless an encoder of this receptive field and hop has an MFCC frame per context."""
@@ -81,4 +86,4 @@ class AppendMFCC(keras.layers.Layer):
         return (*contexts_shape[:-1], contexts_shape[-1] + self.coefficients)
 
     def get_config(self):
-        return {**super().get_config(), "coefficients": self.coefficients}
+        return {**super().get_config(), "coefficients": self.coefficients, "band": list(self.mfcc.band)}

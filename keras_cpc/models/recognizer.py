@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from keras_cpc.layers import FrameAverage, MeanStdPooling, SelfAttention, Standardize
+from keras_cpc.layers import AppendMFCC, FrameAverage, MeanStdPooling, SelfAttention, Standardize
 
 
 def length_mask(lengths, num_frames):
@@ -62,6 +62,7 @@ class EmotionRecognizer(keras.Model):
             speech presumed neutral (`keras_cpc.speaker_features.FeatureSettings.reference`).
         mfccs: the features are CPC contexts with this many MFCCs appended to each frame
             (`keras_cpc.layers.AppendMFCC`; 0: contexts alone), which the export's step model appends too.
+        mfcc_band: the band of those MFCCs' mel filters, in Hz (default: 20 Hz to half the sample rate).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class EmotionRecognizer(keras.Model):
         frame_average: int = 1,
         neutral_statistics: tuple[Sequence[float], Sequence[float]] | None = None,
         mfccs: int = 0,
+        mfcc_band: Sequence[float] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +105,7 @@ class EmotionRecognizer(keras.Model):
         self.neutral_statistics = None if neutral_statistics is None else \
             tuple([float(v) for v in values] for values in neutral_statistics)
         self.mfccs = mfccs
+        self.mfcc_band = None if mfcc_band is None else tuple(float(f) for f in mfcc_band)
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
         self.averaging = FrameAverage(frame_average, name="averaging", dtype=self.dtype_policy) \
@@ -150,6 +153,10 @@ class EmotionRecognizer(keras.Model):
     def compute_output_shape(self, input_shape):
         return (input_shape["features"][0], self.outputs)
 
+    def appended_mfccs(self) -> AppendMFCC | None:
+        """The layer that appends this model's MFCCs to the CPC contexts (`None`: it takes contexts alone)."""
+        return AppendMFCC(self.mfccs, self.mfcc_band) if self.mfccs else None
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -168,5 +175,6 @@ class EmotionRecognizer(keras.Model):
             frame_average=self.frame_average,
             neutral_statistics=None if self.neutral_statistics is None else list(self.neutral_statistics),
             mfccs=self.mfccs,
+            mfcc_band=None if self.mfcc_band is None else list(self.mfcc_band),
         )
         return config
