@@ -21,7 +21,7 @@ from app import analyze
 from app.engine import analysis
 from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
-from keras_cpc.export import reservoir_sample
+from keras_cpc.export import convert, reservoir_sample, step_model
 from keras_cpc.features import cpc_extractor
 from keras_cpc.layers import MFCC, AppendMFCC
 from keras_cpc.datasets import EmotionUtterance
@@ -553,6 +553,20 @@ def test_a_head_on_contexts_with_mfccs_streams_as_keras_scores_the_whole_clip(mo
     wrong.save(tmp_path / "wrong.keras")
     with pytest.raises(ValueError, match=f"takes {UNITS}-dimensional features but .* gives {UNITS} and 8 MFCCs"):
         export.load_parts(tmp_path / "wrong.keras", root / "cpc.keras")
+
+
+def test_dynamic_quantization_leaves_the_appended_mfccs_in_float(models, audio, tmp_path):
+    """Dynamic-range quantization quantizes a matrix product's input to 8 bits on the fly, which would round the
+    quiet mel bands to zero; the MFCC's linear maps are products and sums, which it leaves in float."""
+    cpc, _, folder = models
+    chunk = json.loads((folder / "model.json").read_text())["chunk_samples"]
+    step = step_model(cpc.encoder, cpc.autoregressor, chunk, AppendMFCC(8))
+    assert convert(step, tmp_path / "step.tflite", "dynamic", None) == "dynamic"
+    piece = normalize_level(audio)[8000:8000 + chunk]
+    out = Interpreter(model_path=str(tmp_path / "step.tflite")).get_signature_runner()(
+        audio=piece[None], state=np.zeros((1, UNITS), np.float32))["contexts"][0]
+    expected = keras.ops.convert_to_numpy(MFCC(8)(piece[None]))[0][:len(out)]
+    np.testing.assert_allclose(out[:, UNITS:], expected, rtol=1e-4, atol=1e-3)
 
 
 def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_clip_does(models, audio):

@@ -16,14 +16,22 @@ def dct_matrix(size: int) -> np.ndarray:
     return 2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size)) / np.sqrt(2 * size)
 
 
+def _apply(x, matrix):
+    """`x @ matrix` over the last axis, as a broadcast product and a sum (ops that quantization leaves in float)."""
+    return tf.reduce_sum(x[..., :, None] * matrix, axis=-2)
+
+
 @keras.saving.register_keras_serializable(package="keras_cpc")
 class MFCC(keras.layers.Layer):
     """Maps a waveform `(batch, samples)` to MFCCs `(batch, frames, coefficients)`.
 
     Hann-windowed STFT frames of `window` samples every `hop` samples (no padding, so
     `frames = 1 + (samples - window) // hop`), a mel filterbank of `coefficients` bands over
-    `band` Hz (default 20 Hz .. sample_rate / 2), log, then the DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms` as a matrix
-    product (LiteRT has builtin ops for it, not for tf.signal's DCT). Computes in float32 unless
+    `band` Hz (default 20 Hz .. sample_rate / 2), log, then the DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms`
+    (`dct_matrix`: LiteRT has builtin ops for it, not for tf.signal's DCT). Both linear maps are element-wise
+    products summed (`_apply`), not matrix products: LiteRT's dynamic-range quantization would quantize a matrix
+    product's input on the fly to 8 bits, which rounds a spectrum's quiet bands to zero (their log to -14) and
+    moved a shipped model's estimates by up to 1.06. Computes in float32 unless
     given another `dtype`: `tf.signal.stft` takes no 16-bit input, so a mixed-precision policy
     would break it.
     """
@@ -44,8 +52,8 @@ class MFCC(keras.layers.Layer):
         filterbank = tf.signal.linear_to_mel_weight_matrix(
             self.coefficients, self.fft_length // 2 + 1, self.sample_rate, *self.band
         )
-        log_mel = tf.math.log(tf.tensordot(spectrum, filterbank, 1) + 1e-6)
-        return tf.tensordot(log_mel, tf.constant(dct_matrix(self.coefficients), tf.float32), 1)
+        log_mel = tf.math.log(_apply(spectrum, filterbank) + 1e-6)
+        return _apply(log_mel, tf.constant(dct_matrix(self.coefficients), tf.float32))
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]
