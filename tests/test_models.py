@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import global_dtype_policy
-from keras_cpc.layers.mfcc import dct_matrix
+from keras_cpc.layers.mfcc import banded, dct_matrix
 from keras_cpc.layers import MFCC, ConvEncoder, FuturePredictor, hop_length, num_frames, receptive_field
 from keras_cpc.metrics import StepAccuracy
 from keras_cpc.losses import info_nce_logits, sample_negative_indices
@@ -208,3 +208,12 @@ def test_cpc_learns_on_a_tiny_batch():
     after = model.evaluate(x, verbose=0, return_dict=True)
     assert after["loss"] < 0.7 * before["loss"]
     assert after["acc_01"] > 0.5  # well above chance (0.2)
+
+
+def test_a_banded_matrix_product_equals_the_full_one():
+    matrix = np.zeros((12, 4), np.float32)
+    matrix[1:4, 0], matrix[3:9, 1], matrix[8:12, 2] = 0.5, np.arange(1, 7), -1.0  # column 3: all zero
+    indices, weights = banded(matrix)
+    assert indices.shape == weights.shape == (4, 6)
+    x = np.random.default_rng(2).normal(size=(5, 12)).astype(np.float32)
+    np.testing.assert_allclose((x[:, indices] * weights).sum(-1), x @ matrix, rtol=1e-6, atol=1e-6)

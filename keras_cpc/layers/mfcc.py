@@ -16,9 +16,19 @@ def dct_matrix(size: int) -> np.ndarray:
     return 2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size)) / np.sqrt(2 * size)
 
 
-def _apply(x, matrix):
-    """`x @ matrix` over the last axis, as a broadcast product and a sum (ops that quantization leaves in float)."""
-    return tf.reduce_sum(x[..., :, None] * matrix, axis=-2)
+def banded(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`(indices, weights)`, each `(columns, width)`: the rows of each column of `matrix` from its first to its last
+    non-zero entry (padded with row 0 and weight 0 to the widest), so that `x @ matrix` is
+    `sum(x[..., indices] * weights, -1)` for a matrix whose columns are bands, as a mel filterbank's."""
+    spans = [np.flatnonzero(column) for column in matrix.T]
+    starts = [span[0] if len(span) else 0 for span in spans]
+    width = max(span[-1] - start + 1 if len(span) else 1 for span, start in zip(spans, starts))
+    indices = np.zeros((matrix.shape[1], width), np.int32)
+    weights = np.zeros((matrix.shape[1], width), np.float32)
+    for column, start in enumerate(starts):
+        rows = np.arange(start, min(start + width, matrix.shape[0]))
+        indices[column, :len(rows)], weights[column, :len(rows)] = rows, matrix[rows, column]
+    return indices, weights
 
 
 @keras.saving.register_keras_serializable(package="keras_cpc")
@@ -29,9 +39,10 @@ class MFCC(keras.layers.Layer):
     `frames = 1 + (samples - window) // hop`), a mel filterbank of `coefficients` bands over
     `band` Hz (default 20 Hz .. sample_rate / 2), log, then the DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms`
     (`dct_matrix`: LiteRT has builtin ops for it, not for tf.signal's DCT). Both linear maps are element-wise
-    products summed (`_apply`), not matrix products: LiteRT's dynamic-range quantization would quantize a matrix
-    product's input on the fly to 8 bits, which rounds a spectrum's quiet bands to zero (their log to -14) and
-    moved a shipped model's estimates by up to 1.06. Computes in float32 unless
+    products summed, not matrix products: LiteRT's dynamic-range quantization would quantize a matrix product's input
+    on the fly to 8 bits, which rounds a spectrum's quiet bands to zero (their log to -14) and moved a shipped model's
+    estimates by up to 1.06; the filterbank multiplies each band's bins only (`banded`: 40 x 31 weights instead of
+    40 x 257, what an edge export stores in float32). Computes in float32 unless
     given another `dtype`: `tf.signal.stft` takes no 16-bit input, so a mixed-precision policy
     would break it.
     """
@@ -46,14 +57,14 @@ class MFCC(keras.layers.Layer):
         if not 0 <= self.band[0] < self.band[1] <= sample_rate / 2:
             raise ValueError(f"MFCC band {self.band} Hz is not within 0 .. {sample_rate / 2:g} Hz, low to high")
         self.fft_length = 1 << (window - 1).bit_length()
+        self.bins, self.filters = banded(tf.signal.linear_to_mel_weight_matrix(
+            coefficients, self.fft_length // 2 + 1, sample_rate, *self.band).numpy())
+        self.dct = dct_matrix(coefficients).astype(np.float32)
 
     def call(self, waveform):
         spectrum = tf.abs(tf.signal.stft(waveform, self.window, self.hop, self.fft_length))
-        filterbank = tf.signal.linear_to_mel_weight_matrix(
-            self.coefficients, self.fft_length // 2 + 1, self.sample_rate, *self.band
-        )
-        log_mel = tf.math.log(_apply(spectrum, filterbank) + 1e-6)
-        return _apply(log_mel, tf.constant(dct_matrix(self.coefficients), tf.float32))
+        mel = tf.reduce_sum(tf.gather(spectrum, self.bins, axis=-1) * self.filters, axis=-1)
+        return tf.reduce_sum(tf.math.log(mel + 1e-6)[..., :, None] * self.dct, axis=-2)
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]
