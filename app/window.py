@@ -417,15 +417,20 @@ class MainWindow(QMainWindow):
         level = self.recognizer.level if self.recognizer is not None else None
         calibration = self.settings.calibration
         if level is not None and self.session is None:
-            features = calibration.features if calibration and calibration.model_version == self.model_version \
-                else None  # measured with another model's contexts: the session's own running statistics
-            self.recognizer.calibrate(calibration.level_dbfs if calibration else None, features)
+            self.recognizer.calibrate(calibration.level_dbfs if calibration else None, self._saved_features(calibration))
         self.calibrate_action.setEnabled(level is not None and not self.calibrating)
         self.clear_calibration_action.setEnabled(level is not None and calibration is not None)
         self.calibration_label.setVisible(level is not None)
         self.calibration_label.setText(
             (f"Calibrated: {calibration.level_dbfs:.0f} dBFS speech level ({calibration.date})" if calibration
              else "Not calibrated: adapts as you speak") + (" (from the next Start)" if self.session else ""))
+
+    def _saved_features(self, calibration: Calibration | None) -> tuple[list[float], list[float]] | None:
+        """The saved feature statistics if they were measured with this model's features; else `None`: the session's
+        own running statistics (another model's contexts differ, and may differ in size)."""
+        if calibration is None or calibration.features is None or calibration.model_version != self.model_version:
+            return None
+        return calibration.features if len(calibration.features[0]) == self.recognizer.config["feature_size"] else None
 
     @property
     def model_version(self) -> str:

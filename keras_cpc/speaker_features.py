@@ -102,7 +102,12 @@ class SpeakerFeatures:
 
     def calibrate(self, statistics: Statistics | None, neutral: bool = True) -> None:
         """Maps every frame with these speaker statistics from now on (`None`: back to running estimates), onto
-        the neutral reference if they are of speech presumed `neutral`, else onto the corpus's."""
+        the neutral reference if they are of speech presumed `neutral`, else onto the corpus's; statistics of
+        another size than the features' are a `ValueError`."""
+        size = len(self.settings.mean)
+        if statistics is not None and any(np.shape(s) != (size,) for s in statistics):
+            raise ValueError(f"speaker statistics of shapes {[np.shape(s) for s in statistics]} for features of "
+                             f"{size} dimensions (measured with another model?)")
         self._calibration = None if statistics is None else tuple(np.asarray(s, np.float64) for s in statistics)
         self.reference = self.settings.reference(neutral or statistics is None)
         self.reset()

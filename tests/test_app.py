@@ -397,6 +397,21 @@ def test_calibration_saves_and_uses_the_speakers_feature_statistics_for_its_mode
     assert not again.settings.store.contains("calibration/features")
 
 
+def test_a_calibration_of_another_size_is_left_unused_not_applied(make_window, qtbot, speaker_model, audio):
+    """A model rebuilt under the same version with wider features (MFCCs appended): the saved statistics do not fit
+    it, so the session normalises with its own running statistics, as for another model's, instead of failing."""
+    size = json.loads((speaker_model / "model.json").read_text())["state_size"]
+    window = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}), model_dir=speaker_model)
+    window.settings.calibration = Calibration(-30.0, "2026-01-02", ([0.0] * (size + 3), [1.0] * (size + 3)),
+                                              "speaker-test")
+    window._use_calibration()
+    assert window.recognizer.speaker_features.statistics[0].shape == (size,)  # running statistics, not the saved
+    _live(qtbot, window)
+    assert np.isfinite(np.array(window.trajectory)[:, 1:]).any()
+    with pytest.raises(ValueError, match=f"for features of {size} dimensions"):
+        window.recognizer.speaker_features.calibrate(([0.0] * (size + 3), [1.0] * (size + 3)))
+
+
 @pytest.mark.parametrize("noise_rms, problem", [
     (0.0, "the recording holds no speech (nothing above -100 dBFS)"),
     (10 ** (-70 / 20), "the recording holds no speech above -51 dBFS (its speech level is -70 dBFS)"),  # gate -45
