@@ -17,6 +17,7 @@ from keras_cpc.audio import load_audio
 from keras_cpc.channels import random_shift
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC, AppendMFCC
+from keras_cpc.layers.mfcc import default_band
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
 from keras_cpc.models import CPC
 from keras_cpc.speaker_features import frame_statistics
@@ -74,7 +75,7 @@ def cpc_extractor(model_path: str | Path, append: AppendMFCC | None = None) -> t
         return append(contexts, audio) if append else contexts
 
     run = tf.function(contexts, input_signature=[tf.TensorSpec([1, None], tf.float32)])
-    band = "" if not append or append.mfcc.band == MFCC().band else "-{:g}-{:g}".format(*append.mfcc.band)
+    band = "" if not append or append.mfcc.band == default_band(append.mfcc.sample_rate) else "-{:g}-{:g}".format(*append.mfcc.band)
     return f"cpc-{file_digest(model_path)}" + (f"+mfcc{append.coefficients}{band}" if append else ""), \
         lambda audio: run(audio[None])[0].numpy(), model.encoder.receptive_field, model.encoder.hop_length
 

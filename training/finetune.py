@@ -43,7 +43,7 @@ from keras_cpc.features import (
     mfcc_extractor,
     speaker_levels,
 )
-from keras_cpc.layers import AppendMFCC, num_frames, receptive_field
+from keras_cpc.layers import append_mfccs, num_frames, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.losses import CCCLoss
 from keras_cpc.loudness import LevelSettings, frontend_config
@@ -204,9 +204,10 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":  # its model checked by `finetune` (`check_cpc`)
-        extractor = cpc_extractor(config.cpc, appended_mfccs(config))
+        extractor = cpc_extractor(config.cpc, append_mfccs(config.mfccs, config.mfcc_band))
     else:
-        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed), appended_mfccs(config))
+        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed),
+                                  append_mfccs(config.mfccs, config.mfcc_band))
     files = [cache_features(s, extractor, config.cache, frontend(config)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
@@ -231,11 +232,6 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
                             transforms=transforms)
             for i, (f, s) in enumerate(zip(files, sets))], statistics, neutral
-
-
-def appended_mfccs(config: FinetuneConfig) -> AppendMFCC | None:
-    """What `--mfccs` and `--mfcc-band` append to each CPC context (`None`: nothing)."""
-    return AppendMFCC(config.mfccs, config.mfcc_band) if config.mfccs else None
 
 
 def epsilon(config: FinetuneConfig) -> float:

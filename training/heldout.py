@@ -46,10 +46,11 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
     cpc = keras.saving.load_model(cpc_path)
     levels = speaker_levels(utterances, lambda u: load_audio(u.path), recognizer.frontend)
     whole, window = np.zeros((len(utterances), len(DIMENSIONS))), np.zeros((len(utterances), len(DIMENSIONS)))
+    append = recognizer.appended_mfccs()
     for indices in speaker_indices(utterances):
         contexts = [stream_contexts(load_audio(utterances[i].path), cpc.encoder, cpc.autoregressor,
-                                    recognizer.frontend, levels.get(utterances[i].speaker),
-                                    append=recognizer.appended_mfccs())[0] for i in indices]
+                                    recognizer.frontend, levels.get(utterances[i].speaker), append=append)[0]
+                    for i in indices]
         if features:  # as the engine maps a calibrated speaker's contexts
             normalizer = SpeakerFeatures(FeatureSettings(**features))
             chosen = calibration_indices([utterances[i] for i in indices], normalizer.settings.calibration)

@@ -16,6 +16,11 @@ def dct_matrix(size: int) -> np.ndarray:
     return 2 * np.cos(np.pi * k * (2 * n + 1) / (2 * size)) / np.sqrt(2 * size)
 
 
+def default_band(sample_rate: int) -> tuple[float, float]:
+    """The MFCCs' mel band unless one is given: 20 Hz to half the sample rate."""
+    return 20.0, sample_rate / 2
+
+
 def banded(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`(indices, weights)`, each `(columns, width)`: the rows of each column of `matrix` from its first to its last
     non-zero entry (padded with row 0 and weight 0 to the widest), so that `x @ matrix` is
@@ -53,7 +58,7 @@ class MFCC(keras.layers.Layer):
     ):
         super().__init__(**{"dtype": "float32", **kwargs})
         self.coefficients, self.window, self.hop, self.sample_rate = coefficients, window, hop, sample_rate
-        self.band = (20.0, sample_rate / 2) if band is None else tuple(float(f) for f in band)
+        self.band = default_band(sample_rate) if band is None else tuple(float(f) for f in band)
         if not 0 <= self.band[0] < self.band[1] <= sample_rate / 2:
             raise ValueError(f"MFCC band {self.band} Hz is not within 0 .. {sample_rate / 2:g} Hz, low to high")
         self.fft_length = 1 << (window - 1).bit_length()
@@ -106,3 +111,8 @@ class AppendMFCC(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "coefficients": self.coefficients, "band": list(self.mfcc.band)}
+
+
+def append_mfccs(coefficients: int, band: Sequence[float] | None = None) -> AppendMFCC | None:
+    """The `AppendMFCC` of `coefficients` MFCCs over `band`; `None` for none (contexts alone)."""
+    return AppendMFCC(coefficients, band) if coefficients else None

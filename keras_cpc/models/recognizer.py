@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from keras_cpc.layers import AppendMFCC, FrameAverage, MeanStdPooling, SelfAttention, Standardize
+from keras_cpc.layers import AppendMFCC, FrameAverage, MeanStdPooling, SelfAttention, Standardize, append_mfccs
 
 
 def length_mask(lengths, num_frames):
@@ -155,7 +155,7 @@ class EmotionRecognizer(keras.Model):
 
     def appended_mfccs(self) -> AppendMFCC | None:
         """The layer that appends this model's MFCCs to the CPC contexts (`None`: it takes contexts alone)."""
-        return AppendMFCC(self.mfccs, self.mfcc_band) if self.mfccs else None
+        return append_mfccs(self.mfccs, self.mfcc_band)
 
     def get_config(self):
         config = super().get_config()
