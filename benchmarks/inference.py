@@ -35,7 +35,7 @@ import numpy as np
 import soundfile
 
 from app.engine.analysis import analyze_file, read_blocks
-from app.engine.streaming import StreamingRecognizer
+from app.engine.streaming import StreamingRecognizer, read_config
 from keras_cpc.audio import audio_files
 from report import machine, save  # benchmarks/report.py
 
@@ -125,7 +125,7 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures
     from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
-    config = json.loads((Path(args.models[0]) / "model.json").read_text())
+    config = read_config(Path(args.models[0]))
     window, hop_frames = config["window_frames"], config["hop_frames"]
     hop, chunk = config["hop_samples"], config["chunk_samples"]
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
@@ -137,7 +137,7 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
         contexts = autoregressor(encoder(audio[None]))
         return (append(contexts, audio[None]) if append else contexts)[0]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, window, config["state_size"] + recognizer.mfccs], tf.float32),
+    @tf.function(input_signature=[tf.TensorSpec([None, window, config["feature_size"]], tf.float32),
                                   tf.TensorSpec([None], tf.int32)])
     def head(features, lengths):
         return recognizer({"features": features, "lengths": lengths})

@@ -63,6 +63,7 @@ class StreamingConfig:
     state_size: int
     mfccs: int  # appended to each context by the step model (`keras_cpc.layers.AppendMFCC`; 0: none)
     mfcc_band: tuple[float, float] | None  # their mel filters' band in Hz (None: none appended)
+    pitch: int  # pitch features appended after the MFCCs (`keras_cpc.layers.Pitch`; 0: none)
     outputs: tuple[str, ...]
     output_scale: tuple[float, float]
     frontend: dict  # what the audio goes through before the step model (keras_cpc.loudness.frontend_config)
@@ -73,6 +74,11 @@ class StreamingConfig:
     model_version: str
     training_data: str
     licence: str
+
+    @property
+    def feature_size(self) -> int:
+        """Dimensions of a feature frame: a context and what the step model appends to it."""
+        return self.state_size + self.mfccs + self.pitch
 
 
 def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike | None = None):
@@ -92,9 +98,11 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
     if not isinstance(cpc, CPC):
         raise ValueError(f"{cpc_path}: expected a CPC model, got {type(cpc).__name__}")
     expected = recognizer.attention.query.kernel.shape[0]
-    if expected != cpc.context_units + recognizer.mfccs:
+    appended = append.width if (append := recognizer.appended_mfccs()) else 0
+    if expected != cpc.context_units + appended:
         raise ValueError(f"{recognizer_path} takes {expected}-dimensional features but {cpc_path} gives "
-                         f"{cpc.context_units}" + (f" and {recognizer.mfccs} MFCCs" if recognizer.mfccs else ""))
+                         f"{cpc.context_units}" + (f" and {append.coefficients} MFCCs" if append else "")
+                         + (f" and {appended - append.coefficients} pitch features" if append and append.pitch else ""))
     return cpc.encoder, cpc.autoregressor, recognizer
 
 
@@ -195,7 +203,7 @@ def context_windows(files: Sequence[Path], encoder: ConvEncoder, autoregressor: 
                                    append=append)[0]
         for hop in range(len(contexts) // config.hop_frames):
             end = (hop + 1) * config.hop_frames
-            window = np.zeros((config.window_frames, config.state_size + config.mfccs), np.float32)
+            window = np.zeros((config.window_frames, config.feature_size), np.float32)
             valid = contexts[max(0, end - config.window_frames):end]
             window[:len(valid)] = valid
             yield {"features": window[None], "lengths": np.array([len(valid)], np.int32)}
@@ -300,7 +308,8 @@ def export_streaming(
         sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
         window_frames=window_frames, state_size=autoregressor.units, mfccs=recognizer.mfccs,
-        mfcc_band=append.mfcc.band if append else None, outputs=DIMENSIONS,
+        mfcc_band=append.mfcc.band if append else None, pitch=append.width - append.coefficients if append else 0,
+        outputs=DIMENSIONS,
         output_scale=(-1.0, 1.0), frontend=recognizer.frontend, features=feature_settings(recognizer, frame_hop),
         quantization={}, float_ops={}, int8_weight_ops={},
         model_version=model_version, training_data=training_data, licence=licence)
@@ -311,7 +320,7 @@ def export_streaming(
         "cpc_step": convert(step_model(encoder, autoregressor, config.chunk_samples, append),
                             out / "cpc_step.tflite",
                             "float16" if quantize == "int8" else quantize, None),
-        "head": convert(head_model(recognizer, window_frames, config.state_size + config.mfccs), out / "head.tflite",
+        "head": convert(head_model(recognizer, window_frames, config.feature_size), out / "head.tflite",
                         quantize, windows, HEAD_FLOAT_OPS),
     }
     config = replace(config, quantization=applied, float_ops={

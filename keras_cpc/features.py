@@ -76,7 +76,8 @@ def cpc_extractor(model_path: str | Path, append: AppendMFCC | None = None) -> t
 
     run = tf.function(contexts, input_signature=[tf.TensorSpec([1, None], tf.float32)])
     band = "" if not append or append.mfcc.band == default_band(append.mfcc.sample_rate) else "-{:g}-{:g}".format(*append.mfcc.band)
-    return f"cpc-{file_digest(model_path)}" + (f"+mfcc{append.coefficients}{band}" if append else ""), \
+    appended = f"+mfcc{append.coefficients}{band}" + ("+pitch" if append.pitch else "") if append else ""
+    return f"cpc-{file_digest(model_path)}" + appended, \
         lambda audio: run(audio[None])[0].numpy(), model.encoder.receptive_field, model.encoder.hop_length
 
 

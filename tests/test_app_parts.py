@@ -256,6 +256,8 @@ def test_a_model_description_that_is_not_usable_is_a_model_error_naming_it(tmp_p
     ({"hop_samples": 3200, "hop_frames": 20, "chunk_samples": 3465}, r"cpc_step.tflite: its inputs"),
     ({"chunk_samples": 1864}, "model.json: inconsistent framing"),
     ({"outputs": ["valence", "activation", "dominance"]}, r"model.json: outputs .* are not the engine's"),
+    ({"pitch": -2}, r"model.json: pitch -2 is not a number of appended features"),
+    ({"mfccs": 20.0}, r"model.json: mfccs 20.0 is not a number of appended features"),
 ])
 def test_a_model_description_that_does_not_match_its_models_is_a_model_error(tmp_path, change, problem):
     for name in ("cpc_step.tflite", "head.tflite"):

@@ -23,7 +23,7 @@ from app.engine.streaming import StreamingRecognizer
 from keras_cpc.audio import load_audio
 from keras_cpc.export import convert, reservoir_sample, step_model
 from keras_cpc.features import cpc_extractor
-from keras_cpc.layers import MFCC, AppendMFCC
+from keras_cpc.layers import MFCC, AppendMFCC, Pitch
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.datasets.emotion import DIMENSIONS
@@ -512,24 +512,28 @@ def test_a_frame_averaging_head_streams_as_keras_scores_the_whole_clip(models, a
         np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
 
 
-def test_a_head_on_contexts_with_mfccs_streams_as_keras_scores_the_whole_clip(models, audio, tmp_path):
-    """`--mfccs`: the step model appends the MFCCs that start at each context's first sample, as the training
-    features do (`cpc_extractor`), behind the front end and before the per-speaker mapping."""
+def test_a_head_on_contexts_with_mfccs_and_pitch_streams_as_keras_scores_the_whole_clip(models, audio, tmp_path):
+    """`--mfccs --pitch`: the step model appends the MFCCs and pitch features that start at each context's first
+    sample, as the training features do (`cpc_extractor`), behind the front end and before the per-speaker
+    mapping."""
     cpc, _, folder = models
     root = folder.parent
-    mfccs = keras.ops.convert_to_numpy(MFCC(8)(normalize_level(audio)[None]))[0]  # 298 frames of 400 samples
-    expected = np.concatenate([_contexts(cpc, audio), mfccs], axis=1)
+    appended = [keras.ops.convert_to_numpy(layer(normalize_level(audio)[None]))[0] for layer in (MFCC(8), Pitch())]
+    expected = np.concatenate([_contexts(cpc, audio), *appended], axis=1)  # 298 frames of 400 samples appended
+    width = UNITS + 8 + 2
     rng = np.random.default_rng(6)
     recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
-                                   standardize=True, speaker_features=True, variance_floor=0.02, mfccs=8)
-    recognizer.build({"features": (None, None, UNITS + 8), "lengths": (None,)})
+                                   standardize=True, speaker_features=True, variance_floor=0.02, mfccs=8,
+                                   pitch=True)
+    recognizer.build({"features": (None, None, width), "lengths": (None,)})
     _randomize(recognizer, 7)
-    recognizer.standardization.set_statistics(rng.normal(0, 0.1, UNITS + 8), rng.uniform(0.01, 0.1, UNITS + 8))
+    recognizer.standardization.set_statistics(rng.normal(0, 0.1, width), rng.uniform(0.01, 0.1, width))
     recognizer.save(root / "mfcc_recognizer.keras")
     export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "mfcc_recognizer.keras"),
                  "--out", str(root / "mfccs"), "--window-seconds", str(WINDOW_SECONDS)])
     config = json.loads((root / "mfccs" / "model.json").read_text())
     assert config["mfccs"] == 8 and config["mfcc_band"] == [20, 8000] and config["state_size"] == UNITS
+    assert config["pitch"] == 2
     assert config["check"]["largest_difference"] < 1e-4
     assert _ops(root / "mfccs" / "cpc_step.tflite") <= BUILTINS
     assert json.loads((folder / "model.json").read_text())["mfccs"] == 0
@@ -545,28 +549,34 @@ def test_a_head_on_contexts_with_mfccs_streams_as_keras_scores_the_whole_clip(mo
         np.testing.assert_allclose(stream.features(), mapped[240:290], atol=1e-4)
         np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
     cpc.save(tmp_path / "cpc.keras")
-    _, extract, _, _ = cpc_extractor(tmp_path / "cpc.keras", AppendMFCC(8))  # the training features, on raw audio
-    raw = [keras.ops.convert_to_numpy(layer(audio[None]))[0] for layer in (cpc.context, MFCC(8))]
-    np.testing.assert_allclose(extract(audio), np.concatenate([raw[0], raw[1][:len(raw[0])]], axis=1), atol=1e-4)
-    wrong = EmotionRecognizer(**HEAD, mfccs=8)
+    _, extract, _, _ = cpc_extractor(tmp_path / "cpc.keras", AppendMFCC(8, pitch=True))  # training's, on raw audio
+    raw = [keras.ops.convert_to_numpy(layer(audio[None]))[0] for layer in (cpc.context, MFCC(8), Pitch())]
+    np.testing.assert_allclose(extract(audio), np.concatenate([raw[0], *(r[:len(raw[0])] for r in raw[1:])], axis=1),
+                               atol=1e-4)
+    wrong = EmotionRecognizer(**HEAD, mfccs=8, pitch=True)
     wrong.build({"features": (None, None, UNITS), "lengths": (None,)})
     wrong.save(tmp_path / "wrong.keras")
-    with pytest.raises(ValueError, match=f"takes {UNITS}-dimensional features but .* gives {UNITS} and 8 MFCCs"):
+    with pytest.raises(ValueError, match=f"takes {UNITS}-dimensional features but .* gives {UNITS} and 8 MFCCs and 2 pitch"):
         export.load_parts(tmp_path / "wrong.keras", root / "cpc.keras")
 
 
-def test_dynamic_quantization_leaves_the_appended_mfccs_in_float(models, audio, tmp_path):
+@pytest.mark.parametrize("quantize", ["dynamic", "float16"])
+def test_quantization_leaves_the_appended_mfccs_and_pitch_in_float(models, audio, tmp_path, quantize):
     """Dynamic-range quantization quantizes a matrix product's input to 8 bits on the fly, which would round the
-    quiet mel bands to zero; the MFCC's linear maps are products and sums, which it leaves in float."""
+    quiet mel bands to zero; the MFCC's and the pitch's linear maps are products and sums, which it leaves in float
+    (float16: the int8 export's step model)."""
     cpc, _, folder = models
     chunk = json.loads((folder / "model.json").read_text())["chunk_samples"]
-    step = step_model(cpc.encoder, cpc.autoregressor, chunk, AppendMFCC(8))
-    assert convert(step, tmp_path / "step.tflite", "dynamic", None) == "dynamic"
+    step = step_model(cpc.encoder, cpc.autoregressor, chunk, AppendMFCC(8, pitch=True))
+    assert convert(step, tmp_path / "step.tflite", quantize, None) == quantize
+    assert _ops(tmp_path / "step.tflite") <= BUILTINS
     piece = normalize_level(audio)[8000:8000 + chunk]
     out = Interpreter(model_path=str(tmp_path / "step.tflite")).get_signature_runner()(
         audio=piece[None], state=np.zeros((1, UNITS), np.float32))["contexts"][0]
-    expected = keras.ops.convert_to_numpy(MFCC(8)(piece[None]))[0][:len(out)]
-    np.testing.assert_allclose(out[:, UNITS:], expected, rtol=1e-4, atol=1e-3)
+    expected = [keras.ops.convert_to_numpy(layer(piece[None]))[0][:len(out)] for layer in (MFCC(8), Pitch())]
+    tolerance = {"dynamic": 1e-3, "float16": 5e-3}[quantize]  # float16: the weights' own rounding
+    np.testing.assert_allclose(out[:, UNITS:UNITS + 8], expected[0], rtol=1e-4, atol=tolerance)
+    np.testing.assert_allclose(out[:, UNITS + 8:], expected[1], atol=tolerance)
 
 
 def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_clip_does(models, audio):

@@ -30,7 +30,7 @@ from keras_cpc.features import (
     mfcc_extractor,
 )
 from keras_cpc.metrics.ccc import DIMENSIONS
-from keras_cpc.layers import MFCC
+from keras_cpc.layers import MFCC, Pitch
 from keras_cpc.models import CPC
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_mask
@@ -491,23 +491,27 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     assert np.abs(contexts).max() > 1e-3  # an untrained CPC's contexts are small: the tolerance is float16's
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
     fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
-                       "--mfcc-band", "300", "3400", "--out", str(tmp_path / "fused"))
+                       "--mfcc-band", "300", "3400", "--pitch", "--out", str(tmp_path / "fused"))
     finetune.finetune(fused)
     assert fused.settings()["mfccs"] == 8 and fused.settings()["mfcc_band"] == [300, 3400]
-    assert "mfccs" not in args.settings() and "mfcc_band" not in args.settings()
+    assert fused.settings()["pitch"] is True
+    assert not {"mfccs", "mfcc_band", "pitch"} & set(args.settings())
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
-    assert recognizer.mfccs == 8 and recognizer.attention.query.kernel.shape[0] == 16 + 8
-    assert recognizer.mfcc_band == (300, 3400)
+    assert recognizer.mfccs == 8 and recognizer.attention.query.kernel.shape[0] == 16 + 8 + 2
+    assert recognizer.mfcc_band == (300, 3400) and recognizer.pitch
     band = MFCC(8, band=(300, 3400))  # MFCCs of the telephone band, from each context's first sample:
     mfccs = keras.ops.convert_to_numpy(band(audio[None]))[0][:58]
     assert np.abs(mfccs - keras.ops.convert_to_numpy(MFCC(8)(audio[None]))[0][:58]).max() > 1  # the band matters
-    appended = np.load(next((tmp_path / "cache").glob("cpc-*+mfcc8-300-3400-*")) / Path(features).name)
-    np.testing.assert_allclose(appended, np.concatenate([contexts, mfccs], axis=1), rtol=2e-3, atol=1e-3)
+    pitch = keras.ops.convert_to_numpy(Pitch()(audio[None]))[0][:58]  # and then voicing and pitch
+    appended = np.load(next((tmp_path / "cache").glob("cpc-*+mfcc8-300-3400+pitch-*")) / Path(features).name)
+    np.testing.assert_allclose(appended, np.concatenate([contexts, mfccs, pitch], axis=1), rtol=2e-3, atol=1e-3)
     with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))
     with pytest.raises(SettingError, match="--mfcc-band .* needs --mfccs"):
         finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"),
                                      "--mfcc-band", "300", "3400"))
+    with pytest.raises(SettingError, match="--pitch .* needs --mfccs"):
+        finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--pitch"))
 
 
 @pytest.mark.slow

@@ -81,12 +81,12 @@ FROZEN = {"mfcc", "minicpc", "precpc"}
 SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN, "mfccs": {"minicpc", "precpc"},
-                  "mfcc_band": {"minicpc", "precpc"},
+                  "mfcc_band": {"minicpc", "precpc"}, "pitch": {"minicpc", "precpc"},
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "train_sentence", "speaker_features",
                     "variance_floor", "speaker_calibration", "attention_span", "frame_average",
-                    "weight_average", "speech_frames", "mfccs", "mfcc_band")
+                    "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -122,6 +122,7 @@ class FinetuneConfig(Config):
     weight_average: float | None = None
     mfccs: int = 0
     mfcc_band: Sequence[float] | None = None
+    pitch: bool = False
     bounded: bool = True
     verbose: int = 2
     system: str

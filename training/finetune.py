@@ -135,6 +135,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mfcc-band", type=non_negative, nargs=2, metavar=("LOW", "HIGH"),
                         help="with --mfccs: the band of their mel filters in Hz (default 20 to 8000), e.g. the "
                              "300 to 3400 that a telephone line keeps")
+    parser.add_argument("--pitch", action=argparse.BooleanOptionalAction,
+                        help="with --mfccs: each frame's voicing and pitch appended after its MFCCs (prosody that "
+                             "channels leave alone; keras_cpc.layers.Pitch)")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -204,10 +207,10 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     if system == "mfcc":
         extractor = mfcc_extractor()
     elif system == "precpc":  # its model checked by `finetune` (`check_cpc`)
-        extractor = cpc_extractor(config.cpc, append_mfccs(config.mfccs, config.mfcc_band))
+        extractor = cpc_extractor(config.cpc, append_mfccs(config.mfccs, config.mfcc_band, config.pitch))
     else:
         extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed),
-                                  append_mfccs(config.mfccs, config.mfcc_band))
+                                  append_mfccs(config.mfccs, config.mfcc_band, config.pitch))
     files = [cache_features(s, extractor, config.cache, frontend(config)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
@@ -296,6 +299,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError(f"--mfccs appends MFCCs to CPC contexts: {config.system} has none (minicpc, precpc)")
     if config.mfcc_band and not config.mfccs:
         raise SettingError("--mfcc-band sets the band of the appended MFCCs: it needs --mfccs")
+    if config.pitch and not config.mfccs:
+        raise SettingError("--pitch appends pitch after the appended MFCCs: it needs --mfccs")
     if config.speech_frames and config.system == "e2e":
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     sets = fold_sets(config)
@@ -325,7 +330,8 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
         EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
                           attention_span=config.attention_span, frame_average=config.frame_average or 1,
-                          neutral_statistics=neutral, mfccs=config.mfccs, mfcc_band=config.mfcc_band, **head)
+                          neutral_statistics=neutral, mfccs=config.mfccs, mfcc_band=config.mfcc_band,
+                          pitch=config.pitch, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

@@ -46,7 +46,8 @@ REQUIRED = ("sample_rate", "hop_samples", "chunk_samples", "receptive_field", "f
 
 def read_config(model_dir: Path) -> dict:
     """`model.json` of a model folder, with each of the `REQUIRED` settings a positive integer, and the size of a
-    feature frame, `feature_size`: a context and the MFCCs the step model appends to it (`mfccs`, none if absent)."""
+    feature frame, `feature_size`: a context and the MFCCs and pitch features the step model appends to it (`mfccs`,
+    `pitch`, none if absent)."""
     path = model_dir / "model.json"
     try:
         config = json.loads(path.read_text())
@@ -62,10 +63,11 @@ def read_config(model_dir: Path) -> dict:
     if config["hop_frames"] * frame_hop != hop or config["chunk_samples"] != hop + field - frame_hop:
         raise ModelError(f"{path}: inconsistent framing: hop_frames x frame_hop must be hop_samples, and "
                          "chunk_samples hop_samples + receptive_field - frame_hop")
-    mfccs = config.setdefault("mfccs", 0)
-    if not (type(mfccs) is int and mfccs >= 0):
-        raise ModelError(f"{path}: mfccs {mfccs!r} is not a number of MFCCs")
-    config["feature_size"] = config["state_size"] + mfccs
+    appended = {key: config.setdefault(key, 0) for key in ("mfccs", "pitch")}
+    for key, count in appended.items():
+        if not (type(count) is int and count >= 0):
+            raise ModelError(f"{path}: {key} {count!r} is not a number of appended features")
+    config["feature_size"] = config["state_size"] + sum(appended.values())
     if config.get("outputs", list(DIMENSIONS)) != list(DIMENSIONS):  # keras_cpc.datasets.emotion.DIMENSIONS, exported
         raise ModelError(f"{path}: outputs {config['outputs']} are not the engine's {list(DIMENSIONS)}")
     return config

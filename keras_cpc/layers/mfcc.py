@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cpc.layers.pitch import Pitch
+
 
 def dct_matrix(size: int) -> np.ndarray:
     """`(size, size)` DCT-II of `tf.signal.mfccs_from_log_mel_spectrograms`: `x @ M` is `dct(x, type=2)` (unnormalised,
@@ -86,15 +88,17 @@ class MFCC(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="keras_cpc")
 class AppendMFCC(keras.layers.Layer):
     """Appends to each frame of CPC contexts `(batch, frames, units)` the `MFCC`s of the same waveform
-    `(batch, samples)` that start at the frame's first sample: spectral statistics beside the contexts, for a head
-    that can lean on them where the contexts lose valence (noise, rooms). The encoder's hop must be MFCC's and its
-    receptive field no shorter than MFCC's window (`check_alignment`), so the waveform has a frame of MFCCs for
-    every context."""
+    `(batch, samples)` that start at the frame's first sample, and after them its `Pitch` features if `pitch`:
+    spectral and prosodic statistics beside the contexts, for a head that can lean on them where the contexts lose
+    valence (noise, rooms). The encoder's hop must be MFCC's and its receptive field no shorter than MFCC's window
+    (`check_alignment`; `Pitch` frames as `MFCC`), so the waveform has a frame of MFCCs for every context."""
 
-    def __init__(self, coefficients: int = 40, band: Sequence[float] | None = None, **kwargs):
+    def __init__(self, coefficients: int = 40, band: Sequence[float] | None = None, pitch: bool = False, **kwargs):
         super().__init__(**{"dtype": "float32", **kwargs})
         self.coefficients = coefficients
         self.mfcc = MFCC(coefficients, band=band)
+        self.pitch = Pitch(self.mfcc.window, self.mfcc.hop, self.mfcc.sample_rate) if pitch else None
+        self.width = coefficients + (Pitch.features if pitch else 0)  # features appended to each context
 
     def check_alignment(self, receptive_field: int, hop: int) -> None:
         """Raises `ValueError` unless an encoder of this receptive field and hop has an MFCC frame per context."""
@@ -103,16 +107,19 @@ class AppendMFCC(keras.layers.Layer):
                              f"contexts every {hop} samples over {receptive_field}")
 
     def call(self, contexts, waveform):
-        spectra = self.mfcc(waveform)[:, :tf.shape(contexts)[1]]
-        return tf.concat([contexts, tf.cast(spectra, contexts.dtype)], axis=-1)
+        frames = tf.shape(contexts)[1]
+        appended = [self.mfcc(waveform)[:, :frames]] + ([self.pitch(waveform)[:, :frames]] if self.pitch else [])
+        return tf.concat([contexts, *(tf.cast(a, contexts.dtype) for a in appended)], axis=-1)
 
     def compute_output_shape(self, contexts_shape, waveform_shape=None):
-        return (*contexts_shape[:-1], contexts_shape[-1] + self.coefficients)
+        return (*contexts_shape[:-1], contexts_shape[-1] + self.width)
 
     def get_config(self):
-        return {**super().get_config(), "coefficients": self.coefficients, "band": list(self.mfcc.band)}
+        return {**super().get_config(), "coefficients": self.coefficients, "band": list(self.mfcc.band),
+                "pitch": self.pitch is not None}
 
 
-def append_mfccs(coefficients: int, band: Sequence[float] | None = None) -> AppendMFCC | None:
-    """The `AppendMFCC` of `coefficients` MFCCs over `band`; `None` for none (contexts alone)."""
-    return AppendMFCC(coefficients, band) if coefficients else None
+def append_mfccs(coefficients: int, band: Sequence[float] | None = None, pitch: bool = False) -> AppendMFCC | None:
+    """The `AppendMFCC` of `coefficients` MFCCs over `band` (and pitch, if `pitch`); `None` for none (contexts
+    alone)."""
+    return AppendMFCC(coefficients, band, pitch) if coefficients else None

@@ -63,6 +63,7 @@ class EmotionRecognizer(keras.Model):
         mfccs: the features are CPC contexts with this many MFCCs appended to each frame
             (`keras_cpc.layers.AppendMFCC`; 0: contexts alone), which the export's step model appends too.
         mfcc_band: the band of those MFCCs' mel filters, in Hz (default: 20 Hz to half the sample rate).
+        pitch: with `mfccs`, each frame's voicing and pitch (`keras_cpc.layers.Pitch`) appended after the MFCCs.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class EmotionRecognizer(keras.Model):
         neutral_statistics: tuple[Sequence[float], Sequence[float]] | None = None,
         mfccs: int = 0,
         mfcc_band: Sequence[float] | None = None,
+        pitch: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -106,6 +108,7 @@ class EmotionRecognizer(keras.Model):
             tuple([float(v) for v in values] for values in neutral_statistics)
         self.mfccs = mfccs
         self.mfcc_band = None if mfcc_band is None else tuple(float(f) for f in mfcc_band)
+        self.pitch = pitch
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
         self.averaging = FrameAverage(frame_average, name="averaging", dtype=self.dtype_policy) \
@@ -155,7 +158,7 @@ class EmotionRecognizer(keras.Model):
 
     def appended_mfccs(self) -> AppendMFCC | None:
         """The layer that appends this model's MFCCs to the CPC contexts (`None`: it takes contexts alone)."""
-        return append_mfccs(self.mfccs, self.mfcc_band)
+        return append_mfccs(self.mfccs, self.mfcc_band, self.pitch)
 
     def get_config(self):
         config = super().get_config()
@@ -176,5 +179,6 @@ class EmotionRecognizer(keras.Model):
             neutral_statistics=None if self.neutral_statistics is None else list(self.neutral_statistics),
             mfccs=self.mfccs,
             mfcc_band=None if self.mfcc_band is None else list(self.mfcc_band),
+            pitch=self.pitch,
         )
         return config
