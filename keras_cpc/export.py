@@ -1,7 +1,8 @@
 """LiteRT export for streaming: a CPC step model (audio chunk + GRU state) and the emotion head.
 
 `cpc_step.tflite` maps one chunk of `chunk_samples` samples and the GRU state to the
-`hop_frames` context frames of one hop (with `mfccs` MFCCs appended to each, if the recognizer takes them) and the
+`hop_frames` context frames of one hop (with `mfccs` MFCCs and `pitch` pitch features appended to each, if the
+recognizer takes them) and the
 new state: consecutive chunks overlap by
 `receptive_field - frame_hop` samples, so they give exactly the frames of the whole
 utterance. `head.tflite` maps a window of `window_frames` contexts and the number of valid
@@ -102,17 +103,18 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
     if expected != cpc.context_units + appended:
         raise ValueError(f"{recognizer_path} takes {expected}-dimensional features but {cpc_path} gives "
                          f"{cpc.context_units}" + (f" and {append.coefficients} MFCCs" if append else "")
-                         + (f" and {appended - append.coefficients} pitch features" if append and append.pitch else ""))
+                         + (f" and {append.pitch_features} pitch features" if append and append.pitch_features else ""))
     return cpc.encoder, cpc.autoregressor, recognizer
 
 
 def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samples: int,
                append: AppendMFCC | None = None) -> keras.Model:
-    """`{"audio": (1, chunk_samples), "state": (1, units)}` -> `{"contexts": (1, frames, units [+ MFCCs]), "state"}`.
+    """`{"audio": (1, chunk_samples), "state": (1, units)}` -> `{"contexts": (1, frames, units [+ appended]),
+    "state"}`.
 
     Shares the trained encoder; the GRU is a copy that takes and returns its state, unrolled
-    over the chunk's frames so that the converter needs no loop; `append` appends the chunk's MFCCs to each context
-    (the recognizer's `appended_mfccs`), if given.
+    over the chunk's frames so that the converter needs no loop; `append` appends the chunk's MFCCs (and pitch
+    features) to each context (the recognizer's `appended_mfccs`), if given.
     """
     units = autoregressor.units
     audio = keras.Input((chunk_samples,), batch_size=1, name="audio")
@@ -154,7 +156,7 @@ def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: i
 def stream_contexts(audio: np.ndarray, encoder: ConvEncoder, autoregressor: keras.layers.GRU,
                     frontend: dict | None, calibration: float | None = None, features: dict | None = None,
                     speaker: Statistics | None = None, append: AppendMFCC | None = None) -> np.ndarray:
-    """`(1, frames, units [+ MFCCs])` contexts of a whole waveform as the streaming engine computes them: through
+    """`(1, frames, units [+ appended])` contexts of a whole waveform as the streaming engine computes them: through
     the model's front end (calibrated with a speaker's level, if given), CPC's encoder and GRU (and the MFCCs
     that `append` appends, if given), those of
     frames that hold speech if the front end says so (`keras_cpc.speech_frames`), then the per-speaker
@@ -308,7 +310,7 @@ def export_streaming(
         sample_rate=SAMPLE_RATE, hop_samples=hop_samples, chunk_samples=hop_samples + field - frame_hop,
         receptive_field=field, frame_hop=frame_hop, hop_frames=hop_samples // frame_hop,
         window_frames=window_frames, state_size=autoregressor.units, mfccs=recognizer.mfccs,
-        mfcc_band=append.mfcc.band if append else None, pitch=append.width - append.coefficients if append else 0,
+        mfcc_band=append.mfcc.band if append else None, pitch=append.pitch_features if append else 0,
         outputs=DIMENSIONS,
         output_scale=(-1.0, 1.0), frontend=recognizer.frontend, features=feature_settings(recognizer, frame_hop),
         quantization={}, float_ops={}, int8_weight_ops={},

@@ -63,7 +63,7 @@ def load_cpc(path: str | Path) -> CPC:
 
 
 def cpc_extractor(model_path: str | Path, append: AppendMFCC | None = None) -> tuple[str, Extractor, int, int]:
-    """Key, function waveform -> `(frames, 256 [+ MFCCs])` CPC contexts of a saved model (with the MFCCs that
+    """Key, function waveform -> `(frames, 256 [+ appended])` CPC contexts of a saved model (with the MFCCs that
     `append` appends to each, if given), the samples a frame hears (the fewest it takes) and the samples between
     frames."""
     model = load_cpc(model_path)
@@ -76,7 +76,9 @@ def cpc_extractor(model_path: str | Path, append: AppendMFCC | None = None) -> t
 
     run = tf.function(contexts, input_signature=[tf.TensorSpec([1, None], tf.float32)])
     band = "" if not append or append.mfcc.band == default_band(append.mfcc.sample_rate) else "-{:g}-{:g}".format(*append.mfcc.band)
-    appended = f"+mfcc{append.coefficients}{band}" + ("+pitch" if append.pitch else "") if append else ""
+    pitch = "" if not append or not append.pitch else "+pitch" + "-".join(
+        f"{append.pitch.get_config()[name]:g}" for name in ("low", "high", "bottom", "top", "octave_cost", "reference"))
+    appended = f"+mfcc{append.coefficients}{band}{pitch}" if append else ""
     return f"cpc-{file_digest(model_path)}" + appended, \
         lambda audio: run(audio[None])[0].numpy(), model.encoder.receptive_field, model.encoder.hop_length
 

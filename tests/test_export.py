@@ -563,8 +563,8 @@ def test_a_head_on_contexts_with_mfccs_and_pitch_streams_as_keras_scores_the_who
 @pytest.mark.parametrize("quantize", ["dynamic", "float16"])
 def test_quantization_leaves_the_appended_mfccs_and_pitch_in_float(models, audio, tmp_path, quantize):
     """Dynamic-range quantization quantizes a matrix product's input to 8 bits on the fly, which would round the
-    quiet mel bands to zero; the MFCC's and the pitch's linear maps are products and sums, which it leaves in float
-    (float16: the int8 export's step model)."""
+    quiet mel bands to zero; the MFCC's linear maps are products and sums and the pitch's autocorrelation an FFT,
+    which it leaves in float (float16: the int8 export's step model)."""
     cpc, _, folder = models
     chunk = json.loads((folder / "model.json").read_text())["chunk_samples"]
     step = step_model(cpc.encoder, cpc.autoregressor, chunk, AppendMFCC(8, pitch=True))

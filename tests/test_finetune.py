@@ -503,7 +503,8 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     mfccs = keras.ops.convert_to_numpy(band(audio[None]))[0][:58]
     assert np.abs(mfccs - keras.ops.convert_to_numpy(MFCC(8)(audio[None]))[0][:58]).max() > 1  # the band matters
     pitch = keras.ops.convert_to_numpy(Pitch()(audio[None]))[0][:58]  # and then voicing and pitch
-    appended = np.load(next((tmp_path / "cache").glob("cpc-*+mfcc8-300-3400+pitch-*")) / Path(features).name)
+    folder = next((tmp_path / "cache").glob("cpc-*+mfcc8-300-3400+pitch75-500-60-2000-0.2-150-*"))  # Pitch's settings
+    appended = np.load(folder / Path(features).name)
     np.testing.assert_allclose(appended, np.concatenate([contexts, mfccs, pitch], axis=1), rtol=2e-3, atol=1e-3)
     with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_cpc.channels import apply_condition
-from keras_cpc.layers import Pitch
+from keras_cpc.layers import Pitch, append_mfccs
 
 RATE = 16000
 
@@ -23,8 +23,9 @@ def _pitch(audio: np.ndarray, **settings) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _numpy_pitch(audio: np.ndarray, low=75.0, high=500.0, bottom=60.0, top=2000.0, cost=0.2, reference=150.0):
-    """Boersma's autocorrelation written independently: each frame's band-passed autocorrelation by an inverse FFT,
-    the Hann window's by direct correlation, peaks by neighbours."""
+    """Boersma's autocorrelation computed another way: each frame's band-passed autocorrelation by an inverse FFT,
+    the Hann window's by direct correlation, peaks by neighbours (the lag range, octave cost and voicing rule are the
+    layer's, checked on tones below)."""
     window, hop, fft = 400, 160, 1024
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window) / window)  # periodic, as tf.signal.stft's
     frames = np.lib.stride_tricks.sliding_window_view(audio.astype(float), window)[::hop] * hann
@@ -61,7 +62,7 @@ def test_pitch_of_a_voice_like_tone_clean_through_a_telephone_and_in_noise(f0):
         audio = clean if condition == "clean" else apply_condition(condition, clean, seed=1).astype(np.float32)
         voicing, pitch = _pitch(audio)
         inner = slice(5, -5)  # away from the edges of a room's tail and the codec's
-        assert np.median(np.abs(np.log2(pitch[inner] / f0))) < 0.03, condition  # within half a semitone
+        assert np.median(np.abs(np.log2(pitch[inner] / f0))) < 0.03, condition  # within 0.03 octave
         assert np.median(voicing[inner]) > (0.85 if condition == "clean" else 0.5), condition
 
 
@@ -91,3 +92,9 @@ def test_pitch_settings_serialise_and_impossible_ones_are_errors():
         Pitch(top=9000)
     with pytest.raises(ValueError, match="holds no period of 30 Hz"):
         Pitch(low=30)
+    with pytest.raises(ValueError, match="holds no period of 40.1 Hz"):  # a lag past the window's last
+        Pitch(low=40.1)
+    with pytest.raises(ValueError, match="from 405 to 410 Hz spans no whole lag"):
+        Pitch(low=405, high=410)
+    with pytest.raises(ValueError, match="pitch is appended after the MFCCs: it needs MFCCs"):
+        append_mfccs(0, pitch=True)

@@ -19,8 +19,8 @@ from keras_cpc.layers import Pitch
 
 def main(data: Path) -> None:
     rng = np.random.default_rng(1)
-    files = [*rng.choice(sorted(data.glob("librispeech/**/*.flac")), 10),
-             *rng.choice(sorted(data.glob("ravdess/*/*.flac")), 20)]
+    files = [*rng.choice(sorted(data.glob("librispeech/**/*.flac")), 10, replace=False),
+             *rng.choice(sorted(data.glob("ravdess/*/*.flac")), 20, replace=False)]
     clips = [load_audio(path)[:4 * 16000] for path in files]
     print("| octave cost | lowest pitch (Hz) | octave jumps | voiced frames |\n|---:|---:|---:|---:|")
     for cost in (0.02, 0.1, 0.2, 0.4):
@@ -31,7 +31,8 @@ def main(data: Path) -> None:
                 features = keras.ops.convert_to_numpy(layer(clip[None]))[0]
                 voicing, octaves = features[:, 0], features[:, 1] / np.maximum(features[:, 0], 1e-9)
                 both = (voicing[1:] > 0.6) & (voicing[:-1] > 0.6)
-                jumps.append((np.abs(np.diff(octaves))[both] > 0.6).mean())
+                if both.any():  # a clip without two voiced frames in a row has no jumps to count
+                    jumps.append((np.abs(np.diff(octaves))[both] > 0.6).mean())
                 voiced.append((voicing > 0.6).mean())
             print(f"| {cost} | {low} | {np.mean(jumps):.3f} | {np.mean(voiced):.2f} |")
 

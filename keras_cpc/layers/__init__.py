@@ -10,6 +10,7 @@ from keras_cpc.layers.predictor import FuturePredictor
 from keras_cpc.layers.standardize import Standardize
 
 __all__ = [
-    "AppendMFCC", "ConvEncoder", "FrameAverage", "FuturePredictor", "MFCC", "MeanStdPooling", "Pitch", "SelfAttention", "Standardize",
+    "AppendMFCC", "ConvEncoder", "FrameAverage", "FuturePredictor", "MFCC", "MeanStdPooling", "Pitch", "SelfAttention",
+    "Standardize",
     "append_mfccs", "hop_length", "num_frames", "receptive_field",
 ]

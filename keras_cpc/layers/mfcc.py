@@ -98,7 +98,8 @@ class AppendMFCC(keras.layers.Layer):
         self.coefficients = coefficients
         self.mfcc = MFCC(coefficients, band=band)
         self.pitch = Pitch(self.mfcc.window, self.mfcc.hop, self.mfcc.sample_rate) if pitch else None
-        self.width = coefficients + (Pitch.features if pitch else 0)  # features appended to each context
+        self.pitch_features = Pitch.features if pitch else 0
+        self.width = coefficients + self.pitch_features  # features appended to each context
 
     def check_alignment(self, receptive_field: int, hop: int) -> None:
         """Raises `ValueError` unless an encoder of this receptive field and hop has an MFCC frame per context."""
@@ -121,5 +122,7 @@ class AppendMFCC(keras.layers.Layer):
 
 def append_mfccs(coefficients: int, band: Sequence[float] | None = None, pitch: bool = False) -> AppendMFCC | None:
     """The `AppendMFCC` of `coefficients` MFCCs over `band` (and pitch, if `pitch`); `None` for none (contexts
-    alone)."""
+    alone). Raises `ValueError` for pitch without MFCCs."""
+    if pitch and not coefficients:
+        raise ValueError("pitch is appended after the MFCCs: it needs MFCCs (coefficients > 0)")
     return AppendMFCC(coefficients, band, pitch) if coefficients else None

@@ -19,7 +19,9 @@ class Pitch(keras.layers.Layer):
     `high` Hz with the largest normalised autocorrelation plus `octave_cost` per octave above `low` (against the
     subharmonics that a short window and no path search would pick), the voicing that peak's autocorrelation clipped
     to [0, 1] (0 without a peak). The pitch is weighted by the voicing so that frames without a period (unvoiced,
-    silent) say little. No weights, and no op whose input quantization would round to 8 bits.
+    silent) say little. No weights, and no op whose input quantization would round to 8 bits. A 25 ms window holds
+    under 2 periods of 75 Hz (Boersma asks for 3), so long lags are scaled up by up to 8 to undo the window: hence
+    an octave cost 20 times Praat's. Computes in float32, as `MFCC`.
     """
 
     features = 2
@@ -31,14 +33,17 @@ class Pitch(keras.layers.Layer):
         if not 0 < bottom < top <= sample_rate / 2 or not 0 < low < high <= top:
             raise ValueError(f"pitch from {low:g} to {high:g} Hz in the band {bottom:g} to {top:g} Hz is not within "
                              f"0 .. {sample_rate / 2:g} Hz, in order")
-        if sample_rate / low >= window:
-            raise ValueError(f"a {window}-sample window holds no period of {low:g} Hz")
+        # one lag either side of the range, so that a peak at its ends is a peak
+        lags = np.arange(int(np.ceil(sample_rate / high)) - 1, int(sample_rate / low) + 2)
+        if lags[-1] >= window - 1:  # the window's own autocorrelation is 0 there
+            raise ValueError(f"a {window}-sample window holds no period of {low:g} Hz (lags up to {lags[-1]})")
+        if len(lags) < 3:
+            raise ValueError(f"pitch from {low:g} to {high:g} Hz spans no whole lag at {sample_rate} Hz")
         self.window, self.hop, self.sample_rate = window, hop, sample_rate
         self.low, self.high, self.bottom, self.top = low, high, bottom, top
         self.octave_cost, self.reference = octave_cost, reference
         self.fft_length = 1 << (2 * window - 1).bit_length()  # no circular wrap of any lag in the window
-        # one lag either side of the range, so that a peak at its ends is a peak
-        self.lags = np.arange(int(np.ceil(sample_rate / high)) - 1, int(sample_rate / low) + 2)
+        self.lags = lags
         hz = np.fft.rfftfreq(self.fft_length, 1 / sample_rate)
         self.band = ((hz >= bottom) & (hz <= top)).astype(np.float32)
         hann = tf.signal.hann_window(window).numpy().astype(float)
