@@ -93,6 +93,15 @@ def test_model_json_sizes_come_from_the_models(models):
     assert config["check"]["audio"] == "3 s of synthetic noise" and 0 <= config["check"]["largest_difference"] < 1e-4
 
 
+def _export(recognizer: keras.Model, root: Path, name: str) -> Path:
+    """Saves `recognizer` as `root/<name>_recognizer.keras`, exports it in float beside `root/cpc.keras` to
+    `root/<name>` and returns that folder."""
+    recognizer.save(root / f"{name}_recognizer.keras")
+    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / f"{name}_recognizer.keras"),
+                 "--out", str(root / name), "--window-seconds", str(WINDOW_SECONDS)])
+    return root / name
+
+
 def _ops(path) -> set[str]:
     return {op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()}
 
@@ -433,10 +442,7 @@ def speaker_models(models):
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(recognizer, 3)
     recognizer.standardization.set_statistics(rng.normal(0, 0.1, UNITS), rng.uniform(0.01, 0.1, UNITS))
-    recognizer.save(root / "speaker_recognizer.keras")
-    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "speaker_recognizer.keras"),
-                 "--out", str(root / "speaker"), "--window-seconds", str(WINDOW_SECONDS)])
-    return cpc, recognizer, root / "speaker"
+    return cpc, recognizer, _export(recognizer, root, "speaker")
 
 
 def _last_predictions(recognizer, contexts: np.ndarray, ends: list[int]) -> np.ndarray:
@@ -497,9 +503,7 @@ def test_a_frame_averaging_head_streams_as_keras_scores_the_whole_clip(models, a
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(recognizer, 5)
     recognizer.standardization.set_statistics(contexts.mean(0), contexts.var(0))  # frames that differ: runs matter
-    recognizer.save(root / "averaging_recognizer.keras")
-    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "averaging_recognizer.keras"),
-                 "--out", str(root / "averaging"), "--window-seconds", str(WINDOW_SECONDS)])
+    _export(recognizer, root, "averaging")
     assert _ops(root / "averaging" / "head.tflite") <= BUILTINS
     ends = [*range(10, 291, 10), 298]
     reference = _last_predictions(recognizer, contexts, ends)
@@ -528,9 +532,7 @@ def test_a_head_on_contexts_with_mfccs_and_pitch_streams_as_keras_scores_the_who
     recognizer.build({"features": (None, None, width), "lengths": (None,)})
     _randomize(recognizer, 7)
     recognizer.standardization.set_statistics(rng.normal(0, 0.1, width), rng.uniform(0.01, 0.1, width))
-    recognizer.save(root / "mfcc_recognizer.keras")
-    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "mfcc_recognizer.keras"),
-                 "--out", str(root / "mfccs"), "--window-seconds", str(WINDOW_SECONDS)])
+    _export(recognizer, root, "mfccs")
     config = json.loads((root / "mfccs" / "model.json").read_text())
     assert config["mfccs"] == 8 and config["mfcc_band"] == [20, 8000] and config["state_size"] == UNITS
     assert config["pitch"] == 2
@@ -585,9 +587,7 @@ def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_cli
     recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend)
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(recognizer, 5)
-    recognizer.save(folder.parent / "speech_recognizer.keras")
-    export.main(["--cpc", str(folder.parent / "cpc.keras"), "--recognizer", str(folder.parent / "speech_recognizer.keras"),
-                 "--out", str(folder.parent / "speech"), "--window-seconds", str(WINDOW_SECONDS)])
+    _export(recognizer, folder.parent, "speech")
     clip = np.concatenate([np.zeros(3000, np.float32), audio[:16000], np.zeros(8000, np.float32), audio[16000:40000]])
     contexts = _contexts(cpc, clip)  # 317 frames: 31 hops, 7 left for flush
     mask = speech_mask(normalize_level(clip), len(contexts), cpc.encoder.receptive_field, cpc.encoder.hop_length)

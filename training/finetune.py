@@ -206,11 +206,9 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
                 for i, (s, level) in enumerate(zip(sets, levels))], None, None
     if system == "mfcc":
         extractor = mfcc_extractor()
-    elif system == "precpc":  # its model checked by `finetune` (`check_cpc`)
-        extractor = cpc_extractor(config.cpc, append_mfccs(config.mfccs, config.mfcc_band, config.pitch))
-    else:
-        extractor = cpc_extractor(minicpc_model(config, [*sets[0], *sets[1]], seed),
-                                  append_mfccs(config.mfccs, config.mfcc_band, config.pitch))
+    else:  # precpc's model checked by `finetune` (`check_cpc`)
+        cpc = config.cpc if system == "precpc" else minicpc_model(config, [*sets[0], *sets[1]], seed)
+        extractor = cpc_extractor(cpc, append_mfccs(config.mfccs, config.mfcc_band, config.pitch))
     files = [cache_features(s, extractor, config.cache, frontend(config)) for s in sets]
     max_frames = num_frames(max_samples, PAPER_KERNELS, PAPER_STRIDES)  # as many as MFCC's 25 ms / 10 ms
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
