@@ -491,13 +491,15 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     assert np.abs(contexts).max() > 1e-3  # an untrained CPC's contexts are small: the tolerance is float16's
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
     fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
-                       "--mfcc-band", "300", "3400", "--pitch", "--out", str(tmp_path / "fused"))
+                       "--mfcc-band", "300", "3400", "--pitch", "--feature-dropout", "0.3",
+                       "--out", str(tmp_path / "fused"))
     finetune.finetune(fused)
     assert fused.settings()["mfccs"] == 8 and fused.settings()["mfcc_band"] == [300, 3400]
-    assert fused.settings()["pitch"] is True
-    assert not {"mfccs", "mfcc_band", "pitch"} & set(args.settings())
+    assert fused.settings()["pitch"] is True and fused.settings()["feature_dropout"] == 0.3
+    assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout"} & set(args.settings())
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
-    assert recognizer.mfccs == 8 and recognizer.attention.query.kernel.shape[0] == 16 + 8 + 2
+    assert recognizer.mfccs == 8 and recognizer.feature_dropout == 0.3
+    assert recognizer.attention.query.kernel.shape[0] == 16 + 8 + 2
     assert recognizer.mfcc_band == (300, 3400) and recognizer.pitch
     band = MFCC(8, band=(300, 3400))  # MFCCs of the telephone band, from each context's first sample:
     mfccs = keras.ops.convert_to_numpy(band(audio[None]))[0][:58]

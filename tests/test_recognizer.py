@@ -346,6 +346,33 @@ def test_a_bounded_recognizer_is_the_unbounded_one_through_tanh():
     np.testing.assert_allclose(_predict(bounded, features, lengths), np.tanh(linear), rtol=1e-5, atol=1e-6)
 
 
+def test_feature_dropout_drops_whole_dimensions_in_training_and_nothing_in_inference(tmp_path):
+    rng = np.random.default_rng(9)
+    dim = 40
+    features, lengths = _features(rng, 3, 11, dim), [11, 6, 3]
+    dropping, plain = EmotionRecognizer(**TINY, dropout=0.0, feature_dropout=0.5), EmotionRecognizer(**TINY, dropout=0.0)
+    _predict(dropping, features, lengths)
+    _predict(plain, features, lengths)
+    plain.set_weights(dropping.get_weights())
+    np.testing.assert_array_equal(_predict(dropping, features, lengths), _predict(plain, features, lengths))
+    # in training, what the attention sees is the features with some dimensions of each utterance zeroed over all
+    # frames and the rest scaled by 1 / (1 - rate)
+    seen = keras.ops.convert_to_numpy(dropping.feature_dropping(features, training=True))
+    kept = seen != 0
+    assert (kept == kept[:, :1]).all()  # a dimension is dropped in every frame or in none
+    assert 0.2 < 1 - kept.mean() < 0.8
+    assert len({tuple(row[0]) for row in kept}) > 1  # each utterance draws its own
+    np.testing.assert_allclose(seen, features * kept / 0.5, rtol=1e-6)
+    trained = keras.ops.convert_to_numpy(dropping({"features": features, "lengths": np.asarray(lengths, np.int32)},
+                                                  training=True))
+    assert not np.allclose(trained, _predict(plain, features, lengths))
+    path = tmp_path / "dropping.keras"
+    dropping.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config()["feature_dropout"] == 0.5
+    np.testing.assert_array_equal(_predict(loaded, features, lengths), _predict(dropping, features, lengths))
+
+
 def test_recognizer_roundtrips_with_identical_outputs(tmp_path):
     model = EmotionRecognizer(**TINY, dropout=0.3, outputs=2, bounded=True, frontend={"level": {"target_dbfs": -25}})
     rng = np.random.default_rng(3)

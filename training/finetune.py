@@ -138,6 +138,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pitch", action=argparse.BooleanOptionalAction,
                         help="with --mfccs: each frame's voicing and pitch appended after its MFCCs (prosody that "
                              "channels leave alone; keras_cpc.layers.Pitch)")
+    parser.add_argument("--feature-dropout", type=fraction, metavar="P",
+                        help="frozen features: in training, each feature dimension of an utterance is zeroed over all "
+                             "its frames with probability P (SpatialDropout1D after the standardisation), so that no "
+                             "few dimensions carry an output alone")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -329,7 +333,7 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
                           attention_span=config.attention_span, frame_average=config.frame_average or 1,
                           neutral_statistics=neutral, mfccs=config.mfccs, mfcc_band=config.mfcc_band,
-                          pitch=config.pitch, **head)
+                          pitch=config.pitch, feature_dropout=config.feature_dropout, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

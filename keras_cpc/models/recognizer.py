@@ -64,6 +64,9 @@ class EmotionRecognizer(keras.Model):
             (`keras_cpc.layers.AppendMFCC`; 0: contexts alone), which the export's step model appends too.
         mfcc_band: the band of those MFCCs' mel filters, in Hz (default: 20 Hz to half the sample rate).
         pitch: with `mfccs`, each frame's voicing and pitch (`keras_cpc.layers.Pitch`) appended after the MFCCs.
+        feature_dropout: in training, each feature dimension of an utterance is zeroed (its standardised mean) over
+            all its frames with this probability (Keras's `SpatialDropout1D`), so that no few dimensions carry a
+            dimension of the output alone; a channel that moves some of them then moves the output less.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class EmotionRecognizer(keras.Model):
         mfccs: int = 0,
         mfcc_band: Sequence[float] | None = None,
         pitch: bool = False,
+        feature_dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -109,8 +113,11 @@ class EmotionRecognizer(keras.Model):
         self.mfccs = mfccs
         self.mfcc_band = None if mfcc_band is None else tuple(float(f) for f in mfcc_band)
         self.pitch = pitch
+        self.feature_dropout = feature_dropout
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
+        self.feature_dropping = keras.layers.SpatialDropout1D(feature_dropout, name="feature_dropping",
+                                                              dtype=self.dtype_policy) if feature_dropout else None
         self.averaging = FrameAverage(frame_average, name="averaging", dtype=self.dtype_policy) \
             if frame_average > 1 else None
         self.attention = SelfAttention(num_heads, attention_dim, attention_span, name="attention",
@@ -142,6 +149,8 @@ class EmotionRecognizer(keras.Model):
         features = inputs["features"]
         if self.standardization is not None:
             features = self.standardization(features)
+        if self.feature_dropping is not None:
+            features = self.feature_dropping(features, training=training)
         lengths = inputs["lengths"]
         if self.averaging is not None:
             features = self.averaging(features, mask=length_mask(lengths, ops.shape(features)[1]))
@@ -180,5 +189,6 @@ class EmotionRecognizer(keras.Model):
             mfccs=self.mfccs,
             mfcc_band=None if self.mfcc_band is None else list(self.mfcc_band),
             pitch=self.pitch,
+            feature_dropout=self.feature_dropout,
         )
         return config
