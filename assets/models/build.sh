@@ -6,7 +6,8 @@
 #    -> assets/models/cpc_librispeech.keras; kept if it is there (delete it to pretrain again)
 # 2. preCPC recognizer finetuned on RAVDESS, actor-independent fold 0 of 4 held out for testing,
 #    behind the level normalisation, on the frames that hold speech, on features normalised per speaker with a
-#    variance floor of 0.05 (and their neutral reference), bounded, with 3 augmented copies of the training audio,
+#    variance floor of 0.05 (and their neutral reference), bounded, with 3 augmented copies of the training audio
+#    (each of their files with its own gain within +-10 dB, so that loudness within a speaker is a weaker cue),
 #    validated and saved as the weights' moving average, the attention on the mean of each run of 8 frames, with 20
 #    MFCCs and the voicing and pitch appended to each CPC context -> assets/models/emotion/recognizer.keras
 # 3. LiteRT exports (hop 0.1 s, window 5 s): emotion/float and emotion/int8 (int8 weights in both
@@ -36,7 +37,7 @@ fi
 # --weight-decay 0: as the RAVDESS grid (docs/results.md), whose runs kept Keras's no-op decoupled decay
 $py -m training.finetune "${fold[@]}" --system precpc --cpc $models/cpc_librispeech.keras --run 0 \
     --weight-decay 0 --augment 3 --speaker-features --variance-floor 0.05 --speech-frames --weight-average 0.995 \
-    --frame-average 8 --mfccs 20 --pitch --cache $work/cache --out $work/recognizer
+    --frame-average 8 --mfccs 20 --pitch --utterance-gain 10 --cache $work/cache --out $work/recognizer
 mkdir -p $models/emotion
 cp $work/recognizer/recognizer.keras $work/recognizer/curves.png $work/recognizer/scatter.png $models/emotion/
 strip_optimizer $models/emotion/recognizer.keras
