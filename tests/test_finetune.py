@@ -492,13 +492,14 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
     fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
                        "--mfcc-band", "300", "3400", "--pitch", "--feature-dropout", "0.3",
-                       "--out", str(tmp_path / "fused"))
+                       "--context-dropout", "0.2", "--out", str(tmp_path / "fused"))
     finetune.finetune(fused)
     assert fused.settings()["mfccs"] == 8 and fused.settings()["mfcc_band"] == [300, 3400]
     assert fused.settings()["pitch"] is True and fused.settings()["feature_dropout"] == 0.3
-    assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout"} & set(args.settings())
+    assert fused.settings()["context_dropout"] == 0.2
+    assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout", "context_dropout"} & set(args.settings())
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
-    assert recognizer.mfccs == 8 and recognizer.feature_dropout == 0.3
+    assert recognizer.mfccs == 8 and recognizer.feature_dropout == 0.3 and recognizer.context_dropout == 0.2
     assert recognizer.attention.query.kernel.shape[0] == 16 + 8 + 2
     assert recognizer.mfcc_band == (300, 3400) and recognizer.pitch
     band = MFCC(8, band=(300, 3400))  # MFCCs of the telephone band, from each context's first sample:
@@ -515,6 +516,11 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
                                      "--mfcc-band", "300", "3400"))
     with pytest.raises(SettingError, match="--pitch .* needs --mfccs"):
         finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--pitch"))
+    with pytest.raises(SettingError, match="--feature-dropout .* e2e trains on the audio"):
+        finetune.finetune(config_for(corpus, tmp_path, "e2e", "--feature-dropout", "0.2"))
+    with pytest.raises(SettingError, match="--context-dropout .* needs --mfccs"):
+        finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"),
+                                     "--context-dropout", "0.2"))
 
 
 @pytest.mark.slow

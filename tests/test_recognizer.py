@@ -350,7 +350,8 @@ def test_feature_dropout_drops_whole_dimensions_in_training_and_nothing_in_infer
     rng = np.random.default_rng(9)
     dim = 40
     features, lengths = _features(rng, 3, 11, dim), [11, 6, 3]
-    dropping, plain = EmotionRecognizer(**TINY, dropout=0.0, feature_dropout=0.5), EmotionRecognizer(**TINY, dropout=0.0)
+    dropping = EmotionRecognizer(**TINY, dropout=0.0, feature_dropout=0.5)
+    plain = EmotionRecognizer(**TINY, dropout=0.0)
     _predict(dropping, features, lengths)
     _predict(plain, features, lengths)
     plain.set_weights(dropping.get_weights())
@@ -371,6 +372,28 @@ def test_feature_dropout_drops_whole_dimensions_in_training_and_nothing_in_infer
     loaded = keras.saving.load_model(path)
     assert loaded.get_config()["feature_dropout"] == 0.5
     np.testing.assert_array_equal(_predict(loaded, features, lengths), _predict(dropping, features, lengths))
+
+
+def test_context_dropout_zeroes_whole_utterances_contexts_and_keeps_the_appended_features(tmp_path):
+    rng = np.random.default_rng(4)
+    mfccs, contexts = 3, 5
+    features, lengths = _features(rng, 64, 7, contexts + mfccs + 2), [7] * 64
+    dropping = EmotionRecognizer(**TINY, dropout=0.0, mfccs=mfccs, pitch=True, context_dropout=0.4)
+    plain = EmotionRecognizer(**TINY, dropout=0.0, mfccs=mfccs, pitch=True)
+    _predict(dropping, features, lengths)
+    _predict(plain, features, lengths)
+    plain.set_weights(dropping.get_weights())
+    np.testing.assert_array_equal(_predict(dropping, features, lengths), _predict(plain, features, lengths))
+    seen = keras.ops.convert_to_numpy(dropping._drop_contexts(features))
+    np.testing.assert_array_equal(seen[..., contexts:], features[..., contexts:])  # MFCCs and pitch untouched
+    dropped = (seen[..., :contexts] == 0).all(axis=(1, 2))
+    np.testing.assert_array_equal(seen[~dropped], features[~dropped])  # the others whole, not rescaled
+    assert 0.2 < dropped.mean() < 0.6
+    path = tmp_path / "dropping.keras"
+    dropping.save(path)
+    assert keras.saving.load_model(path).get_config()["context_dropout"] == 0.4
+    with pytest.raises(ValueError, match="context_dropout .* needs mfccs"):
+        EmotionRecognizer(**TINY, context_dropout=0.4)
 
 
 def test_recognizer_roundtrips_with_identical_outputs(tmp_path):

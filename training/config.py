@@ -82,12 +82,13 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN, "mfccs": {"minicpc", "precpc"},
                   "mfcc_band": {"minicpc", "precpc"}, "pitch": {"minicpc", "precpc"},
-                  "feature_dropout": FROZEN,
+                  "feature_dropout": FROZEN, "context_dropout": {"minicpc", "precpc"},
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "train_sentence", "speaker_features",
                     "variance_floor", "speaker_calibration", "attention_span", "frame_average",
-                    "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout")
+                    "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout",
+                    "context_dropout")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -125,6 +126,7 @@ class FinetuneConfig(Config):
     mfcc_band: Sequence[float] | None = None
     pitch: bool = False
     feature_dropout: float = 0.0
+    context_dropout: float = 0.0
     bounded: bool = True
     verbose: int = 2
     system: str

@@ -142,6 +142,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frozen features: in training, each feature dimension of an utterance is zeroed over all "
                              "its frames with probability P (SpatialDropout1D after the standardisation), so that no "
                              "few dimensions carry an output alone")
+    parser.add_argument("--context-dropout", type=fraction, metavar="P",
+                        help="with --mfccs: in training, an utterance's CPC contexts are zeroed in every frame with "
+                             "probability P, so that the head also learns to predict from the appended MFCCs (and "
+                             "pitch) alone (modality dropout)")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -303,8 +307,12 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--mfcc-band sets the band of the appended MFCCs: it needs --mfccs")
     if config.pitch and not config.mfccs:
         raise SettingError("--pitch appends pitch after the appended MFCCs: it needs --mfccs")
+    if config.context_dropout and not config.mfccs:
+        raise SettingError("--context-dropout leaves the head the appended MFCCs: it needs --mfccs")
     if config.speech_frames and config.system == "e2e":
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
+    if config.feature_dropout and config.system == "e2e":
+        raise SettingError("--feature-dropout drops dimensions of frozen features: e2e trains on the audio")
     sets = fold_sets(config)
     out = Path(config.out)
     with exclusive_run(out):
@@ -333,7 +341,8 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
                           variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
                           attention_span=config.attention_span, frame_average=config.frame_average or 1,
                           neutral_statistics=neutral, mfccs=config.mfccs, mfcc_band=config.mfcc_band,
-                          pitch=config.pitch, feature_dropout=config.feature_dropout, **head)
+                          pitch=config.pitch, feature_dropout=config.feature_dropout,
+                          context_dropout=config.context_dropout, **head)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

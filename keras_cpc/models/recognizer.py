@@ -64,9 +64,12 @@ class EmotionRecognizer(keras.Model):
             (`keras_cpc.layers.AppendMFCC`; 0: contexts alone), which the export's step model appends too.
         mfcc_band: the band of those MFCCs' mel filters, in Hz (default: 20 Hz to half the sample rate).
         pitch: with `mfccs`, each frame's voicing and pitch (`keras_cpc.layers.Pitch`) appended after the MFCCs.
-        feature_dropout: in training, each feature dimension of an utterance is zeroed (its standardised mean) over
+        feature_dropout: in training, each feature dimension of an utterance is zeroed (with `standardize`, its mean) over
             all its frames with this probability (Keras's `SpatialDropout1D`), so that no few dimensions carry a
             dimension of the output alone; a channel that moves some of them then moves the output less.
+        context_dropout: with `mfccs`, in training, an utterance's CPC contexts are zeroed (with `standardize`, their mean) in
+            every frame with this probability, so that the head also learns to predict from the appended MFCCs (and
+            pitch) alone, which keep more than the contexts under noise (modality dropout).
     """
 
     def __init__(
@@ -89,12 +92,15 @@ class EmotionRecognizer(keras.Model):
         mfcc_band: Sequence[float] | None = None,
         pitch: bool = False,
         feature_dropout: float = 0.0,
+        context_dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if speaker_features and not standardize:
             raise ValueError("speaker_features maps features onto the standardisation's statistics: it needs "
                              "standardize")
+        if context_dropout and not mfccs:
+            raise ValueError("context_dropout leaves the head the appended MFCCs: it needs mfccs > 0")
         self.num_heads = num_heads
         self.attention_dim = attention_dim
         self.hidden_units = tuple(int(units) for units in hidden_units)
@@ -114,6 +120,9 @@ class EmotionRecognizer(keras.Model):
         self.mfcc_band = None if mfcc_band is None else tuple(float(f) for f in mfcc_band)
         self.pitch = pitch
         self.feature_dropout = feature_dropout
+        self.context_dropout = context_dropout
+        self.seed_generator = keras.random.SeedGenerator() if context_dropout else None
+        self.appended_width = self.appended_mfccs().width if mfccs else 0  # features after each context
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
         self.feature_dropping = keras.layers.SpatialDropout1D(feature_dropout, name="feature_dropping",
@@ -151,6 +160,8 @@ class EmotionRecognizer(keras.Model):
             features = self.standardization(features)
         if self.feature_dropping is not None:
             features = self.feature_dropping(features, training=training)
+        if training and self.context_dropout:
+            features = self._drop_contexts(features)
         lengths = inputs["lengths"]
         if self.averaging is not None:
             features = self.averaging(features, mask=length_mask(lengths, ops.shape(features)[1]))
@@ -164,6 +175,13 @@ class EmotionRecognizer(keras.Model):
 
     def compute_output_shape(self, input_shape):
         return (input_shape["features"][0], self.outputs)
+
+    def _drop_contexts(self, features):
+        """`features` with each utterance's contexts (all but the appended features) zeroed with `context_dropout`'s
+        probability."""
+        contexts, rest = features[..., :-self.appended_width], features[..., -self.appended_width:]
+        kept = keras.random.uniform((ops.shape(features)[0], 1, 1), seed=self.seed_generator) >= self.context_dropout
+        return ops.concatenate([contexts * ops.cast(kept, contexts.dtype), rest], axis=-1)
 
     def appended_mfccs(self) -> AppendMFCC | None:
         """The layer that appends this model's MFCCs to the CPC contexts (`None`: it takes contexts alone)."""
@@ -190,5 +208,6 @@ class EmotionRecognizer(keras.Model):
             mfcc_band=None if self.mfcc_band is None else list(self.mfcc_band),
             pitch=self.pitch,
             feature_dropout=self.feature_dropout,
+            context_dropout=self.context_dropout,
         )
         return config
