@@ -27,6 +27,21 @@ def _predict(model, features, lengths):
     return keras.ops.convert_to_numpy(model({"features": features, "lengths": np.asarray(lengths, np.int32)}))
 
 
+def _share_weights(source, target, features, lengths):
+    """Builds both recognizers on `features` and gives `target` the weights of `source`."""
+    _predict(source, features, lengths)
+    _predict(target, features, lengths)
+    target.set_weights(source.get_weights())
+
+
+def _reloaded(model, path, features, lengths):
+    """`model` saved to `path` and loaded back, checked to predict as `model` does."""
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(_predict(loaded, features, lengths), _predict(model, features, lengths))
+    return loaded
+
+
 # ===========================================================================================
 # MeanStdPooling
 # ===========================================================================================
@@ -191,18 +206,12 @@ def test_a_frame_averaging_recognizer_is_the_paper_head_on_averaged_frames(tmp_p
     rng = np.random.default_rng(7)
     features, lengths = rng.uniform(-3, 3, size=(3, 13, FEATURE_DIM)).astype(np.float32), [13, 8, 2]
     averaging, paper = EmotionRecognizer(**TINY, frame_average=4), EmotionRecognizer(**TINY)
-    _predict(averaging, features, lengths)
-    _predict(paper, features, lengths)
-    paper.set_weights(averaging.get_weights())
+    _share_weights(averaging, paper, features, lengths)
     for row, length in enumerate(lengths):
         runs = np.stack([features[row, s:min(s + 4, length)].mean(axis=0) for s in range(0, length, 4)])
         np.testing.assert_allclose(_predict(averaging, features[row:row + 1], [length]),
                                    _predict(paper, runs[None], [len(runs)]), rtol=1e-5, atol=1e-6)
-    model_path = tmp_path / "averaging.keras"
-    averaging.save(model_path)
-    loaded = keras.saving.load_model(model_path)
-    assert loaded.get_config()["frame_average"] == 4
-    np.testing.assert_array_equal(_predict(loaded, features, lengths), _predict(averaging, features, lengths))
+    assert _reloaded(averaging, tmp_path / "averaging.keras", features, lengths).get_config()["frame_average"] == 4
 
 
 # ===========================================================================================
@@ -338,9 +347,7 @@ def test_a_bounded_recognizer_is_the_unbounded_one_through_tanh():
     rng = np.random.default_rng(5)
     features, lengths = _features(rng, 4, 9) * 30, [9, 3, 6, 1]
     unbounded, bounded = EmotionRecognizer(**TINY), EmotionRecognizer(**TINY, bounded=True)
-    _predict(unbounded, features, lengths)
-    _predict(bounded, features, lengths)
-    bounded.set_weights(unbounded.get_weights())
+    _share_weights(unbounded, bounded, features, lengths)
     linear = _predict(unbounded, features, lengths)
     assert np.abs(linear).max() > 1  # so that the bound matters
     np.testing.assert_allclose(_predict(bounded, features, lengths), np.tanh(linear), rtol=1e-5, atol=1e-6)
@@ -352,9 +359,7 @@ def test_feature_dropout_drops_whole_dimensions_in_training_and_nothing_in_infer
     features, lengths = _features(rng, 3, 11, dim), [11, 6, 3]
     dropping = EmotionRecognizer(**TINY, dropout=0.0, feature_dropout=0.5)
     plain = EmotionRecognizer(**TINY, dropout=0.0)
-    _predict(dropping, features, lengths)
-    _predict(plain, features, lengths)
-    plain.set_weights(dropping.get_weights())
+    _share_weights(dropping, plain, features, lengths)
     np.testing.assert_array_equal(_predict(dropping, features, lengths), _predict(plain, features, lengths))
     # in training, what the attention sees is the features with some dimensions of each utterance zeroed over all
     # frames and the rest scaled by 1 / (1 - rate)
@@ -367,11 +372,7 @@ def test_feature_dropout_drops_whole_dimensions_in_training_and_nothing_in_infer
     trained = keras.ops.convert_to_numpy(dropping({"features": features, "lengths": np.asarray(lengths, np.int32)},
                                                   training=True))
     assert not np.allclose(trained, _predict(plain, features, lengths))
-    path = tmp_path / "dropping.keras"
-    dropping.save(path)
-    loaded = keras.saving.load_model(path)
-    assert loaded.get_config()["feature_dropout"] == 0.5
-    np.testing.assert_array_equal(_predict(loaded, features, lengths), _predict(dropping, features, lengths))
+    assert _reloaded(dropping, tmp_path / "dropping.keras", features, lengths).get_config()["feature_dropout"] == 0.5
 
 
 def test_context_dropout_zeroes_whole_utterances_contexts_and_keeps_the_appended_features(tmp_path):
@@ -380,18 +381,14 @@ def test_context_dropout_zeroes_whole_utterances_contexts_and_keeps_the_appended
     features, lengths = _features(rng, 64, 7, contexts + mfccs + 2), [7] * 64
     dropping = EmotionRecognizer(**TINY, dropout=0.0, mfccs=mfccs, pitch=True, context_dropout=0.4)
     plain = EmotionRecognizer(**TINY, dropout=0.0, mfccs=mfccs, pitch=True)
-    _predict(dropping, features, lengths)
-    _predict(plain, features, lengths)
-    plain.set_weights(dropping.get_weights())
+    _share_weights(dropping, plain, features, lengths)
     np.testing.assert_array_equal(_predict(dropping, features, lengths), _predict(plain, features, lengths))
     seen = keras.ops.convert_to_numpy(dropping._drop_contexts(features))
     np.testing.assert_array_equal(seen[..., contexts:], features[..., contexts:])  # MFCCs and pitch untouched
     dropped = (seen[..., :contexts] == 0).all(axis=(1, 2))
     np.testing.assert_array_equal(seen[~dropped], features[~dropped])  # the others whole, not rescaled
     assert 0.2 < dropped.mean() < 0.6
-    path = tmp_path / "dropping.keras"
-    dropping.save(path)
-    assert keras.saving.load_model(path).get_config()["context_dropout"] == 0.4
+    assert _reloaded(dropping, tmp_path / "dropping.keras", features, lengths).get_config()["context_dropout"] == 0.4
     with pytest.raises(ValueError, match="context_dropout .* needs mfccs"):
         EmotionRecognizer(**TINY, context_dropout=0.4)
 

@@ -64,12 +64,12 @@ class EmotionRecognizer(keras.Model):
             (`keras_cpc.layers.AppendMFCC`; 0: contexts alone), which the export's step model appends too.
         mfcc_band: the band of those MFCCs' mel filters, in Hz (default: 20 Hz to half the sample rate).
         pitch: with `mfccs`, each frame's voicing and pitch (`keras_cpc.layers.Pitch`) appended after the MFCCs.
-        feature_dropout: in training, each feature dimension of an utterance is zeroed (with `standardize`, its mean) over
-            all its frames with this probability (Keras's `SpatialDropout1D`), so that no few dimensions carry a
-            dimension of the output alone; a channel that moves some of them then moves the output less.
-        context_dropout: with `mfccs`, in training, an utterance's CPC contexts are zeroed (with `standardize`, their mean) in
-            every frame with this probability, so that the head also learns to predict from the appended MFCCs (and
-            pitch) alone, which keep more than the contexts under noise (modality dropout).
+        feature_dropout: in training, each feature dimension of an utterance is zeroed (with `standardize`, its
+            mean) over all its frames with this probability (Keras's `SpatialDropout1D`), so that no few dimensions
+            carry a dimension of the output alone; a channel that moves some of them then moves the output less.
+        context_dropout: with `mfccs`, in training, an utterance's CPC contexts are zeroed (with `standardize`, their
+            mean) in every frame with this probability, so that the head also learns to predict from the appended
+            MFCCs (and pitch) alone, which keep more than the contexts under noise (modality dropout).
     """
 
     def __init__(
@@ -122,7 +122,8 @@ class EmotionRecognizer(keras.Model):
         self.feature_dropout = feature_dropout
         self.context_dropout = context_dropout
         self.seed_generator = keras.random.SeedGenerator() if context_dropout else None
-        self.appended_width = self.appended_mfccs().width if mfccs else 0  # features after each context
+        # the features after each context, which context dropout keeps (read here: building the layer in a graph fails)
+        self.appended_width = self.appended_mfccs().width if context_dropout else 0
         self.standardization = Standardize(variance_floor, name="standardization",
                                                         dtype=self.dtype_policy) if standardize else None
         self.feature_dropping = keras.layers.SpatialDropout1D(feature_dropout, name="feature_dropping",
