@@ -29,12 +29,13 @@ from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import AppendMFCC, ConvEncoder
 from keras_cpc.loudness import apply_frontend
-from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
 from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
 T = TypeVar("T")
 QUANTIZATIONS = ("none", "dynamic", "int8")
+Recognizer = EmotionRecognizer | RecognizerEnsemble  # a head on CPC features
 REPRESENTATIVE_SAMPLES = 200
 # Head ops kept in float32 by int8 quantization, leaving int8 to its fully connected layers. In
 # int8, the attention logits (masked with -1e9) and the mean/std pooling over the window moved
@@ -83,16 +84,17 @@ class StreamingConfig:
 
 
 def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike | None = None):
-    """`(encoder, autoregressor, recognizer)` of a CPC + `EmotionRecognizer` or of an `EndToEndRecognizer`."""
+    """`(encoder, autoregressor, recognizer)` of a CPC + `EmotionRecognizer` (or their `RecognizerEnsemble`) or of an
+    `EndToEndRecognizer`."""
     recognizer = keras.saving.load_model(recognizer_path)
     if isinstance(recognizer, EndToEndRecognizer):
         if cpc_path is not None:
             raise ValueError(f"{recognizer_path}: an EndToEndRecognizer has its own encoder and GRU; "
                              "drop --cpc")
         return recognizer.encoder, recognizer.autoregressor, recognizer.recognizer
-    if not isinstance(recognizer, EmotionRecognizer):
-        raise ValueError(f"{recognizer_path}: expected an EmotionRecognizer or EndToEndRecognizer, "
-                         f"got {type(recognizer).__name__}")
+    if not isinstance(recognizer, (EmotionRecognizer, RecognizerEnsemble)):
+        raise ValueError(f"{recognizer_path}: expected an EmotionRecognizer, RecognizerEnsemble or "
+                         f"EndToEndRecognizer, got {type(recognizer).__name__}")
     if cpc_path is None:
         raise ValueError(f"{recognizer_path}: an EmotionRecognizer on CPC features needs --cpc")
     cpc = keras.saving.load_model(cpc_path)
@@ -130,7 +132,7 @@ def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samp
                        name="cpc_step")
 
 
-def feature_settings(recognizer: EmotionRecognizer, frame_hop: int) -> dict:
+def feature_settings(recognizer: Recognizer, frame_hop: int) -> dict:
     """`model.json`'s `features`: a recognizer trained on features normalised per speaker maps each speaker onto
     its standardisation's statistics, or speech presumed neutral onto its neutral statistics if it has them
     (`keras_cpc.speaker_features`); `{}` for one that was not."""
@@ -145,7 +147,7 @@ def feature_settings(recognizer: EmotionRecognizer, frame_hop: int) -> dict:
                                   neutral_variance=neutral_variance))
 
 
-def head_model(recognizer: EmotionRecognizer, window_frames: int, feature_dim: int) -> keras.Model:
+def head_model(recognizer: Recognizer, window_frames: int, feature_dim: int) -> keras.Model:
     """`{"features": (1, window_frames, feature_dim), "lengths": (1,) int32}` -> `{"emotion": (1, 3)}`."""
     features = keras.Input((window_frames, feature_dim), batch_size=1, name="features")
     lengths = keras.Input((), batch_size=1, dtype="int32", name="lengths")
@@ -281,7 +283,7 @@ def export_streaming(
     out: str | os.PathLike,
     encoder: ConvEncoder,
     autoregressor: keras.layers.GRU,
-    recognizer: EmotionRecognizer,
+    recognizer: Recognizer,
     hop_seconds: float = 0.1,
     window_seconds: float = 5.0,
     quantize: str = "none",

@@ -27,7 +27,7 @@ from keras_cpc.layers import MFCC, AppendMFCC, Pitch
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
 from keras_cpc.datasets.emotion import DIMENSIONS
-from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, ensemble_of
 from keras_cpc.speaker_features import FeatureSettings, to_reference
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config, speech_mask
 from training import export, heldout, linear_baseline, robustness
@@ -491,6 +491,35 @@ def test_heldout_streams_a_speaker_calibrated_model_as_it_scores_keras(speaker_m
     features = json.loads((folder / "model.json").read_text())["features"]
     _, keras_window = heldout.keras_predictions(str(folder.parent / "speaker_recognizer.keras"),
                                                 str(folder.parent / "cpc.keras"), clips, 50, features)
+    np.testing.assert_allclose(heldout.stream_predictions(str(folder), clips), keras_window, atol=1e-4)
+
+
+def test_an_ensemble_exports_streams_and_scores_as_one_recognizer(speaker_models, audio, tmp_path):
+    """Two runs' recognizers (other weights, other statistics) as one `RecognizerEnsemble`: one head, the first
+    member's statistics in model.json, the stream equal to the Keras ensemble, held-out scoring as for one model."""
+    cpc, first, speaker_folder = speaker_models
+    root = speaker_folder.parent
+    rng = np.random.default_rng(8)
+    second = EmotionRecognizer.from_config(first.get_config())
+    second.build({"features": (None, None, UNITS), "lengths": (None,)})
+    _randomize(second, 9)
+    second.standardization.set_statistics(rng.normal(0, 0.1, UNITS), rng.uniform(0.01, 0.1, UNITS))
+    ensemble = ensemble_of([first, second])
+    folder = _export(ensemble, root, "ensemble")
+    config = json.loads((folder / "model.json").read_text())
+    assert config["check"]["largest_difference"] < 1e-4
+    np.testing.assert_allclose(config["features"]["mean"], first.standardization.mean.numpy(), atol=1e-7)
+    mapped = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, ensemble.frontend,
+                                    features=config["features"])[0]
+    stream = StreamingRecognizer(folder)
+    values = np.array([p[1:] for p in stream.push(audio) + stream.flush()])
+    expected = _last_predictions(ensemble, mapped, [*range(10, 291, 10), 298])
+    np.testing.assert_allclose(values, expected, atol=1e-4)
+    assert np.abs(expected - _last_predictions(first, mapped, [*range(10, 291, 10), 298])).max() > 1e-2
+    soundfile.write(tmp_path / "clip.wav", audio, 16000, subtype="FLOAT")
+    clips = [EmotionUtterance(str(tmp_path / "clip.wav"), "Actor_98", 0.0, 0.0, 0.0, "neutral")]
+    _, keras_window = heldout.keras_predictions(str(root / "ensemble_recognizer.keras"), str(root / "cpc.keras"),
+                                                clips, 50, config["features"])
     np.testing.assert_allclose(heldout.stream_predictions(str(folder), clips), keras_window, atol=1e-4)
 
 

@@ -13,7 +13,9 @@ import tensorflow as tf
 from helpers import global_dtype_policy
 from keras_cpc.features import feature_statistics
 from keras_cpc.layers import FrameAverage, MeanStdPooling, SelfAttention, Standardize
-from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble, ensemble_of
+from keras_cpc.speaker_features import to_reference
+from training import ensemble
 
 TINY = dict(num_heads=2, attention_dim=8, hidden_units=(6, 5))
 FEATURE_DIM = 4
@@ -446,3 +448,75 @@ def test_paper_sizes_parameter_count():
     dense_params = (2 * dim * hidden + hidden) + (hidden * hidden + hidden) + (hidden * 3 + 3)
     assert attention_params == 526_080
     assert model.count_params() == attention_params + dense_params == 608_643
+
+
+# ===========================================================================================
+# RecognizerEnsemble
+# ===========================================================================================
+
+
+def _speaker_recognizer(rng, features, lengths, **settings):
+    """A built recognizer on features mapped per speaker, with random weights and statistics of its own (as runs
+    with other training speakers have)."""
+    model = EmotionRecognizer(**TINY, standardize=True, speaker_features=True, variance_floor=0.05, bounded=True,
+                              neutral_statistics=(rng.normal(size=FEATURE_DIM), rng.uniform(0.5, 2, FEATURE_DIM)),
+                              **settings)
+    _predict(model, features, lengths)
+    model.standardization.set_statistics(rng.normal(size=FEATURE_DIM), rng.uniform(0.5, 2, FEATURE_DIM))
+    return model
+
+
+def _statistics(model):
+    return tuple(keras.ops.convert_to_numpy(w) for w in (model.standardization.mean, model.standardization.variance))
+
+
+def test_an_ensemble_predicts_its_members_mean_on_a_speakers_features_mapped_onto_any_members_reference(tmp_path):
+    """`ensemble_of` gives every member the first member's statistics: on a speaker's features mapped onto that
+    reference, each member predicts what it predicted on the same features mapped onto its own (NumPy mapping)."""
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    lengths = [9, 5]
+    speech = _features(rng, 2, 9) * 3 + 2  # a speaker far from every reference
+    speaker = (speech[0].mean(0), speech[0].var(0))
+    first, second = (_speaker_recognizer(rng, speech, lengths) for _ in range(2))
+    own = [_predict(m, to_reference(speech, speaker, _statistics(m), 0.05), lengths) for m in (first, second)]
+    assert np.abs(own[0] - own[1]).max() > 0.05  # members that differ
+    mapped = to_reference(speech, speaker, _statistics(first), 0.05)
+    ensemble = ensemble_of([first, second])
+    np.testing.assert_allclose(_predict(ensemble, mapped, lengths), np.mean(own, axis=0), atol=1e-5)
+    assert second.neutral_statistics == first.neutral_statistics
+    loaded = _reloaded(ensemble, tmp_path / "ensemble.keras", mapped, lengths)
+    assert isinstance(loaded, RecognizerEnsemble) and len(loaded.members) == 2
+    assert loaded.speaker_features and loaded.neutral_statistics == first.neutral_statistics
+    assert loaded.appended_mfccs() is None and loaded.frontend == {}
+    np.testing.assert_array_equal(_statistics(loaded), _statistics(first))
+
+
+def test_ensemble_members_must_take_the_same_features():
+    rng = np.random.default_rng(6)
+    speech, lengths = _features(rng, 1, 4), [4]
+    first = _speaker_recognizer(rng, speech, lengths)
+    with pytest.raises(ValueError, match="member 1 differs from member 0 in variance_floor, mfccs"):
+        RecognizerEnsemble([first, EmotionRecognizer(**TINY, standardize=True, speaker_features=True, bounded=True,
+                                                     variance_floor=0.02, mfccs=2,
+                                                     neutral_statistics=first.neutral_statistics)])
+    with pytest.raises(ValueError, match="at least one member"):
+        RecognizerEnsemble([])
+
+
+def test_the_ensemble_cli_saves_the_members_ensemble_and_names_a_file_that_is_no_recognizer(tmp_path):
+    rng = np.random.default_rng(7)
+    speech, lengths = _features(rng, 2, 6), [6, 3]
+    members = [_speaker_recognizer(rng, speech, lengths) for _ in range(2)]
+    for index, member in enumerate(members):
+        member.save(tmp_path / f"run{index}.keras")
+    expected = _predict(ensemble_of(members), speech, lengths)
+    ensemble.main(["--members", str(tmp_path / "run0.keras"), str(tmp_path / "run1.keras"),
+                   "--out", str(tmp_path / "out" / "ensemble.keras")])
+    loaded = keras.saving.load_model(tmp_path / "out" / "ensemble.keras")
+    np.testing.assert_allclose(_predict(loaded, speech, lengths), expected, atol=1e-6)
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(tmp_path / "other.keras")
+    with pytest.raises(SystemExit, match=r"other\.keras: expected an EmotionRecognizer, got Sequential"):
+        ensemble.main(["--members", str(tmp_path / "run0.keras"), str(tmp_path / "other.keras"),
+                       "--out", str(tmp_path / "never.keras")])
+    assert not (tmp_path / "never.keras").exists()

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped models from the real data, with fixed seeds (about 25 minutes on 2 cores
+# Rebuilds the shipped models from the real data, with fixed seeds (about 40 minutes on 2 cores
 # with the CPC in place, 75 more to pretrain it):
 #   assets/models/build.sh [DATA]        DATA defaults to ../shared/data
 # 1. CPC pretrained on LibriSpeech (paper configuration; 32 epochs x 30 steps of 8 x 10 s)
 #    -> assets/models/cpc_librispeech.keras; kept if it is there (delete it to pretrain again)
-# 2. preCPC recognizer finetuned on RAVDESS, actor-independent fold 0 of 4 held out for testing,
-#    behind the level normalisation, on the frames that hold speech, on features normalised per speaker with a
-#    variance floor of 0.05 (and their neutral reference), bounded, with 3 augmented copies of the training audio
-#    (each of their files with its own gain within +-10 dB, so that loudness within a speaker is a weaker cue),
-#    validated and saved as the weights' moving average, the attention on the mean of each run of 8 frames, with 20
-#    MFCCs and the voicing and pitch appended to each CPC context -> assets/models/emotion/recognizer.keras
+# 2. three preCPC recognizers (runs 0, 1, 2: other seeds, other validation actors) finetuned on RAVDESS,
+#    actor-independent fold 0 of 4 held out for testing, behind the level normalisation, on the frames that hold
+#    speech, on features normalised per speaker with a variance floor of 0.05 (and their neutral reference),
+#    bounded, with 3 augmented copies of the training audio (each of their files with its own gain within +-10 dB,
+#    so that loudness within a speaker is a weaker cue), validated and saved as the weights' moving average, the
+#    attention on the mean of each run of 8 frames, with 20 MFCCs and the voicing and pitch appended to each CPC
+#    context; their ensemble (the mean of their estimates, training.ensemble) -> assets/models/emotion/recognizer.keras
 # 3. LiteRT exports (hop 0.1 s, window 5 s): emotion/float and emotion/int8 (int8 weights in both
-#    models, dynamic-range quantization: 1.44 MB, within 0.005 CCC of float; benchmarks/README.md)
+#    models, dynamic-range quantization: 2.87 MB; benchmarks/README.md)
 # 4. held-out CCC of the Keras, float and int8 models -> emotion/heldout.json, the outputs on
 #    the sample clips that tests/test_shipped_models.py checks -> emotion/expected.json, and the
 #    out-of-domain protocol (training.robustness) -> emotion/robustness/; the model card's tables from them
@@ -34,12 +35,17 @@ if [ ! -f $models/cpc_librispeech.keras ]; then
     strip_optimizer $models/cpc_librispeech.keras
 fi
 
-# --weight-decay 0: as the RAVDESS grid (docs/results.md), whose runs kept Keras's no-op decoupled decay
-$py -m training.finetune "${fold[@]}" --system precpc --cpc $models/cpc_librispeech.keras --run 0 \
-    --weight-decay 0 --augment 3 --speaker-features --variance-floor 0.05 --speech-frames --weight-average 0.995 \
-    --frame-average 8 --mfccs 20 --pitch --utterance-gain 10 --cache $work/cache --out $work/recognizer
 mkdir -p $models/emotion
-cp $work/recognizer/recognizer.keras $work/recognizer/curves.png $work/recognizer/scatter.png $models/emotion/
+members=()
+for run in 0 1 2; do
+    # --weight-decay 0: as the RAVDESS grid (docs/results.md), whose runs kept Keras's no-op decoupled decay
+    $py -m training.finetune "${fold[@]}" --system precpc --cpc $models/cpc_librispeech.keras --run $run \
+        --weight-decay 0 --augment 3 --speaker-features --variance-floor 0.05 --speech-frames --weight-average 0.995 \
+        --frame-average 8 --mfccs 20 --pitch --utterance-gain 10 --cache $work/cache --out $work/recognizer-run$run
+    members+=($work/recognizer-run$run/recognizer.keras)
+    for plot in curves scatter; do cp $work/recognizer-run$run/$plot.png $models/emotion/$plot-run$run.png; done
+done
+$py -m training.ensemble --members "${members[@]}" --out $models/emotion/recognizer.keras
 strip_optimizer $models/emotion/recognizer.keras
 
 # the day and the recognizer's digest: a model rebuilt the same day is another version (saved calibrations are per version)
