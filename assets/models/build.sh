@@ -12,7 +12,7 @@
 #    attention on the mean of each run of 8 frames, with 20 MFCCs and the voicing and pitch appended to each CPC
 #    context; their ensemble (the mean of their estimates, training.ensemble) -> assets/models/emotion/recognizer.keras
 # 3. LiteRT exports (hop 0.1 s, window 5 s): emotion/float and emotion/int8 (int8 weights in both
-#    models, dynamic-range quantization: 2.87 MB; benchmarks/README.md)
+#    models, dynamic-range quantization: 2.84 MB; benchmarks/README.md)
 # 4. held-out CCC of the Keras, float and int8 models -> emotion/heldout.json, the outputs on
 #    the sample clips that tests/test_shipped_models.py checks -> emotion/expected.json, and the
 #    out-of-domain protocol (training.robustness) -> emotion/robustness/; the model card's tables from them
