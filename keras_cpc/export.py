@@ -100,7 +100,7 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
     cpc = keras.saving.load_model(cpc_path)
     if not isinstance(cpc, CPC):
         raise ValueError(f"{cpc_path}: expected a CPC model, got {type(cpc).__name__}")
-    expected = recognizer.attention.query.kernel.shape[0]
+    expected = first_member(recognizer).attention.query.kernel.shape[0]
     appended = append.width if (append := recognizer.appended_mfccs()) else 0
     if expected != cpc.context_units + appended:
         raise ValueError(f"{recognizer_path} takes {expected}-dimensional features but {cpc_path} gives "
@@ -132,12 +132,19 @@ def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samp
                        name="cpc_step")
 
 
+def first_member(recognizer: Recognizer) -> EmotionRecognizer:
+    """The recognizer whose feature width and statistics an export records: an ensemble's first member (its members
+    take the same features and, mapped per speaker, the same statistics: `keras_cpc.models.ensemble_of`)."""
+    return recognizer.members[0] if isinstance(recognizer, RecognizerEnsemble) else recognizer
+
+
 def feature_settings(recognizer: Recognizer, frame_hop: int) -> dict:
     """`model.json`'s `features`: a recognizer trained on features normalised per speaker maps each speaker onto
     its standardisation's statistics, or speech presumed neutral onto its neutral statistics if it has them
     (`keras_cpc.speaker_features`); `{}` for one that was not."""
     if not getattr(recognizer, "speaker_features", False):
         return {}
+    recognizer = first_member(recognizer)
     mean, variance = (keras.ops.convert_to_numpy(w).astype(float).tolist()
                       for w in (recognizer.standardization.mean, recognizer.standardization.variance))
     neutral_mean, neutral_variance = recognizer.neutral_statistics or (None, None)

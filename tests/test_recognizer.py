@@ -3,8 +3,11 @@ round trips, training."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -486,10 +489,13 @@ def test_an_ensemble_predicts_its_members_mean_on_a_speakers_features_mapped_ont
     np.testing.assert_allclose(_predict(ensemble, mapped, lengths), np.mean(own, axis=0), atol=1e-5)
     assert second.neutral_statistics == first.neutral_statistics
     loaded = _reloaded(ensemble, tmp_path / "ensemble.keras", mapped, lengths)
+    with zipfile.ZipFile(tmp_path / "ensemble.keras") as archive, archive.open("model.weights.h5") as weights:
+        assert set(h5py.File(io.BytesIO(weights.read()))) == {"layers", "vars"}  # every weight under its member
     assert isinstance(loaded, RecognizerEnsemble) and len(loaded.members) == 2
     assert loaded.speaker_features and loaded.neutral_statistics == first.neutral_statistics
     assert loaded.appended_mfccs() is None and loaded.frontend == {}
-    np.testing.assert_array_equal(_statistics(loaded), _statistics(first))
+    for member in loaded.members:
+        np.testing.assert_array_equal(_statistics(member), _statistics(first))
 
 
 def test_ensemble_members_must_take_the_same_features():
@@ -502,6 +508,24 @@ def test_ensemble_members_must_take_the_same_features():
                                                      neutral_statistics=first.neutral_statistics)])
     with pytest.raises(ValueError, match="at least one member"):
         RecognizerEnsemble([])
+    other = _speaker_recognizer(rng, speech, lengths, mfccs=2)
+    before = _statistics(other)
+    with pytest.raises(ValueError, match="member 1 differs from member 0 in mfccs"):
+        ensemble_of([first, other])
+    np.testing.assert_array_equal(_statistics(other), before)  # refused before any change
+
+
+def test_members_on_features_not_mapped_per_speaker_keep_their_own_statistics():
+    rng = np.random.default_rng(9)
+    speech, lengths = _features(rng, 2, 5), [5, 2]
+    members = []
+    for _ in range(2):
+        member = EmotionRecognizer(**TINY, standardize=True)
+        _predict(member, speech, lengths)
+        member.standardization.set_statistics(rng.normal(size=FEATURE_DIM), rng.uniform(0.5, 2, FEATURE_DIM))
+        members.append(member)
+    own = [_predict(m, speech, lengths) for m in members]
+    np.testing.assert_allclose(_predict(ensemble_of(members), speech, lengths), np.mean(own, axis=0), atol=1e-6)
 
 
 def test_the_ensemble_cli_saves_the_members_ensemble_and_names_a_file_that_is_no_recognizer(tmp_path):

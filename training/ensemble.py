@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def ensemble(args: argparse.Namespace) -> None:
+    """Loads the members, checks that each is an `EmotionRecognizer`, and saves their ensemble."""
     members = []
     for path in args.members:
         member = keras.saving.load_model(path, compile=False)

@@ -22,12 +22,14 @@ COLUMNS = [f"predicted_{d}" for d in DIMENSIONS]
 
 
 def predictions(run: Path) -> tuple[list[str], np.ndarray]:
+    """The clips of a run's `predictions.csv` and its (activation, valence, dominance) for each."""
     with open(run / "predictions.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     return [row["path"] for row in rows], np.array([[float(row[c]) for c in COLUMNS] for row in rows])
 
 
 def main(runs: list[str]) -> None:
+    """Prints the ensemble's and each run's CCC per sentence."""
     read = [predictions(Path(run)) for run in runs]
     paths = read[0][0]
     if any(other != paths for other, _ in read[1:]):

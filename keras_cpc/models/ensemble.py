@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from keras_cpc.layers import AppendMFCC
 from keras_cpc.models.recognizer import EmotionRecognizer
 
 # what the members must agree on: the features they take and what the engine does before them
@@ -14,27 +15,33 @@ SHARED_SETTINGS = ("outputs", "standardize", "bounded", "frontend", "speaker_fea
                    "speaker_calibration", "neutral_statistics", "mfccs", "mfcc_band", "pitch")
 
 
+def check_members(members: Sequence[EmotionRecognizer], settings: Sequence[str] = SHARED_SETTINGS) -> None:
+    """A `ValueError` naming the first member that differs from member 0 in any of `settings`, and how."""
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    first = members[0].get_config()
+    for index, member in enumerate(members[1:], 1):
+        config = member.get_config()
+        if differing := [key for key in settings if config[key] != first[key]]:
+            raise ValueError(f"ensemble member {index} differs from member 0 in {', '.join(differing)}: the "
+                             "members must take the same features")
+
+
 @keras.saving.register_keras_serializable(package="keras_cpc")
 class RecognizerEnsemble(keras.Model):
     """Predicts (activation, valence, dominance) as the mean of its members' predictions.
 
     The members are `EmotionRecognizer`s on the same features (`SHARED_SETTINGS`), e.g. runs of one recipe with
-    other seeds; their heads may differ. The ensemble takes the members' input and reads their shared settings
-    (`frontend`, `appended_mfccs()`, the standardisation's statistics, ...) from the first member, so that the
-    export and the engine treat it as one recognizer. Build one from trained members with `ensemble_of`.
+    other seeds; their heads may differ. The ensemble takes the members' input and gives their shared settings
+    (`frontend`, `appended_mfccs()`, ...) as its own, so that `training.heldout` and the app treat it as one
+    recognizer; the export reads the feature statistics from `members[0]`. Build one from trained members with
+    `ensemble_of`.
     """
 
     def __init__(self, members: Sequence[EmotionRecognizer], **kwargs):
         super().__init__(**kwargs)
         members = [keras.saving.deserialize_keras_object(m) if isinstance(m, dict) else m for m in members]
-        if not members:
-            raise ValueError("an ensemble needs at least one member")
-        first = members[0].get_config()
-        for index, member in enumerate(members[1:], 1):
-            config = member.get_config()
-            if differing := [key for key in SHARED_SETTINGS if config[key] != first[key]]:
-                raise ValueError(f"ensemble member {index} differs from member 0 in {', '.join(differing)}: the "
-                                 "members must take the same features")
+        check_members(members)
         self.members = members
         self.built = all(member.built for member in members)  # trained members: nothing left to build
 
@@ -49,7 +56,29 @@ class RecognizerEnsemble(keras.Model):
     def compute_output_shape(self, input_shape):
         return self.members[0].compute_output_shape(input_shape)
 
-    def appended_mfccs(self):
+    # the members' shared settings that the export, the held-out scoring and the model card read (no layers here:
+    # Keras saves a layer under the first attribute that reaches it)
+    @property
+    def frontend(self) -> dict:
+        return self.members[0].frontend
+
+    @property
+    def speaker_features(self) -> bool:
+        return self.members[0].speaker_features
+
+    @property
+    def speaker_calibration(self) -> str:
+        return self.members[0].speaker_calibration
+
+    @property
+    def neutral_statistics(self) -> tuple[list[float], list[float]] | None:
+        return self.members[0].neutral_statistics
+
+    @property
+    def mfccs(self) -> int:
+        return self.members[0].mfccs
+
+    def appended_mfccs(self) -> AppendMFCC | None:
         """The members' `EmotionRecognizer.appended_mfccs`."""
         return self.members[0].appended_mfccs()
 
@@ -57,29 +86,23 @@ class RecognizerEnsemble(keras.Model):
         return {**super().get_config(), "members": [keras.saving.serialize_keras_object(m) for m in self.members]}
 
 
-def _first_member(name: str) -> property:
-    return property(lambda self: getattr(self.members[0], name), doc=f"The members' `{name}`.")
-
-
-# what the export, the held-out scoring and the model card read of a recognizer
-for _name in ("frontend", "speaker_features", "speaker_calibration", "neutral_statistics", "mfccs", "standardization",
-              "attention"):
-    setattr(RecognizerEnsemble, _name, _first_member(_name))
-
-
 def ensemble_of(members: Sequence[EmotionRecognizer], name: str = "recognizer_ensemble") -> RecognizerEnsemble:
-    """The ensemble of built `members`, which first take the first member's feature statistics.
+    """The ensemble of built `members`; on features mapped per speaker, they first take the first member's feature
+    statistics and neutral reference.
 
     Members trained on other training speakers (a run's seed draws its validation speakers) standardise with
-    slightly other statistics. For features mapped per speaker that changes nothing: `to_reference` and then the
-    standardisation give `(x - speaker mean) / sqrt(speaker variance + epsilon)` whatever the reference, so the
-    engine can map onto one reference for all members. Only speech mapped onto the neutral reference reaches each
-    member where the first member's training speakers' neutral speech did, instead of its own's.
+    slightly other statistics, and the engine maps a speaker onto one reference. For a speaker mapped with fixed
+    statistics (a calibrated speaker, training, held-out scoring) the reference changes nothing: `to_reference` and
+    then the standardisation give `(x - speaker mean) / sqrt(speaker variance + epsilon)` whatever it is. A session
+    without calibration starts its running statistics at the reference's, and speech presumed neutral is mapped
+    onto the neutral reference: there each member now sees what the first member's training speakers set, not its
+    own's. Members on features not mapped per speaker keep their own statistics.
     """
+    check_members(members, [key for key in SHARED_SETTINGS if key != "neutral_statistics"])  # before any change
     first = members[0]
-    for member in members[1:]:
-        if first.standardization is not None and member.standardization is not None:
-            member.standardization.set_statistics(*(ops.convert_to_numpy(w) for w in (
-                first.standardization.mean, first.standardization.variance)))
-        member.neutral_statistics = first.neutral_statistics
+    if first.speaker_features:
+        statistics = [ops.convert_to_numpy(w) for w in (first.standardization.mean, first.standardization.variance)]
+        for member in members[1:]:
+            member.standardization.set_statistics(*statistics)
+            member.neutral_statistics = first.neutral_statistics
     return RecognizerEnsemble(members, name=name)
