@@ -29,13 +29,13 @@ from keras_cpc.audio import SAMPLE_RATE, AudioError, audio_files, load_audio
 from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import AppendMFCC, ConvEncoder
 from keras_cpc.loudness import apply_frontend
-from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble
+from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble, load_model_file
+from keras_cpc.models.ensemble import Recognizer, first_member
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
 from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
 T = TypeVar("T")
 QUANTIZATIONS = ("none", "dynamic", "int8")
-Recognizer = EmotionRecognizer | RecognizerEnsemble  # a head on CPC features
 REPRESENTATIVE_SAMPLES = 200
 # Head ops kept in float32 by int8 quantization, leaving int8 to its fully connected layers. In
 # int8, the attention logits (masked with -1e9) and the mean/std pooling over the window moved
@@ -86,20 +86,15 @@ class StreamingConfig:
 def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike | None = None):
     """`(encoder, autoregressor, recognizer)` of a CPC + `EmotionRecognizer` (or their `RecognizerEnsemble`) or of an
     `EndToEndRecognizer`."""
-    recognizer = keras.saving.load_model(recognizer_path)
+    recognizer = load_model_file(recognizer_path, EmotionRecognizer, RecognizerEnsemble, EndToEndRecognizer)
     if isinstance(recognizer, EndToEndRecognizer):
         if cpc_path is not None:
             raise ValueError(f"{recognizer_path}: an EndToEndRecognizer has its own encoder and GRU; "
                              "drop --cpc")
         return recognizer.encoder, recognizer.autoregressor, recognizer.recognizer
-    if not isinstance(recognizer, (EmotionRecognizer, RecognizerEnsemble)):
-        raise ValueError(f"{recognizer_path}: expected an EmotionRecognizer, RecognizerEnsemble or "
-                         f"EndToEndRecognizer, got {type(recognizer).__name__}")
     if cpc_path is None:
         raise ValueError(f"{recognizer_path}: an EmotionRecognizer on CPC features needs --cpc")
-    cpc = keras.saving.load_model(cpc_path)
-    if not isinstance(cpc, CPC):
-        raise ValueError(f"{cpc_path}: expected a CPC model, got {type(cpc).__name__}")
+    cpc = load_model_file(cpc_path, CPC)
     expected = first_member(recognizer).attention.query.kernel.shape[0]
     appended = append.width if (append := recognizer.appended_mfccs()) else 0
     if expected != cpc.context_units + appended:
@@ -130,12 +125,6 @@ def step_model(encoder: ConvEncoder, autoregressor: keras.layers.GRU, chunk_samp
         contexts = append(contexts, audio)
     return keras.Model({"audio": audio, "state": state}, {"contexts": contexts, "state": new_state},
                        name="cpc_step")
-
-
-def first_member(recognizer: Recognizer) -> EmotionRecognizer:
-    """The recognizer whose feature width and statistics an export records: an ensemble's first member (its members
-    take the same features and, mapped per speaker, the same statistics: `keras_cpc.models.ensemble_of`)."""
-    return recognizer.members[0] if isinstance(recognizer, RecognizerEnsemble) else recognizer
 
 
 def feature_settings(recognizer: Recognizer, frame_hop: int) -> dict:

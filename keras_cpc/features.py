@@ -19,7 +19,7 @@ from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC, AppendMFCC
 from keras_cpc.layers.mfcc import default_band
 from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
-from keras_cpc.models import CPC
+from keras_cpc.models import CPC, load_model_file
 from keras_cpc.speaker_features import frame_statistics
 from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
@@ -44,22 +44,9 @@ def mfcc_extractor() -> tuple[str, Extractor, int, int]:
     return key, lambda audio: run(audio[None])[0].numpy(), layer.window, layer.hop
 
 
-class ModelFileError(ValueError):
-    """A model file that is missing, not a file, unreadable or not the model asked for; the message names it."""
-
-
 def load_cpc(path: str | Path) -> CPC:
     """The CPC model saved at `path` (`training.pretrain`'s `cpc.keras`); anything else is a `ModelFileError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: {'a folder' if path.is_dir() else 'no such file'}, not a CPC model (.keras)")
-    try:
-        model = keras.saving.load_model(path)
-    except Exception as error:  # a damaged file raises many kinds, some misleading ("File not found")
-        raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__})") from None
-    if not isinstance(model, CPC):
-        raise ModelFileError(f"{path}: a Keras {type(model).__name__}, not a CPC model")
-    return model
+    return load_model_file(path, CPC)
 
 
 def cpc_extractor(model_path: str | Path, append: AppendMFCC | None = None) -> tuple[str, Extractor, int, int]:

@@ -17,7 +17,7 @@ from helpers import log_column
 from keras_cpc.audio import AudioError, load_audio
 from keras_cpc.runs import RunFolderError, exclusive_run, resumed_seed
 from keras_cpc import features as features_module
-from keras_cpc.datasets import file_list
+from keras_cpc.datasets import file_list, labels
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
 from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speaker_level, speech_level
 from keras_cpc.features import (
@@ -523,6 +523,53 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
                                      "--context-dropout", "0.2"))
 
 
+def test_a_teacher_gives_the_training_targets_from_the_original_audio_and_is_recorded(corpus, tmp_path):
+    finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--out", str(tmp_path / "teacher")))
+    teacher_path = str(tmp_path / "teacher" / "recognizer.keras")
+    args = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--teacher", teacher_path, "--teacher-weight", "0.25")
+    utterances = read_corpus("ravdess", str(corpus))
+    train = utterances[:8]
+    teacher = finetune.load_teacher(args)
+    (trained, validated, _), _, _ = finetune.datasets(args, "mfcc", [train, utterances[8:12], train], seed=0,
+                                                      teacher=teacher)
+    cached = cache_features(train, mfcc_extractor(), tmp_path / "cache", finetune.frontend(args))
+    original = [np.load(f) for f in cached]
+    expected = [0.25 * keras.ops.convert_to_numpy(teacher({"features": f[None], "lengths": np.array([len(f)])}))[0]
+                + 0.75 * np.array([u.activation, u.valence, u.dominance]) for f, u in zip(original, train)]
+    matched = []  # each item, original or its shifted copy, is trained towards the original's target
+    for inputs, targets in trained:
+        for features, length, target in zip(inputs["features"].numpy(), inputs["lengths"].numpy(), targets.numpy()):
+            same = [i for i, f in enumerate(original)
+                    if len(f) == length and np.allclose(f, features[:length], atol=1e-3)]
+            targeted = [i for i, row in enumerate(expected) if np.allclose(target, row, atol=1e-5)]
+            assert targeted and (not same or same == targeted)
+            matched.append(bool(same))
+    assert len(matched) >= 6 and any(matched), matched  # a lone last item is dropped
+    truth = np.array([[u.activation, u.valence, u.dominance] for u in train])
+    assert np.abs(np.array(expected) - truth).max() > 0.05  # the teacher moves the targets
+    np.testing.assert_array_equal(np.concatenate([t.numpy() for _, t in validated]), labels(utterances[8:12]))
+    assert args.settings()["teacher_weight"] == 0.25
+    assert args.settings()["teacher_sha256"] == features_module.file_digest(teacher_path)
+    assert not {"teacher", "teacher_weight", "teacher_sha256"} & set(config_for(corpus, tmp_path, "mfcc").settings())
+    assert finetune.finetune(args)["settings"] == args.settings()
+
+
+def test_a_teacher_that_cannot_teach_the_run_is_refused_by_name(corpus, tmp_path):
+    finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--out", str(tmp_path / "teacher")))
+    teacher = str(tmp_path / "teacher" / "recognizer.keras")
+    with pytest.raises(SettingError, match="recognizer.keras: the teacher differs from this run in speaker_features: "):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--teacher", teacher, "--speaker-features"))
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(tmp_path / "other.keras")
+    with pytest.raises(ValueError, match="other.keras: a Keras Sequential, not an EmotionRecognizer or a "
+                                         "RecognizerEnsemble"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--teacher", str(tmp_path / "other.keras")))
+    with pytest.raises(SettingError, match="--teacher-weight .* needs --teacher"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--teacher-weight", "0.5"))
+    with pytest.raises(SettingError, match="--teacher .* e2e trains on the audio"):
+        finetune.finetune(config_for(corpus, tmp_path, "e2e", "--teacher", teacher))
+    assert not (tmp_path / "mfcc").exists() and not (tmp_path / "e2e").exists()
+
+
 @pytest.mark.slow
 def test_minicpc_pretrains_only_on_training_audio(corpus, tmp_path):
     args = args_for(corpus, tmp_path, "minicpc", "--fold", "1", "--minicpc-epochs", "1", "--minicpc-steps", "1",
@@ -693,9 +740,10 @@ def test_the_settings_of_the_recorded_runs_are_those_their_options_give_today():
     assert recorded  # the grid's and the robustness runs' records
     for settings in recorded:
         off = {"bounded": False, "level_normalization": "none"}  # what a record without them was trained with
-        options = {**off, **{k: v for k, v in settings.items() if k not in ("optimizer", "cpc_sha256")}}
+        digests = {k: settings[k] for k in ("cpc_sha256", "teacher_sha256") if k in settings}
+        options = {**off, **{k: v for k, v in settings.items() if k not in ("optimizer", *digests)}}
         config = FinetuneConfig(data="x", out="y", **options)
-        assert {**config.settings(), **{k: settings[k] for k in ("cpc_sha256",) if k in settings}} == settings
+        assert {**config.settings(), **digests} == settings
 
 
 @pytest.mark.parametrize("kind", ["recognizer", "folder", "damaged", "missing"])
@@ -707,7 +755,7 @@ def test_an_unusable_cpc_model_is_one_line_naming_it_before_the_corpus_is_read(t
         cpc.mkdir()
     elif kind == "damaged":
         cpc.write_bytes(b"PK\x03\x04 cut short")
-    problem = {"recognizer": "a Keras Sequential, not a CPC model", "folder": "a folder, not a CPC model",
+    problem = {"recognizer": "a Keras Sequential, not a CPC", "folder": "a folder, not a CPC",
                "damaged": "not a readable Keras model", "missing": "no such file"}[kind]
     out = tmp_path / "out"
     with pytest.raises(SystemExit, match=f"^python -m training.finetune: error: {cpc}: {problem}"):

@@ -540,7 +540,7 @@ def test_the_ensemble_cli_saves_the_members_ensemble_and_names_a_file_that_is_no
     loaded = keras.saving.load_model(tmp_path / "out" / "ensemble.keras")
     np.testing.assert_allclose(_predict(loaded, speech, lengths), expected, atol=1e-6)
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(tmp_path / "other.keras")
-    with pytest.raises(SystemExit, match=r"other\.keras: expected an EmotionRecognizer, got Sequential"):
+    with pytest.raises(SystemExit, match=r"other\.keras: a Keras Sequential, not an EmotionRecognizer"):
         ensemble.main(["--members", str(tmp_path / "run0.keras"), str(tmp_path / "other.keras"),
                        "--out", str(tmp_path / "never.keras")])
     assert not (tmp_path / "never.keras").exists()

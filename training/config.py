@@ -82,13 +82,14 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN, "mfccs": {"minicpc", "precpc"},
                   "mfcc_band": {"minicpc", "precpc"}, "pitch": {"minicpc", "precpc"},
-                  "feature_dropout": FROZEN, "context_dropout": {"minicpc", "precpc"},
+                  "feature_dropout": FROZEN, "context_dropout": {"minicpc", "precpc"}, "teacher": FROZEN,
+                  "teacher_weight": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "train_sentence", "speaker_features",
                     "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout",
-                    "context_dropout")
+                    "context_dropout", "teacher_weight")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -127,6 +128,8 @@ class FinetuneConfig(Config):
     pitch: bool = False
     feature_dropout: float = 0.0
     context_dropout: float = 0.0
+    teacher: str | None = None
+    teacher_weight: float | None = None
     bounded: bool = True
     verbose: int = 2
     system: str
@@ -136,12 +139,14 @@ class FinetuneConfig(Config):
 
     def settings(self) -> dict[str, Any]:
         """What a run is trained with, as `results.json` records it: the options that change its
-        result (for its system), and the digest of a precpc model; not where files are."""
+        result (for its system), and the digests of a precpc model and of a teacher; not where files are."""
         settings = {name: value for name, value in dataclasses.asdict(self).items()
-                    if name not in {"data", "cache", "cpc", "out", "verbose"}
+                    if name not in {"data", "cache", "cpc", "teacher", "out", "verbose"}
                     and self.system in SYSTEM_OPTIONS.get(name, {self.system})}
         if self.system == "precpc" and self.cpc:
             settings["cpc_sha256"] = file_digest(self.cpc)
+        if self.teacher and self.system in SYSTEM_OPTIONS["teacher"]:
+            settings["teacher_sha256"] = file_digest(self.teacher)
         for name in RECORDED_WHEN_ON:
             if name in settings and settings[name] in (False, 0, None, "none", "all"):
                 del settings[name]

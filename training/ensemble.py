@@ -12,9 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
-import keras
-
-from keras_cpc.models import EmotionRecognizer, ensemble_of
+from keras_cpc.models import EmotionRecognizer, ensemble_of, load_model_file
 from training import run_cli
 
 logger = logging.getLogger(__name__)
@@ -30,13 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def ensemble(args: argparse.Namespace) -> None:
-    """Loads the members, checks that each is an `EmotionRecognizer`, and saves their ensemble."""
-    members = []
-    for path in args.members:
-        member = keras.saving.load_model(path, compile=False)
-        if not isinstance(member, EmotionRecognizer):
-            raise ValueError(f"{path}: expected an EmotionRecognizer, got {type(member).__name__}")
-        members.append(member)
+    """Loads the members (each an `EmotionRecognizer`) and saves their ensemble."""
+    members = [load_model_file(path, EmotionRecognizer, compile=False) for path in args.members]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ensemble_of(members).save(args.out)
     logger.info("wrote %s: the mean of %d recognizers", args.out, len(members))

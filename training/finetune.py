@@ -4,8 +4,9 @@ Systems (Li et al. 2021): `mfcc` (40 MFCCs), `e2e` (CPC encoder + GRU + head tra
 from raw audio), `minicpc` (CPC pretrained on the fold's non-test audio, frozen) and `precpc`
 (a CPC pretrained elsewhere, e.g. on LibriSpeech, frozen: `--cpc`). The loss is
 `1 - a*CCC_act - b*CCC_val - g*CCC_dom`; the best epoch by validation CCC is kept and scored on
-the fold's test set. Writes `recognizer.keras`, `log.csv`, `curves.png`, `predictions.csv`,
-`scatter.png`, `results.json` and `checkpoints/` to `--out`; rerunning the command resumes an
+the fold's test set. With `--teacher`, the training utterances' targets are a trained recognizer's
+estimates (distillation, e.g. of an ensemble into one head). Writes `recognizer.keras`, `log.csv`,
+`curves.png`, `predictions.csv`, `scatter.png`, `results.json` and `checkpoints/` to `--out`; rerunning the command resumes an
 interrupted run from `checkpoints/`. A run that trains (more) epochs first removes its earlier
 `results.json` and `predictions.csv`, so that a stop never leaves them beside another best model.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
@@ -49,7 +51,8 @@ from keras_cpc.losses import CCCLoss
 from keras_cpc.loudness import LevelSettings, frontend_config
 from keras_cpc.metrics import ConcordanceCorrelation
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
-from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer
+from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble, load_model_file
+from keras_cpc.models.ensemble import SHARED_SETTINGS, Recognizer, differing_settings, first_member
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config
 from keras_cpc.plots import plot_finetuning, plot_scatter
@@ -146,6 +149,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --mfccs: in training, an utterance's CPC contexts are zeroed in every frame with "
                              "probability P, so that the head also learns to predict from the appended MFCCs (and "
                              "pitch) alone (modality dropout)")
+    parser.add_argument("--teacher", metavar="RECOGNIZER",
+                        help="frozen features: train towards a trained recognizer's estimates (e.g. an ensemble's, "
+                             "training.ensemble) instead of the labels: distillation into one head. The teacher "
+                             "takes the same features, and hears each training utterance's original audio, so every "
+                             "augmented copy learns its estimate of the clean clip")
+    parser.add_argument("--teacher-weight", type=fraction, metavar="W",
+                        help="with --teacher: the targets are W times the teacher's estimates plus 1 - W times the "
+                             "labels (default 1)")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
                         help="outputs squashed into the labels' [-1, 1] (tanh)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
@@ -200,10 +211,12 @@ def frontend(config: FinetuneConfig) -> dict:
     return frontend_config(level) | speech_frame_config(SpeechFrameSettings() if config.speech_frames else None)
 
 
-def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int):
+def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int,
+             teacher: Recognizer | None = None):
     """Training, validation and test datasets of a system (features cached when frozen), the per-dimension
     mean and variance of the training features (`None` for e2e), and with speaker features calibrated on all
-    utterances, those of the training speakers' neutral utterances after their mapping (else `None`)."""
+    utterances, those of the training speakers' neutral utterances after their mapping (else `None`). With a
+    `teacher`, the training targets are `distilled_targets`."""
     max_samples = int(config.max_seconds * SAMPLE_RATE)
     if system == "e2e":
         field = receptive_field(PAPER_KERNELS, PAPER_STRIDES)
@@ -236,11 +249,32 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         if (config.speaker_calibration or "all") == "all":
             neutral = frame_statistics(transforms[path](np.load(path)[:max_frames])
                                        for path, u in zip(files[0], sets[0]) if u.emotion in NEUTRAL)
+    targets = [labels(s) for s in sets]
+    if teacher is not None:
+        clean = feature_dataset(files[0], targets[0], config.batch_size, max_frames, transforms=transforms)
+        targets[0] = distilled_targets(teacher, clean, targets[0], config.teacher_weight)
     if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
-    return [feature_dataset(f, labels(s), config.batch_size, max_frames, shuffle=i == 0, seed=seed,
-                            transforms=transforms)
-            for i, (f, s) in enumerate(zip(files, sets))], statistics, neutral
+    return [feature_dataset(f, t, config.batch_size, max_frames, shuffle=i == 0, seed=seed, transforms=transforms)
+            for i, (f, t) in enumerate(zip(files, targets))], statistics, neutral
+
+
+def distilled_targets(teacher: Recognizer, clean: tf.data.Dataset, truth: np.ndarray,
+                      weight: float | None) -> np.ndarray:
+    """`weight` (default 1) times the teacher's estimates on the `clean` (original, unshuffled) training features plus
+    `1 - weight` times their labels `truth`."""
+    weight = 1.0 if weight is None else weight
+    return (weight * teacher.predict(clean, verbose=0) + (1 - weight) * truth).astype(np.float32)
+
+
+def load_teacher(config: FinetuneConfig) -> Recognizer:
+    """The `--teacher`: a recognizer (or ensemble) that takes the features this run trains on, else an error."""
+    teacher = load_model_file(config.teacher, EmotionRecognizer, RecognizerEnsemble, compile=False)
+    own = [key for key in SHARED_SETTINGS if key != "neutral_statistics"]  # a run's own reference
+    if differing := differing_settings(first_member(teacher), recognizer(config, config.standardize), own):
+        raise SettingError(f"{config.teacher}: the teacher differs from this run in {', '.join(differing)}: it must "
+                           "take the same features")
+    return teacher
 
 
 def epsilon(config: FinetuneConfig) -> float:
@@ -313,15 +347,34 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     if config.feature_dropout and config.system == "e2e":
         raise SettingError("--feature-dropout drops dimensions of frozen features: e2e trains on the audio")
+    if config.teacher and config.system == "e2e":
+        raise SettingError("--teacher gives targets for frozen features: e2e trains on the audio")
+    if config.teacher_weight is not None and not config.teacher:
+        raise SettingError("--teacher-weight weighs the teacher's estimates: it needs --teacher")
+    teacher = load_teacher(config) if config.teacher else None
     sets = fold_sets(config)
     out = Path(config.out)
     with exclusive_run(out):
-        return train_and_test(config, sets, out, start)
+        return train_and_test(config, sets, out, start, teacher)
+
+
+def recognizer(config: FinetuneConfig, standardize: bool,
+               neutral: Statistics | None = None) -> EmotionRecognizer | EndToEndRecognizer:
+    """The untrained model of a run: its head's settings from `config`."""
+    head = {"bounded": config.bounded, "frontend": frontend(config)}
+    if config.system == "e2e":
+        return EndToEndRecognizer(recognizer=head)
+    return EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
+                             variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
+                             attention_span=config.attention_span, frame_average=config.frame_average or 1,
+                             neutral_statistics=neutral, mfccs=config.mfccs, mfcc_band=config.mfcc_band,
+                             pitch=config.pitch, feature_dropout=config.feature_dropout,
+                             context_dropout=config.context_dropout, **head)
 
 
 def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUtterance]], out: Path,
-                   start: float) -> dict[str, float]:
-    """`finetune` in its locked `out`, its clock started at `start`."""
+                   start: float, teacher: Recognizer | None = None) -> dict[str, float]:
+    """`finetune` in its locked `out`, its clock started at `start`, distilling `teacher` if given."""
     settings = config.settings()  # once: for precpc it hashes the CPC model
     callbacks = run_callbacks(out, "recognizer.keras", "val_ccc_mean", settings, mode="max")
     resumed = resumed_epoch(out)  # the epochs an interrupted invocation checkpointed (0 for a new run)
@@ -331,18 +384,11 @@ def train_and_test(config: FinetuneConfig, sets: Sequence[Sequence[EmotionUttera
     train, validation, test = sets
     # A resumed run shuffles on from a new seed rather than replaying the first epochs' order.
     (train_data, validation_data, test_data), statistics, neutral = datasets(
-        config, config.system, (train, validation, test), resumed_seed(seed, resumed))
+        config, config.system, (train, validation, test), resumed_seed(seed, resumed), teacher)
     if resumed:  # dropout's draws are not checkpointed: go on from a new seed, not replay
         keras.utils.set_random_seed(resumed_seed(seed, resumed))
     standardize = config.standardize and statistics is not None
-    head = {"bounded": config.bounded, "frontend": frontend(config)}
-    model = EndToEndRecognizer(recognizer=head) if config.system == "e2e" else \
-        EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
-                          variance_floor=epsilon(config), speaker_calibration=config.speaker_calibration or "all",
-                          attention_span=config.attention_span, frame_average=config.frame_average or 1,
-                          neutral_statistics=neutral, mfccs=config.mfccs, mfcc_band=config.mfcc_band,
-                          pitch=config.pitch, feature_dropout=config.feature_dropout,
-                          context_dropout=config.context_dropout, **head)
+    model = recognizer(config, standardize, neutral)
     model.build({key: spec.shape for key, spec in train_data.element_spec[0].items()})
     if standardize:
         model.standardization.set_statistics(*statistics)

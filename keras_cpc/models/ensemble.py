@@ -15,16 +15,27 @@ SHARED_SETTINGS = ("outputs", "standardize", "bounded", "frontend", "speaker_fea
                    "speaker_calibration", "neutral_statistics", "mfccs", "mfcc_band", "pitch")
 
 
+def differing_settings(model: EmotionRecognizer, reference: EmotionRecognizer,
+                       settings: Sequence[str] = SHARED_SETTINGS) -> list[str]:
+    """Those of `settings` in which `model`'s config differs from `reference`'s."""
+    config, expected = model.get_config(), reference.get_config()
+    return [key for key in settings if config[key] != expected[key]]
+
+
 def check_members(members: Sequence[EmotionRecognizer], settings: Sequence[str] = SHARED_SETTINGS) -> None:
     """A `ValueError` naming the first member that differs from member 0 in any of `settings`, and how."""
     if not members:
         raise ValueError("an ensemble needs at least one member")
-    first = members[0].get_config()
     for index, member in enumerate(members[1:], 1):
-        config = member.get_config()
-        if differing := [key for key in settings if config[key] != first[key]]:
+        if differing := differing_settings(member, members[0], settings):
             raise ValueError(f"ensemble member {index} differs from member 0 in {', '.join(differing)}: the "
                              "members must take the same features")
+
+
+def first_member(recognizer: Recognizer) -> EmotionRecognizer:
+    """The recognizer whose feature width and statistics an export records: an ensemble's first member (its members
+    take the same features and, mapped per speaker, the same statistics: `ensemble_of`)."""
+    return recognizer.members[0] if isinstance(recognizer, RecognizerEnsemble) else recognizer
 
 
 @keras.saving.register_keras_serializable(package="keras_cpc")
@@ -84,6 +95,9 @@ class RecognizerEnsemble(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "members": [keras.saving.serialize_keras_object(m) for m in self.members]}
+
+
+Recognizer = EmotionRecognizer | RecognizerEnsemble  # a head on frozen features, or the mean of several
 
 
 def ensemble_of(members: Sequence[EmotionRecognizer], name: str = "recognizer_ensemble") -> RecognizerEnsemble:
