@@ -6,8 +6,8 @@ from raw audio), `minicpc` (CPC pretrained on the fold's non-test audio, frozen)
 `1 - a*CCC_act - b*CCC_val - g*CCC_dom`; the best epoch by validation CCC is kept and scored on
 the fold's test set. With `--teacher`, the training utterances' targets are a trained recognizer's
 estimates (distillation, e.g. of an ensemble into one head). Writes `recognizer.keras`, `log.csv`,
-`curves.png`, `predictions.csv`, `scatter.png`, `results.json` and `checkpoints/` to `--out`; rerunning the command resumes an
-interrupted run from `checkpoints/`. A run that trains (more) epochs first removes its earlier
+`curves.png`, `predictions.csv`, `scatter.png`, `results.json` and `checkpoints/` to `--out`; rerunning
+the command resumes an interrupted run from `checkpoints/`. A run that trains (more) epochs first removes its earlier
 `results.json` and `predictions.csv`, so that a stop never leaves them beside another best model.
 """
 
