@@ -195,7 +195,8 @@ def padded_dataset(
     `load(path)` gives one item of `item_shape` (time first); items are read in parallel as
     they are needed, padded with zeros at the end to the longest of their batch. `files` may
     give each item as a row of versions (e.g. the original and augmented copies): every pass
-    reads one of them, drawn at random from `seed` anew each pass. A shuffled
+    reads one of them, drawn at random from `seed` anew each pass, with its own target where
+    `targets` has a row per version (`(items, versions, ...)`), else the item's. A shuffled
     (training) stream drops a last batch of a single item: a CCC over one value has no
     variance, so no gradient, and the optimizer would step on nothing.
     """
@@ -209,8 +210,10 @@ def padded_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((paths, targets))
     if paths.ndim == 2:
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        per_version = np.ndim(targets) == 3
         dataset = tf.data.Dataset.zip(dataset, draws).map(
-            lambda item, draw: (item[0][draw % paths.shape[1]], item[1]))
+            lambda item, draw: (item[0][draw % paths.shape[1]],
+                                item[1][draw % paths.shape[1]] if per_version else item[1]))
     if shuffle:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         if len(files) > batch_size and len(files) % batch_size == 1:

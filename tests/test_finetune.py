@@ -255,6 +255,10 @@ def test_a_training_stream_reads_one_version_of_each_item_drawn_anew_each_epoch(
     assert all([value // 10 for value in epoch] == list(range(6)) for epoch in drawn)  # every item once
     assert {value % 10 for epoch in drawn for value in epoch} == {0, 1, 2} and len(set(map(tuple, drawn))) > 1
     assert epochs(seed=1) == drawn and epochs(seed=2) != drawn
+    per_version = np.array([[[10 * i + version] for version in range(3)] for i in range(6)], np.float32)
+    dataset = feature_dataset(files, per_version, 4, shuffle=True, seed=1)
+    pairs = [(f[0, 0], t[0]) for _ in range(3) for x, y in dataset for f, t in zip(x["features"].numpy(), y.numpy())]
+    assert len({value for value, _ in pairs}) > 6 and all(value == target for value, target in pairs)
 
 
 def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
@@ -523,31 +527,33 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
                                      "--context-dropout", "0.2"))
 
 
-def test_a_teacher_gives_the_training_targets_from_the_original_audio_and_is_recorded(corpus, tmp_path):
+def test_a_teacher_gives_each_version_of_a_training_utterance_its_target_and_is_recorded(corpus, tmp_path):
     finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--out", str(tmp_path / "teacher")))
     teacher_path = str(tmp_path / "teacher" / "recognizer.keras")
-    args = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--teacher", teacher_path, "--teacher-weight", "0.25")
+    args = config_for(corpus, tmp_path, "mfcc", "--augment", "2", "--teacher", teacher_path, "--teacher-weight", "0.25")
     utterances = read_corpus("ravdess", str(corpus))
-    train = utterances[:8]
+    train, truth = utterances[:14], labels(utterances[:14])  # actors 1 and 2
     teacher = finetune.load_teacher(args)
-    (trained, validated, _), _, _ = finetune.datasets(args, "mfcc", [train, utterances[8:12], train], seed=0,
+    (trained, validated, _), _, _ = finetune.datasets(args, "mfcc", [train, utterances[14:18], train], seed=0,
                                                       teacher=teacher)
-    cached = cache_features(train, mfcc_extractor(), tmp_path / "cache", finetune.frontend(args))
-    original = [np.load(f) for f in cached]
-    expected = [0.25 * keras.ops.convert_to_numpy(teacher({"features": f[None], "lengths": np.array([len(f)])}))[0]
-                + 0.75 * np.array([u.activation, u.valence, u.dominance]) for f, u in zip(original, train)]
-    matched = []  # each item, original or its shifted copy, is trained towards the original's target
+    original = [np.load(f) for f in cache_features(train, mfcc_extractor(), tmp_path / "cache",
+                                                   finetune.frontend(args))]
+    versions = []  # per item: the utterance it is a version of (the original's, else None for a shifted copy)
     for inputs, targets in trained:
         for features, length, target in zip(inputs["features"].numpy(), inputs["lengths"].numpy(), targets.numpy()):
+            estimate = keras.ops.convert_to_numpy(teacher({"features": features[None, :length],
+                                                           "lengths": np.array([length])}))[0]
+            label = (target - 0.25 * estimate) / 0.75  # what is left of the target is the utterance's label
+            assert np.abs(label - truth).max(axis=1).min() < 1e-4
             same = [i for i, f in enumerate(original)
                     if len(f) == length and np.allclose(f, features[:length], atol=1e-3)]
-            targeted = [i for i, row in enumerate(expected) if np.allclose(target, row, atol=1e-5)]
-            assert targeted and (not same or same == targeted)
-            matched.append(bool(same))
-    assert len(matched) >= 6 and any(matched), matched  # a lone last item is dropped
-    truth = np.array([[u.activation, u.valence, u.dominance] for u in train])
-    assert np.abs(np.array(expected) - truth).max() > 0.05  # the teacher moves the targets
-    np.testing.assert_array_equal(np.concatenate([t.numpy() for _, t in validated]), labels(utterances[8:12]))
+            if same:
+                np.testing.assert_allclose(label, truth[same[0]], atol=1e-4)
+            versions.append(same[0] if same else None)
+    assert len(versions) == 14 and None in versions and set(versions) - {None}, versions
+    estimates = keras.ops.convert_to_numpy(teacher({"features": np.stack(original), "lengths": np.full(14, 58)}))
+    assert np.abs(estimates - truth).max() > 0.05  # the teacher moves the targets
+    np.testing.assert_array_equal(np.concatenate([t.numpy() for _, t in validated]), labels(utterances[14:18]))
     assert args.settings()["teacher_weight"] == 0.25
     assert args.settings()["teacher_sha256"] == features_module.file_digest(teacher_path)
     assert not {"teacher", "teacher_weight", "teacher_sha256"} & set(config_for(corpus, tmp_path, "mfcc").settings())

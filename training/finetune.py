@@ -152,8 +152,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", metavar="RECOGNIZER",
                         help="frozen features: train towards a trained recognizer's estimates (e.g. an ensemble's, "
                              "training.ensemble) instead of the labels: distillation into one head. The teacher "
-                             "takes the same features, and hears each training utterance's original audio, so every "
-                             "augmented copy learns its estimate of the clean clip")
+                             "takes the same features and gives its estimate of each version of a training "
+                             "utterance, the original and every augmented copy")
     parser.add_argument("--teacher-weight", type=fraction, metavar="W",
                         help="with --teacher: the targets are W times the teacher's estimates plus 1 - W times the "
                              "labels (default 1)")
@@ -251,20 +251,23 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
                                        for path, u in zip(files[0], sets[0]) if u.emotion in NEUTRAL)
     targets = [labels(s) for s in sets]
     if teacher is not None:
-        clean = feature_dataset(files[0], targets[0], config.batch_size, max_frames, transforms=transforms)
-        targets[0] = distilled_targets(teacher, clean, targets[0], config.teacher_weight)
+        versions = [feature_dataset(f, targets[0], config.batch_size, max_frames, transforms=transforms)
+                    for f in (files[0], *copies)]
+        targets[0] = distilled_targets(teacher, versions, targets[0], config.teacher_weight)
     if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, t, config.batch_size, max_frames, shuffle=i == 0, seed=seed, transforms=transforms)
             for i, (f, t) in enumerate(zip(files, targets))], statistics, neutral
 
 
-def distilled_targets(teacher: Recognizer, clean: tf.data.Dataset, truth: np.ndarray,
+def distilled_targets(teacher: Recognizer, versions: Sequence[tf.data.Dataset], truth: np.ndarray,
                       weight: float | None) -> np.ndarray:
-    """`weight` (default 1) times the teacher's estimates on the `clean` (original, unshuffled) training features plus
-    `1 - weight` times their labels `truth`."""
+    """`(items, versions, dimensions)`: `weight` (default 1) times the teacher's estimates on each version of the
+    training features (unshuffled datasets: the original, then each augmented copy) plus `1 - weight` times their
+    labels `truth`."""
     weight = 1.0 if weight is None else weight
-    return (weight * teacher.predict(clean, verbose=0) + (1 - weight) * truth).astype(np.float32)
+    estimates = np.stack([teacher.predict(version, verbose=0) for version in versions], axis=1)
+    return (weight * estimates + (1 - weight) * truth[:, None]).astype(np.float32)
 
 
 def load_teacher(config: FinetuneConfig) -> Recognizer:
