@@ -43,6 +43,7 @@ TELEPHONE_BAND = (300.0, 3400.0)
 TELEPHONE_ORDER = 6  # Butterworth band-pass, 36 dB/octave on either side
 TELEPHONE_RATE = 8000
 MU = 255  # G.711 mu-law, 8 bit
+NOISE_SNR_DB = (5.0, 30.0)  # the SNR range of `random_shift`'s noise, unless given
 VORBIS_COMPRESSION = 1.0  # libsndfile's highest compression level: its lowest Vorbis quality (~35 kbit/s here)
 
 
@@ -244,11 +245,11 @@ def apply_condition(name: str, audio: np.ndarray, seed: int, babble: Sequence[np
 
 
 def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray] = (),
-                 gain: bool = True) -> np.ndarray:
+                 gain: bool = True, snr_db: tuple[float, float] = NOISE_SNR_DB) -> np.ndarray:
     """`audio` (16 kHz mono) through one random channel drawn from `rng` alone, for training augmentation.
 
     With probability 0.5 each, in this order: a random room with RT60 uniform in [0.2, 1] s; white, pink, brown or
-    (when `babble` is given) 1-6 talker babble noise at an SNR uniform in [5, 30] dB; then either a Butterworth band
+    (when `babble` is given) 1-6 talker babble noise at an SNR uniform in `snr_db` (default [5, 30] dB); then either a Butterworth band
     limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz, high at 2-6 kHz, each
     ±8 dB). Always last (unless not `gain`), a gain uniform in [-25, +15] dB. Returns float32 of the input's length.
     """
@@ -258,7 +259,7 @@ def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[n
     if rng.random() < 0.5:
         colors = [*NOISE_SLOPES, "babble"] if len(babble) else list(NOISE_SLOPES)
         noise = _noise(colors[rng.integers(len(colors))], len(audio), rng, babble, talkers=rng.integers(1, 7))
-        audio = _add_at_snr(audio, noise, rng.uniform(5, 30))
+        audio = _add_at_snr(audio, noise, rng.uniform(*snr_db))
     if rng.random() < 0.5:
         if rng.random() < 0.5:
             audio = _band_limit(audio, rng.uniform(50, 400), rng.uniform(3000, 7800), rng.integers(1, 5))

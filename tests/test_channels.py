@@ -178,6 +178,17 @@ def test_random_shift_reproducible_from_the_generator_alone(audio, babble):
     assert len(random_shift(audio[:5000], np.random.default_rng(0))) == 5000  # without babble too
 
 
+def test_random_shift_adds_its_noise_at_an_snr_within_the_given_range(audio, babble):
+    noisy = 0
+    for seed in range(8):  # the same draws but the SNR: what differs is the noise, through the same filter and gain
+        quiet = random_shift(audio, np.random.default_rng(seed), babble, snr_db=(120.0, 120.0))
+        loud = random_shift(audio, np.random.default_rng(seed), babble, snr_db=(0.0, 0.0))
+        difference = 10 * np.log10(np.mean((loud - quiet) ** 2) / np.mean(quiet**2))
+        assert difference < -80 or -6 < difference < 6, difference  # no noise drawn, or noise as loud as speech
+        noisy += difference > -80
+    assert 0 < noisy < 8
+
+
 def test_random_shift_without_gain_is_the_same_channel_at_the_input_level(audio, babble):
     for seed in range(6):
         gained = random_shift(audio, np.random.default_rng(seed), babble)

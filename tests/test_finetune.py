@@ -292,6 +292,24 @@ def test_utterance_gain_scales_each_file_of_a_copy_by_its_own_seeded_gain(corpus
     assert all(abs(g) <= 10 for g in gains) and np.ptp(gains) > 3  # its own gain per file, same speaker or not
 
 
+def test_augment_snr_sets_the_noise_range_of_the_copies_and_is_recorded(corpus, tmp_path):
+    utterances = read_corpus("ravdess", str(corpus))[:6]
+    babble = [u.path for u in utterances]
+    (key, plain), (snr_key, harder) = channel_shift(0, 1, babble), channel_shift(0, 1, babble, snr_db=(0, 20))
+    assert snr_key == key + "-snr0-20" and channel_shift(0, 1, babble, snr_db=(5.0, 30.0))[0] == key
+    audio = load_audio(utterances[0].path)
+    assert not np.array_equal(plain(audio, utterances[0]), harder(audio, utterances[0]))
+    args = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-snr", "0", "20")
+    assert args.settings()["augment_snr"] == [0, 20] and "augment_snr" not in config_for(corpus, tmp_path,
+                                                                                            "mfcc").settings()
+    finetune.finetune(args)
+    assert len(list((tmp_path / "cache").glob("mfcc*-shift0-*-snr0-20-*"))) == 1
+    with pytest.raises(SettingError, match="--augment-snr .* needs --augment"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment-snr", "0", "20"))
+    with pytest.raises(SettingError, match="--augment-snr 20 0: LOW is above HIGH"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-snr", "20", "0"))
+
+
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--augment", "2")
     utterances = read_corpus("ravdess", str(corpus))

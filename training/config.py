@@ -78,7 +78,8 @@ class PretrainConfig(Config):
 
 # Options that only some systems have; the settings of the others leave them out.
 FROZEN = {"mfcc", "minicpc", "precpc"}
-SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "speaker_features": FROZEN, "variance_floor": FROZEN,
+SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "augment_snr": FROZEN,
+                  "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN, "mfccs": {"minicpc", "precpc"},
                   "mfcc_band": {"minicpc", "precpc"}, "pitch": {"minicpc", "precpc"},
@@ -86,8 +87,8 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   "teacher_weight": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
-RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "train_sentence", "speaker_features",
-                    "variance_floor", "speaker_calibration", "attention_span", "frame_average",
+RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "augment_snr", "train_sentence",
+                    "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout",
                     "context_dropout", "teacher_weight")
 
@@ -117,6 +118,7 @@ class FinetuneConfig(Config):
     speech_frames: bool = False
     augment: int = 0
     utterance_gain: float | None = None
+    augment_snr: Sequence[float] | None = None
     speaker_features: bool = False
     variance_floor: float | None = None
     speaker_calibration: str | None = None

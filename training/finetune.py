@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
-from keras_cpc.channels import babble_sources
+from keras_cpc.channels import NOISE_SNR_DB, babble_sources
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.emotion import NEUTRAL, calibration_indices
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
@@ -114,6 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --augment: each file of an augmented copy also gets its own gain, uniform in "
                              "+-DB dB, so that loudness within a speaker is not a reliable cue (keras_cpc.features."
                              "channel_shift)")
+    parser.add_argument("--augment-snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                        help="with --augment: the SNR range in dB of the copies' noise (default 5 30; "
+                             "keras_cpc.channels.random_shift)")
     parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
                         help="frozen features, with --standardize: map each speaker's feature mean and variance "
                              "onto the training set's (keras_cpc.speaker_features), as the engine does per session")
@@ -238,7 +241,8 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         babble = babble_sources([u.path for u in sets[0]])
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
-                                 channel_shift(run_seed(config), copy, babble, config.utterance_gain or 0.0))
+                                 channel_shift(run_seed(config), copy, babble, config.utterance_gain or 0.0,
+                                               tuple(config.augment_snr or NOISE_SNR_DB)))
                   for copy in range(config.augment)]
     transforms, neutral = {}, None
     if config.speaker_features:  # every version of every set: its speakers through their own channel
@@ -338,6 +342,10 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
                            "--standardize")
     if config.utterance_gain and not config.augment:
         raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
+    if config.augment_snr and not config.augment:
+        raise SettingError("--augment-snr sets the SNR of the augmented copies' noise: it needs --augment")
+    if config.augment_snr and config.augment_snr[0] > config.augment_snr[1]:
+        raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: LOW is above HIGH")
     if config.mfccs and config.system not in ("minicpc", "precpc"):
         raise SettingError(f"--mfccs appends MFCCs to CPC contexts: {config.system} has none (minicpc, precpc)")
     if config.mfcc_band and not config.mfccs:
