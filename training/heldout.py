@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import keras_cpc  # noqa: F401  (selects the TensorFlow backend)
-import keras
 import numpy as np
 
 from app.engine.analysis import analyze_file, read_blocks
@@ -31,6 +30,7 @@ from keras_cpc.datasets.emotion import calibration_indices
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
+from keras_cpc.models import CPC, EmotionRecognizer, RecognizerEnsemble, load_model_file
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, frame_statistics
 from training import add_corpus_arguments, run_cli
 from training.config import SettingError
@@ -42,8 +42,8 @@ def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[
     calibrated with its speaker's level (`keras_cpc.features.speaker_levels`) and, with `features` (an
     export's `model.json` `features`), mapped with the statistics of its speaker's contexts (of those
     `calibration_indices` picks)."""
-    recognizer = keras.saving.load_model(recognizer_path)
-    cpc = keras.saving.load_model(cpc_path)
+    recognizer = load_model_file(recognizer_path, EmotionRecognizer, RecognizerEnsemble)
+    cpc = load_model_file(cpc_path, CPC)
     levels = speaker_levels(utterances, lambda u: load_audio(u.path), recognizer.frontend)
     whole, window = np.zeros((len(utterances), len(DIMENSIONS))), np.zeros((len(utterances), len(DIMENSIONS)))
     append = recognizer.appended_mfccs()
