@@ -249,9 +249,9 @@ def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[n
     """`audio` (16 kHz mono) through one random channel drawn from `rng` alone, for training augmentation.
 
     With probability 0.5 each, in this order: a random room with RT60 uniform in [0.2, 1] s; white, pink, brown or
-    (when `babble` is given) 1-6 talker babble noise at an SNR uniform in `snr_db` (default [5, 30] dB); then either a Butterworth band
-    limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz, high at 2-6 kHz, each
-    ±8 dB). Always last (unless not `gain`), a gain uniform in [-25, +15] dB. Returns float32 of the input's length.
+    (when `babble` is given) 1-6 talker babble noise at an SNR uniform in `snr_db` (default [5, 30] dB); then either
+    a Butterworth band limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz,
+    high at 2-6 kHz, each ±8 dB). Always last (unless not `gain`), a gain uniform in [-25, +15] dB. Returns float32 of the input's length.
     """
     audio = _waveform(audio)
     if rng.random() < 0.5:

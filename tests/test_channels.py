@@ -183,7 +183,7 @@ def test_random_shift_adds_its_noise_at_an_snr_within_the_given_range(audio, bab
     for seed in range(8):  # the same draws but the SNR: what differs is the noise, through the same filter and gain
         quiet = random_shift(audio, np.random.default_rng(seed), babble, snr_db=(120.0, 120.0))
         loud = random_shift(audio, np.random.default_rng(seed), babble, snr_db=(0.0, 0.0))
-        difference = 10 * np.log10(np.mean((loud - quiet) ** 2) / np.mean(quiet**2))
+        difference = 10 * np.log10(max(np.mean((loud - quiet) ** 2), 1e-30) / np.mean(quiet**2))
         assert difference < -80 or -6 < difference < 6, difference  # no noise drawn, or noise as loud as speech
         noisy += difference > -80
     assert 0 < noisy < 8

@@ -128,7 +128,7 @@ def test_a_system_trains_and_scores_its_test_fold(corpus, tmp_path, system, monk
 def test_a_resumed_run_counts_the_time_of_its_earlier_epochs(corpus, tmp_path, monkeypatch):
     seeds, dropout = [], []  # of the data order, and dropout's random state, of each invocation
     datasets, fit = finetune.datasets, keras.Model.fit
-    monkeypatch.setattr(finetune, "datasets", lambda *args: seeds.append(args[-1]) or datasets(*args))
+    monkeypatch.setattr(finetune, "datasets", lambda *args: seeds.append(args[3]) or datasets(*args))
     monkeypatch.setattr(keras.Model, "fit", lambda model, *args, **kwargs: dropout.append(
         [layer.seed_generator.state.numpy().tolist() for layer in model._flatten_layers()
          if isinstance(layer, keras.layers.Dropout)]) or fit(model, *args, **kwargs))
@@ -308,6 +308,10 @@ def test_augment_snr_sets_the_noise_range_of_the_copies_and_is_recorded(corpus, 
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment-snr", "0", "20"))
     with pytest.raises(SettingError, match="--augment-snr 20 0: LOW is above HIGH"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-snr", "20", "0"))
+    with pytest.raises(SettingError, match="--augment-snr 0 inf: not finite"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-snr", "0", "inf"))
+    default = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-snr", "5", "30")
+    assert default.settings() == config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
 
 
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
@@ -569,8 +573,18 @@ def test_a_teacher_gives_each_version_of_a_training_utterance_its_target_and_is_
                 np.testing.assert_allclose(label, truth[same[0]], atol=1e-4)
             versions.append(same[0] if same else None)
     assert len(versions) == 14 and None in versions and set(versions) - {None}, versions
-    estimates = keras.ops.convert_to_numpy(teacher({"features": np.stack(original), "lengths": np.full(14, 58)}))
+    estimates = np.concatenate([keras.ops.convert_to_numpy(teacher({"features": f[None], "lengths": np.array([len(f)])}))
+                                for f in original])
     assert np.abs(estimates - truth).max() > 0.05  # the teacher moves the targets
+    plain = config_for(corpus, tmp_path, "mfcc", "--teacher", teacher_path)  # no copies: one target per clip
+    trained = finetune.datasets(plain, "mfcc", [train, utterances[14:18], train], seed=0, teacher=teacher)[0][0]
+    items = [(f[:n], t) for x, y in trained for f, n, t in zip(x["features"].numpy(), x["lengths"].numpy(), y.numpy())]
+    for features, target in items:  # W 1: the teacher's estimates alone
+        (index,) = [i for i, f in enumerate(original) if f.shape == features.shape and np.allclose(f, features, atol=1e-3)]
+        np.testing.assert_allclose(target, estimates[index], atol=1e-5)
+    assert len(items) == 14 and "teacher_weight" not in plain.settings()
+    given = config_for(corpus, tmp_path, "mfcc", "--teacher", teacher_path, "--teacher-weight", "1")
+    assert given.settings() == plain.settings()  # the default, given
     np.testing.assert_array_equal(np.concatenate([t.numpy() for _, t in validated]), labels(utterances[14:18]))
     assert args.settings()["teacher_weight"] == 0.25
     assert args.settings()["teacher_sha256"] == features_module.file_digest(teacher_path)
@@ -592,6 +606,16 @@ def test_a_teacher_that_cannot_teach_the_run_is_refused_by_name(corpus, tmp_path
     with pytest.raises(SettingError, match="--teacher .* e2e trains on the audio"):
         finetune.finetune(config_for(corpus, tmp_path, "e2e", "--teacher", teacher))
     assert not (tmp_path / "mfcc").exists() and not (tmp_path / "e2e").exists()
+    cpc = CPC(encoder_channels=8, context_units=16, prediction_steps=2, negatives=3)
+    cpc.build((None, None))
+    cpc.save(tmp_path / "cpc.keras")
+    with pytest.raises(SettingError, match="recognizer.keras: the teacher takes 40-dimensional features, this run's "
+                                           "have 16"):
+        finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"),
+                                     "--teacher", teacher))
+    with pytest.raises(SystemExit, match="error: --teacher: a teacher has heard every fold but the one"):
+        evaluate.main(["--corpus", "ravdess", "--data", str(corpus), "--systems", "mfcc", "--out",
+                       str(tmp_path / "grid"), "--teacher", teacher])
 
 
 @pytest.mark.slow
@@ -750,6 +774,7 @@ def test_a_precpc_record_is_tabulated_without_cpc_and_checked_with_it(tmp_path):
     ("--epochs", "0", "0 is not above 0"),
     ("--minicpc-steps", "0", "0 is not above 0"),
     ("--weight-decay", "-0.001", "-0.001 is below 0"),
+    ("--teacher-weight", "0", r"0 is not in (0, 1]"),
 ])
 def test_options_out_of_range_are_refused_by_name(tmp_path, capsys, option, value, problem):
     with pytest.raises(SystemExit):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from keras_cpc.datasets.protocol import FOLDS, VALIDATION_FRACTION
+from keras_cpc.channels import NOISE_SNR_DB
 from keras_cpc.features import file_digest
 
 
@@ -92,6 +93,9 @@ RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain
                     "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout",
                     "context_dropout", "teacher_weight")
 
+# Options off by default whose default can also be given: given so, the record is that of a run without them.
+DEFAULTS_GIVEN = {"augment_snr": list(NOISE_SNR_DB), "teacher_weight": 1.0}
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FinetuneConfig(Config):
@@ -149,6 +153,9 @@ class FinetuneConfig(Config):
             settings["cpc_sha256"] = file_digest(self.cpc)
         if self.teacher and self.system in SYSTEM_OPTIONS["teacher"]:
             settings["teacher_sha256"] = file_digest(self.teacher)
+        for name, default in DEFAULTS_GIVEN.items():  # given as the default: the same run as not given
+            if name in settings and json.loads(json.dumps(settings[name])) == default:
+                settings[name] = None
         for name in RECORDED_WHEN_ON:
             if name in settings and settings[name] in (False, 0, None, "none", "all"):
                 del settings[name]

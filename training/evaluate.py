@@ -26,7 +26,7 @@ from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_runs, plot_scatter
 from keras_cpc.runs import setting_differences
 from training import error_line, finetune, non_negative_int, positive, run_cli
-from training.config import FinetuneConfig
+from training.config import FinetuneConfig, SettingError
 
 # What ends one run, not the grid (a TensorFlow error too: out of memory, a pipeline with no usable file).
 RUN_ERRORS = (AudioError, FileNotFoundError, ValueError, tf.errors.OpError)
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run_grid(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     """Results of every system, fold and run, training those not finished yet, and the
     failed runs (each as its folder and error)."""
+    if args.teacher:
+        raise SettingError("--teacher: a teacher has heard every fold but the one it was trained on; distil each fold "
+                           "with its own teacher (python -m training.finetune --fold N --teacher ...)")
     if "precpc" in args.systems and not args.finished_only:
         finetune.check_cpc(args.cpc)
     if args.corpus == "msp-podcast":

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,7 +59,8 @@ from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config
 from keras_cpc.plots import plot_finetuning, plot_scatter
 from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch, resumed_seed, write_json
 from keras_cpc.speaker_features import EPSILON, Statistics, frame_statistics, to_reference
-from training import add_corpus_arguments, fraction, non_negative, non_negative_int, positive, pretrain, run_cli
+from training import (add_corpus_arguments, fraction, non_negative, non_negative_int, positive, pretrain, run_cli,
+                      share)
 from training.config import FinetuneConfig, PretrainConfig, SettingError
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
@@ -156,8 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frozen features: train towards a trained recognizer's estimates (e.g. an ensemble's, "
                              "training.ensemble) instead of the labels: distillation into one head. The teacher "
                              "takes the same features and gives its estimate of each version of a training "
-                             "utterance, the original and every augmented copy")
-    parser.add_argument("--teacher-weight", type=fraction, metavar="W",
+                             "utterance, the original and every augmented copy. It must have been trained on this "
+                             "run's fold (one from another fold has heard its test speakers) and on the same "
+                             "features (checked: the settings and the width; not checked: the CPC model)")
+    parser.add_argument("--teacher-weight", type=share, metavar="W",
                         help="with --teacher: the targets are W times the teacher's estimates plus 1 - W times the "
                              "labels (default 1)")
     parser.add_argument("--bounded", action=argparse.BooleanOptionalAction,
@@ -255,9 +259,11 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
                                        for path, u in zip(files[0], sets[0]) if u.emotion in NEUTRAL)
     targets = [labels(s) for s in sets]
     if teacher is not None:
-        versions = [feature_dataset(f, targets[0], config.batch_size, max_frames, transforms=transforms)
-                    for f in (files[0], *copies)]
-        targets[0] = distilled_targets(teacher, versions, targets[0], config.teacher_weight)
+        check_teacher_width(config.teacher, teacher, np.load(files[0][0], mmap_mode="r").shape[1])
+        datasets_of_versions = [feature_dataset(f, targets[0], config.batch_size, max_frames, transforms=transforms)
+                                for f in (files[0], *copies)]
+        distilled = distilled_targets(teacher, datasets_of_versions, targets[0], config.teacher_weight)
+        targets[0] = distilled if copies else distilled[:, 0]
     if copies:
         files[0] = [list(versions) for versions in zip(files[0], *copies)]
     return [feature_dataset(f, t, config.batch_size, max_frames, shuffle=i == 0, seed=seed, transforms=transforms)
@@ -274,8 +280,16 @@ def distilled_targets(teacher: Recognizer, versions: Sequence[tf.data.Dataset], 
     return (weight * estimates + (1 - weight) * truth[:, None]).astype(np.float32)
 
 
+def check_teacher_width(path: str, teacher: Recognizer, width: int) -> None:
+    """A `SettingError` naming the teacher if it does not take features of the run's `width`."""
+    expected = first_member(teacher).attention.query.kernel.shape[0]
+    if expected != width:
+        raise SettingError(f"{path}: the teacher takes {expected}-dimensional features, this run's have {width}")
+
+
 def load_teacher(config: FinetuneConfig) -> Recognizer:
-    """The `--teacher`: a recognizer (or ensemble) that takes the features this run trains on, else an error."""
+    """The `--teacher`: a recognizer (or ensemble) that takes the features this run trains on (its settings: the width
+    is checked once the features are cached, their source, e.g. the CPC model, cannot be), else an error."""
     teacher = load_model_file(config.teacher, EmotionRecognizer, RecognizerEnsemble, compile=False)
     own = [key for key in SHARED_SETTINGS if key != "neutral_statistics"]  # a run's own reference
     if differing := differing_settings(first_member(teacher), recognizer(config, config.standardize), own):
@@ -344,6 +358,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
     if config.augment_snr and not config.augment:
         raise SettingError("--augment-snr sets the SNR of the augmented copies' noise: it needs --augment")
+    if config.augment_snr and not all(map(math.isfinite, config.augment_snr)):
+        raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: not finite")
     if config.augment_snr and config.augment_snr[0] > config.augment_snr[1]:
         raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: LOW is above HIGH")
     if config.mfccs and config.system not in ("minicpc", "precpc"):
