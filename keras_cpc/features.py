@@ -210,6 +210,8 @@ def padded_dataset(
         return {key: item, "lengths": tf.shape(item)[0]}, target
 
     paths = np.array(files, dtype=str)
+    if np.ndim(targets) == 3 and np.shape(targets)[:2] != paths.shape:
+        raise ValueError(f"targets per version of shape {np.shape(targets)} for {paths.shape} (items, versions) files")
     dataset = tf.data.Dataset.from_tensor_slices((paths, targets))
     if paths.ndim == 2:
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)

@@ -259,6 +259,8 @@ def test_a_training_stream_reads_one_version_of_each_item_drawn_anew_each_epoch(
     dataset = feature_dataset(files, per_version, 4, shuffle=True, seed=1)
     pairs = [(f[0, 0], t[0]) for _ in range(3) for x, y in dataset for f, t in zip(x["features"].numpy(), y.numpy())]
     assert len({value for value, _ in pairs}) > 6 and all(value == target for value, target in pairs)
+    with pytest.raises(ValueError, match=r"targets per version of shape \(6, 2, 1\) for \(6, 3\)"):
+        feature_dataset(files, per_version[:, :2], 4)
 
 
 def test_augmented_copies_are_seeded_by_run_copy_and_file(corpus, tmp_path):
