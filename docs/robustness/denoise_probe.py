@@ -1,0 +1,83 @@
+"""Probe (session 30): would a causal noise-suppressing front end before CPC bring valence back in noise?
+
+    python docs/robustness/denoise_probe.py finetune FINETUNE_OPTION...     (use a --cache of its own)
+    python docs/robustness/denoise_probe.py robustness ROBUSTNESS_OPTION... (without --read-speech)
+
+`suppress` is a textbook single-channel Wiener filter, causal and frame by frame as a stream would run it: STFT
+(32 ms sqrt-Hann windows every 8 ms), the noise power per bin tracked as the minimum of the smoothed power, which it
+follows down at once and up by at most `RISE_DB_PER_SECOND`, times a bias (minimum statistics, simplified), the
+a-priori SNR by the decision-directed rule (Ephraim & Malah 1984) and a gain floor of `FLOOR_DB`. `finetune` runs
+`training.finetune` with every clip (original and augmented copy) suppressed after its channel shift and before the
+front end; `robustness` runs `training.robustness` with each model's clips suppressed before the engine (the
+MFCC floor hears the raw clips). Not in the library or the engine: a probe first, the front end if it helps.
+"""
+
+import sys
+
+import numpy as np
+
+import keras_cpc.features
+from keras_cpc.audio import SAMPLE_RATE
+from training import finetune, robustness
+
+FFT = 512
+HOP = 128
+SMOOTHING = 0.8  # of the power per bin, per hop
+RISE_DB_PER_SECOND = 5.0
+BIAS = 2.0  # the mean noise power over its tracked minimum
+DECISION = 0.98  # the decision-directed rule's weight of the last frame's clean estimate
+FLOOR_DB = -12.0
+
+
+def suppress(audio: np.ndarray) -> np.ndarray:
+    """`audio` through the Wiener filter, float32 of its length, aligned with the input (a stream gives the same
+    samples `FFT - HOP` later: the gains follow the frames forward only)."""
+    window = np.sqrt(np.hanning(FFT + 1)[:FFT]).astype(np.float64)
+    padded = np.concatenate([np.zeros(FFT - HOP), np.asarray(audio, np.float64), np.zeros(FFT)])
+    frames = (len(padded) - FFT) // HOP + 1
+    out = np.zeros(len(padded))
+    rise = 10 ** (RISE_DB_PER_SECOND * HOP / SAMPLE_RATE / 10)
+    floor = 10 ** (FLOOR_DB / 10)
+    smoothed = noise = clean_power = None
+    for index in range(frames):
+        start = index * HOP
+        spectrum = np.fft.rfft(padded[start:start + FFT] * window)
+        power = np.abs(spectrum) ** 2 + 1e-12
+        smoothed = power if smoothed is None else SMOOTHING * smoothed + (1 - SMOOTHING) * power
+        noise = smoothed.copy() if noise is None else np.minimum(smoothed, noise * rise)
+        noise_power = BIAS * noise
+        posterior = power / noise_power
+        prior = np.maximum(posterior - 1, 0) if clean_power is None else \
+            DECISION * clean_power / noise_power + (1 - DECISION) * np.maximum(posterior - 1, 0)
+        gain = np.maximum(prior / (1 + prior), floor)
+        clean_power = gain**2 * power
+        out[start:start + FFT] += np.fft.irfft(gain * spectrum, FFT) * window
+    # sqrt-Hann analysis and synthesis at a quarter-window hop sum to 2: undo it
+    return (out[FFT - HOP:FFT - HOP + len(audio)] / 2).astype(np.float32)
+
+
+class SuppressedStream(robustness.StreamPredictor):
+    """The engine on suppressed clips, calibrated on the suppressed clips of the speaker."""
+
+    def calibrate(self, clips, utterances) -> None:
+        super().calibrate([suppress(clip) for clip in clips], utterances)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        return super().__call__(suppress(audio))
+
+
+def main() -> None:
+    command, argv = sys.argv[1], sys.argv[2:]
+    if command == "finetune":
+        frontend = keras_cpc.features.apply_frontend
+        keras_cpc.features.apply_frontend = lambda audio, *args, **kwargs: frontend(suppress(audio), *args, **kwargs)
+        finetune.main(argv)
+    elif command == "robustness":
+        robustness.StreamPredictor = SuppressedStream
+        robustness.main(argv)
+    else:
+        raise SystemExit(f"{sys.argv[0]}: expected finetune or robustness, got {command}")
+
+
+if __name__ == "__main__":
+    main()
