@@ -63,7 +63,8 @@ def seeds_row(name: str, records: list[dict]) -> str:
         clean.append([conditions["clean"][d] for d in DIMENSIONS])
         shifted.append([statistics.mean(s[d] for c, s in conditions.items() if c != "clean") for d in DIMENSIONS])
         worst.append([min(s[d] for c, s in conditions.items() if c != "clean") for d in DIMENSIONS])
-    valence = ", ".join(f"{r['read_speech'][float_export(r)]['mean']['valence']:+.2f}" for r in records)
+    valence = ", ".join(f"{r['read_speech'][float_export(r)]['mean']['valence']:+.2f}" if "read_speech" in r else "—"
+                        for r in records)  # a probe's record may have no read speech
     cells = [name, str(len(records)),
              *(" / ".join(spread([run[i] for run in runs]) for i in range(3)) for runs in (clean, shifted, worst)),
              valence]
