@@ -30,7 +30,7 @@ from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import AppendMFCC, ConvEncoder
 from keras_cpc.loudness import apply_frontend
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble, load_model_file
-from keras_cpc.models.ensemble import Recognizer, first_member
+from keras_cpc.models.ensemble import Recognizer, feature_width, first_member
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
 from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
@@ -95,7 +95,7 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
     if cpc_path is None:
         raise ValueError(f"{recognizer_path}: an EmotionRecognizer on CPC features needs --cpc")
     cpc = load_model_file(cpc_path, CPC)
-    expected = first_member(recognizer).attention.query.kernel.shape[0]
+    expected = feature_width(recognizer)
     appended = append.width if (append := recognizer.appended_mfccs()) else 0
     if expected != cpc.context_units + appended:
         raise ValueError(f"{recognizer_path} takes {expected}-dimensional features but {cpc_path} gives "

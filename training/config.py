@@ -94,7 +94,8 @@ RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain
                     "context_dropout", "teacher_weight")
 
 # Options off by default whose default can also be given: given so, the record is that of a run without them.
-DEFAULTS_GIVEN = {"augment_snr": list(NOISE_SNR_DB), "teacher_weight": 1.0}
+TEACHER_WEIGHT = 1.0  # --teacher-weight's default: the teacher's estimates alone
+DEFAULTS_GIVEN = {"augment_snr": list(NOISE_SNR_DB), "teacher_weight": TEACHER_WEIGHT}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

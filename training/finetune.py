@@ -53,7 +53,7 @@ from keras_cpc.loudness import LevelSettings, frontend_config
 from keras_cpc.metrics import ConcordanceCorrelation
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble, load_model_file
-from keras_cpc.models.ensemble import SHARED_SETTINGS, Recognizer, differing_settings, first_member
+from keras_cpc.models.ensemble import SHARED_SETTINGS, Recognizer, differing_settings, feature_width, first_member
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config
 from keras_cpc.plots import plot_finetuning, plot_scatter
@@ -61,7 +61,7 @@ from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch,
 from keras_cpc.speaker_features import EPSILON, Statistics, frame_statistics, to_reference
 from training import (add_corpus_arguments, fraction, non_negative, non_negative_int, positive, pretrain, run_cli,
                       share)
-from training.config import FinetuneConfig, PretrainConfig, SettingError
+from training.config import TEACHER_WEIGHT, FinetuneConfig, PretrainConfig, SettingError
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
 LEVEL_NORMALIZATIONS = ("speaker", "utterance", "none")
@@ -275,15 +275,14 @@ def distilled_targets(teacher: Recognizer, versions: Sequence[tf.data.Dataset], 
     """`(items, versions, dimensions)`: `weight` (default 1) times the teacher's estimates on each version of the
     training features (unshuffled datasets: the original, then each augmented copy) plus `1 - weight` times their
     labels `truth`."""
-    weight = 1.0 if weight is None else weight
+    weight = TEACHER_WEIGHT if weight is None else weight
     estimates = np.stack([teacher.predict(version, verbose=0) for version in versions], axis=1)
     return (weight * estimates + (1 - weight) * truth[:, None]).astype(np.float32)
 
 
 def check_teacher_width(path: str, teacher: Recognizer, width: int) -> None:
     """A `SettingError` naming the teacher if it does not take features of the run's `width`."""
-    expected = first_member(teacher).attention.query.kernel.shape[0]
-    if expected != width:
+    if (expected := feature_width(teacher)) != width:
         raise SettingError(f"{path}: the teacher takes {expected}-dimensional features, this run's have {width}")
 
 

@@ -38,6 +38,11 @@ def first_member(recognizer: Recognizer) -> EmotionRecognizer:
     return recognizer.members[0] if isinstance(recognizer, RecognizerEnsemble) else recognizer
 
 
+def feature_width(recognizer: Recognizer) -> int:
+    """The width of the feature frames a recognizer (or ensemble) takes: its attention's input."""
+    return first_member(recognizer).attention.query.kernel.shape[0]
+
+
 @keras.saving.register_keras_serializable(package="keras_cpc")
 class RecognizerEnsemble(keras.Model):
     """Predicts (activation, valence, dominance) as the mean of its members' predictions.

@@ -23,9 +23,9 @@ def load_model_file(path: str | Path, *kinds: type[Model], compile: bool = True)
     try:
         model = keras.saving.load_model(path, compile=compile)
     except Exception as error:  # a damaged file raises many kinds, some misleading ("File not found")
-        detail = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__}"
-                             + (f": {detail})" if detail else ")")) from None
+        lines = str(error).strip().splitlines()
+        detail = f": {lines[0][:200]}" if lines else ""
+        raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__}{detail})") from None
     if not isinstance(model, kinds):
         raise ModelFileError(f"{path}: a Keras {type(model).__name__}, not {wanted}")
     return model
