@@ -520,15 +520,19 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     np.testing.assert_allclose(np.load(features), contexts, rtol=2e-3, atol=1e-5)
     fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
                        "--mfcc-band", "300", "3400", "--pitch", "--feature-dropout", "0.3",
-                       "--context-dropout", "0.2", "--out", str(tmp_path / "fused"))
+                       "--context-dropout", "0.2", "--attention-dim", "12", "--attention-heads", "3",
+                       "--out", str(tmp_path / "fused"))
     finetune.finetune(fused)
     assert fused.settings()["mfccs"] == 8 and fused.settings()["mfcc_band"] == [300, 3400]
     assert fused.settings()["pitch"] is True and fused.settings()["feature_dropout"] == 0.3
     assert fused.settings()["context_dropout"] == 0.2
-    assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout", "context_dropout"} & set(args.settings())
+    assert fused.settings()["attention_dim"] == 12 and fused.settings()["attention_heads"] == 3
+    assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout", "context_dropout", "attention_dim",
+                "attention_heads"} & set(args.settings())
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
     assert recognizer.mfccs == 8 and recognizer.feature_dropout == 0.3 and recognizer.context_dropout == 0.2
-    assert recognizer.attention.query.kernel.shape[0] == 16 + 8 + 2
+    assert recognizer.attention.query.kernel.shape == (16 + 8 + 2, 12) and recognizer.attention.num_heads == 3
+    assert recognizer.attention.output_dense.kernel.shape == (12, 16 + 8 + 2)
     assert recognizer.mfcc_band == (300, 3400) and recognizer.pitch
     band = MFCC(8, band=(300, 3400))  # MFCCs of the telephone band, from each context's first sample:
     mfccs = keras.ops.convert_to_numpy(band(audio[None]))[0][:58]
@@ -537,6 +541,11 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     folder = next((tmp_path / "cache").glob("cpc-*+mfcc8-300-3400+pitch75-500-60-2000-0.2-150-*"))  # Pitch's settings
     appended = np.load(folder / Path(features).name)
     np.testing.assert_allclose(appended, np.concatenate([contexts, mfccs, pitch], axis=1), rtol=2e-3, atol=1e-3)
+    with pytest.raises(SettingError, match="--attention-dim, --attention-heads: attention_dim 12 is not divisible "
+                                           "by num_heads 8"):
+        finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"),
+                                     "--attention-dim", "12", "--out", str(tmp_path / "refused")))
+    assert not (tmp_path / "refused").exists()
     with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))
     with pytest.raises(SettingError, match="--mfcc-band .* needs --mfccs"):

@@ -128,6 +128,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variance-floor", type=positive(float), metavar="V",
                         help="with --standardize: added to every feature variance (default 1e-6), so that "
                              "near-constant dimensions, which a channel moves most, are not amplified")
+    parser.add_argument("--attention-dim", type=positive(int), metavar="DIM",
+                        help="the head's attention: the total width of its queries, keys and values (default 512, "
+                             "the paper's); a smaller head costs less on a device")
+    parser.add_argument("--attention-heads", type=positive(int), metavar="N",
+                        help="the head's attention: its number of heads (default 8, the paper's); they split "
+                             "--attention-dim")
     parser.add_argument("--attention-span", type=positive(int), metavar="FRAMES",
                         help="each frame attends only to itself and the frames before it within FRAMES (causal "
                              "attention a stream can reuse; default: every frame, as the paper)")
@@ -377,6 +383,11 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--teacher gives targets for frozen features: e2e trains on the audio")
     if config.teacher_weight is not None and not config.teacher:
         raise SettingError("--teacher-weight weighs the teacher's estimates: it needs --teacher")
+    if config.attention_dim or config.attention_heads:
+        try:
+            recognizer(config, config.standardize)  # the head's sizes agree, checked before anything is read
+        except ValueError as error:
+            raise SettingError(f"--attention-dim, --attention-heads: {error}") from error
     teacher = load_teacher(config) if config.teacher else None
     sets = fold_sets(config)
     out = Path(config.out)
@@ -387,7 +398,9 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
 def recognizer(config: FinetuneConfig, standardize: bool,
                neutral: Statistics | None = None) -> EmotionRecognizer | EndToEndRecognizer:
     """The untrained model of a run: its head's settings from `config`."""
-    head = {"bounded": config.bounded, "frontend": frontend(config)}
+    head = {"bounded": config.bounded, "frontend": frontend(config),
+            **({"attention_dim": config.attention_dim} if config.attention_dim else {}),
+            **({"num_heads": config.attention_heads} if config.attention_heads else {})}
     if config.system == "e2e":
         return EndToEndRecognizer(recognizer=head)
     return EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,
