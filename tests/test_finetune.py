@@ -521,18 +521,19 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
                        "--mfcc-band", "300", "3400", "--pitch", "--feature-dropout", "0.3",
                        "--context-dropout", "0.2", "--attention-dim", "12", "--attention-heads", "3",
-                       "--out", str(tmp_path / "fused"))
+                       "--attention-residual", "--out", str(tmp_path / "fused"))
     finetune.finetune(fused)
     assert fused.settings()["mfccs"] == 8 and fused.settings()["mfcc_band"] == [300, 3400]
     assert fused.settings()["pitch"] is True and fused.settings()["feature_dropout"] == 0.3
     assert fused.settings()["context_dropout"] == 0.2
     assert fused.settings()["attention_dim"] == 12 and fused.settings()["attention_heads"] == 3
+    assert fused.settings()["attention_residual"] is True
     assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout", "context_dropout", "attention_dim",
-                "attention_heads"} & set(args.settings())
+                "attention_heads", "attention_residual"} & set(args.settings())
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
     assert recognizer.mfccs == 8 and recognizer.feature_dropout == 0.3 and recognizer.context_dropout == 0.2
     assert recognizer.attention.query.kernel.shape == (16 + 8 + 2, 12) and recognizer.attention.num_heads == 3
-    assert recognizer.attention.output_dense.kernel.shape == (12, 16 + 8 + 2)
+    assert recognizer.attention.output_dense.kernel.shape == (12, 16 + 8 + 2) and recognizer.residual
     assert recognizer.mfcc_band == (300, 3400) and recognizer.pitch
     band = MFCC(8, band=(300, 3400))  # MFCCs of the telephone band, from each context's first sample:
     mfccs = keras.ops.convert_to_numpy(band(audio[None]))[0][:58]
@@ -546,6 +547,9 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
         finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"),
                                      "--attention-dim", "12", "--out", str(tmp_path / "refused")))
     assert not (tmp_path / "refused").exists()
+    e2e = finetune.recognizer(config_for(corpus, tmp_path, "e2e", "--attention-dim", "12", "--attention-heads", "3",
+                                         "--attention-residual"), standardize=False).recognizer
+    assert (e2e.attention_dim, e2e.num_heads, e2e.residual) == (12, 3, True)  # the end-to-end head's too
     with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))
     with pytest.raises(SettingError, match="--mfcc-band .* needs --mfccs"):

@@ -219,6 +219,24 @@ def test_a_frame_averaging_recognizer_is_the_paper_head_on_averaged_frames(tmp_p
     assert _reloaded(averaging, tmp_path / "averaging.keras", features, lengths).get_config()["frame_average"] == 4
 
 
+def test_a_residual_recognizer_pools_the_attention_output_plus_its_input(tmp_path):
+    rng = np.random.default_rng(8)
+    features, lengths = rng.uniform(-3, 3, size=(3, 9, FEATURE_DIM)).astype(np.float32), [9, 5, 1]
+    residual = EmotionRecognizer(**TINY, residual=True)
+    predicted = _predict(residual, features, lengths)
+    assert np.abs(predicted - _predict(EmotionRecognizer(**TINY), features, lengths)).max() > 1e-3  # other weights
+    epsilon = residual.pooling.epsilon
+    for row, length in enumerate(lengths):  # NumPy from the attention's output on
+        frames = features[row:row + 1, :length]
+        x = keras.ops.convert_to_numpy(residual.attention(frames))[0] + frames[0]
+        x = np.concatenate([x.mean(0), np.sqrt(x.var(0) + epsilon)])
+        for dense in residual.hidden:
+            x = np.maximum(x @ keras.ops.convert_to_numpy(dense.kernel) + keras.ops.convert_to_numpy(dense.bias), 0)
+        x = x @ keras.ops.convert_to_numpy(residual.head.kernel) + keras.ops.convert_to_numpy(residual.head.bias)
+        np.testing.assert_allclose(predicted[row], x, rtol=1e-5, atol=1e-5)
+    assert _reloaded(residual, tmp_path / "residual.keras", features, lengths).get_config()["residual"]
+
+
 # ===========================================================================================
 # Standardize and feature_statistics
 # ===========================================================================================

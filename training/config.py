@@ -89,7 +89,7 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "augment_snr", "train_sentence",
-                    "attention_dim", "attention_heads",
+                    "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout",
                     "context_dropout", "teacher_weight")
@@ -130,6 +130,7 @@ class FinetuneConfig(Config):
     speaker_calibration: str | None = None
     attention_dim: int | None = None
     attention_heads: int | None = None
+    attention_residual: bool = False
     attention_span: int | None = None
     frame_average: int | None = None
     weight_average: float | None = None

@@ -134,6 +134,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-heads", type=positive(int), metavar="N",
                         help="the head's attention: its number of heads (default 8, the paper's); they split "
                              "--attention-dim")
+    parser.add_argument("--attention-residual", action=argparse.BooleanOptionalAction,
+                        help="the head's attention input is added to its output before the pooling (a Transformer's "
+                             "residual connection; default: not, as the paper)")
     parser.add_argument("--attention-span", type=positive(int), metavar="FRAMES",
                         help="each frame attends only to itself and the frames before it within FRAMES (causal "
                              "attention a stream can reuse; default: every frame, as the paper)")
@@ -398,9 +401,10 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
 def recognizer(config: FinetuneConfig, standardize: bool,
                neutral: Statistics | None = None) -> EmotionRecognizer | EndToEndRecognizer:
     """The untrained model of a run: its head's settings from `config`."""
+    attention = (("attention_dim", config.attention_dim), ("num_heads", config.attention_heads),
+                 ("residual", config.attention_residual))
     head = {"bounded": config.bounded, "frontend": frontend(config),
-            **({"attention_dim": config.attention_dim} if config.attention_dim else {}),
-            **({"num_heads": config.attention_heads} if config.attention_heads else {})}
+            **{name: value for name, value in attention if value}}  # the paper's attention where not given
     if config.system == "e2e":
         return EndToEndRecognizer(recognizer=head)
     return EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,

@@ -57,6 +57,8 @@ class EmotionRecognizer(keras.Model):
             many (`SelfAttention`'s `span`); `None`: to every frame, as the paper.
         frame_average: the attention sees the mean of each run of this many frames (`FrameAverage`; 1: every
             frame, as the paper), a head that costs about `1 / frame_average` as much per prediction.
+        residual: the attention's input is added to its output before the pooling (a Transformer's residual
+            connection), so that the pooled statistics also hold the features' own; `False`: the paper's head.
         neutral_statistics: with `speaker_features` calibrated on "all" utterances, the per-dimension mean and
             variance of the training speakers' neutral utterances after their mapping, where the engine maps
             speech presumed neutral (`keras_cpc.speaker_features.FeatureSettings.reference`).
@@ -87,6 +89,7 @@ class EmotionRecognizer(keras.Model):
         speaker_calibration: str = "all",
         attention_span: int | None = None,
         frame_average: int = 1,
+        residual: bool = False,
         neutral_statistics: tuple[Sequence[float], Sequence[float]] | None = None,
         mfccs: int = 0,
         mfcc_band: Sequence[float] | None = None,
@@ -114,6 +117,7 @@ class EmotionRecognizer(keras.Model):
         self.speaker_calibration = speaker_calibration
         self.attention_span = attention_span
         self.frame_average = frame_average
+        self.residual = residual
         self.neutral_statistics = None if neutral_statistics is None else \
             tuple([float(v) for v in values] for values in neutral_statistics)
         self.mfccs = mfccs
@@ -169,6 +173,8 @@ class EmotionRecognizer(keras.Model):
             lengths = self.averaging.lengths(lengths)
         mask = length_mask(lengths, ops.shape(features)[1])
         attended = self.attention(features, mask=mask)
+        if self.residual:
+            attended = attended + features
         x = self.pooling(attended, mask=mask)
         for dense, dropout in zip(self.hidden, self.dropouts):
             x = dropout(dense(x), training=training)
@@ -204,6 +210,7 @@ class EmotionRecognizer(keras.Model):
             speaker_calibration=self.speaker_calibration,
             attention_span=self.attention_span,
             frame_average=self.frame_average,
+            residual=self.residual,
             neutral_statistics=None if self.neutral_statistics is None else list(self.neutral_statistics),
             mfccs=self.mfccs,
             mfcc_band=None if self.mfcc_band is None else list(self.mfcc_band),
