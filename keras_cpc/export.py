@@ -83,10 +83,18 @@ class StreamingConfig:
         return self.state_size + self.mfccs + self.pitch
 
 
-def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike | None = None):
-    """`(encoder, autoregressor, recognizer)` of a CPC + `EmotionRecognizer` (or their `RecognizerEnsemble`) or of an
-    `EndToEndRecognizer`."""
+def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike | None = None,
+               member: int | None = None):
+    """`(encoder, autoregressor, recognizer)` of a CPC + `EmotionRecognizer` (or their `RecognizerEnsemble`, or its
+    `member` alone) or of an `EndToEndRecognizer`."""
     recognizer = load_model_file(recognizer_path, EmotionRecognizer, RecognizerEnsemble, EndToEndRecognizer)
+    if member is not None:
+        if not isinstance(recognizer, RecognizerEnsemble):
+            raise ValueError(f"{recognizer_path}: not an ensemble (RecognizerEnsemble): it has no member {member}")
+        if not 0 <= member < len(recognizer.members):
+            raise ValueError(f"{recognizer_path}: the ensemble's members are 0 to {len(recognizer.members) - 1}, "
+                             f"not {member}")
+        recognizer = recognizer.members[member]
     if isinstance(recognizer, EndToEndRecognizer):
         if cpc_path is not None:
             raise ValueError(f"{recognizer_path}: an EndToEndRecognizer has its own encoder and GRU; "

@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -494,7 +495,7 @@ def test_heldout_streams_a_speaker_calibrated_model_as_it_scores_keras(speaker_m
     np.testing.assert_allclose(heldout.stream_predictions(str(folder), clips), keras_window, atol=1e-4)
 
 
-def test_an_ensemble_exports_streams_and_scores_as_one_recognizer(speaker_models, audio, tmp_path):
+def test_an_ensemble_exports_streams_and_scores_as_one_recognizer(speaker_models, audio, tmp_path, capsys):
     """Two runs' recognizers (other weights, other statistics) as one `RecognizerEnsemble`: one head, the first
     member's statistics in model.json, the stream equal to the Keras ensemble, held-out scoring as for one model."""
     cpc, first, speaker_folder = speaker_models
@@ -521,6 +522,25 @@ def test_an_ensemble_exports_streams_and_scores_as_one_recognizer(speaker_models
     _, keras_window = heldout.keras_predictions(str(root / "ensemble_recognizer.keras"), str(root / "cpc.keras"),
                                                 clips, 50, config["features"])
     np.testing.assert_allclose(heldout.stream_predictions(str(folder), clips), keras_window, atol=1e-4)
+    member = root / "member1"  # one member alone, from the ensemble's file: the second's head, the same features
+    export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / "ensemble_recognizer.keras"),
+                 "--member", "1", "--out", str(member), "--window-seconds", str(WINDOW_SECONDS)])
+    member_config = json.loads((member / "model.json").read_text())
+    assert member_config["features"] == config["features"] and member_config["model_version"].endswith("-member1")
+    stream = StreamingRecognizer(member)
+    values = np.array([p[1:] for p in stream.push(audio) + stream.flush()])
+    np.testing.assert_allclose(values, _last_predictions(ensemble.members[1], mapped, [*range(10, 291, 10), 298]),
+                               atol=1e-4)
+    for recognizer, index, problem in (("ensemble", "2", "the ensemble's members are 0 to 1, not 2"),
+                                       ("ensemble", "-1", "is below 0"),
+                                       ("first", "0", r"first_recognizer.keras: not an ensemble \(RecognizerEnsemble\): it has no member 0")):
+        if recognizer == "first":
+            first.save(root / "first_recognizer.keras")
+        with pytest.raises(SystemExit) as exit_info:  # the message: in the exit (run_cli) or on stderr (argparse)
+            export.main(["--cpc", str(root / "cpc.keras"), "--recognizer", str(root / f"{recognizer}_recognizer.keras"),
+                         "--member", index, "--out", str(tmp_path / "refused")])
+        assert re.search(problem, f"{exit_info.value.code} {capsys.readouterr().err}")
+        assert not (tmp_path / "refused").exists()
 
 
 def test_a_frame_averaging_head_streams_as_keras_scores_the_whole_clip(models, audio):

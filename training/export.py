@@ -2,8 +2,9 @@
 
 Writes `cpc_step.tflite` (one hop of audio + GRU state -> contexts + state), `head.tflite`
 (a window of contexts -> activation, valence, dominance) and `model.json` to `--out`, for
-`app.engine.streaming`. `--recognizer` is an `EmotionRecognizer` with `--cpc` the CPC model whose
-contexts it was trained on, or an `EndToEndRecognizer` alone. The exports are then checked
+`app.engine.streaming`. `--recognizer` is an `EmotionRecognizer` (or their `RecognizerEnsemble`, or with
+`--member` one of its members alone) with `--cpc` the CPC model whose contexts it was trained on, or an
+`EndToEndRecognizer` alone. The exports are then checked
 against the Keras model on the first usable `--representative` file (else a synthetic signal):
 an unquantized export that differs by more than `FLOAT_TOLERANCE` is an error, and the
 difference of any export is recorded as `check` in `model.json`. The files are written to
@@ -34,7 +35,7 @@ from keras_cpc.export import (
     window_prediction,
 )
 from keras_cpc.features import file_digest
-from training import run_cli
+from training import non_negative_int, run_cli
 
 logger = logging.getLogger("training.export")
 FLOAT_TOLERANCE = 1e-3  # unquantized exports agree to about 1e-5
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
     parser.add_argument("--cpc", help="the CPC model (.keras) of an EmotionRecognizer's features")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--member", type=non_negative_int, metavar="INDEX",
+                        help="export this member (from 0) of an ensemble (training.ensemble) alone: one head, for a "
+                             "device whose budget does not hold them all")
     parser.add_argument("--overwrite", action="store_true", help="replace the export already in --out")
     parser.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                         help="none; dynamic: int8 weights; int8: the head's dense layers in int8 (weights "
@@ -104,8 +108,9 @@ def export(args: argparse.Namespace) -> None:
     if (out / "model.json").exists() and not args.overwrite:
         raise ExportError(f"{out}: holds an export already (model.json); give --overwrite to replace it")
     representative = [str(f) for f in audio_files(args.representative)] if args.representative else []
-    encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
-    version = args.model_version or "-".join(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p)
+    encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc, args.member)
+    version = args.model_version or "-".join([*(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p),
+                                              *([f"member{args.member}"] if args.member is not None else [])])
     partial = Path(f"{out.resolve()}.partial")
     shutil.rmtree(partial, ignore_errors=True)  # from an export that died
     config = export_streaming(partial, encoder, autoregressor, recognizer, args.hop_seconds,
