@@ -30,7 +30,7 @@ from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.layers import AppendMFCC, ConvEncoder
 from keras_cpc.loudness import apply_frontend
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble, load_model_file
-from keras_cpc.models.ensemble import Recognizer, feature_width, first_member
+from keras_cpc.models.ensemble import Recognizer, ensemble_member, feature_width, first_member
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
 from keras_cpc.speech_frames import speech_frame_settings, speech_mask
 
@@ -88,13 +88,7 @@ def load_parts(recognizer_path: str | os.PathLike, cpc_path: str | os.PathLike |
     """`(encoder, autoregressor, recognizer)` of a CPC + `EmotionRecognizer` (or their `RecognizerEnsemble`, or its
     `member` alone) or of an `EndToEndRecognizer`."""
     recognizer = load_model_file(recognizer_path, EmotionRecognizer, RecognizerEnsemble, EndToEndRecognizer)
-    if member is not None:
-        if not isinstance(recognizer, RecognizerEnsemble):
-            raise ValueError(f"{recognizer_path}: not an ensemble (RecognizerEnsemble): it has no member {member}")
-        if not 0 <= member < len(recognizer.members):
-            raise ValueError(f"{recognizer_path}: the ensemble's members are 0 to {len(recognizer.members) - 1}, "
-                             f"not {member}")
-        recognizer = recognizer.members[member]
+    recognizer = ensemble_member(recognizer, member, recognizer_path)
     if isinstance(recognizer, EndToEndRecognizer):
         if cpc_path is not None:
             raise ValueError(f"{recognizer_path}: an EndToEndRecognizer has its own encoder and GRU; "

@@ -501,7 +501,7 @@ def test_an_ensemble_exports_streams_and_scores_as_one_recognizer(speaker_models
     cpc, first, speaker_folder = speaker_models
     root = speaker_folder.parent
     rng = np.random.default_rng(8)
-    second = EmotionRecognizer.from_config(first.get_config())
+    second = EmotionRecognizer.from_config({**first.get_config(), "attention_dim": 12, "num_heads": 3})  # another size
     second.build({"features": (None, None, UNITS), "lengths": (None,)})
     _randomize(second, 9)
     second.standardization.set_statistics(rng.normal(0, 0.1, UNITS), rng.uniform(0.01, 0.1, UNITS))
@@ -531,9 +531,13 @@ def test_an_ensemble_exports_streams_and_scores_as_one_recognizer(speaker_models
     values = np.array([p[1:] for p in stream.push(audio) + stream.flush()])
     np.testing.assert_allclose(values, _last_predictions(ensemble.members[1], mapped, [*range(10, 291, 10), 298]),
                                atol=1e-4)
-    for recognizer, index, problem in (("ensemble", "2", "the ensemble's members are 0 to 1, not 2"),
-                                       ("ensemble", "-1", "is below 0"),
-                                       ("first", "0", r"first_recognizer.keras: not an ensemble \(RecognizerEnsemble\): it has no member 0")):
+    _, member_window = heldout.keras_predictions(str(root / "ensemble_recognizer.keras"), str(root / "cpc.keras"),
+                                                 clips, 50, config["features"], member=1)
+    np.testing.assert_allclose(heldout.stream_predictions(str(member), clips), member_window, atol=1e-4)
+    assert np.abs(member_window - keras_window).max() > 1e-2  # scored against the member, not the ensemble
+    refusals = (("ensemble", "2", "the ensemble's members are 0 to 1, not 2"), ("ensemble", "-1", "is below 0"),
+                ("first", "0", r"first_recognizer.keras: not an ensemble \(RecognizerEnsemble\): it has no member 0"))
+    for recognizer, index, problem in refusals:
         if recognizer == "first":
             first.save(root / "first_recognizer.keras")
         with pytest.raises(SystemExit) as exit_info:  # the message: in the exit (run_cli) or on stderr (argparse)

@@ -528,6 +528,9 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     assert fused.settings()["context_dropout"] == 0.2
     assert fused.settings()["attention_dim"] == 12 and fused.settings()["attention_heads"] == 3
     assert fused.settings()["attention_residual"] is True
+    paper = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--attention-dim", "512",
+                       "--attention-heads", "8", "--no-attention-residual")
+    assert paper.settings() == args.settings()  # the defaults given: the same run (it resumes, it tabulates)
     assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout", "context_dropout", "attention_dim",
                 "attention_heads", "attention_residual"} & set(args.settings())
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
@@ -542,8 +545,7 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     folder = next((tmp_path / "cache").glob("cpc-*+mfcc8-300-3400+pitch75-500-60-2000-0.2-150-*"))  # Pitch's settings
     appended = np.load(folder / Path(features).name)
     np.testing.assert_allclose(appended, np.concatenate([contexts, mfccs, pitch], axis=1), rtol=2e-3, atol=1e-3)
-    with pytest.raises(SettingError, match="--attention-dim, --attention-heads: attention_dim 12 is not divisible "
-                                           "by num_heads 8"):
+    with pytest.raises(SettingError, match="--attention-dim 12 does not split over --attention-heads 8"):
         finetune.finetune(config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"),
                                      "--attention-dim", "12", "--out", str(tmp_path / "refused")))
     assert not (tmp_path / "refused").exists()

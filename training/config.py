@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Self
 from keras_cpc.datasets.protocol import FOLDS, VALIDATION_FRACTION
 from keras_cpc.channels import NOISE_SNR_DB
 from keras_cpc.features import file_digest
+from keras_cpc.models.recognizer import EmotionRecognizer
 
 
 class SettingError(ValueError):
@@ -96,7 +98,10 @@ RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain
 
 # Options off by default whose default can also be given: given so, the record is that of a run without them.
 TEACHER_WEIGHT = 1.0  # --teacher-weight's default: the teacher's estimates alone
-DEFAULTS_GIVEN = {"augment_snr": list(NOISE_SNR_DB), "teacher_weight": TEACHER_WEIGHT}
+_HEAD = inspect.signature(EmotionRecognizer).parameters
+ATTENTION_DIM, ATTENTION_HEADS = _HEAD["attention_dim"].default, _HEAD["num_heads"].default  # the paper's
+DEFAULTS_GIVEN = {"augment_snr": list(NOISE_SNR_DB), "teacher_weight": TEACHER_WEIGHT, "attention_dim": ATTENTION_DIM,
+                  "attention_heads": ATTENTION_HEADS}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

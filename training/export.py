@@ -109,8 +109,9 @@ def export(args: argparse.Namespace) -> None:
         raise ExportError(f"{out}: holds an export already (model.json); give --overwrite to replace it")
     representative = [str(f) for f in audio_files(args.representative)] if args.representative else []
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc, args.member)
-    version = args.model_version or "-".join([*(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p),
-                                              *([f"member{args.member}"] if args.member is not None else [])])
+    version = args.model_version or "-".join(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p)
+    if args.member is not None:  # given or not, the version says which member
+        version += f"-member{args.member}"
     partial = Path(f"{out.resolve()}.partial")
     shutil.rmtree(partial, ignore_errors=True)  # from an export that died
     config = export_streaming(partial, encoder, autoregressor, recognizer, args.hop_seconds,

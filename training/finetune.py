@@ -61,7 +61,8 @@ from keras_cpc.runs import exclusive_run, locked, logged_seconds, resumed_epoch,
 from keras_cpc.speaker_features import EPSILON, Statistics, frame_statistics, to_reference
 from training import (add_corpus_arguments, fraction, non_negative, non_negative_int, positive, pretrain, run_cli,
                       share)
-from training.config import TEACHER_WEIGHT, FinetuneConfig, PretrainConfig, SettingError
+from training.config import (ATTENTION_DIM, ATTENTION_HEADS, TEACHER_WEIGHT, FinetuneConfig, PretrainConfig,
+                             SettingError)
 
 SYSTEMS = ("mfcc", "e2e", "minicpc", "precpc")
 LEVEL_NORMALIZATIONS = ("speaker", "utterance", "none")
@@ -129,11 +130,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --standardize: added to every feature variance (default 1e-6), so that "
                              "near-constant dimensions, which a channel moves most, are not amplified")
     parser.add_argument("--attention-dim", type=positive(int), metavar="DIM",
-                        help="the head's attention: the total width of its queries, keys and values (default 512, "
-                             "the paper's); a smaller head costs less on a device")
+                        help="the head's attention: the total width of its queries, keys and values (default "
+                             f"{ATTENTION_DIM}, the paper's); a smaller head costs less on a device")
     parser.add_argument("--attention-heads", type=positive(int), metavar="N",
-                        help="the head's attention: its number of heads (default 8, the paper's); they split "
-                             "--attention-dim")
+                        help=f"the head's attention: its number of heads (default {ATTENTION_HEADS}, the paper's); "
+                             "they split --attention-dim")
     parser.add_argument("--attention-residual", action=argparse.BooleanOptionalAction,
                         help="the head's attention input is added to its output before the pooling (a Transformer's "
                              "residual connection; default: not, as the paper)")
@@ -386,11 +387,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--teacher gives targets for frozen features: e2e trains on the audio")
     if config.teacher_weight is not None and not config.teacher:
         raise SettingError("--teacher-weight weighs the teacher's estimates: it needs --teacher")
-    if config.attention_dim or config.attention_heads:
-        try:
-            recognizer(config, config.standardize)  # the head's sizes agree, checked before anything is read
-        except ValueError as error:
-            raise SettingError(f"--attention-dim, --attention-heads: {error}") from error
+    if (dim := config.attention_dim or ATTENTION_DIM) % (heads := config.attention_heads or ATTENTION_HEADS):
+        raise SettingError(f"--attention-dim {dim} does not split over --attention-heads {heads}")
     teacher = load_teacher(config) if config.teacher else None
     sets = fold_sets(config)
     out = Path(config.out)

@@ -31,18 +31,20 @@ from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import speaker_levels
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import CPC, EmotionRecognizer, RecognizerEnsemble, load_model_file
+from keras_cpc.models.ensemble import ensemble_member
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, frame_statistics
-from training import add_corpus_arguments, run_cli
+from training import add_corpus_arguments, non_negative_int, run_cli
 from training.config import SettingError
 
 
 def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[EmotionUtterance],
-                      window_frames: int, features: dict) -> tuple[np.ndarray, np.ndarray]:
+                      window_frames: int, features: dict, member: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Predictions of the Keras models on each whole utterance and on its last `window_frames` contexts, each
     calibrated with its speaker's level (`keras_cpc.features.speaker_levels`) and, with `features` (an
     export's `model.json` `features`), mapped with the statistics of its speaker's contexts (of those
-    `calibration_indices` picks)."""
-    recognizer = load_model_file(recognizer_path, EmotionRecognizer, RecognizerEnsemble)
+    `calibration_indices` picks); with `member`, of that member of an ensemble alone."""
+    recognizer = ensemble_member(load_model_file(recognizer_path, EmotionRecognizer, RecognizerEnsemble), member,
+                                 recognizer_path)
     cpc = load_model_file(cpc_path, CPC)
     levels = speaker_levels(utterances, lambda u: load_audio(u.path), recognizer.frontend)
     whole, window = np.zeros((len(utterances), len(DIMENSIONS))), np.zeros((len(utterances), len(DIMENSIONS)))
@@ -101,7 +103,7 @@ def heldout(args: argparse.Namespace) -> dict:
     if len(shared) != 1:
         raise SettingError("--models: the exported folders have different windows or feature normalisations")
     whole, window = keras_predictions(args.recognizer, args.cpc, test, configs[0]["window_frames"],
-                                      configs[0].get("features", {}))
+                                      configs[0].get("features", {}), args.member)
     predictions = {"keras (whole utterance)": whole, "keras (last window)": window}
     differences = {}
     for model in args.models:
@@ -129,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
     parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
     parser.add_argument("--cpc", required=True, help="the CPC model (.keras) of its features")
+    parser.add_argument("--member", type=non_negative_int, metavar="INDEX",
+                        help="score this member of an ensemble alone (the Keras side of a training.export --member)")
     parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="folders from training.export")
     parser.add_argument("--json", help="also write the scores to this JSON file")
     return parser

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import keras
@@ -103,6 +104,18 @@ class RecognizerEnsemble(keras.Model):
 
 
 Recognizer = EmotionRecognizer | RecognizerEnsemble  # a head on frozen features, or the mean of several
+
+
+def ensemble_member(recognizer: Recognizer, index: int | None, path: str | os.PathLike) -> Recognizer:
+    """`recognizer` (loaded from `path`) itself, or with `index` that member of it alone; a `ValueError` naming
+    `path` if it is no ensemble or has no such member."""
+    if index is None:
+        return recognizer
+    if not isinstance(recognizer, RecognizerEnsemble):
+        raise ValueError(f"{path}: not an ensemble (RecognizerEnsemble): it has no member {index}")
+    if not 0 <= index < len(recognizer.members):
+        raise ValueError(f"{path}: the ensemble's members are 0 to {len(recognizer.members) - 1}, not {index}")
+    return recognizer.members[index]
 
 
 def ensemble_of(members: Sequence[EmotionRecognizer], name: str = "recognizer_ensemble") -> RecognizerEnsemble:
