@@ -128,7 +128,7 @@ def tensorflow_worker(args: argparse.Namespace) -> None:
     config = read_config(Path(args.models[0]))
     window, hop_frames = config["window_frames"], config["hop_frames"]
     hop, chunk = config["hop_samples"], config["chunk_samples"]
-    encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc)
+    encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc, args.member)
 
     append = recognizer.appended_mfccs()
 
@@ -186,7 +186,8 @@ def tensorflow_baseline(args: argparse.Namespace, path: Path, threads: int, dura
         command = [sys.executable, __file__, "--tensorflow-worker", str(path), "--threads", str(threads),
                    "--out", out, "--models", str(args.models[0]), "--recognizer", args.recognizer,
                    "--repeats", str(args.repeats), "--intervals", *map(str, args.intervals)] + \
-            (["--cpc", args.cpc] if args.cpc else [])
+            (["--cpc", args.cpc] if args.cpc else []) + \
+            (["--member", str(args.member)] if args.member is not None else [])
         result = subprocess.run(command, cwd=REPO, env=repo_env(), capture_output=True, text=True)
         if result.returncode:
             raise RuntimeError(f"TensorFlow baseline failed:\n{result.stderr[-3000:]}")
@@ -202,6 +203,9 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="folders from training.export (e.g. none, dynamic and int8)")
     parser.add_argument("--recognizer", required=True, help="the exported recognizer.keras (baseline)")
     parser.add_argument("--cpc", help="its CPC model (.keras), unless it is an EndToEndRecognizer")
+    parser.add_argument("--member", type=int, metavar="INDEX",
+                        help="the baseline is this member of the --recognizer ensemble alone (as training.export "
+                             "--member exported it)")
     parser.add_argument("--audio", nargs="+", default=[str(SAMPLES)], metavar="FILE_OR_DIR",
                         help="speech to build the test file from (default: the bundled clips)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the test file")
