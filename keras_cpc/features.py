@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -227,6 +228,12 @@ def padded_dataset(
     return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+# np.load parses each file's header with ast.literal_eval, which CPython 3.11 does not make safe across threads: the
+# parallel map's loads, run at once, failed now and then with "AST constructor recursion depth mismatch"
+# (python/cpython#106905). They take turns.
+_LOADING = threading.Lock()
+
+
 def feature_dataset(files: Sequence[str] | Sequence[Sequence[str]], targets: np.ndarray, batch_size: int,
                     max_frames: int | None = None, shuffle: bool = False, seed: int = 0,
                     transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None) -> tf.data.Dataset:
@@ -234,7 +241,8 @@ def feature_dataset(files: Sequence[str] | Sequence[Sequence[str]], targets: np.
     `transforms[path]` where given) under the key `features`. The cut bounds the attention's
     `(time, time)` memory for long utterances."""
     def load(path: str) -> np.ndarray:
-        frames = np.load(path)[:max_frames]
+        with _LOADING:
+            frames = np.load(path)[:max_frames]
         return transforms[path](frames) if transforms and path in transforms else frames
 
     dim = np.load(np.ravel(files)[0], mmap_mode="r").shape[1]
