@@ -43,6 +43,7 @@ TELEPHONE_BAND = (300.0, 3400.0)
 TELEPHONE_ORDER = 6  # Butterworth band-pass, 36 dB/octave on either side
 TELEPHONE_RATE = 8000
 MU = 255  # G.711 mu-law, 8 bit
+A_LAW = 87.6  # G.711 A-law, 8 bit
 NOISE_SNR_DB = (5.0, 30.0)  # the SNR range of `random_shift`'s noise, unless given
 VORBIS_COMPRESSION = 1.0  # libsndfile's highest compression level: its lowest Vorbis quality (~35 kbit/s here)
 
@@ -187,6 +188,25 @@ def _mu_law(audio: np.ndarray) -> np.ndarray:
     return np.sign(quantised) * np.expm1(np.abs(quantised) * np.log1p(MU)) / MU
 
 
+def _a_law(audio: np.ndarray) -> np.ndarray:
+    """8-bit A-law companding (G.711's curve, A = 87.6) of `audio` clipped to [-1, 1]."""
+    magnitude, norm = np.minimum(np.abs(audio), 1), 1 + np.log(A_LAW)
+    compressed = np.where(magnitude < 1 / A_LAW, A_LAW * magnitude, 1 + np.log(np.maximum(A_LAW * magnitude, 1)))
+    quantised = np.round(compressed / norm * 127) / 127 * norm
+    expanded = np.where(quantised < 1, quantised / A_LAW, np.exp(quantised - 1) / A_LAW)
+    return np.sign(audio) * expanded
+
+
+def _narrowband(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random narrowband voice link (a phone line, VoIP, a headset's call mode): a Butterworth band-pass (order 4-8,
+    low cut 200-400 Hz, high cut 3-3.6 kHz), resampled to 8 kHz with soxr, 8-bit A-law or not (even odds), and back."""
+    band = _band_limit(audio, rng.uniform(200, 400), rng.uniform(3000, 3600), rng.integers(4, 9))
+    narrow = soxr.resample(band, SAMPLE_RATE, TELEPHONE_RATE)
+    if rng.random() < 0.5:
+        narrow = _a_law(narrow)
+    return _fit(soxr.resample(narrow, TELEPHONE_RATE, SAMPLE_RATE), len(audio))
+
+
 def _telephone(audio: np.ndarray) -> np.ndarray:
     """Band-pass 300-3400 Hz, resampled to 8 kHz with soxr, mu-law 8 bit, resampled back to 16 kHz."""
     narrow = soxr.resample(_band_limit(audio, *TELEPHONE_BAND, TELEPHONE_ORDER), SAMPLE_RATE, TELEPHONE_RATE)
@@ -245,13 +265,15 @@ def apply_condition(name: str, audio: np.ndarray, seed: int, babble: Sequence[np
 
 
 def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray] = (),
-                 gain: bool = True, snr_db: tuple[float, float] = NOISE_SNR_DB) -> np.ndarray:
+                 gain: bool = True, snr_db: tuple[float, float] = NOISE_SNR_DB, narrowband: float = 0.0) -> np.ndarray:
     """`audio` (16 kHz mono) through one random channel drawn from `rng` alone, for training augmentation.
 
     With probability 0.5 each, in this order: a random room with RT60 uniform in [0.2, 1] s; white, pink, brown or
     (when `babble` is given) 1-6 talker babble noise at an SNR uniform in `snr_db` (default [5, 30] dB); then either
     a Butterworth band limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz,
-    high at 2-6 kHz, each ±8 dB). Always last (unless not `gain`), a gain uniform in [-25, +15] dB. Returns float32 of the input's length.
+    high at 2-6 kHz, each ±8 dB); with probability `narrowband`, a narrowband voice link (8 kHz, 200-400 Hz to
+    3-3.6 kHz, A-law or not) takes the place of that last step. Always last (unless not `gain`), a gain uniform in
+    [-25, +15] dB. Returns float32 of the input's length; with `narrowband` 0, no draw is spent on it.
     """
     audio = _waveform(audio)
     if rng.random() < 0.5:
@@ -260,7 +282,9 @@ def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[n
         colors = [*NOISE_SLOPES, "babble"] if len(babble) else list(NOISE_SLOPES)
         noise = _noise(colors[rng.integers(len(colors))], len(audio), rng, babble, talkers=rng.integers(1, 7))
         audio = _add_at_snr(audio, noise, rng.uniform(*snr_db))
-    if rng.random() < 0.5:
+    if narrowband and rng.random() < narrowband:
+        audio = _narrowband(audio, rng)
+    elif rng.random() < 0.5:
         if rng.random() < 0.5:
             audio = _band_limit(audio, rng.uniform(50, 400), rng.uniform(3000, 7800), rng.integers(1, 5))
         else:

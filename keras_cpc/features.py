@@ -84,27 +84,29 @@ def _entropy(text: str) -> int:
 
 
 def channel_shift(seed: int, copy: int, babble: Sequence[str] = (), utterance_gain_db: float = 0.0,
-                  snr_db: tuple[float, float] = NOISE_SNR_DB) -> tuple[str, Transform]:
+                  snr_db: tuple[float, float] = NOISE_SNR_DB, narrowband: float = 0.0) -> tuple[str, Transform]:
     """Key and transform of one augmented copy of a corpus: each speaker's files through one channel of
     `keras_cpc.channels.random_shift` (a speaker is recorded in one place: the same gain, room, noise and
     filter for all their files), drawn from a generator seeded by `seed`, `copy` and the speaker, with
     babble from the `babble` files. With `utterance_gain_db`, each file then gets its own gain, uniform in
     +-`utterance_gain_db` dB and seeded by `seed`, `copy` and its path: a recorder that levels each file
     (automatic gain control, peak normalisation) breaks the tie between loudness and emotion within a speaker.
-    `snr_db` is the range of the noise's SNR (`random_shift`'s)."""
+    `snr_db` is the range of the noise's SNR and `narrowband` the probability of a narrowband voice link
+    (`random_shift`'s)."""
     sources = [load_audio(path) for path in babble]
     digest = hashlib.sha256("\n".join(babble).encode()).hexdigest()[:8]
 
     def shift(audio: np.ndarray, utterance: EmotionUtterance) -> np.ndarray:
         audio = random_shift(audio, np.random.default_rng([seed, copy, _entropy(utterance.speaker)]), sources,
-                             snr_db=snr_db)
+                             snr_db=snr_db, narrowband=narrowband)
         if not utterance_gain_db:
             return audio
         gain = np.random.default_rng([seed, copy, _entropy(utterance.path)]).uniform(-1, 1) * utterance_gain_db
         return (audio * 10 ** (gain / 20)).astype(np.float32)
 
     snr = "" if tuple(snr_db) == NOISE_SNR_DB else f"-snr{snr_db[0]:g}-{snr_db[1]:g}"
-    return f"shift{seed}-{copy}-{digest}" + (f"-gain{utterance_gain_db:g}" if utterance_gain_db else "") + snr, shift
+    options = (f"-gain{utterance_gain_db:g}" if utterance_gain_db else "") + snr
+    return f"shift{seed}-{copy}-{digest}" + options + (f"-narrow{narrowband:g}" if narrowband else ""), shift
 
 
 def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],

@@ -1,10 +1,13 @@
 """Channel shifts: lengths and reproducibility, and each condition's numbers against references computed here."""
 
+import audioop  # deprecated since 3.11 (removed in 3.13): G.711 here as an independent reference only
+
 import numpy as np
 import pytest
 from scipy.signal import fftconvolve, welch
 
-from keras_cpc.channels import CONDITIONS, active_power, apply_condition, random_shift, room_impulse_response, shelf
+from keras_cpc.channels import (CONDITIONS, _a_law, active_power, apply_condition, random_shift,
+                                room_impulse_response, shelf)
 
 RATE = 16000
 SEEDED = [name for name in CONDITIONS if name.startswith(("white", "pink", "babble", "rt60"))]
@@ -120,6 +123,31 @@ def test_telephone_band():
     assert 10 * np.log10(band_energy(out, 4000, RATE / 2) / band_energy(noise, 4000, RATE / 2)) < -40
     assert 10 * np.log10(band_energy(out, 0, 200) / band_energy(noise, 0, 200)) < -20
     assert 10 * np.log10(band_energy(out, 500, 3000) / band_energy(noise, 500, 3000)) == pytest.approx(0, abs=1)
+
+
+def test_a_law_quantises_as_g711_does():
+    speech = np.clip(voice(seed=3) * 3, -1, 1).astype(np.float64)
+    g711 = np.frombuffer(audioop.alaw2lin(audioop.lin2alaw((speech * 32767).astype(np.int16).tobytes(), 2), 2),
+                         np.int16) / 32767
+
+    def snr(coded: np.ndarray) -> float:
+        return 10 * np.log10(np.mean(speech**2) / np.mean((coded - speech) ** 2))
+
+    assert snr(_a_law(speech)) == pytest.approx(snr(g711), abs=1.5)  # G.711's segments approximate this curve
+    assert 30 < snr(_a_law(speech)) < 45
+
+
+def test_random_shift_narrowband_channel(audio, babble):
+    noise = (0.1 * np.random.default_rng(0).standard_normal(2 * RATE)).astype(np.float32)
+    for seed in range(4):
+        narrow = random_shift(noise, np.random.default_rng(seed), babble, gain=False, narrowband=1.0)
+        np.testing.assert_array_equal(narrow, random_shift(noise, np.random.default_rng(seed), babble, gain=False,
+                                                           narrowband=1.0))
+        assert 10 * np.log10(band_energy(narrow, 4000, RATE / 2) / band_energy(narrow, 500, 3000)) < -40
+        assert 10 * np.log10(band_energy(narrow, 0, 100) / band_energy(narrow, 500, 3000)) < -20
+    for seed in range(8):  # off, it spends no draw: the channels of the runs before it existed
+        np.testing.assert_array_equal(random_shift(audio, np.random.default_rng(seed), babble, narrowband=0.0),
+                                      random_shift(audio, np.random.default_rng(seed), babble))
 
 
 @pytest.mark.parametrize("kind", ["low", "high"])

@@ -316,6 +316,23 @@ def test_augment_snr_sets_the_noise_range_of_the_copies_and_is_recorded(corpus, 
     assert default.settings() == config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
 
 
+def test_augment_narrowband_draws_narrowband_channels_and_is_recorded(corpus, tmp_path):
+    utterances = read_corpus("ravdess", str(corpus))[:6]
+    babble = [u.path for u in utterances]
+    (key, plain), (narrow_key, narrow) = channel_shift(0, 1, babble), channel_shift(0, 1, babble, narrowband=1.0)
+    assert narrow_key == key + "-narrow1" and channel_shift(0, 1, babble, narrowband=0.0)[0] == key
+    audio = load_audio(utterances[0].path)
+    spectrum = np.abs(np.fft.rfft(narrow(audio, utterances[0]))) ** 2
+    assert spectrum[np.fft.rfftfreq(len(audio), 1 / 16000) > 4000].sum() < 1e-4 * spectrum.sum()
+    assert not np.array_equal(plain(audio, utterances[0]), narrow(audio, utterances[0]))
+    settings = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-narrowband", "0.2").settings()
+    assert settings["augment_narrowband"] == 0.2
+    assert "augment_narrowband" not in config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
+    with pytest.raises(SettingError, match="--augment-narrowband .* needs --augment"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment-narrowband", "0.2"))
+    assert not (tmp_path / "mfcc").exists()
+
+
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--augment", "2")
     utterances = read_corpus("ravdess", str(corpus))

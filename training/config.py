@@ -82,6 +82,7 @@ class PretrainConfig(Config):
 # Options that only some systems have; the settings of the others leave them out.
 FROZEN = {"mfcc", "minicpc", "precpc"}
 SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "augment_snr": FROZEN,
+                  "augment_narrowband": FROZEN,
                   "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN, "mfccs": {"minicpc", "precpc"},
@@ -90,7 +91,8 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   "teacher_weight": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
-RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "augment_snr", "train_sentence",
+RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "augment_snr", "augment_narrowband",
+                    "train_sentence",
                     "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout",
@@ -130,6 +132,7 @@ class FinetuneConfig(Config):
     augment: int = 0
     utterance_gain: float | None = None
     augment_snr: Sequence[float] | None = None
+    augment_narrowband: float | None = None
     speaker_features: bool = False
     variance_floor: float | None = None
     speaker_calibration: str | None = None

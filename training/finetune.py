@@ -120,6 +120,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment-snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="with --augment: the SNR range in dB of the copies' noise (default 5 30; "
                              "keras_cpc.channels.random_shift)")
+    parser.add_argument("--augment-narrowband", type=share, metavar="P",
+                        help="with --augment: the probability that a speaker's channel is a narrowband voice link "
+                             "(8 kHz, a random telephone band, A-law or not) in place of its band limit or tilt "
+                             "(keras_cpc.channels.random_shift)")
     parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
                         help="frozen features, with --standardize: map each speaker's feature mean and variance "
                              "onto the training set's (keras_cpc.speaker_features), as the engine does per session")
@@ -256,7 +260,8 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
                                  channel_shift(run_seed(config), copy, babble, config.utterance_gain or 0.0,
-                                               tuple(config.augment_snr or NOISE_SNR_DB)))
+                                               tuple(config.augment_snr or NOISE_SNR_DB),
+                                               config.augment_narrowband or 0.0))
                   for copy in range(config.augment)]
     transforms, neutral = {}, None
     if config.speaker_features:  # every version of every set: its speakers through their own channel
@@ -365,6 +370,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
                            "--standardize")
     if config.utterance_gain and not config.augment:
         raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
+    if config.augment_narrowband and not config.augment:
+        raise SettingError("--augment-narrowband sets the channels of the augmented copies: it needs --augment")
     if config.augment_snr and not config.augment:
         raise SettingError("--augment-snr sets the SNR of the augmented copies' noise: it needs --augment")
     if config.augment_snr and not all(map(math.isfinite, config.augment_snr)):
