@@ -197,20 +197,25 @@ def _a_law(audio: np.ndarray) -> np.ndarray:
     return np.sign(audio) * expanded
 
 
-def _narrowband(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random narrowband voice link (a phone line, VoIP, a headset's call mode): a Butterworth band-pass (order 4-8,
-    low cut 200-400 Hz, high cut 3-3.6 kHz), resampled to 8 kHz with soxr, 8-bit A-law or not (even odds), and back."""
-    band = _band_limit(audio, rng.uniform(200, 400), rng.uniform(3000, 3600), rng.integers(4, 9))
-    narrow = soxr.resample(band, SAMPLE_RATE, TELEPHONE_RATE)
-    if rng.random() < 0.5:
-        narrow = _a_law(narrow)
+def _voice_link(audio: np.ndarray, low_hz: float, high_hz: float, order: int,
+                codec: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+    """Butterworth band-pass, resampled to 8 kHz with soxr, through `codec` if given, and resampled back to 16 kHz."""
+    narrow = soxr.resample(_band_limit(audio, low_hz, high_hz, order), SAMPLE_RATE, TELEPHONE_RATE)
+    if codec is not None:
+        narrow = codec(narrow)
     return _fit(soxr.resample(narrow, TELEPHONE_RATE, SAMPLE_RATE), len(audio))
+
+
+def _narrowband(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random narrowband voice link (a phone line, VoIP, a headset's call mode): band-pass of order 4-8 from
+    200-400 Hz to 3-3.6 kHz at 8 kHz, with 8-bit A-law or without (even odds)."""
+    low, high, order = rng.uniform(200, 400), rng.uniform(3000, 3600), rng.integers(4, 9)
+    return _voice_link(audio, low, high, order, _a_law if rng.random() < 0.5 else None)
 
 
 def _telephone(audio: np.ndarray) -> np.ndarray:
     """Band-pass 300-3400 Hz, resampled to 8 kHz with soxr, mu-law 8 bit, resampled back to 16 kHz."""
-    narrow = soxr.resample(_band_limit(audio, *TELEPHONE_BAND, TELEPHONE_ORDER), SAMPLE_RATE, TELEPHONE_RATE)
-    return _fit(soxr.resample(_mu_law(narrow), TELEPHONE_RATE, SAMPLE_RATE), len(audio))
+    return _voice_link(audio, *TELEPHONE_BAND, TELEPHONE_ORDER, _mu_law)
 
 
 def _vorbis(audio: np.ndarray) -> np.ndarray:
@@ -271,9 +276,10 @@ def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[n
     With probability 0.5 each, in this order: a random room with RT60 uniform in [0.2, 1] s; white, pink, brown or
     (when `babble` is given) 1-6 talker babble noise at an SNR uniform in `snr_db` (default [5, 30] dB); then either
     a Butterworth band limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz,
-    high at 2-6 kHz, each ±8 dB); with probability `narrowband`, a narrowband voice link (8 kHz, 200-400 Hz to
-    3-3.6 kHz, A-law or not) takes the place of that last step. Always last (unless not `gain`), a gain uniform in
-    [-25, +15] dB. Returns float32 of the input's length; with `narrowband` 0, no draw is spent on it.
+    high at 2-6 kHz, each ±8 dB). With probability `narrowband`, a narrowband voice link (8 kHz, 200-400 Hz to
+    3-3.6 kHz, A-law or not) takes the place of that step outright, which then comes with probability
+    0.5 (1 - `narrowband`). Always last (unless not `gain`), a gain uniform in [-25, +15] dB. Returns float32 of the
+    input's length; with `narrowband` 0, no draw is spent on it (the channels drawn before it existed).
     """
     audio = _waveform(audio)
     if rng.random() < 0.5:

@@ -105,8 +105,9 @@ def channel_shift(seed: int, copy: int, babble: Sequence[str] = (), utterance_ga
         return (audio * 10 ** (gain / 20)).astype(np.float32)
 
     snr = "" if tuple(snr_db) == NOISE_SNR_DB else f"-snr{snr_db[0]:g}-{snr_db[1]:g}"
-    options = (f"-gain{utterance_gain_db:g}" if utterance_gain_db else "") + snr
-    return f"shift{seed}-{copy}-{digest}" + options + (f"-narrow{narrowband:g}" if narrowband else ""), shift
+    options = (f"-gain{utterance_gain_db:g}" if utterance_gain_db else "") + snr + (
+        f"-narrow{narrowband:g}" if narrowband else "")
+    return f"shift{seed}-{copy}-{digest}" + options, shift
 
 
 def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],
