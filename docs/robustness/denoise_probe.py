@@ -1,20 +1,31 @@
-"""Probe (session 30): would a causal noise-suppressing front end before CPC bring valence back in noise?
+"""Probe (sessions 30 and 33): would a causal noise-suppressing front end before CPC bring valence back in noise?
 
-    python docs/robustness/denoise_probe.py finetune FINETUNE_OPTION...     (use a --cache of its own)
-    python docs/robustness/denoise_probe.py robustness ROBUSTNESS_OPTION... (without --read-speech)
+    python docs/robustness/denoise_probe.py [--rnnoise] finetune FINETUNE_OPTION...     (use a --cache of its own)
+    python docs/robustness/denoise_probe.py [--rnnoise] robustness ROBUSTNESS_OPTION... (without --read-speech)
 
-`suppress` is a textbook single-channel Wiener filter, causal and frame by frame as a stream would run it: STFT
-(32 ms sqrt-Hann windows every 8 ms), the noise power per bin tracked as the minimum of the smoothed power, which it
-follows down at once and up by at most `RISE_DB_PER_SECOND`, times a bias (minimum statistics, simplified), the
-a-priori SNR by the decision-directed rule (Ephraim & Malah 1984) and a gain floor of `FLOOR_DB`. `finetune` runs
-`training.finetune` with every clip (original and augmented copy) suppressed after its channel shift and before the
-front end; `robustness` runs `training.robustness` with each model's clips suppressed before the engine (the
-MFCC floor hears the raw clips). Not in the library or the engine: a probe first, the front end if it helps.
+`wiener` (session 30, the default) is a textbook single-channel Wiener filter, causal and frame by frame as a stream
+would run it: STFT (32 ms sqrt-Hann windows every 8 ms), the noise power per bin tracked as the minimum of the
+smoothed power, which it follows down at once and up by at most `RISE_DB_PER_SECOND`, times a bias (minimum
+statistics, simplified), the a-priori SNR by the decision-directed rule (Ephraim & Malah 1984) and a gain floor of
+`FLOOR_DB`. `finetune` runs `training.finetune` with every clip (original and augmented copy) suppressed after its
+channel shift and before the front end; `robustness` runs `training.robustness` with each model's clips suppressed
+before the engine (the MFCC floor hears the raw clips). Not in the library or the engine: a probe first, the front end
+if it helps.
+
+`rnnoise` (session 33, `--rnnoise`) is a learned suppressor with its weights built in: RNNoise (Valin 2018, xiph's
+C library as built into the `pyrnnoise` wheel, whose `librnnoise.so` is called directly; `pip install --no-deps
+pyrnnoise`): 16 kHz resampled to 48 kHz with soxr, 10 ms frames through one stream state, the output's delay of
+`RNNOISE_DELAY` samples taken off, back to 16 kHz.
 """
 
+import ctypes
+import importlib.util
 import sys
+from functools import cache
+from pathlib import Path
 
 import numpy as np
+import soxr
 
 import keras_cpc.features
 from keras_cpc.audio import SAMPLE_RATE
@@ -27,9 +38,11 @@ RISE_DB_PER_SECOND = 5.0
 BIAS = 2.0  # the mean noise power over its tracked minimum
 DECISION = 0.98  # the decision-directed rule's weight of the last frame's clean estimate
 FLOOR_DB = -12.0
+RNNOISE_RATE = 48000
+RNNOISE_DELAY = 960  # samples at 48 kHz, measured: the lag of the output's peak cross-correlation with a clean input
 
 
-def suppress(audio: np.ndarray) -> np.ndarray:
+def wiener(audio: np.ndarray) -> np.ndarray:
     """`audio` through the Wiener filter, float32 of its length, aligned with the input (a stream gives the same
     samples `FFT - HOP` later: the gains follow the frames forward only)."""
     window = np.sqrt(np.hanning(FFT + 1)[:FFT]).astype(np.float64)
@@ -56,6 +69,44 @@ def suppress(audio: np.ndarray) -> np.ndarray:
     return (out[FFT - HOP:FFT - HOP + len(audio)] / 2).astype(np.float32)
 
 
+@cache
+def rnnoise_library() -> ctypes.CDLL:
+    """The `librnnoise.so` of the installed `pyrnnoise` wheel, its functions typed (its package is not imported: it
+    needs audiolab, matplotlib and more to load)."""
+    library = ctypes.CDLL(str(Path(importlib.util.find_spec("pyrnnoise").submodule_search_locations[0])
+                              / "librnnoise.so"))
+    library.rnnoise_create.restype = ctypes.c_void_p
+    library.rnnoise_create.argtypes = [ctypes.c_void_p]
+    library.rnnoise_destroy.argtypes = [ctypes.c_void_p]
+    library.rnnoise_process_frame.restype = ctypes.c_float
+    library.rnnoise_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
+                                              ctypes.POINTER(ctypes.c_float)]
+    return library
+
+
+def rnnoise(audio: np.ndarray) -> np.ndarray:
+    """`audio` through RNNoise, float32 of its length, aligned with the input."""
+    library = rnnoise_library()
+    frame = library.rnnoise_get_frame_size()
+    upsampled = soxr.resample(np.asarray(audio, np.float32), SAMPLE_RATE, RNNOISE_RATE)
+    padding = -len(upsampled) % frame + RNNOISE_DELAY + frame
+    samples = np.concatenate([upsampled, np.zeros(padding, np.float32)]) * 32768  # RNNoise works on int16's scale
+    out = np.zeros_like(samples)
+    pointer = ctypes.POINTER(ctypes.c_float)
+    state = library.rnnoise_create(None)
+    try:
+        for start in range(0, len(samples), frame):
+            chunk = np.ascontiguousarray(samples[start:start + frame])
+            library.rnnoise_process_frame(state, out[start:].ctypes.data_as(pointer), chunk.ctypes.data_as(pointer))
+    finally:
+        library.rnnoise_destroy(state)
+    aligned = out[RNNOISE_DELAY:RNNOISE_DELAY + len(upsampled)] / 32768
+    return soxr.resample(aligned, RNNOISE_RATE, SAMPLE_RATE)[:len(audio)].astype(np.float32)
+
+
+suppress = wiener
+
+
 class SuppressedStream(robustness.StreamPredictor):
     """The engine on suppressed clips, calibrated on the suppressed clips of the speaker."""
 
@@ -67,6 +118,10 @@ class SuppressedStream(robustness.StreamPredictor):
 
 
 def main() -> None:
+    global suppress
+    if sys.argv[1] == "--rnnoise":
+        suppress = rnnoise
+        del sys.argv[1]
     command, argv = sys.argv[1], sys.argv[2:]
     if command == "finetune":
         frontend = keras_cpc.features.apply_frontend
