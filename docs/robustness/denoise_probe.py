@@ -2,6 +2,10 @@
 
     python docs/robustness/denoise_probe.py [--rnnoise] finetune FINETUNE_OPTION...     (use a --cache of its own)
     python docs/robustness/denoise_probe.py [--rnnoise] robustness ROBUSTNESS_OPTION... (without --read-speech)
+    PYTHONPATH=.:benchmarks python docs/robustness/denoise_probe.py [--rnnoise] cost MODEL_DIR
+
+`cost` times the suppressor and the engine (`benchmarks/inference.py`'s real-time factor of `MODEL_DIR`, one thread, a
+prediction every 0.1 s) on the same `COST_SECONDS` of the sample clips, in one process: the median of three runs each.
 
 `wiener` (session 30, the default) is a textbook single-channel Wiener filter, causal and frame by frame as a stream
 would run it: STFT (32 ms sqrt-Hann windows every 8 ms), the noise power per bin tracked as the minimum of the
@@ -21,6 +25,8 @@ pyrnnoise`): 16 kHz resampled to 48 kHz with soxr, 10 ms frames through one stre
 import ctypes
 import importlib.util
 import sys
+import tempfile
+import time
 from functools import cache
 from pathlib import Path
 
@@ -28,7 +34,7 @@ import numpy as np
 import soxr
 
 import keras_cpc.features
-from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
 from training import finetune, robustness
 
 FFT = 512
@@ -117,6 +123,29 @@ class SuppressedStream(robustness.StreamPredictor):
         return super().__call__(suppress(audio))
 
 
+COST_SECONDS = 30.0
+
+
+def cost(model_dir: str) -> None:
+    """Prints the suppressor's and the engine's real-time factors on the same audio (one thread each)."""
+    from inference import SAMPLES, make_audio, real_time_factor  # benchmarks/, on PYTHONPATH for this command only
+    from report import cpu_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "audio.wav")
+        duration = make_audio(audio_files([SAMPLES]), COST_SECONDS, path, SAMPLE_RATE)
+        audio = load_audio(path)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            suppress(audio)
+            times.append(time.perf_counter() - start)
+        engine = real_time_factor(Path(model_dir), 1, 0.1, path, duration, 3)["rtf"]
+    suppressor = float(np.median(times)) / duration
+    print(f"{cpu_model()}: {suppress.__name__} RTF {suppressor:.4f}, the engine ({model_dir}, one thread, every 0.1 s) "
+          f"RTF {engine:.4f}, ratio {suppressor / engine:.2f}")
+
+
 def main() -> None:
     global suppress
     if sys.argv[1] == "--rnnoise":
@@ -130,8 +159,10 @@ def main() -> None:
     elif command == "robustness":
         robustness.StreamPredictor = SuppressedStream
         robustness.main(argv)
+    elif command == "cost":
+        cost(*argv)
     else:
-        raise SystemExit(f"{sys.argv[0]}: expected finetune or robustness, got {command}")
+        raise SystemExit(f"{sys.argv[0]}: expected finetune, robustness or cost, got {command}")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,37 @@
 """Probe (session 33): can a session's noise floor tell when a noise suppressor should be on?
 
-    PYTHONPATH=. python docs/robustness/gate_probe.py ../shared/data/ravdess ../shared/data/librispeech
+    PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py conditions RAVDESS BABBLE_FOLDER
+    PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py read-speech FOLDER MODEL_DIR
 
-For every condition of the protocol (`keras_cpc.channels.apply_condition`, the seeds `training.robustness` uses) and
-each of fold 0's held-out actors, over every sixth of their clips: the level of the 25 ms frames (10 ms hop) at the
-95th percentile minus the 10th (an SNR estimate, dB), and the standard deviation of the quietest fifth of the frames'
-levels (how stationary the floor is, dB); the medians over the actor's clips, one column per actor.
+`conditions`: for every condition of the protocol (`keras_cpc.channels.apply_condition`, the seeds
+`training.robustness` uses) and each of fold 0's held-out actors, over every sixth of their clips: the level of
+the 25 ms frames (10 ms hop) at the 95th percentile minus the 10th (an SNR estimate, dB), and the standard
+deviation of the quietest fifth of the frames' levels (how stationary the floor is, dB); the medians over the
+actor's clips, one column per actor.
+
+`read-speech`: the same two numbers over real recordings (each file of the folder), how many files the gate
+(`GATE_SNR_DB`, `GATE_DEVIATION_DB`) would suppress, and `training.robustness`'s read-speech statistics of the model
+on those files as they are and through RNNoise (`denoise_probe.rnnoise`).
 """
 
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
-from keras_cpc.audio import audio_files, load_audio
+from denoise_probe import rnnoise
+from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
 from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, apply_condition
+from training.robustness import read_speech_statistics
 
 ACTORS = ("02", "05", "12", "16", "17", "22")  # fold 0's test actors
 FRAME = 400
 HOP = 160
+GATE_SNR_DB = 35.0  # the suppressor on below this SNR estimate
+GATE_DEVIATION_DB = 1.0  # and below this deviation of the floor
 
 
 def frame_levels(audio: np.ndarray) -> np.ndarray:
@@ -34,7 +47,8 @@ def floor_statistics(audio: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(levels, 95) - np.percentile(levels, 10)), float(np.std(quiet))
 
 
-def main(ravdess: str, babble_folder: str) -> None:
+def conditions(ravdess: str, babble_folder: str) -> None:
+    """Prints the table of the two statistics per condition and held-out actor."""
     babble = [load_audio(path) for path in audio_files([babble_folder])[:BABBLE_SOURCES]]
     print("| condition | SNR estimate per actor, dB | floor's standard deviation per actor, dB |\n|---|---|---|")
     for condition in CONDITIONS:
@@ -48,5 +62,24 @@ def main(ravdess: str, babble_folder: str) -> None:
         print(f"| {condition} | {' '.join(f'{v:.1f}' for v in snr)} | {' '.join(f'{v:.2f}' for v in spread)} |")
 
 
+def read_speech(folder: str, model: str) -> None:
+    """Prints the gate's statistics over `folder`'s recordings and the model's read-speech statistics on the files it
+    would suppress, as recorded and suppressed."""
+    files = audio_files([folder])
+    statistics = np.array([floor_statistics(load_audio(path)) for path in files])
+    snr, spread = statistics.T
+    gated = [path for path, s, d in zip(files, snr, spread) if s < GATE_SNR_DB and d < GATE_DEVIATION_DB]
+    percentiles = [5, 25, 50, 75, 95]
+    print(f"{len(files)} files; SNR estimate's {percentiles}th percentiles "
+          f"{np.round(np.percentile(snr, percentiles), 1)} dB; the floor's deviation's "
+          f"{np.round(np.percentile(spread, percentiles), 2)} dB; the gate suppresses {len(gated)}")
+    with tempfile.TemporaryDirectory() as temporary:
+        suppressed = [Path(temporary, f"{path.stem}.flac") for path in gated]
+        for path, out in zip(gated, suppressed):
+            soundfile.write(out, rnnoise(load_audio(path)), SAMPLE_RATE)
+        for name, paths in (("as recorded", gated), ("through RNNoise", suppressed)):
+            print(name, json.dumps(read_speech_statistics([model], paths)[model]))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    {"conditions": conditions, "read-speech": read_speech}[sys.argv[1]](*sys.argv[2:])
