@@ -25,6 +25,7 @@ import soundfile
 from denoise_probe import rnnoise
 from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
 from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, apply_condition
+from keras_cpc.speech_frames import frame_powers
 from training.robustness import read_speech_statistics
 
 ACTORS = ("02", "05", "12", "16", "17", "22")  # fold 0's test actors
@@ -35,9 +36,9 @@ GATE_DEVIATION_DB = 1.0  # and below this deviation of the floor
 
 
 def frame_levels(audio: np.ndarray) -> np.ndarray:
-    """The mean square of each 25 ms frame every 10 ms, in dB."""
-    starts = np.arange(0, len(audio) - FRAME, HOP)
-    return 10 * np.log10(np.array([np.mean(audio[s:s + FRAME] ** 2) for s in starts]) + 1e-12)
+    """The mean square of each 25 ms frame every 10 ms that starts before the last frame's start, in dB."""
+    frames = len(range(0, len(audio) - FRAME, HOP))
+    return 10 * np.log10(frame_powers(audio, frames, FRAME, HOP, remove_dc=False) + 1e-12)
 
 
 def floor_statistics(audio: np.ndarray) -> tuple[float, float]:
