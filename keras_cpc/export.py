@@ -33,6 +33,7 @@ from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, Recogni
 from keras_cpc.models.ensemble import Recognizer, ensemble_member, feature_width, first_member
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics
 from keras_cpc.speech_frames import speech_frame_settings, speech_mask
+from keras_cpc.suppression import SuppressionSettings, suppression_config
 
 T = TypeVar("T")
 QUANTIZATIONS = ("none", "dynamic", "int8")
@@ -68,7 +69,8 @@ class StreamingConfig:
     pitch: int  # pitch features appended after the MFCCs (`keras_cpc.layers.Pitch`; 0: none)
     outputs: tuple[str, ...]
     output_scale: tuple[float, float]
-    frontend: dict  # what the audio goes through before the step model (keras_cpc.loudness.frontend_config)
+    frontend: dict  # what the audio goes through before the step model (keras_cpc.loudness.frontend_config,
+    # keras_cpc.speech_frames.speech_frame_config, keras_cpc.suppression.suppression_config)
     features: dict  # per-speaker normalisation of the contexts (keras_cpc.speaker_features.FeatureSettings), or {}
     quantization: dict[str, str]  # applied per model: none, dynamic or int8
     float_ops: dict[str, tuple[str, ...]]  # ops of each int8 model that compute in float32
@@ -289,8 +291,10 @@ def export_streaming(
     model_version: str = "unversioned",
     training_data: str = "unspecified",
     licence: str = "unspecified",
+    suppression: SuppressionSettings | None = None,
 ) -> StreamingConfig:
-    """Writes `cpc_step.tflite`, `head.tflite` and `model.json` to `out`; returns the config."""
+    """Writes `cpc_step.tflite`, `head.tflite` and `model.json` to `out`; returns the config. The front end is the
+    recognizer's, with `suppression` after it if given (a stage the engine runs that training did not need)."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize {quantize!r} is not one of {QUANTIZATIONS}")
     field, frame_hop = encoder.receptive_field, encoder.hop_length
@@ -312,7 +316,8 @@ def export_streaming(
         window_frames=window_frames, state_size=autoregressor.units, mfccs=recognizer.mfccs,
         mfcc_band=append.mfcc.band if append else None, pitch=append.pitch_features if append else 0,
         outputs=DIMENSIONS,
-        output_scale=(-1.0, 1.0), frontend=recognizer.frontend, features=feature_settings(recognizer, frame_hop),
+        output_scale=(-1.0, 1.0), frontend=recognizer.frontend | suppression_config(suppression),
+        features=feature_settings(recognizer, frame_hop),
         quantization={}, float_ops={}, int8_weight_ops={},
         model_version=model_version, training_data=training_data, licence=licence)
     windows = representative_windows(files, encoder, autoregressor, config, append) if files else None

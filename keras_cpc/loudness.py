@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from keras_cpc.suppression import suppress_noise, suppression_settings
+
 SAMPLE_RATE = 16000
 BIN_DB = 0.25
 FLOOR_DBFS = -100.0
@@ -195,7 +197,8 @@ def frontend_settings(frontend: dict | None) -> LevelSettings | None:
 
 def apply_frontend(audio: np.ndarray, frontend: dict | None, sample_rate: int = SAMPLE_RATE,
                    calibration: float | None = None) -> np.ndarray:
-    """A whole waveform through a recorded front end, calibrated with its speaker's level when given
-    (unchanged for raw audio)."""
-    settings = frontend_settings(frontend)
-    return audio if settings is None else normalize_level(audio, settings, sample_rate, calibration)
+    """A whole waveform through a recorded front end: the level normalisation, calibrated with its speaker's level
+    when given, then the noise suppression (`keras_cpc.suppression`), each if it has it (unchanged for raw audio)."""
+    settings, suppression = frontend_settings(frontend), suppression_settings(frontend)
+    audio = audio if settings is None else normalize_level(audio, settings, sample_rate, calibration)
+    return audio if suppression is None else suppress_noise(audio, suppression, sample_rate)

@@ -31,6 +31,7 @@ from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, ensemble_of
 from keras_cpc.speaker_features import FeatureSettings, to_reference
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config, speech_mask
+from keras_cpc.suppression import SuppressionSettings
 from training import export, heldout, linear_baseline, robustness
 
 REPO = Path(__file__).resolve().parents[1]
@@ -272,6 +273,32 @@ def test_a_quieter_or_louder_stream_gives_the_same_estimates(models, audio):
         np.testing.assert_allclose(scaled_contexts, contexts, atol=1e-4)  # 3e-7 at -20 dB, 3e-5 at +9.5 dB
     raw, raw_loud = run(audio, front_end=False)[1], run(audio * 3, front_end=False)[1]
     assert np.abs(raw_loud - raw).max() > 1e-2  # this tiny random model's GRU saturates: 0.02
+
+
+def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(models, audio):
+    """An export with `--suppression` (here without its gate) records it after the recognizer's front end; the engine
+    runs it, a stream in chunks of any size predicts as the Keras model on the whole clip through that front end, and
+    the level normalisation before it keeps the estimates of a quieter or louder recording within 0.02."""
+    cpc, recognizer, folder = models
+    out = folder.parent / "suppressed"
+    export.main(["--cpc", str(folder.parent / "cpc.keras"), "--recognizer", str(folder.parent / "recognizer.keras"),
+                 "--out", str(out), "--window-seconds", str(WINDOW_SECONDS), "--suppression", "3",
+                 "--suppression-always"])
+    frontend = json.loads((out / "model.json").read_text())["frontend"]
+    assert frontend == recognizer.frontend | {"suppression": vars(SuppressionSettings(3, gate_snr_db=None))}
+    contexts = export.stream_contexts(audio, cpc.encoder, cpc.autoregressor, frontend)
+    assert np.abs(contexts - _contexts(cpc, audio)[None]).max() > 1e-3  # suppressed: other contexts
+
+    def run(samples, size):
+        stream = StreamingRecognizer(out)
+        predictions = [p for start in range(0, len(samples), size) for p in stream.push(samples[start:start + size])]
+        return np.array([p[1:] for p in predictions + stream.flush()])
+
+    expected = run(audio, 123)
+    np.testing.assert_allclose(expected[-1], export.window_prediction(recognizer, contexts, 50), atol=1e-4)
+    np.testing.assert_array_equal(run(audio, 5000), expected)
+    for scale in (0.1, 3.0):
+        np.testing.assert_allclose(run(audio * scale, 1600), expected, atol=0.02)
 
 
 def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):

@@ -35,6 +35,7 @@ from keras_cpc.export import (
     window_prediction,
 )
 from keras_cpc.features import file_digest
+from keras_cpc.suppression import LEVELS, SuppressionSettings
 from training import non_negative_int, run_cli
 
 logger = logging.getLogger("training.export")
@@ -64,8 +65,8 @@ def largest_difference(out: str | os.PathLike, encoder, autoregressor, recognize
     engine) and the Keras parts' on the same window of contexts."""
     stream = StreamingRecognizer(out, interval=math.inf)  # only the last prediction counts: the head runs once
     streamed = (stream.push(audio) + stream.flush())[-1][1:]
-    contexts = stream_contexts(audio, encoder, autoregressor, recognizer.frontend, features=stream.config["features"],
-                               append=recognizer.appended_mfccs())
+    contexts = stream_contexts(audio, encoder, autoregressor, stream.config["frontend"],
+                               features=stream.config["features"], append=recognizer.appended_mfccs())
     expected = window_prediction(recognizer, contexts, stream.config["window_frames"])
     return float(np.abs(np.array(streamed) - expected).max())
 
@@ -97,10 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="context the head sees (5 s holds 99%% of RAVDESS utterances whole)")
     parser.add_argument("--representative", nargs="+", default=(), metavar="FILE_OR_DIR",
                         help="real speech to calibrate int8 quantization")
+    parser.add_argument("--suppression", type=int, choices=LEVELS, metavar="LEVEL",
+                        help="WebRTC noise suppression (keras_cpc.suppression) behind the recognizer's front end, "
+                             "from 1 (about 6 dB of steady noise removed) to 4 (21 dB), when its gate finds the "
+                             "stream noisy; default: none")
+    parser.add_argument("--suppression-always", action="store_true",
+                        help="with --suppression: suppress every stream, without the gate")
     parser.add_argument("--model-version", help="version string (default: digest of the input models)")
     parser.add_argument("--training-data", default="unspecified", help="corpora the models were trained on")
     parser.add_argument("--licence", default="unspecified", help="licence of the exported models")
     return parser
+
+
+def suppression(args: argparse.Namespace) -> SuppressionSettings | None:
+    """The noise suppression the options ask for, if any."""
+    if args.suppression is None:
+        if args.suppression_always:
+            raise ValueError("--suppression-always needs --suppression LEVEL")
+        return None
+    return SuppressionSettings(args.suppression, gate_snr_db=None) if args.suppression_always \
+        else SuppressionSettings(args.suppression)
 
 
 def export(args: argparse.Namespace) -> None:
@@ -116,7 +133,8 @@ def export(args: argparse.Namespace) -> None:
     shutil.rmtree(partial, ignore_errors=True)  # from an export that died
     config = export_streaming(partial, encoder, autoregressor, recognizer, args.hop_seconds,
                               args.window_seconds, args.quantize, representative, version,
-                              args.training_data, args.licence)
+                              args.training_data, args.licence,
+                              suppression(args))
     name, audio = check_signal(representative, config.chunk_samples)
     difference = largest_difference(partial, encoder, autoregressor, recognizer, audio)
     if set(config.quantization.values()) == {"none"} and difference > FLOAT_TOLERANCE:

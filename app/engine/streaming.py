@@ -19,6 +19,7 @@ from ai_edge_litert.interpreter import Interpreter
 from keras_cpc.loudness import LevelNormalizer, frontend_settings
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics, frame_statistics
 from keras_cpc.speech_frames import SpeechFrames, frame_powers, speech_frame_settings
+from keras_cpc.suppression import NoiseSuppressor, suppression_settings
 
 Recordings = Callable[[], Iterable[Iterable[np.ndarray]]]  # each call: a speaker's recordings, each as sample blocks
 
@@ -137,7 +138,9 @@ class StreamingRecognizer:
         try:
             level = frontend_settings(self.config.get("frontend"))
             speech = speech_frame_settings(self.config.get("frontend"))
-        except ValueError as error:
+            suppression = suppression_settings(self.config.get("frontend"))
+            self.suppressor = NoiseSuppressor(suppression, self.sample_rate) if suppression is not None else None
+        except (ValueError, ImportError) as error:
             raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
         self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
         self.speech = SpeechFrames(speech, self.config["frame_hop"], self.sample_rate) if speech is not None else None
@@ -241,6 +244,8 @@ class StreamingRecognizer:
             self.speaker_features.reset()
         if self.speech is not None:
             self.speech.reset()
+        if self.suppressor is not None:
+            self.suppressor.reset()
         self._pending = np.zeros(0, np.float32)
         self._state = np.zeros((1, self.config["state_size"]), np.float32)
         self._window = np.zeros((2 * self.config["window_frames"], self.config["feature_size"]), np.float32)
@@ -254,7 +259,7 @@ class StreamingRecognizer:
 
     def flush(self) -> list[Prediction]:
         """Ends the stream: a last prediction from any frames not yet predicted from; then `reset`."""
-        predictions = self._add_hops(self._contexts(self.level.flush())) if self.level is not None else []
+        predictions = self._add_hops(self._contexts(self._front_end_rest()))
         for contexts in self._last_contexts():
             self._add(contexts)
         if self._heard > self._predicted and self._frames:
@@ -273,8 +278,17 @@ class StreamingRecognizer:
         return self._window[start:start + size]
 
     def _front_end(self, samples: np.ndarray) -> np.ndarray:
-        """Samples through the level normalisation (those of its complete blocks), if the model has one."""
-        return self.level.push(samples) if self.level is not None else samples
+        """Samples through the level normalisation and the noise suppression, if the model has them (the samples
+        they have ready)."""
+        samples = self.level.push(samples) if self.level is not None else samples
+        return self.suppressor.push(samples) if self.suppressor is not None else samples
+
+    def _front_end_rest(self) -> np.ndarray:
+        """The samples the front end still holds at the end of a stream."""
+        samples = self.level.flush() if self.level is not None else np.zeros(0, np.float32)
+        if self.suppressor is not None:
+            samples = np.concatenate([self.suppressor.push(samples), self.suppressor.flush()])
+        return samples
 
     def _contexts(self, samples: np.ndarray) -> Iterator[np.ndarray]:
         """Adds samples that went through the front end; yields the raw contexts `(frames, feature_size)` of
@@ -300,8 +314,7 @@ class StreamingRecognizer:
         """The raw contexts of a whole recording given as sample blocks, streamed from the present state."""
         for block in blocks:
             yield from self._contexts(self._front_end(np.asarray(block, np.float32).reshape(-1)))
-        if self.level is not None:
-            yield from self._contexts(self.level.flush())
+        yield from self._contexts(self._front_end_rest())
         yield from self._last_contexts()
 
     def _step_contexts(self, chunk: np.ndarray, frames: int | None = None) -> np.ndarray:

@@ -10,7 +10,8 @@
 #    bounded, with 3 augmented copies of the training audio (each of their files with its own gain within +-10 dB,
 #    so that loudness within a speaker is a weaker cue), validated and saved as the weights' moving average, the
 #    attention on the mean of each run of 8 frames, with 20 MFCCs and the voicing and pitch appended to each CPC
-#    context; their ensemble (the mean of their estimates, training.ensemble) -> assets/models/emotion/recognizer.keras
+#    context; their ensemble (the mean of their estimates, training.ensemble) -> assets/models/emotion/recognizer.keras;
+#    kept if it is there (delete it to finetune again)
 # 3. LiteRT exports (hop 0.1 s, window 5 s): emotion/float and emotion/int8 (int8 weights in both
 #    models, dynamic-range quantization: 2.84 MB; benchmarks/README.md)
 # 4. held-out CCC of the Keras, float and int8 models -> emotion/heldout.json, the outputs on
@@ -36,17 +37,20 @@ if [ ! -f $models/cpc_librispeech.keras ]; then
 fi
 
 mkdir -p $models/emotion
-members=()
-for run in 0 1 2; do
-    # --weight-decay 0: as the RAVDESS grid (docs/results.md), whose runs kept Keras's no-op decoupled decay
-    $py -m training.finetune "${fold[@]}" --system precpc --cpc $models/cpc_librispeech.keras --run $run \
-        --weight-decay 0 --augment 3 --speaker-features --variance-floor 0.05 --speech-frames --weight-average 0.995 \
-        --frame-average 8 --mfccs 20 --pitch --utterance-gain 10 --cache $work/cache --out $work/recognizer-run$run
-    members+=($work/recognizer-run$run/recognizer.keras)
-    for plot in curves scatter; do cp $work/recognizer-run$run/$plot.png $models/emotion/$plot-run$run.png; done
-done
-$py -m training.ensemble --members "${members[@]}" --out $models/emotion/recognizer.keras
-strip_optimizer $models/emotion/recognizer.keras
+if [ ! -f $models/emotion/recognizer.keras ]; then
+    members=()
+    for run in 0 1 2; do
+        # --weight-decay 0: as the RAVDESS grid (docs/results.md), whose runs kept Keras's no-op decoupled decay
+        $py -m training.finetune "${fold[@]}" --system precpc --cpc $models/cpc_librispeech.keras --run $run \
+            --weight-decay 0 --augment 3 --speaker-features --variance-floor 0.05 --speech-frames \
+            --weight-average 0.995 --frame-average 8 --mfccs 20 --pitch --utterance-gain 10 --cache $work/cache \
+            --out $work/recognizer-run$run
+        members+=($work/recognizer-run$run/recognizer.keras)
+        for plot in curves scatter; do cp $work/recognizer-run$run/$plot.png $models/emotion/$plot-run$run.png; done
+    done
+    $py -m training.ensemble --members "${members[@]}" --out $models/emotion/recognizer.keras
+    strip_optimizer $models/emotion/recognizer.keras
+fi
 
 # the day and the recognizer's digest: a model rebuilt the same day is another version (saved calibrations are per version)
 version="precpc-ravdess-fold0-$(date -u +%Y%m%d)-$(sha256sum $models/emotion/recognizer.keras | cut -c1-8)"

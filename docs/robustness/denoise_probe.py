@@ -1,8 +1,10 @@
-"""Probe (sessions 30 and 33): would a causal noise-suppressing front end before CPC bring valence back in noise?
+"""Probe (sessions 30, 33 and 34): would a causal noise-suppressing front end before CPC bring valence back in noise?
 
-    python docs/robustness/denoise_probe.py [--rnnoise] finetune FINETUNE_OPTION...     (use a --cache of its own)
-    python docs/robustness/denoise_probe.py [--rnnoise] robustness ROBUSTNESS_OPTION... (without --read-speech)
-    PYTHONPATH=.:benchmarks python docs/robustness/denoise_probe.py [--rnnoise] cost MODEL_DIR
+    python docs/robustness/denoise_probe.py [--rnnoise | --webrtc LEVEL] finetune FINETUNE_OPTION...
+    python docs/robustness/denoise_probe.py [--rnnoise | --webrtc LEVEL] robustness ROBUSTNESS_OPTION...
+    PYTHONPATH=.:benchmarks python docs/robustness/denoise_probe.py [--rnnoise | --webrtc LEVEL] cost MODEL_DIR
+
+(`finetune` with a --cache of its own; `robustness` without --read-speech.)
 
 `cost` times the suppressor and the engine (`benchmarks/inference.py`'s real-time factor of `MODEL_DIR`, one thread, a
 prediction every 0.1 s) on the same `COST_SECONDS` of the sample clips, in one process: the median of three runs each.
@@ -20,6 +22,10 @@ if it helps.
 C library as built into the `pyrnnoise` wheel, whose `librnnoise.so` is called directly; `pip install --no-deps
 pyrnnoise`): 16 kHz resampled to 48 kHz with soxr, 10 ms frames through one stream state, the output's delay of
 `RNNOISE_DELAY` samples taken off, back to 16 kHz.
+
+`webrtc` (session 34, `--webrtc LEVEL`, 0 for its high-pass filter alone) is WebRTC's suppressor as the
+`webrtc-noise-gain` wheel runs it, on the raw clip, before the level normalisation, its high-pass filter left in. The
+engine's front end (`keras_cpc.suppression`) grew out of it: after the level normalisation, the filter undone.
 """
 
 import ctypes
@@ -46,6 +52,8 @@ DECISION = 0.98  # the decision-directed rule's weight of the last frame's clean
 FLOOR_DB = -12.0
 RNNOISE_RATE = 48000
 RNNOISE_DELAY = 960  # samples at 48 kHz, measured: the lag of the output's peak cross-correlation with a clean input
+WEBRTC_FRAME = 160  # 10 ms at 16 kHz, the only frame it takes
+WEBRTC_DELAY = 96  # samples, measured as RNNOISE_DELAY was
 
 
 def wiener(audio: np.ndarray) -> np.ndarray:
@@ -110,6 +118,19 @@ def rnnoise(audio: np.ndarray) -> np.ndarray:
     return soxr.resample(aligned, RNNOISE_RATE, SAMPLE_RATE)[:len(audio)].astype(np.float32)
 
 
+def webrtc(audio: np.ndarray, level: int) -> np.ndarray:
+    """`audio` through WebRTC's noise suppressor at `level` (1-4) with its gain control off, float32 of its length,
+    aligned with the input."""
+    from webrtc_noise_gain import AudioProcessor
+
+    processor = AudioProcessor(0, level)
+    padded = np.concatenate([audio, np.zeros(-(len(audio) + WEBRTC_DELAY) % WEBRTC_FRAME + WEBRTC_DELAY, np.float32)])
+    samples = np.clip(np.round(padded * 32768), -32768, 32767).astype(np.int16)
+    out = b"".join(processor.Process10ms(samples[start:start + WEBRTC_FRAME].tobytes()).audio
+                   for start in range(0, len(samples), WEBRTC_FRAME))
+    return (np.frombuffer(out, np.int16)[WEBRTC_DELAY:WEBRTC_DELAY + len(audio)] / 32768).astype(np.float32)
+
+
 suppress = wiener
 
 
@@ -151,6 +172,11 @@ def main() -> None:
     if sys.argv[1] == "--rnnoise":
         suppress = rnnoise
         del sys.argv[1]
+    elif sys.argv[1] == "--webrtc":
+        level = int(sys.argv[2])
+        suppress = lambda audio: webrtc(audio, level)  # noqa: E731
+        suppress.__name__ = f"webrtc{level}"
+        del sys.argv[1:3]
     command, argv = sys.argv[1], sys.argv[2:]
     if command == "finetune":
         frontend = keras_cpc.features.apply_frontend

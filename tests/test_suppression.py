@@ -1,0 +1,169 @@
+"""Tests of keras_cpc.suppression: its framing and alignment against a direct run of WebRTC's frames, streaming
+against the whole recording, and what it does to speech and to steady noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+from webrtc_noise_gain import AudioProcessor
+
+from keras_cpc.loudness import LevelSettings, apply_frontend, frontend_config, normalize_level
+from keras_cpc.suppression import (
+    DELAY,
+    FRAME,
+    HIGH_PASS,
+    LOW_EDGE_HZ,
+    LowBandRestorer,
+    NoiseGate,
+    NoiseSuppressor,
+    SuppressionSettings,
+    suppress_noise,
+    suppression_config,
+    suppression_settings,
+)
+
+
+def webrtc(samples: np.ndarray, level: int) -> np.ndarray:
+    """int16 samples, a whole number of 10 ms frames, each frame through one processor."""
+    processor = AudioProcessor(0, level)
+    return np.concatenate([np.frombuffer(processor.Process10ms(frame.tobytes()).audio, np.int16)
+                           for frame in samples.reshape(-1, 160)])
+
+
+def restored(audio: np.ndarray) -> np.ndarray:
+    """The high-pass filter's inverse with its zeros at DC made poles at the low corner, by SciPy."""
+    pole = np.exp(-2 * np.pi * LOW_EDGE_HZ / 16000)
+    (gain, *_), denominator = HIGH_PASS
+    return lfilter(np.array(denominator) / gain, [1, -2 * pole, pole**2], audio)
+
+
+def reference(audio: np.ndarray, level: int) -> np.ndarray:
+    """The recording zero-padded to whole 10 ms frames plus the delay, each frame through one processor, the
+    output's low band restored, shifted back by the delay."""
+    samples = np.clip(np.round(audio.astype(np.float64) * 32768), -32768, 32767).astype(np.int16)
+    padded = np.zeros((len(samples) + DELAY) // 160 * 160 + 160, np.int16)
+    padded[:len(samples)] = samples
+    return restored(webrtc(padded, level) / 32768)[DELAY:DELAY + len(audio)]
+
+
+ALWAYS = SuppressionSettings(gate_snr_db=None)
+
+
+def snr_db(reference_audio: np.ndarray, audio: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference_audio**2) / np.sum((audio - reference_audio) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def speech(speech_clip) -> np.ndarray:
+    return speech_clip[:40000]
+
+
+def test_the_whole_recording_matches_webrtc_run_frame_by_frame(speech):
+    np.testing.assert_allclose(suppress_noise(speech, SuppressionSettings(3, gate_snr_db=None)), reference(speech, 3),
+                               atol=1e-6)
+
+
+def test_webrtc_filters_its_input_with_the_high_pass_filter_restored():
+    noise = np.round(np.random.default_rng(0).normal(0, 3000, 16000)).astype(np.int16)
+    np.testing.assert_allclose(webrtc(noise, 0), lfilter(*HIGH_PASS, noise), atol=1)  # 0: no suppression
+
+
+def test_the_restorer_leaves_a_high_pass_filter_at_the_low_corner():
+    noise = np.random.default_rng(0).normal(0, 0.1, 32000)
+    restorer, filtered = LowBandRestorer(), lfilter(*HIGH_PASS, noise)
+    streamed = np.concatenate([restorer(filtered[start:start + 700]) for start in range(0, len(noise), 700)])
+    np.testing.assert_allclose(streamed, restored(filtered), atol=1e-6)
+    pole = np.exp(-2 * np.pi * LOW_EDGE_HZ / 16000)
+    high_pass = lfilter([1, -2, 1], [1, -2 * pole, pole**2], noise)
+    assert np.abs(streamed - high_pass).max() < 0.03 * noise.std()  # the source's rounded coefficients
+
+
+@pytest.mark.parametrize("length", [0, 50, DELAY, 160, 161, 40000])
+@pytest.mark.parametrize("gated", [False, True])
+def test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech, length, gated):
+    audio, settings = noisy_speech[:length], SuppressionSettings() if gated else ALWAYS
+    whole = suppress_noise(audio, settings)
+    assert whole.dtype == np.float32 and len(whole) == length
+    rng = np.random.default_rng(length)
+    suppressor, parts, start = NoiseSuppressor(settings), [], 0
+    while start < length:
+        size = int(rng.integers(1, 700))
+        parts.append(suppressor.push(audio[start:start + size]))
+        start += size
+    parts.append(suppressor.flush())
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    np.testing.assert_array_equal(np.concatenate([suppressor.push(audio), suppressor.flush()]), whole)  # a new stream
+
+
+def test_speech_comes_out_aligned_and_nearly_unchanged(speech):
+    out = suppress_noise(speech, ALWAYS)
+    lags = range(-200, 201)
+    correlations = [np.dot(np.roll(out, lag), speech) for lag in lags]
+    assert abs(lags[int(np.argmax(correlations))]) <= 1  # its group delay is not a whole number of samples
+    assert snr_db(speech, out) > 15  # off by a sample, 8 dB less; with WebRTC's high-pass filter, 9 dB
+
+
+def test_steady_noise_is_removed_by_about_the_level_asked_for():
+    noise = np.random.default_rng(0).normal(0, 0.01, 3 * 16000).astype(np.float32)
+    removed = [10 * np.log10(np.mean(noise[16000:] ** 2) / np.mean(
+        suppress_noise(noise, SuppressionSettings(level, gate_snr_db=None))[16000:] ** 2)) for level in (1, 2, 3, 4)]
+    np.testing.assert_allclose(removed, [6, 12, 18, 21], atol=2.5)  # after a second to learn the noise
+
+
+@pytest.fixture(scope="module")
+def noisy_speech(speech) -> np.ndarray:
+    """1 s of speech, a 1 s pause, 1 s of speech, under white noise 10 dB below the speech."""
+    clip = np.concatenate([speech[:16000], np.zeros(16000, np.float32), speech[16000:32000]])
+    noise = np.random.default_rng(1).normal(0, 1, len(clip)).astype(np.float32)
+    return clip + noise * np.sqrt(np.mean(speech[:32000] ** 2) / np.mean(noise**2) / 10)
+
+
+def test_noise_in_a_pause_is_removed_and_speech_keeps_its_level(speech, noisy_speech):
+    out = suppress_noise(noisy_speech)
+    clip = np.concatenate([speech[:16000], np.zeros(16000, np.float32), speech[16000:32000]])
+    pause, talk = slice(17600, 30400), slice(32000, 48000)
+    assert 10 * np.log10(np.mean(noisy_speech[pause] ** 2) / np.mean(out[pause] ** 2)) > 9  # level 2: about 12 dB
+    assert abs(10 * np.log10(np.mean(out[talk] ** 2) / np.mean(clip[talk] ** 2))) < 1.5
+
+
+def test_the_gate_passes_clean_speech_untouched_and_opens_in_noise_after_half_a_second(speech, noisy_speech):
+    silence = np.zeros(8000, np.float32)
+    clean = np.concatenate([silence, speech[:16000], np.zeros(16000, np.float32), speech[16000:32000]])
+    np.testing.assert_array_equal(suppress_noise(clean), clean)  # its spread: over 100 dB
+    noisy = np.concatenate([noisy_speech[16000:24000], noisy_speech])  # half a second of the noise first
+    out, opened = suppress_noise(noisy), 49 * FRAME - DELAY  # the 50th frame fades in, aligned with its input
+    np.testing.assert_array_equal(out[:opened], noisy[:opened])
+    assert np.abs(out[opened:opened + FRAME] - noisy[opened:opened + FRAME]).max() > 1e-3
+    np.testing.assert_allclose(out[opened + FRAME:], suppress_noise(noisy, ALWAYS)[opened + FRAME:], atol=1e-7)
+
+
+def test_the_gate_estimates_the_spread_of_the_frame_levels_as_weighted_percentiles_do():
+    rng = np.random.default_rng(3)
+    frames = rng.normal(0, 1, (900, FRAME)) * 10 ** (rng.uniform(-80, -20, 900) / 20)[:, None]
+    gate = NoiseGate(snr_db=35.0, memory_seconds=2.0, min_seconds=0.5)
+    for frame in frames:
+        gate.push(frame)
+    levels = 10 * np.log10(np.mean(frames**2, axis=1))
+    weights = np.exp(-np.arange(len(frames))[::-1] * FRAME / 16000 / 2.0)
+    order = np.argsort(levels)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    low, high = (levels[order][np.searchsorted(cumulative, q)] for q in (0.10, 0.95))
+    assert abs(gate.snr_estimate_db - (high - low)) <= 2 * NoiseGate.BIN_DB
+
+
+def test_the_front_end_suppresses_after_the_level_normalisation(speech):
+    frontend = frontend_config(LevelSettings()) | suppression_config(SuppressionSettings(2))
+    np.testing.assert_array_equal(apply_frontend(speech, frontend, calibration=-30.0),
+                                  suppress_noise(normalize_level(speech, LevelSettings(), calibration=-30.0)))
+    assert suppression_settings(frontend) == SuppressionSettings(2)
+    assert suppression_settings(frontend_config(LevelSettings())) is None
+
+
+def test_bad_settings_are_errors():
+    with pytest.raises(ValueError, match="suppression level 5"):
+        SuppressionSettings(5)
+    with pytest.raises(ValueError, match="unknown noise suppression settings"):
+        suppression_settings({"suppression": {"strength": 2}})
+    with pytest.raises(ValueError, match="16000 Hz, not 8000 Hz"):
+        NoiseSuppressor(sample_rate=8000)
