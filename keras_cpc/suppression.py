@@ -1,13 +1,16 @@
-"""Noise suppression: WebRTC's stationary-noise suppressor behind the level normalisation, causal so that it
+"""Noise suppression: WebRTC's stationary-noise suppressor behind the level normalisation, gated, causal so that it
 streams (NumPy and the `webrtc-noise-gain` wheel only).
 
 Steady noise (a fan, a hum, a hiss) fills the pauses and the spectrum's valleys that carry valence: at 10 dB SNR of
-white noise the shipped model lost .36 of valence CCC. WebRTC's suppressor (the one in every browser call) tracks
-the noise spectrum and removes what stays steady; a talker in the background or a room's tail it mostly leaves
-alone, so it needs no gate (docs/results.md, session 34). It runs on 10 ms frames of 16-bit samples at 16 kHz with
-its automatic gain off, after the level normalisation: its input then has the speech level the model's does, and a
-quiet recording is suppressed as a loud one is. Its output lags by `DELAY` samples, which `NoiseSuppressor` takes
-off, so that a stream suppressed chunk by chunk equals the whole recording suppressed at once, sample for sample.
+white noise the session 29 model lost .36 of valence CCC. WebRTC's suppressor (the one in browser calls) tracks the
+noise spectrum and removes what stays steady. It runs on 10 ms frames of 16-bit samples at 16 kHz with its automatic
+gain off, after the level normalisation: its input then has the speech level the model's has, and a quiet recording
+is suppressed as a loud one is. Everything WebRTC runs first goes through a 100 Hz high-pass filter, which alone cost
+.03 of valence and dominance on clean speech; `LowBandRestorer` undoes it down to 20 Hz. Always on, the suppressor
+still cost a little where there is no steady noise (rooms, the telephone band), so `NoiseGate` turns it on only for a
+noisy stream, fading over one frame. Its output lags by `DELAY` samples, which `NoiseSuppressor` takes off (the raw
+samples it fades with are delayed to match), so that a stream suppressed chunk by chunk equals the whole recording
+suppressed at once, sample for sample. docs/results.md, session 34, has the measurements.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ class SuppressionSettings:
 class NoiseGate:
     """Whether a stream is noisy: the 95th minus the 10th percentile of the levels of its 10 ms frames (loud speech
     against the floor of its pauses: an SNR estimate), the past forgotten with a time constant of `memory_seconds`,
-    below `snr_db` once `min_seconds` of frames above digital silence were heard. Frame levels are kept in a histogram of `BIN_DB` bins, so that a
-    frame costs the same after an hour as after a second."""
+    below `snr_db` once `min_seconds` of frames above digital silence were heard. Frame levels are kept in a histogram
+    of `BIN_DB` bins, so that a frame costs the same after an hour as after a second."""
 
     BIN_DB = 0.5
     FLOOR_DBFS = -120.0  # quieter frames (digital silence) count in the lowest bin

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import math
 import re
 import subprocess
@@ -275,7 +276,7 @@ def test_a_quieter_or_louder_stream_gives_the_same_estimates(models, audio):
     assert np.abs(raw_loud - raw).max() > 1e-2  # this tiny random model's GRU saturates: 0.02
 
 
-def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(models, audio):
+def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(models, audio, monkeypatch, caplog):
     """An export with `--suppression` (here without its gate) records it after the recognizer's front end; the engine
     runs it, a stream in chunks of any size predicts as the Keras model on the whole clip through that front end, and
     the level normalisation before it keeps the estimates of a quieter or louder recording within 0.02."""
@@ -299,6 +300,10 @@ def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(m
     np.testing.assert_array_equal(run(audio, 5000), expected)
     for scale in (0.1, 3.0):
         np.testing.assert_allclose(run(audio * scale, 1600), expected, atol=0.02)
+    monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)  # a platform without its wheel
+    with caplog.at_level(logging.WARNING, "app.engine.streaming"):
+        assert StreamingRecognizer(out).suppressor is None
+    assert "needs the webrtc-noise-gain package" in caplog.text and "running without it" in caplog.text
 
 
 def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):

@@ -7,6 +7,7 @@ Reads a folder written by `python -m training.export`: `model.json`, `cpc_step.t
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,7 @@ from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statist
 from keras_cpc.speech_frames import SpeechFrames, frame_powers, speech_frame_settings
 from keras_cpc.suppression import NoiseSuppressor, suppression_settings
 
+logger = logging.getLogger("app.engine.streaming")
 Recordings = Callable[[], Iterable[Iterable[np.ndarray]]]  # each call: a speaker's recordings, each as sample blocks
 
 
@@ -139,9 +141,13 @@ class StreamingRecognizer:
             level = frontend_settings(self.config.get("frontend"))
             speech = speech_frame_settings(self.config.get("frontend"))
             suppression = suppression_settings(self.config.get("frontend"))
-            self.suppressor = NoiseSuppressor(suppression, self.sample_rate) if suppression is not None else None
-        except (ValueError, ImportError) as error:
+        except ValueError as error:
             raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
+        try:
+            self.suppressor = NoiseSuppressor(suppression, self.sample_rate) if suppression is not None else None
+        except ImportError as error:  # no wheel for this platform (Windows): the model as trained, without it
+            logger.warning("%s: %s; running without it (estimates in steady noise are less reliable)", model_dir, error)
+            self.suppressor = None
         self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
         self.speech = SpeechFrames(speech, self.config["frame_hop"], self.sample_rate) if speech is not None else None
         features = self.config.get("features")
