@@ -1,7 +1,8 @@
 """A recognizer and its LiteRT exports scored on one fold's held-out speakers: `python -m training.heldout`.
 
 For every test utterance of `--fold` (each calibrated with its speaker's level and contexts, as the
-model was trained): the Keras model on the whole utterance (as
+model was trained; behind the exports' front end, which may add a noise suppression to the recognizer's): the Keras
+model on the whole utterance (as
 `training.finetune` scores one up to its `--max-seconds`, 10 s: all of RAVDESS), the Keras
 model on the utterance's last window of the exports (`window_frames` contexts, what a
 stream's last prediction sees), and the last prediction of `app.analyze`'s streaming engine
@@ -38,20 +39,23 @@ from training.config import SettingError
 
 
 def keras_predictions(recognizer_path: str, cpc_path: str, utterances: Sequence[EmotionUtterance],
-                      window_frames: int, features: dict, member: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      window_frames: int, features: dict, member: int | None = None,
+                      frontend: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Predictions of the Keras models on each whole utterance and on its last `window_frames` contexts, each
     calibrated with its speaker's level (`keras_cpc.features.speaker_levels`) and, with `features` (an
     export's `model.json` `features`), mapped with the statistics of its speaker's contexts (of those
-    `calibration_indices` picks); with `member`, of that member of an ensemble alone."""
+    `calibration_indices` picks); with `member`, of that member of an ensemble alone; behind `frontend` (an export's,
+    e.g. with its noise suppression) instead of the recognizer's, if given."""
     recognizer = ensemble_member(load_model_file(recognizer_path, EmotionRecognizer, RecognizerEnsemble), member,
                                  recognizer_path)
     cpc = load_model_file(cpc_path, CPC)
-    levels = speaker_levels(utterances, lambda u: load_audio(u.path), recognizer.frontend)
+    frontend = recognizer.frontend if frontend is None else frontend
+    levels = speaker_levels(utterances, lambda u: load_audio(u.path), frontend)
     whole, window = np.zeros((len(utterances), len(DIMENSIONS))), np.zeros((len(utterances), len(DIMENSIONS)))
     append = recognizer.appended_mfccs()
     for indices in speaker_indices(utterances):
         contexts = [stream_contexts(load_audio(utterances[i].path), cpc.encoder, cpc.autoregressor,
-                                    recognizer.frontend, levels.get(utterances[i].speaker), append=append)[0]
+                                    frontend, levels.get(utterances[i].speaker), append=append)[0]
                     for i in indices]
         if features:  # as the engine maps a calibrated speaker's contexts
             normalizer = SpeakerFeatures(FeatureSettings(**features))
@@ -99,11 +103,12 @@ def heldout(args: argparse.Namespace) -> dict:
                        args.validation_fraction, 0)
     truth = labels(test)
     configs = [json.loads((Path(d) / "model.json").read_text()) for d in args.models]
-    shared = {json.dumps([c["window_frames"], c.get("features", {})]) for c in configs}
+    shared = {json.dumps([c["window_frames"], c.get("features", {}), c.get("frontend", {})]) for c in configs}
     if len(shared) != 1:
-        raise SettingError("--models: the exported folders have different windows or feature normalisations")
+        raise SettingError("--models: the exported folders have different windows, feature normalisations or front "
+                           "ends")
     whole, window = keras_predictions(args.recognizer, args.cpc, test, configs[0]["window_frames"],
-                                      configs[0].get("features", {}), args.member)
+                                      configs[0].get("features", {}), args.member, configs[0].get("frontend"))
     predictions = {"keras (whole utterance)": whole, "keras (last window)": window}
     differences = {}
     for model in args.models:
