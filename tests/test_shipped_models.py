@@ -19,6 +19,7 @@ from keras_cpc.export import stream_contexts
 from keras_cpc.datasets.ravdess import EMOTIONS
 from keras_cpc.metrics.ccc import ccc
 from keras_cpc.models import CPC, RecognizerEnsemble
+from keras_cpc.suppression import SuppressionSettings
 from training.heldout import stream_predictions
 from tools.model_card import CARD, rewrite
 from training.robustness import StreamPredictor
@@ -52,6 +53,7 @@ def test_metadata_describes_the_model(name):
     assert "RAVDESS" in config["training_data"] and "LibriSpeech" in config["training_data"]
     assert config["licence"].startswith("CC BY-NC-SA 4.0")
     assert config["model_version"].startswith("precpc-ravdess-fold0-")
+    assert config["frontend"]["suppression"] == vars(SuppressionSettings(2))  # gated, after the level normalisation
     expected = {"cpc_step": "none", "head": "none"} if name == "float" else {"cpc_step": "dynamic", "head": "dynamic"}
     assert config["quantization"] == expected
     assert config["int8_weight_ops"] == ({} if name == "float" else {"cpc_step": ["CONV_2D", "FULLY_CONNECTED"],
@@ -107,9 +109,9 @@ def test_float_export_matches_the_keras_models_on_a_sample_clip():
     cpc = keras.saving.load_model(CPC_PATH)
     assert isinstance(recognizer, RecognizerEnsemble) and len(recognizer.members) == 3 and isinstance(cpc, CPC)
     clip = CLIPS[4]  # angry
-    features = json.loads((EMOTION / "float" / "model.json").read_text()).get("features")  # running statistics
-    contexts = stream_contexts(load_audio(clip), cpc.encoder, cpc.autoregressor, recognizer.frontend,
-                               features=features, append=recognizer.appended_mfccs())[:, -500:]
+    config = json.loads((EMOTION / "float" / "model.json").read_text())  # its front end: the suppression too
+    contexts = stream_contexts(load_audio(clip), cpc.encoder, cpc.autoregressor, config["frontend"],
+                               features=config.get("features"), append=recognizer.appended_mfccs())[:, -500:]
     reference = keras.ops.convert_to_numpy(
         recognizer({"features": contexts, "lengths": np.array([contexts.shape[1]], np.int32)}))[0]
     streamed = analyze_file(StreamingRecognizer(EMOTION / "float"), clip)[-1]
