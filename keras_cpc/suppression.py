@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from keras_cpc.audio import SAMPLE_RATE
+
 FRAME = 160  # 10 ms at 16 kHz, the only frame WebRTC's suppressor takes
 DELAY = 96  # samples: the lag of the output's peak cross-correlation with a clean input, measured
 LEVELS = (1, 2, 3, 4)  # WebRTC's aggressiveness: about 6, 12, 18 and 21 dB of noise removed
@@ -94,6 +95,8 @@ class LowBandRestorer:
     def __init__(self, sample_rate: int = SAMPLE_RATE):
         self._pole = float(np.exp(-2 * np.pi * LOW_EDGE_HZ / sample_rate))
         self._powers = self._pole ** np.arange(FRAME)
+        (gain, *_), denominator = HIGH_PASS
+        self._zeros = np.array(denominator) / gain  # the high-pass filter's poles as zeros
         self.reset()
 
     def reset(self) -> None:
@@ -102,10 +105,9 @@ class LowBandRestorer:
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """The next samples restored (float32); cut a stream the same way to get the same float sums."""
-        (gain, *_), denominator = HIGH_PASS
         padded = np.concatenate([self._inputs, np.asarray(samples, np.float64)])
         self._inputs = padded[-2:]
-        first, second, third = np.array(denominator) / gain  # the high-pass filter's poles as zeros
+        first, second, third = self._zeros
         out = first * padded[2:] + second * padded[1:-1] + third * padded[:-2]
         for stage in range(2):
             for start in range(0, len(out), FRAME):  # y[n] = x[n] + pole * y[n - 1], a frame at a time
