@@ -166,6 +166,10 @@ class MainWindow(QMainWindow):
         self.calibration_label.setToolTip("The live input's speech level is normalised for the model: calibrated, "
                                           "a session starts from your level; else it adapts during its first seconds")
         self.statusBar().addPermanentWidget(self.calibration_label)
+        self.suppression_label = QLabel()
+        self.suppression_label.setToolTip("The model's noise suppression (WebRTC's) turns on while the input's noise "
+                                          "floor is high: it helps in steady noise and stays off in quiet rooms")
+        self.statusBar().addPermanentWidget(self.suppression_label)
 
     def show_message(self, text: str) -> None:
         """Shows a problem in the banner above the plots, below those shown since it was last
@@ -205,6 +209,7 @@ class MainWindow(QMainWindow):
             self.stop_live(f"{'Calibration' if self.calibrating else 'Live input'} stopped: {folder} is used "
                            "from the next Start.")
         self._use_calibration()
+        self._show_suppression()
         return True
 
     # -- live input ----------------------------------------------------------------------------
@@ -281,6 +286,7 @@ class MainWindow(QMainWindow):
             if message:
                 self.show_message(message)
         self._use_calibration()  # a calibration just saved, or one cleared while the input ran
+        self._show_suppression()
 
     @property
     def window_seconds(self) -> float:
@@ -339,6 +345,25 @@ class MainWindow(QMainWindow):
             overflows = self.session.source.overflows if self.session is not None else 0
             lost = f"; audio lost {overflows} time(s): the input was not read in time" if overflows else ""
             self.statusBar().showMessage(f"latency {1000 * (now - self.drawn[-1][0]):.0f} ms{lost}")
+            self._show_suppression()
+
+    def _show_suppression(self) -> None:
+        """The model's noise suppression in the status bar: while live, the level it applies now."""
+        asked = self.recognizer.suppression if self.recognizer is not None else None
+        self.suppression_label.setVisible(asked is not None)
+        if asked is None:
+            return
+        suppressor = self.recognizer.suppressor
+        if suppressor is None:
+            text = "unavailable on this platform (no webrtc-noise-gain)"
+        elif self.session is None or self.calibrating:
+            text = "on in noisy input" if asked.gate_snr_db is not None else "always on"
+        elif suppressor.active_level is None:
+            text = "off (the input is not noisy)"
+        else:
+            steady = asked.steady_level not in (None, asked.level) and suppressor.active_level == asked.steady_level
+            text = f"level {suppressor.active_level}" + (" (steady noise)" if steady else "")
+        self.suppression_label.setText(f"Noise suppression: {text}")
 
     def _device_chosen(self, device: str) -> None:
         if device:
@@ -417,7 +442,8 @@ class MainWindow(QMainWindow):
         level = self.recognizer.level if self.recognizer is not None else None
         calibration = self.settings.calibration
         if level is not None and self.session is None:
-            self.recognizer.calibrate(calibration.level_dbfs if calibration else None, self._saved_features(calibration))
+            self.recognizer.calibrate(calibration.level_dbfs if calibration else None,
+                                      self._saved_features(calibration))
         self.calibrate_action.setEnabled(level is not None and not self.calibrating)
         self.clear_calibration_action.setEnabled(level is not None and calibration is not None)
         self.calibration_label.setVisible(level is not None)

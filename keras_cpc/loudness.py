@@ -26,13 +26,14 @@ a live session's level settles as the speaker goes on.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
+from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.frontend import part_config, part_settings
 from keras_cpc.suppression import suppress_noise, suppression_settings
 
-SAMPLE_RATE = 16000
 BIN_DB = 0.25
 FLOOR_DBFS = -100.0
 TOP_DBFS = 20.0  # louder blocks count in the top bin
@@ -181,18 +182,12 @@ def speaker_level(clips: Iterable[np.ndarray], settings: LevelSettings = LevelSe
 
 def frontend_config(settings: LevelSettings | None) -> dict:
     """The front end as a model and `model.json` record it: `{"level": {...}}`, or `{}` for raw audio."""
-    return {"level": asdict(settings)} if settings is not None else {}
+    return part_config("level", settings)
 
 
 def frontend_settings(frontend: dict | None) -> LevelSettings | None:
     """The level settings of a recorded front end; `None` when it passes raw audio (older models)."""
-    level = (frontend or {}).get("level")
-    if level is None:
-        return None
-    try:
-        return LevelSettings(**level)
-    except TypeError as error:
-        raise ValueError(f"unknown level normalisation settings {level} ({error})") from None
+    return part_settings(frontend, "level", LevelSettings, "level normalisation")
 
 
 def apply_frontend(audio: np.ndarray, frontend: dict | None, sample_rate: int = SAMPLE_RATE,

@@ -17,11 +17,12 @@ frame depends on the frames before it only, and a stream decided hop by hop equa
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.frontend import part_config, part_settings
 
 
 @dataclass(frozen=True)
@@ -79,16 +80,10 @@ def speech_mask(audio: np.ndarray, frames: int, field: int, hop: int,
 
 def speech_frame_config(settings: SpeechFrameSettings | None) -> dict:
     """The part of a recorded front end that names the speech frames (`{}` for every frame)."""
-    return {"speech_frames": asdict(settings)} if settings is not None else {}
+    return part_config("speech_frames", settings)
 
 
 def speech_frame_settings(frontend: dict | None) -> SpeechFrameSettings | None:
     """The speech-frame settings of a recorded front end; `None` when every frame reaches the head. Records without
     `remove_dc` (made before 2026-12-04, session 20) measured frame power about zero."""
-    recorded = (frontend or {}).get("speech_frames")
-    if recorded is None:
-        return None
-    try:
-        return SpeechFrameSettings(**{"remove_dc": False} | recorded)
-    except TypeError as error:
-        raise ValueError(f"unknown speech-frame settings {recorded} ({error})") from None
+    return part_settings(frontend, "speech_frames", SpeechFrameSettings, "speech-frame", {"remove_dc": False})

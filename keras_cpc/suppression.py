@@ -8,18 +8,21 @@ gain off, after the level normalisation: its input then has the speech level the
 is suppressed as a loud one is. Everything WebRTC runs first goes through a 100 Hz high-pass filter, which alone cost
 .03 of valence and dominance on clean speech; `LowBandRestorer` undoes it down to 20 Hz. Always on, the suppressor
 still cost a little where there is no steady noise (rooms, the telephone band), so `NoiseGate` turns it on only for a
-noisy stream, fading over one frame. Its output lags by `DELAY` samples, which `NoiseSuppressor` takes off (the raw
-samples it fades with are delayed to match), so that a stream suppressed chunk by chunk equals the whole recording
-suppressed at once, sample for sample. docs/results.md, session 34, has the measurements.
+noisy stream, fading over one frame; where the noise floor is also steady (a fan, a hiss, not babble) it can switch
+to a stronger level (`SuppressionSettings.steady_level`). Its output lags by `DELAY` samples, which
+`NoiseSuppressor` takes off (the raw samples it fades with are delayed to match), so that a stream suppressed chunk
+by chunk equals the whole recording suppressed at once, sample for sample. docs/results.md, sessions 34 and 35, has
+the measurements.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.frontend import part_config, part_settings
 
 FRAME = 160  # 10 ms at 16 kHz, the only frame WebRTC's suppressor takes
 DELAY = 96  # samples: the lag of the output's peak cross-correlation with a clean input, measured
@@ -33,38 +36,56 @@ LOW_EDGE_HZ = 20.0
 @dataclass(frozen=True)
 class SuppressionSettings:
     """How `NoiseSuppressor` suppresses and when (`NoiseGate`; `gate_snr_db` None: always); `model.json` records
-    them as `frontend.suppression`."""
+    them as `frontend.suppression`. With `steady_level`, a noisy stream whose floor is steady (its quietest frames'
+    levels deviate by less than `gate_steady_db`: a fan, a hiss) is suppressed at that level instead: WebRTC's noise
+    model assumes a stationary noise, and stronger removal of a changing one (babble) costs the speech."""
 
     level: int = 2
     gate_snr_db: float | None = 35.0
     gate_memory_seconds: float = 10.0
     gate_min_seconds: float = 0.5
+    steady_level: int | None = None
+    gate_steady_db: float = 0.9
 
     def __post_init__(self):
-        if self.level not in LEVELS:
-            raise ValueError(f"suppression level {self.level}: expected one of {LEVELS}")
+        for level in (self.level, self.steady_level):
+            if level is not None and level not in LEVELS:
+                raise ValueError(f"suppression level {level}: expected one of {LEVELS}")
+        if self.steady_level is not None and self.gate_snr_db is None:
+            raise ValueError("a steady-noise suppression level needs the gate (gate_snr_db)")
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The suppression levels a stream may get, in the order of `NoiseGate.push`'s states after 0 (none)."""
+        return (self.level,) if self.steady_level is None else (self.level, self.steady_level)
 
 
 class NoiseGate:
     """Whether a stream is noisy: the 95th minus the 10th percentile of the levels of its 10 ms frames (loud speech
     against the floor of its pauses: an SNR estimate), the past forgotten with a time constant of `memory_seconds`,
-    below `snr_db` once `min_seconds` of frames above digital silence were heard. Frame levels are kept in a histogram
-    of `BIN_DB` bins, so that a frame costs the same after an hour as after a second."""
+    below `snr_db` once `min_seconds` of frames above digital silence were heard; and, with `steady_db`, whether its
+    floor is steady: the standard deviation of the levels of its quietest fifth of audible frames below `steady_db`.
+    Frame levels are kept in a histogram of `BIN_DB` bins, so that a frame costs the same after an hour as after a
+    second; the decision is taken anew every `STRIDE` frames."""
 
     BIN_DB = 0.5
     FLOOR_DBFS = -120.0  # quieter frames (digital silence) count in the lowest bin
     TOP_DBFS = 20.0
+    QUIET_SHARE = 0.2
+    STRIDE = 10  # 100 ms
 
-    def __init__(self, snr_db: float, memory_seconds: float, min_seconds: float):
-        self.snr_db = snr_db
+    def __init__(self, snr_db: float, memory_seconds: float, min_seconds: float, steady_db: float | None = None):
+        self.snr_db, self.steady_db = snr_db, steady_db
         self._decay = float(np.exp(-FRAME / SAMPLE_RATE / memory_seconds))
         self._min_frames = min_seconds * SAMPLE_RATE / FRAME
         self._bins = int((self.TOP_DBFS - self.FLOOR_DBFS) / self.BIN_DB)
+        self._centres = self.FLOOR_DBFS + (np.arange(self._bins) + 0.5) * self.BIN_DB
         self.reset()
 
     def reset(self) -> None:
         self._weights = np.zeros(self._bins)  # decayed count of frames per level bin
         self._audible = 0  # frames heard above the floor
+        self._frames, self._state = 0, 0  # frames heard; the state decided at the last stride
 
     @property
     def snr_estimate_db(self) -> float | None:
@@ -75,15 +96,34 @@ class NoiseGate:
         low, high = np.searchsorted(cumulative, (0.10, 0.95))
         return float((high - low) * self.BIN_DB)
 
-    def push(self, frame: np.ndarray) -> bool:
-        """Adds a frame's level; returns whether the stream is noisy (suppress it)."""
-        power = float(np.mean(np.square(frame, dtype=np.float64)))
+    @property
+    def floor_deviation_db(self) -> float | None:
+        """The standard deviation of the levels of the quietest `QUIET_SHARE` of the audible frames heard (dB, bin
+        centres; digital silence, such as a stream's zero padding, left out); `None` before any audible frame."""
+        audible = np.concatenate([[0.0], self._weights[1:]])
+        if not audible.any():
+            return None
+        quiet = self.QUIET_SHARE * audible.sum()
+        weights = np.clip(quiet - (np.cumsum(audible) - audible), 0, audible)  # each bin's frames among the quietest
+        mean = np.dot(weights, self._centres) / quiet
+        return float(np.sqrt(max(np.dot(weights, np.square(self._centres - mean)) / quiet, 0.0)))
+
+    def push(self, frame: np.ndarray) -> int:
+        """Adds a frame's level; returns the stream's state as last decided: 0 clean, 1 noisy (suppress it), 2 noisy
+        with a steady floor (only with `steady_db`)."""
+        frame = np.asarray(frame, np.float64)
+        power = float(np.dot(frame, frame)) / len(frame)
         level = 10 * np.log10(power) if power > 0 else self.FLOOR_DBFS
         index = int(np.clip((level - self.FLOOR_DBFS) / self.BIN_DB, 0, self._bins - 1))
         self._weights *= self._decay
         self._weights[index] += 1.0
         self._audible += level > self.FLOOR_DBFS
-        return self._audible >= self._min_frames and self.snr_estimate_db < self.snr_db
+        self._frames += 1
+        if self._frames % self.STRIDE == 0:
+            noisy = self._audible >= self._min_frames and self.snr_estimate_db < self.snr_db
+            steady = noisy and self.steady_db is not None and self.floor_deviation_db < self.steady_db
+            self._state = 2 if steady else int(noisy)
+        return self._state
 
 
 class LowBandRestorer:
@@ -93,28 +133,35 @@ class LowBandRestorer:
     float rounding)."""
 
     def __init__(self, sample_rate: int = SAMPLE_RATE):
-        self._pole = float(np.exp(-2 * np.pi * LOW_EDGE_HZ / sample_rate))
-        self._powers = self._pole ** np.arange(FRAME)
+        pole = float(np.exp(-2 * np.pi * LOW_EDGE_HZ / sample_rate))
+        steps = np.arange(FRAME)
         (gain, *_), denominator = HIGH_PASS
-        self._zeros = np.array(denominator) / gain  # the high-pass filter's poles as zeros
+        # a frame of the filter: its input (and the two samples before) through the high-pass filter's poles made
+        # zeros, convolved with the double pole's impulse response, plus (first + second n) pole^n from the two
+        # outputs before it (the solution of y[n] = 2 pole y[n - 1] - pole^2 y[n - 2] that continues them)
+        self._zeros = np.array(denominator) / gain
+        self._pole, self._powers, self._ramp = pole, pole**steps, steps * pole**steps
+        self._response = self._powers + self._ramp
         self.reset()
 
     def reset(self) -> None:
         self._inputs = np.zeros(2)  # the last two samples in
-        self._states = [0.0, 0.0]  # the last output of each of the two one-pole stages
+        self._older, self._last = 0.0, 0.0  # the last two samples out
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """The next samples restored (float32); cut a stream the same way to get the same float sums."""
-        padded = np.concatenate([self._inputs, np.asarray(samples, np.float64)])
-        self._inputs = padded[-2:]
-        first, second, third = self._zeros
-        out = first * padded[2:] + second * padded[1:-1] + third * padded[:-2]
-        for stage in range(2):
-            for start in range(0, len(out), FRAME):  # y[n] = x[n] + pole * y[n - 1], a frame at a time
-                block = out[start:start + FRAME]
-                block[:] = np.convolve(block, self._powers)[:len(block)] + self._states[stage] * self._pole \
-                    * self._powers[:len(block)]
-                self._states[stage] = float(block[-1])
+        samples = np.asarray(samples, np.float64)
+        out = np.empty(len(samples))
+        for start in range(0, len(samples), FRAME):
+            padded = np.concatenate([self._inputs, samples[start:start + FRAME]])
+            length = len(padded) - 2
+            second = self._pole * (self._last - self._pole * self._older)
+            first = self._pole * self._last + second
+            block = np.convolve(np.convolve(padded, self._zeros, "valid"), self._response[:length])[:length] \
+                + first * self._powers[:length] + second * self._ramp[:length]
+            out[start:start + length] = block
+            self._inputs = padded[-2:]
+            self._older, self._last = (float(block[-2]) if length > 1 else self._last), float(block[-1])
         return out.astype(np.float32)
 
 
@@ -135,13 +182,19 @@ class NoiseSuppressor:
 
     def reset(self) -> None:
         """Forgets all audio heard: the next sample starts a new stream."""
-        self._processor = self._processor_type(0, self.settings.level)  # 0: its automatic gain off
+        settings = self.settings
+        # 0: its automatic gain off; each level's processor runs on every frame, so that its noise model is warm
+        self._processors = [self._processor_type(0, level) for level in settings.levels]
         self._restorer = LowBandRestorer()
-        self._gate = NoiseGate(self.settings.gate_snr_db, self.settings.gate_memory_seconds,
-                               self.settings.gate_min_seconds) if self.settings.gate_snr_db is not None else None
+        self._gate = None if settings.gate_snr_db is None else NoiseGate(
+            settings.gate_snr_db, settings.gate_memory_seconds, settings.gate_min_seconds,
+            settings.gate_steady_db if settings.steady_level is not None else None)
         self._pending = np.zeros(0, np.float32)
         self._raw = np.zeros(DELAY, np.float32)  # the input samples that the next output frame starts with
-        self._weight = 0.0 if self._gate else 1.0  # of the suppressed samples against the raw, as the last frame ended
+        # as the last frame ended: the weight of the suppressed samples against the raw, and of the steady level's
+        # output against the level's in the suppressed samples
+        self._on, self._steady = (0.0 if self._gate else 1.0), 0.0
+        self.active_level = None if self._gate else settings.level  # the level of the last frame out; None: raw
         self._delay = DELAY  # output samples still to drop
 
     def push(self, samples: np.ndarray) -> np.ndarray:
@@ -153,18 +206,21 @@ class NoiseSuppressor:
                                                            for start in range(0, complete, FRAME)])
 
     def _frame(self, frame: np.ndarray) -> np.ndarray:
-        """One frame through WebRTC, its low band restored, cross-faded over the frame from or to the raw input as
-        the gate opens or closes (the raw samples aligned with WebRTC's output), less the delay still to drop. A
-        frame at a time, so that the float sums are the same however the stream was cut."""
-        samples = np.clip(np.round(frame.astype(np.float64) * 32768), -32768, 32767).astype(np.int16)
-        suppressed = self._restorer(np.frombuffer(self._processor.Process10ms(samples.tobytes()).audio,
-                                                  np.int16) / 32768)
+        """One frame through WebRTC at each level; the levels' outputs cross-faded over the frame as the gate
+        moves between them (the last level held while it is off), the low band restored, and that cross-faded with
+        the raw samples as the gate opens or closes (the raw samples aligned with WebRTC's output); less the delay
+        still to drop. A frame at a time, so that the float sums are the same however the stream was cut."""
+        samples = np.clip(np.round(frame.astype(np.float64) * 32768), -32768, 32767).astype(np.int16).tobytes()
         raw = np.concatenate([self._raw, frame])
         raw, self._raw = raw[:FRAME], raw[FRAME:]
-        weight = 1.0 if self._gate is None or self._gate.push(frame) else 0.0
-        weights = np.linspace(self._weight, weight, FRAME + 1, dtype=np.float32)[1:]
-        self._weight = weight
-        out = raw if not weights.any() else weights * suppressed + (1 - weights) * raw
+        level, *steady = [np.frombuffer(processor.Process10ms(samples).audio, np.int16) / 32768
+                          for processor in self._processors]
+        state = self._gate.push(frame) if self._gate else 1
+        self.active_level = (None, *self.settings.levels)[state]
+        on, self._on = self._on, float(state > 0)
+        fade, self._steady = self._steady, float(state == 2) if state else self._steady
+        suppressed = self._restorer(cross_fade(level, steady[0], fade, self._steady) if steady else level)
+        out = cross_fade(raw, suppressed, on, self._on)
         dropped = min(self._delay, len(out))
         self._delay -= dropped
         return out[dropped:].astype(np.float32)
@@ -177,6 +233,15 @@ class NoiseSuppressor:
         return out
 
 
+def cross_fade(first: np.ndarray, second: np.ndarray, start: float, end: float) -> np.ndarray:
+    """A frame of `second` weighted from `start` after the frame before to `end` at its last sample, `first` the
+    rest; either alone where the weight stays 0 or 1."""
+    if start == end and end in (0.0, 1.0):
+        return second if end else first
+    weights = np.linspace(start, end, len(first) + 1, dtype=np.float32)[1:]
+    return weights * second + (1 - weights) * first
+
+
 def suppress_noise(audio: np.ndarray, settings: SuppressionSettings = SuppressionSettings(),
                    sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A whole waveform through a new `NoiseSuppressor`: what a stream of it gives, of the same length."""
@@ -186,15 +251,9 @@ def suppress_noise(audio: np.ndarray, settings: SuppressionSettings = Suppressio
 
 def suppression_config(settings: SuppressionSettings | None) -> dict:
     """The suppression as a front end records it: `{"suppression": {...}}`, or `{}` for none."""
-    return {"suppression": asdict(settings)} if settings is not None else {}
+    return part_config("suppression", settings)
 
 
 def suppression_settings(frontend: dict | None) -> SuppressionSettings | None:
     """The suppression settings of a recorded front end; `None` when it has none."""
-    suppression = (frontend or {}).get("suppression")
-    if suppression is None:
-        return None
-    try:
-        return SuppressionSettings(**suppression)
-    except TypeError as error:
-        raise ValueError(f"unknown noise suppression settings {suppression} ({error})") from None
+    return part_settings(frontend, "suppression", SuppressionSettings, "noise suppression")

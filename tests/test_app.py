@@ -41,6 +41,7 @@ from app.file_input import FileBackend, FileSource  # noqa: E402
 from app.settings import Calibration, Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from keras_cpc.loudness import LevelSettings, frontend_config, speech_level  # noqa: E402
+from keras_cpc.suppression import SuppressionSettings, suppression_config  # noqa: E402
 
 RATE = 16000
 SPEED = 4.0  # the fake input plays 4x real time
@@ -455,6 +456,43 @@ def test_a_model_without_level_normalisation_has_no_calibration(make_window, mod
 
 
 # -- failures: each one leaves a message and the rest working ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def suppressed_model(leveled_model, tmp_path_factory) -> Path:
+    """The leveled model behind the gated noise suppression, level 4 for steady noise."""
+    folder = tmp_path_factory.mktemp("suppressed_model")
+    for name in ("cpc_step.tflite", "head.tflite"):
+        shutil.copy(leveled_model / name, folder)
+    config = json.loads((leveled_model / "model.json").read_text())
+    config["frontend"] |= suppression_config(SuppressionSettings(2, steady_level=4))
+    (folder / "model.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_the_status_bar_shows_the_noise_suppressions_level_while_live(make_window, qtbot, model, suppressed_model,
+                                                                       audio, monkeypatch):
+    noisy = audio + np.random.default_rng(0).normal(0, 0.3 * audio.std(), len(audio)).astype(np.float32)
+    window = make_window(FileBackend({"noisy": FileSource(noisy, RATE, speed=SPEED),
+                                      "clean": FileSource(audio, RATE, speed=SPEED)}), suppressed_model)
+    label = window.suppression_label
+    assert label.isVisible() and label.text() == "Noise suppression: on in noisy input"
+    shown = {}
+    for device in ("noisy", "clean"):
+        window.device_box.setCurrentText(device)
+        assert window.start_live(), window.message()
+        shown[device] = set()
+        qtbot.waitUntil(lambda: shown[device].add(label.text()) or window.session is None, timeout=20000)
+    steady = "Noise suppression: level 4 (steady noise)"
+    assert steady in shown["noisy"]  # white noise: a steady floor
+    # the clean input's digital silence: off; its first seconds of speech without a pause, before the level
+    # normalisation settles, may pass for noise, never for a steady one
+    assert "Noise suppression: off (the input is not noisy)" in shown["clean"] and steady not in shown["clean"]
+    assert label.text() == "Noise suppression: on in noisy input"  # stopped
+    assert window.load_model(model) and not label.isVisible()  # a model without suppression
+    monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)  # a platform without its wheel
+    assert window.load_model(suppressed_model)
+    assert label.text() == "Noise suppression: unavailable on this platform (no webrtc-noise-gain)"
 
 
 def test_missing_model_says_so_and_live_shows_the_level_only(make_window, qtbot, audio, tmp_path):

@@ -306,6 +306,19 @@ def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(m
     assert "needs the webrtc-noise-gain package" in caplog.text and "running without it" in caplog.text
 
 
+def test_the_suppression_options_give_the_settings_or_a_clear_error():
+    def settings(*options):
+        return export.suppression(export.build_parser().parse_args(["--recognizer", "r", "--out", "o", *options]))
+
+    assert settings() is None
+    assert settings("--suppression", "2", "--suppression-steady", "4") == SuppressionSettings(2, steady_level=4)
+    assert settings("--suppression", "3", "--suppression-always") == SuppressionSettings(3, gate_snr_db=None)
+    with pytest.raises(ValueError, match="need --suppression LEVEL"):
+        settings("--suppression-steady", "4")
+    with pytest.raises(ValueError, match="needs the gate"):
+        settings("--suppression", "2", "--suppression-always", "--suppression-steady", "4")
+
+
 def test_interval_predicts_every_nth_hop_and_at_the_end(models, audio):
     every_hop = StreamingRecognizer(models[2])
     expected = every_hop.push(audio) + every_hop.flush()  # 29 hops, then the 8 frames left

@@ -48,6 +48,7 @@ def reference(audio: np.ndarray, level: int) -> np.ndarray:
 
 
 ALWAYS = SuppressionSettings(gate_snr_db=None)
+STEADY = SuppressionSettings(steady_level=4)
 
 
 def snr_db(reference_audio: np.ndarray, audio: np.ndarray) -> float:
@@ -80,9 +81,9 @@ def test_the_restorer_leaves_a_high_pass_filter_at_the_low_corner():
 
 
 @pytest.mark.parametrize("length", [0, 50, DELAY, 160, 161, 40000])
-@pytest.mark.parametrize("gated", [False, True])
-def test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech, length, gated):
-    audio, settings = noisy_speech[:length], SuppressionSettings() if gated else ALWAYS
+@pytest.mark.parametrize("settings", [ALWAYS, SuppressionSettings(), STEADY], ids=["always", "gated", "steady"])
+def test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech, length, settings):
+    audio = noisy_speech[:length]
     whole = suppress_noise(audio, settings)
     assert whole.dtype == np.float32 and len(whole) == length
     rng = np.random.default_rng(length)
@@ -138,18 +139,50 @@ def test_the_gate_passes_clean_speech_untouched_and_opens_in_noise_after_half_a_
     np.testing.assert_allclose(out[opened + FRAME:], suppress_noise(noisy, ALWAYS)[opened + FRAME:], atol=1e-7)
 
 
+def weighted_levels(frames: np.ndarray, memory_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """The frames' levels (dB) in increasing order and their weights, as the gate forgets them, summing to 1."""
+    levels = 10 * np.log10(np.mean(frames**2, axis=1))
+    weights = np.exp(-np.arange(len(frames))[::-1] * FRAME / 16000 / memory_seconds)
+    order = np.argsort(levels)
+    return levels[order], weights[order] / weights.sum()
+
+
 def test_the_gate_estimates_the_spread_of_the_frame_levels_as_weighted_percentiles_do():
     rng = np.random.default_rng(3)
     frames = rng.normal(0, 1, (900, FRAME)) * 10 ** (rng.uniform(-80, -20, 900) / 20)[:, None]
     gate = NoiseGate(snr_db=35.0, memory_seconds=2.0, min_seconds=0.5)
     for frame in frames:
         gate.push(frame)
-    levels = 10 * np.log10(np.mean(frames**2, axis=1))
-    weights = np.exp(-np.arange(len(frames))[::-1] * FRAME / 16000 / 2.0)
-    order = np.argsort(levels)
-    cumulative = np.cumsum(weights[order]) / weights.sum()
-    low, high = (levels[order][np.searchsorted(cumulative, q)] for q in (0.10, 0.95))
+    levels, weights = weighted_levels(frames, 2.0)
+    low, high = (levels[np.searchsorted(np.cumsum(weights), q)] for q in (0.10, 0.95))
     assert abs(gate.snr_estimate_db - (high - low)) <= 2 * NoiseGate.BIN_DB
+
+
+@pytest.mark.parametrize("spread_db", [0.5, 3.0])
+def test_the_gate_estimates_the_deviation_of_the_quietest_fifth_as_a_weighted_standard_deviation(spread_db):
+    rng = np.random.default_rng(4)
+    frames = rng.normal(0, 1, (900, FRAME)) * 10 ** (rng.normal(-50, spread_db, 900) / 20)[:, None]
+    gate = NoiseGate(snr_db=35.0, memory_seconds=2.0, min_seconds=0.5, steady_db=0.9)
+    for frame in frames:
+        gate.push(frame)
+    levels, weights = weighted_levels(frames, 2.0)
+    quiet = np.cumsum(weights) <= 0.2
+    deviation = np.sqrt(np.cov(levels[quiet], aweights=weights[quiet], bias=True))
+    assert abs(gate.floor_deviation_db - deviation) <= 0.1 + 0.05 * deviation  # 0.5 dB bins, one frame at the edge
+
+
+def test_a_steady_floor_gets_the_steady_level_and_a_changing_one_the_base_level(speech, noisy_speech):
+    out, opened = suppress_noise(noisy_speech, STEADY), 49 * FRAME - DELAY  # white noise: steady from the start
+    np.testing.assert_array_equal(out[:opened], noisy_speech[:opened])
+    settled = opened + 4000  # the restorer's memory of the level before (its double pole at 20 Hz) has faded
+    np.testing.assert_allclose(out[settled:], suppress_noise(noisy_speech, SuppressionSettings(
+        4, gate_snr_db=None))[settled:], atol=1e-6)
+    rng = np.random.default_rng(5)  # noise whose level changes by a few dB every 10 ms, as babble's does
+    clip = np.concatenate([speech[:16000], np.zeros(16000, np.float32), speech[16000:32000]])
+    gains = np.repeat(10 ** (rng.normal(0, 3, len(clip) // FRAME) / 20), FRAME)
+    babble = (clip + rng.normal(0, 0.3, len(clip)) * gains * np.std(clip)).astype(np.float32)
+    np.testing.assert_allclose(suppress_noise(babble, STEADY)[opened + FRAME:],
+                               suppress_noise(babble)[opened + FRAME:], atol=1e-6)
 
 
 def test_the_front_end_suppresses_after_the_level_normalisation(speech):
@@ -163,6 +196,10 @@ def test_the_front_end_suppresses_after_the_level_normalisation(speech):
 def test_bad_settings_are_errors():
     with pytest.raises(ValueError, match="suppression level 5"):
         SuppressionSettings(5)
+    with pytest.raises(ValueError, match="suppression level 0"):
+        SuppressionSettings(steady_level=0)
+    with pytest.raises(ValueError, match="steady-noise suppression level needs the gate"):
+        SuppressionSettings(steady_level=4, gate_snr_db=None)
     with pytest.raises(ValueError, match="unknown noise suppression settings"):
         suppression_settings({"suppression": {"strength": 2}})
     with pytest.raises(ValueError, match="16000 Hz, not 8000 Hz"):

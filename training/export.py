@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "stream noisy; default: none")
     parser.add_argument("--suppression-always", action="store_true",
                         help="with --suppression: suppress every stream, without the gate")
+    parser.add_argument("--suppression-steady", type=int, choices=LEVELS, metavar="LEVEL",
+                        help="with --suppression: this level instead where the gate finds the noise floor steady "
+                             "(a fan, a hiss; not babble); default: the same level")
     parser.add_argument("--model-version", help="version string (default: digest of the input models)")
     parser.add_argument("--training-data", default="unspecified", help="corpora the models were trained on")
     parser.add_argument("--licence", default="unspecified", help="licence of the exported models")
@@ -113,11 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 def suppression(args: argparse.Namespace) -> SuppressionSettings | None:
     """The noise suppression the options ask for, if any."""
     if args.suppression is None:
-        if args.suppression_always:
-            raise ValueError("--suppression-always needs --suppression LEVEL")
+        if args.suppression_always or args.suppression_steady is not None:
+            raise ValueError("--suppression-always and --suppression-steady need --suppression LEVEL")
         return None
-    return SuppressionSettings(args.suppression, gate_snr_db=None) if args.suppression_always \
-        else SuppressionSettings(args.suppression)
+    ungated = {"gate_snr_db": None} if args.suppression_always else {}
+    return SuppressionSettings(args.suppression, steady_level=args.suppression_steady, **ungated)
 
 
 def export(args: argparse.Namespace) -> None:

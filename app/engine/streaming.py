@@ -143,6 +143,7 @@ class StreamingRecognizer:
             suppression = suppression_settings(self.config.get("frontend"))
         except ValueError as error:
             raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
+        self.suppression = suppression  # what the model asks for; `suppressor` runs it, if this platform can
         try:
             self.suppressor = NoiseSuppressor(suppression, self.sample_rate) if suppression is not None else None
         except ImportError as error:  # no wheel for this platform (Windows): the model as trained, without it

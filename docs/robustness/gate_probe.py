@@ -2,6 +2,8 @@
 
     PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py conditions RAVDESS BABBLE_FOLDER
     PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py read-speech FOLDER MODEL_DIR
+    PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py states RAVDESS BABBLE_FOLDER [STEADY_DB]
+    PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py recording-states FOLDER [STEADY_DB]
 
 `conditions`: for every condition of the protocol (`keras_cpc.channels.apply_condition`, the seeds
 `training.robustness` uses) and each of fold 0's held-out actors, over every sixth of their clips: the level of
@@ -12,6 +14,16 @@ actor's clips, one column per actor.
 `read-speech`: the same two numbers over real recordings (each file of the folder), how many files the gate
 (`GATE_SNR_DB`, `GATE_DEVIATION_DB`) would suppress, and `training.robustness`'s read-speech statistics of the model
 on those files as they are and through RNNoise (`denoise_probe.rnnoise`).
+
+`states` (session 35): the engine's gate itself (`keras_cpc.suppression.NoiseGate`, the shipped settings, a steady
+floor below STEADY_DB, default 0.9 dB), each clip a stream of its own as `training.robustness` runs them: for every
+condition, the share of the 10 ms frames of every twelfth clip of the held-out actors that it leaves alone, suppresses
+at the base level, and suppresses at the steady-noise level. On the clips as the condition leaves them: the protocol's
+calibrated level normalisation before the gate is a nearly constant gain per actor, which moves neither statistic
+much.
+
+`recording-states` (session 35): the same over real recordings, each file a stream: the share of all frames in each
+state, and how many files spend most of their frames at each level.
 """
 
 import json
@@ -26,6 +38,7 @@ from denoise_probe import rnnoise
 from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
 from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, apply_condition
 from keras_cpc.speech_frames import frame_powers
+from keras_cpc.suppression import FRAME as GATE_FRAME, NoiseGate, SuppressionSettings
 from training.robustness import read_speech_statistics
 
 ACTORS = ("02", "05", "12", "16", "17", "22")  # fold 0's test actors
@@ -82,5 +95,36 @@ def read_speech(folder: str, model: str) -> None:
             print(name, json.dumps(read_speech_statistics([model], paths)[model]))
 
 
+def gate_states(audio: np.ndarray, steady_db: float) -> np.ndarray:
+    """How many of the recording's 10 ms frames the shipped gate leaves alone, suppresses at the base level and at
+    the steady-noise level, the recording a stream of its own."""
+    settings = SuppressionSettings()
+    gate = NoiseGate(settings.gate_snr_db, settings.gate_memory_seconds, settings.gate_min_seconds, steady_db)
+    return np.bincount([gate.push(audio[start:start + GATE_FRAME])
+                        for start in range(0, len(audio) - GATE_FRAME + 1, GATE_FRAME)], minlength=3)
+
+
+def states(ravdess: str, babble_folder: str, steady_db: str = "0.9") -> None:
+    """Prints the table of the gate's states per condition."""
+    babble = [load_audio(path) for path in audio_files([babble_folder])[:BABBLE_SOURCES]]
+    print("| condition | off | base level | steady level |\n|---|---:|---:|---:|")
+    for condition in CONDITIONS:
+        counts = sum(gate_states(apply_condition(condition, load_audio(clip), index, babble), float(steady_db))
+                     for actor in ACTORS
+                     for index, clip in enumerate(sorted(Path(ravdess, f"Actor_{actor}").glob("*.flac"))[::12]))
+        print(f"| {condition} | " + " | ".join(f"{share:.3f}" for share in counts / counts.sum()) + " |")
+
+
+def recording_states(folder: str, steady_db: str = "0.9") -> None:
+    """Prints the gate's states over the recordings of `folder`."""
+    counts = np.array([gate_states(load_audio(path), float(steady_db)) for path in audio_files([folder])])
+    mostly = np.bincount(counts.argmax(axis=1), minlength=3)
+    print(f"{len(counts)} files; frames off / base level / steady level: "
+          f"{' / '.join(f'{share:.3f}' for share in counts.sum(axis=0) / counts.sum())}; files mostly in each state: "
+          f"{' / '.join(str(n) for n in mostly)}")
+
+
 if __name__ == "__main__":
-    {"conditions": conditions, "read-speech": read_speech}[sys.argv[1]](*sys.argv[2:])
+    modes = {"conditions": conditions, "read-speech": read_speech, "states": states,
+             "recording-states": recording_states}
+    modes[sys.argv[1]](*sys.argv[2:])

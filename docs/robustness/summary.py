@@ -27,8 +27,9 @@ def short(value: float) -> str:
 
 
 def float_export(record: dict) -> str:
-    """The record's float model (exported with `--quantize none`)."""
-    return next(m for m in record["models"] if m.endswith(("none", "float")))
+    """The record's float model (exported with `--quantize none`), or its only model."""
+    models = record["models"]
+    return models[0] if len(models) == 1 else next(m for m in models if m.endswith(("none", "float")))
 
 
 def row(name: str, record: dict) -> str:
