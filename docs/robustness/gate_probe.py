@@ -4,6 +4,7 @@
     PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py read-speech FOLDER MODEL_DIR
     PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py states RAVDESS BABBLE_FOLDER [STEADY_DB]
     PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py recording-states FOLDER [STEADY_DB]
+    PYTHONPATH=.:docs/robustness python docs/robustness/gate_probe.py modulated RAVDESS [STEADY_DB]
 
 `conditions`: for every condition of the protocol (`keras_cpc.channels.apply_condition`, the seeds
 `training.robustness` uses) and each of fold 0's held-out actors, over every sixth of their clips: the level of
@@ -24,6 +25,10 @@ much.
 
 `recording-states` (session 35): the same over real recordings, each file a stream: the share of all frames in each
 state, and how many files spend most of their frames at each level.
+
+`modulated` (session 35): how steady a noise must be for the steady level: `states` for pink and brown noise at
+10 dB SNR whose level swings sinusoidally by +-DEPTH dB at 0.5 Hz or 3 Hz (a fan's beat, passing traffic), as real
+noises are less steady than Gaussian noise.
 """
 
 import json
@@ -36,7 +41,7 @@ import soundfile
 
 from denoise_probe import rnnoise
 from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
-from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, apply_condition
+from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, NOISE_SLOPES, _add_at_snr, _colored_noise, apply_condition
 from keras_cpc.speech_frames import frame_powers
 from keras_cpc.suppression import FRAME as GATE_FRAME, NoiseGate, SuppressionSettings
 from training.robustness import read_speech_statistics
@@ -124,7 +129,24 @@ def recording_states(folder: str, steady_db: str = "0.9") -> None:
           f"{' / '.join(str(n) for n in mostly)}")
 
 
+def modulated(ravdess: str, steady_db: str = "0.9") -> None:
+    """Prints the gate's states for slowly modulated pink and brown noise."""
+    clips = [load_audio(clip) for actor in ACTORS
+             for clip in sorted(Path(ravdess, f"Actor_{actor}").glob("*.flac"))[::12]]
+    print("| noise | swing, dB | rate, Hz | off | base level | steady level |\n|---|---:|---:|---:|---:|---:|")
+    for color in ("pink", "brown"):
+        for depth, rate in ((0, 0), (1, 0.5), (2, 0.5), (3, 0.5), (6, 0.5), (2, 3), (6, 3)):
+            counts = np.zeros(3)
+            for index, audio in enumerate(clips):
+                rng = np.random.default_rng(index)
+                time = np.arange(len(audio)) / SAMPLE_RATE
+                swing = 10 ** (depth * np.sin(2 * np.pi * (rate * time + rng.uniform())) / 20)
+                noise = _colored_noise(len(audio), NOISE_SLOPES[color], rng) * swing
+                counts += gate_states(_add_at_snr(audio, noise, 10), float(steady_db))
+            print(f"| {color} | {depth} | {rate} | " + " | ".join(f"{x:.3f}" for x in counts / counts.sum()) + " |")
+
+
 if __name__ == "__main__":
     modes = {"conditions": conditions, "read-speech": read_speech, "states": states,
-             "recording-states": recording_states}
+             "recording-states": recording_states, "modulated": modulated}
     modes[sys.argv[1]](*sys.argv[2:])
