@@ -361,7 +361,7 @@ class MainWindow(QMainWindow):
         elif suppressor.active_level is None:
             text = "off (the input is not noisy)"
         else:
-            steady = asked.steady_level not in (None, asked.level) and suppressor.active_level == asked.steady_level
+            steady = asked.steady_level is not None and suppressor.active_level == asked.steady_level
             text = f"level {suppressor.active_level}" + (" (steady noise)" if steady else "")
         self.suppression_label.setText(f"Noise suppression: {text}")
 

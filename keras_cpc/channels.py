@@ -113,7 +113,7 @@ def _peak_normalise(audio: np.ndarray) -> np.ndarray:
     return (audio * (PEAK / peak)).astype(np.float32) if peak > 0 else audio.copy()
 
 
-def _colored_noise(length: int, slope_db: float, rng: np.random.Generator) -> np.ndarray:
+def colored_noise(length: int, slope_db: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise whose power spectrum changes by `slope_db` per octave above 20 Hz (0 white, -3 pink, -6 brown)."""
     spectrum = np.fft.rfft(rng.standard_normal(length))
     frequencies = np.maximum(np.fft.rfftfreq(length, 1 / SAMPLE_RATE), NOISE_FLOOR_HZ)
@@ -137,7 +137,7 @@ def _babble(babble: Sequence[np.ndarray], length: int, talkers: int, rng: np.ran
     return mix
 
 
-def _add_at_snr(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+def add_at_snr(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """`audio` plus `noise` scaled to `snr_db` below the audio's active power."""
     scale = np.sqrt(active_power(audio) / (np.mean(noise**2) * 10 ** (snr_db / 10)))
     return (audio + scale * noise).astype(np.float32)
@@ -235,7 +235,7 @@ def _noise(color: str, length: int, rng: np.random.Generator, babble: Sequence[n
            talkers: int = BABBLE_TALKERS) -> np.ndarray:
     """`length` samples of white, pink or brown noise, or babble of `talkers` waveforms from `babble`."""
     return (_babble(babble, length, talkers, rng) if color == "babble"
-            else _colored_noise(length, NOISE_SLOPES[color], rng))
+            else colored_noise(length, NOISE_SLOPES[color], rng))
 
 
 _Condition = Callable[[np.ndarray, np.random.Generator, Sequence[np.ndarray]], np.ndarray]
@@ -245,7 +245,7 @@ _CONDITIONS: dict[str, _Condition] = {
     "level+10": lambda audio, rng, babble: _gain(audio, 10),
     "peak": lambda audio, rng, babble: _peak_normalise(audio),
     **{f"{color}-{snr}db": lambda audio, rng, babble, color=color, snr=snr:
-       _add_at_snr(audio, _noise(color, len(audio), rng, babble), snr)
+       add_at_snr(audio, _noise(color, len(audio), rng, babble), snr)
        for color in ("white", "pink", "babble") for snr in (20, 10)},
     **{f"rt60-{rt60}": lambda audio, rng, babble, rt60=rt60: _reverberate(audio, room_impulse_response(rt60, rng))
        for rt60 in (0.3, 0.8)},
@@ -287,7 +287,7 @@ def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[n
     if rng.random() < 0.5:
         colors = [*NOISE_SLOPES, "babble"] if len(babble) else list(NOISE_SLOPES)
         noise = _noise(colors[rng.integers(len(colors))], len(audio), rng, babble, talkers=rng.integers(1, 7))
-        audio = _add_at_snr(audio, noise, rng.uniform(*snr_db))
+        audio = add_at_snr(audio, noise, rng.uniform(*snr_db))
     if narrowband and rng.random() < narrowband:
         audio = _narrowband(audio, rng)
     elif rng.random() < 0.5:

@@ -53,6 +53,8 @@ class SuppressionSettings:
                 raise ValueError(f"suppression level {level}: expected one of {LEVELS}")
         if self.steady_level is not None and self.gate_snr_db is None:
             raise ValueError("a steady-noise suppression level needs the gate (gate_snr_db)")
+        if self.steady_level == self.level:
+            raise ValueError(f"steady-noise suppression level {self.steady_level} is the level itself: leave it out")
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -73,6 +75,12 @@ class NoiseGate:
     TOP_DBFS = 20.0
     QUIET_SHARE = 0.2
     STRIDE = 10  # 100 ms
+
+    @classmethod
+    def from_settings(cls, settings: SuppressionSettings) -> NoiseGate:
+        """The gate `settings` ask for (it needs `gate_snr_db`), judging steadiness only with a `steady_level`."""
+        return cls(settings.gate_snr_db, settings.gate_memory_seconds, settings.gate_min_seconds,
+                   settings.gate_steady_db if settings.steady_level is not None else None)
 
     def __init__(self, snr_db: float, memory_seconds: float, min_seconds: float, steady_db: float | None = None):
         self.snr_db, self.steady_db = snr_db, steady_db
@@ -101,9 +109,9 @@ class NoiseGate:
         """The standard deviation of the levels of the quietest `QUIET_SHARE` of the audible frames heard (dB, bin
         centres; digital silence, such as a stream's zero padding, left out); `None` before any audible frame."""
         audible = np.concatenate([[0.0], self._weights[1:]])
-        if not audible.any():
-            return None
         quiet = self.QUIET_SHARE * audible.sum()
+        if not quiet > 0:  # none heard, or their weights decayed to nothing in a long silence
+            return None
         weights = np.clip(quiet - (np.cumsum(audible) - audible), 0, audible)  # each bin's frames among the quietest
         mean = np.dot(weights, self._centres) / quiet
         return float(np.sqrt(max(np.dot(weights, np.square(self._centres - mean)) / quiet, 0.0)))
@@ -117,12 +125,12 @@ class NoiseGate:
         index = int(np.clip((level - self.FLOOR_DBFS) / self.BIN_DB, 0, self._bins - 1))
         self._weights *= self._decay
         self._weights[index] += 1.0
-        self._audible += level > self.FLOOR_DBFS
+        self._audible += index > 0  # the frames `floor_deviation_db` counts
         self._frames += 1
         if self._frames % self.STRIDE == 0:
             noisy = self._audible >= self._min_frames and self.snr_estimate_db < self.snr_db
-            steady = noisy and self.steady_db is not None and self.floor_deviation_db < self.steady_db
-            self._state = 2 if steady else int(noisy)
+            deviation = self.floor_deviation_db if noisy and self.steady_db is not None else None
+            self._state = 2 if deviation is not None and deviation < self.steady_db else int(noisy)
         return self._state
 
 
@@ -186,15 +194,14 @@ class NoiseSuppressor:
         # 0: its automatic gain off; each level's processor runs on every frame, so that its noise model is warm
         self._processors = [self._processor_type(0, level) for level in settings.levels]
         self._restorer = LowBandRestorer()
-        self._gate = None if settings.gate_snr_db is None else NoiseGate(
-            settings.gate_snr_db, settings.gate_memory_seconds, settings.gate_min_seconds,
-            settings.gate_steady_db if settings.steady_level is not None else None)
+        self._gate = None if settings.gate_snr_db is None else NoiseGate.from_settings(settings)
         self._pending = np.zeros(0, np.float32)
         self._raw = np.zeros(DELAY, np.float32)  # the input samples that the next output frame starts with
         # as the last frame ended: the weight of the suppressed samples against the raw, and of the steady level's
         # output against the level's in the suppressed samples
         self._on, self._steady = (0.0 if self._gate else 1.0), 0.0
-        self.active_level = None if self._gate else settings.level  # the level of the last frame out; None: raw
+        # the level the gate chose for the last frame in (its samples come out `DELAY` later); None: raw
+        self.active_level = None if self._gate else settings.level
         self._delay = DELAY  # output samples still to drop
 
     def push(self, samples: np.ndarray) -> np.ndarray:
@@ -213,13 +220,13 @@ class NoiseSuppressor:
         samples = np.clip(np.round(frame.astype(np.float64) * 32768), -32768, 32767).astype(np.int16).tobytes()
         raw = np.concatenate([self._raw, frame])
         raw, self._raw = raw[:FRAME], raw[FRAME:]
-        level, *steady = [np.frombuffer(processor.Process10ms(samples).audio, np.int16) / 32768
-                          for processor in self._processors]
+        base, *steady = [np.frombuffer(processor.Process10ms(samples).audio, np.int16) / 32768
+                         for processor in self._processors]
         state = self._gate.push(frame) if self._gate else 1
         self.active_level = (None, *self.settings.levels)[state]
         on, self._on = self._on, float(state > 0)
-        fade, self._steady = self._steady, float(state == 2) if state else self._steady
-        suppressed = self._restorer(cross_fade(level, steady[0], fade, self._steady) if steady else level)
+        fade, self._steady = self._steady, (float(state == 2) if state else self._steady)
+        suppressed = self._restorer(cross_fade(base, steady[0], fade, self._steady) if steady else base)
         out = cross_fade(raw, suppressed, on, self._on)
         dropped = min(self._delay, len(out))
         self._delay -= dropped

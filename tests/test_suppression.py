@@ -139,10 +139,13 @@ def test_the_gate_passes_clean_speech_untouched_and_opens_in_noise_after_half_a_
     np.testing.assert_allclose(out[opened + FRAME:], suppress_noise(noisy, ALWAYS)[opened + FRAME:], atol=1e-7)
 
 
-def weighted_levels(frames: np.ndarray, memory_seconds: float) -> tuple[np.ndarray, np.ndarray]:
-    """The frames' levels (dB) in increasing order and their weights, as the gate forgets them, summing to 1."""
+def weighted_levels(frames: np.ndarray, memory_seconds: float, ages: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The frames' levels (dB) in increasing order and their weights, as the gate forgets them, summing to 1;
+    `ages`: how many frames before the last each one came (minus; default: one after the other)."""
     levels = 10 * np.log10(np.mean(frames**2, axis=1))
-    weights = np.exp(-np.arange(len(frames))[::-1] * FRAME / 16000 / memory_seconds)
+    ages = -np.arange(len(frames))[::-1] if ages is None else ages
+    weights = np.exp(ages * FRAME / 16000 / memory_seconds)
     order = np.argsort(levels)
     return levels[order], weights[order] / weights.sum()
 
@@ -162,10 +165,12 @@ def test_the_gate_estimates_the_spread_of_the_frame_levels_as_weighted_percentil
 def test_the_gate_estimates_the_deviation_of_the_quietest_fifth_as_a_weighted_standard_deviation(spread_db):
     rng = np.random.default_rng(4)
     frames = rng.normal(0, 1, (900, FRAME)) * 10 ** (rng.normal(-50, spread_db, 900) / 20)[:, None]
+    frames[rng.choice(900, 150, replace=False)] = 0  # digital silence: left out
     gate = NoiseGate(snr_db=35.0, memory_seconds=2.0, min_seconds=0.5, steady_db=0.9)
     for frame in frames:
         gate.push(frame)
-    levels, weights = weighted_levels(frames, 2.0)
+    audible = frames.any(axis=1)
+    levels, weights = weighted_levels(frames[audible], 2.0, np.flatnonzero(audible) - len(frames) + 1)
     quiet = np.cumsum(weights) <= 0.2
     deviation = np.sqrt(np.cov(levels[quiet], aweights=weights[quiet], bias=True))
     assert abs(gate.floor_deviation_db - deviation) <= 0.1 + 0.05 * deviation  # 0.5 dB bins, one frame at the edge
@@ -185,6 +190,38 @@ def test_a_steady_floor_gets_the_steady_level_and_a_changing_one_the_base_level(
                                suppress_noise(babble)[opened + FRAME:], atol=1e-6)
 
 
+def test_the_levels_cross_fade_over_one_frame_before_the_low_band_is_restored(noisy_speech, monkeypatch):
+    states = iter([2] * 60 + [1] * len(noisy_speech))  # steady for 60 frames, then the base level
+    monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
+    out = suppress_noise(noisy_speech, STEADY)
+    samples = np.clip(np.round(noisy_speech.astype(np.float64) * 32768), -32768, 32767).astype(np.int16)
+    padded = np.zeros((len(samples) + DELAY) // FRAME * FRAME + FRAME, np.int16)
+    padded[:len(samples)] = samples
+    ramp = np.linspace(0, 1, FRAME + 1)[1:]
+    weights = np.concatenate([ramp, np.ones(59 * FRAME), 1 - ramp, np.zeros(len(padded) - 61 * FRAME)])
+    mixed = (weights * webrtc(padded, 4) + (1 - weights) * webrtc(padded, 2)) / 32768
+    expected = restored(mixed)[DELAY:DELAY + len(out)]
+    start = FRAME - DELAY  # the first frame also fades in from the raw samples
+    np.testing.assert_allclose(out[start:], expected[start:], atol=1e-6)
+
+
+def test_digital_silence_is_never_noisy_nor_steady():
+    silence = np.zeros(16000, np.float32)
+    np.testing.assert_array_equal(suppress_noise(silence, SuppressionSettings(steady_level=4, gate_min_seconds=0)),
+                                  silence)
+    assert NoiseGate(snr_db=35.0, memory_seconds=10.0, min_seconds=0.5, steady_db=0.9).floor_deviation_db is None
+
+
+def test_the_gate_decides_every_stride_of_frames():
+    gate = NoiseGate(snr_db=35.0, memory_seconds=10.0, min_seconds=0.33)  # 33 frames: noisy from the 40th
+    noise = np.random.default_rng(6).normal(0, 0.01, (60, FRAME))
+    assert [gate.push(frame) for frame in noise].index(1) == 2 * NoiseGate.STRIDE + 19
+    steady = NoiseGate(snr_db=35.0, memory_seconds=10.0, min_seconds=0.5, steady_db=0.9)
+    assert [steady.push(frame) for frame in noise[:50]][-1] == 2  # white noise's floor: steady
+    assert NoiseGate.from_settings(SuppressionSettings()).steady_db is None
+    assert NoiseGate.from_settings(STEADY).steady_db == STEADY.gate_steady_db
+
+
 def test_the_front_end_suppresses_after_the_level_normalisation(speech):
     frontend = frontend_config(LevelSettings()) | suppression_config(SuppressionSettings(2))
     np.testing.assert_array_equal(apply_frontend(speech, frontend, calibration=-30.0),
@@ -200,6 +237,8 @@ def test_bad_settings_are_errors():
         SuppressionSettings(steady_level=0)
     with pytest.raises(ValueError, match="steady-noise suppression level needs the gate"):
         SuppressionSettings(steady_level=4, gate_snr_db=None)
+    with pytest.raises(ValueError, match="level 2 is the level itself"):
+        SuppressionSettings(2, steady_level=2)
     with pytest.raises(ValueError, match="unknown noise suppression settings"):
         suppression_settings({"suppression": {"strength": 2}})
     with pytest.raises(ValueError, match="16000 Hz, not 8000 Hz"):

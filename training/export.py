@@ -127,6 +127,7 @@ def export(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if (out / "model.json").exists() and not args.overwrite:
         raise ExportError(f"{out}: holds an export already (model.json); give --overwrite to replace it")
+    settings = suppression(args)  # bad options fail before the models load
     representative = [str(f) for f in audio_files(args.representative)] if args.representative else []
     encoder, autoregressor, recognizer = load_parts(args.recognizer, args.cpc, args.member)
     version = args.model_version or "-".join(file_digest(p, 8) for p in (args.cpc, args.recognizer) if p)
@@ -136,8 +137,7 @@ def export(args: argparse.Namespace) -> None:
     shutil.rmtree(partial, ignore_errors=True)  # from an export that died
     config = export_streaming(partial, encoder, autoregressor, recognizer, args.hop_seconds,
                               args.window_seconds, args.quantize, representative, version,
-                              args.training_data, args.licence,
-                              suppression(args))
+                              args.training_data, args.licence, settings)
     name, audio = check_signal(representative, config.chunk_samples)
     difference = largest_difference(partial, encoder, autoregressor, recognizer, audio)
     if set(config.quantization.values()) == {"none"} and difference > FLOAT_TOLERANCE:

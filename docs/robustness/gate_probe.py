@@ -41,7 +41,7 @@ import soundfile
 
 from denoise_probe import rnnoise
 from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
-from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, NOISE_SLOPES, _add_at_snr, _colored_noise, apply_condition
+from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, NOISE_SLOPES, add_at_snr, apply_condition, colored_noise
 from keras_cpc.speech_frames import frame_powers
 from keras_cpc.suppression import FRAME as GATE_FRAME, NoiseGate, SuppressionSettings
 from training.robustness import read_speech_statistics
@@ -103,8 +103,7 @@ def read_speech(folder: str, model: str) -> None:
 def gate_states(audio: np.ndarray, steady_db: float) -> np.ndarray:
     """How many of the recording's 10 ms frames the shipped gate leaves alone, suppresses at the base level and at
     the steady-noise level, the recording a stream of its own."""
-    settings = SuppressionSettings()
-    gate = NoiseGate(settings.gate_snr_db, settings.gate_memory_seconds, settings.gate_min_seconds, steady_db)
+    gate = NoiseGate.from_settings(SuppressionSettings(steady_level=4, gate_steady_db=steady_db))
     return np.bincount([gate.push(audio[start:start + GATE_FRAME])
                         for start in range(0, len(audio) - GATE_FRAME + 1, GATE_FRAME)], minlength=3)
 
@@ -141,8 +140,8 @@ def modulated(ravdess: str, steady_db: str = "0.9") -> None:
                 rng = np.random.default_rng(index)
                 time = np.arange(len(audio)) / SAMPLE_RATE
                 swing = 10 ** (depth * np.sin(2 * np.pi * (rate * time + rng.uniform())) / 20)
-                noise = _colored_noise(len(audio), NOISE_SLOPES[color], rng) * swing
-                counts += gate_states(_add_at_snr(audio, noise, 10), float(steady_db))
+                noise = colored_noise(len(audio), NOISE_SLOPES[color], rng) * swing
+                counts += gate_states(add_at_snr(audio, noise, 10), float(steady_db))
             print(f"| {color} | {depth} | {rate} | " + " | ".join(f"{x:.3f}" for x in counts / counts.sum()) + " |")
 
 
