@@ -72,16 +72,21 @@ def model(tmp_path_factory) -> Path:
     return root / "model"
 
 
+def model_variant(source: Path, folder: Path, change: Callable[[dict], dict]) -> Path:
+    """`source`'s LiteRT files in `folder`, with its `model.json` config passed through `change`."""
+    for name in ("cpc_step.tflite", "head.tflite"):
+        shutil.copy(source / name, folder)
+    config = json.loads((source / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps(change(config)))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def leveled_model(model, tmp_path_factory) -> Path:
     """The tiny model behind the level normalisation (`model.json`'s `frontend`, as models are exported now;
     the engine applies it before the step model, so the LiteRT files stay those of `model`)."""
-    folder = tmp_path_factory.mktemp("leveled_model")
-    for name in ("cpc_step.tflite", "head.tflite"):
-        shutil.copy(model / name, folder)
-    config = json.loads((model / "model.json").read_text())
-    (folder / "model.json").write_text(json.dumps({**config, "frontend": frontend_config(LevelSettings())}))
-    return folder
+    return model_variant(model, tmp_path_factory.mktemp("leveled_model"),
+                         lambda config: {**config, "frontend": frontend_config(LevelSettings())})
 
 
 @pytest.fixture(scope="module")
@@ -359,14 +364,13 @@ def test_calibration_is_saved_used_by_the_next_session_and_cleared(make_window, 
 @pytest.fixture(scope="module")
 def speaker_model(leveled_model, tmp_path_factory) -> Path:
     """The leveled model that also normalises its contexts per speaker (`model.json`'s `features`)."""
-    folder = tmp_path_factory.mktemp("speaker_model")
-    for name in ("cpc_step.tflite", "head.tflite"):
-        shutil.copy(leveled_model / name, folder)
-    config = json.loads((leveled_model / "model.json").read_text())
-    size = config["state_size"]
-    features = {"mean": [0.1] * size, "variance": [0.05] * size, "frame_rate": 100.0, "prior_seconds": 10.0}
-    (folder / "model.json").write_text(json.dumps({**config, "features": features, "model_version": "speaker-test"}))
-    return folder
+
+    def change(config: dict) -> dict:
+        size = config["state_size"]
+        features = {"mean": [0.1] * size, "variance": [0.05] * size, "frame_rate": 100.0, "prior_seconds": 10.0}
+        return {**config, "features": features, "model_version": "speaker-test"}
+
+    return model_variant(leveled_model, tmp_path_factory.mktemp("speaker_model"), change)
 
 
 def test_calibration_saves_and_uses_the_speakers_feature_statistics_for_its_model(make_window, qtbot, speaker_model,
@@ -455,19 +459,12 @@ def test_a_model_without_level_normalisation_has_no_calibration(make_window, mod
     assert window.calibration_label.isVisibleTo(window)
 
 
-# -- failures: each one leaves a message and the rest working ---------------------------------------
-
-
 @pytest.fixture(scope="module")
 def suppressed_model(leveled_model, tmp_path_factory) -> Path:
     """The leveled model behind the gated noise suppression, level 4 for steady noise."""
-    folder = tmp_path_factory.mktemp("suppressed_model")
-    for name in ("cpc_step.tflite", "head.tflite"):
-        shutil.copy(leveled_model / name, folder)
-    config = json.loads((leveled_model / "model.json").read_text())
-    config["frontend"] |= suppression_config(SuppressionSettings(2, steady_level=4))
-    (folder / "model.json").write_text(json.dumps(config))
-    return folder
+    suppression = suppression_config(SuppressionSettings(2, steady_level=4))
+    return model_variant(leveled_model, tmp_path_factory.mktemp("suppressed_model"),
+                         lambda config: {**config, "frontend": config["frontend"] | suppression})
 
 
 def test_the_status_bar_shows_the_noise_suppressions_level_while_live(make_window, qtbot, model, suppressed_model,
@@ -493,6 +490,9 @@ def test_the_status_bar_shows_the_noise_suppressions_level_while_live(make_windo
     monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)  # a platform without its wheel
     assert window.load_model(suppressed_model)
     assert label.text() == "Noise suppression: unavailable on this platform (no webrtc-noise-gain)"
+
+
+# -- failures: each one leaves a message and the rest working ---------------------------------------
 
 
 def test_missing_model_says_so_and_live_shows_the_level_only(make_window, qtbot, audio, tmp_path):

@@ -38,13 +38,18 @@ def restored(audio: np.ndarray) -> np.ndarray:
     return lfilter(np.array(denominator) / gain, [1, -2 * pole, pole**2], audio)
 
 
-def reference(audio: np.ndarray, level: int) -> np.ndarray:
-    """The recording zero-padded to whole 10 ms frames plus the delay, each frame through one processor, the
-    output's low band restored, shifted back by the delay."""
+def padded_samples(audio: np.ndarray) -> np.ndarray:
+    """The recording as int16 samples, zero-padded to whole 10 ms frames plus the delay."""
     samples = np.clip(np.round(audio.astype(np.float64) * 32768), -32768, 32767).astype(np.int16)
     padded = np.zeros((len(samples) + DELAY) // 160 * 160 + 160, np.int16)
     padded[:len(samples)] = samples
-    return restored(webrtc(padded, level) / 32768)[DELAY:DELAY + len(audio)]
+    return padded
+
+
+def reference(audio: np.ndarray, level: int) -> np.ndarray:
+    """The recording's padded samples, each frame through one processor, the output's low band restored, shifted back
+    by the delay."""
+    return restored(webrtc(padded_samples(audio), level) / 32768)[DELAY:DELAY + len(audio)]
 
 
 ALWAYS = SuppressionSettings(gate_snr_db=None)
@@ -194,9 +199,7 @@ def test_the_levels_cross_fade_over_one_frame_before_the_low_band_is_restored(no
     states = iter([2] * 60 + [1] * len(noisy_speech))  # steady for 60 frames, then the base level
     monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
     out = suppress_noise(noisy_speech, STEADY)
-    samples = np.clip(np.round(noisy_speech.astype(np.float64) * 32768), -32768, 32767).astype(np.int16)
-    padded = np.zeros((len(samples) + DELAY) // FRAME * FRAME + FRAME, np.int16)
-    padded[:len(samples)] = samples
+    padded = padded_samples(noisy_speech)
     ramp = np.linspace(0, 1, FRAME + 1)[1:]
     weights = np.concatenate([ramp, np.ones(59 * FRAME), 1 - ramp, np.zeros(len(padded) - 61 * FRAME)])
     mixed = (weights * webrtc(padded, 4) + (1 - weights) * webrtc(padded, 2)) / 32768
