@@ -28,6 +28,7 @@ from app.plots import PlanePlot, TimePlots
 from app.session import LiveSession, Stopped, Stream, Update
 from app.settings import Calibration, Settings
 from keras_cpc.audio import AUDIO_EXTENSIONS
+from keras_cpc.suppression import RNNOISE
 
 LIVE_SPAN = 30.0  # seconds of live estimates on screen
 TRAIL_SECONDS = 3.0  # of estimates in the plane's trail
@@ -355,14 +356,17 @@ class MainWindow(QMainWindow):
             return
         suppressor = self.recognizer.suppressor
         if suppressor is None:
-            text = "unavailable on this platform (no webrtc-noise-gain)"
+            text = f"unavailable on this platform (no {self.recognizer.suppression_missing})"
         elif self.session is None or self.calibrating:
             text = "on in noisy input" if asked.gate_snr_db is not None else "always on"
         elif suppressor.active_level is None:
             text = "off (the input is not noisy)"
         else:
             steady = asked.steady_level is not None and suppressor.active_level == asked.steady_level
-            text = f"level {suppressor.active_level}" + (" (steady noise)" if steady else "")
+            name = "RNNoise" if suppressor.active_level == RNNOISE else f"level {suppressor.active_level}"
+            text = name + (" (steady noise)" if steady else "")
+        if suppressor is not None and self.recognizer.suppression_missing:  # RNNoise's wheel
+            text += f"; no {self.recognizer.suppression_missing} here for steady noise"
         self.suppression_label.setText(f"Noise suppression: {text}")
 
     def _device_chosen(self, device: str) -> None:

@@ -294,7 +294,8 @@ def export_streaming(
     suppression: SuppressionSettings | None = None,
 ) -> StreamingConfig:
     """Writes `cpc_step.tflite`, `head.tflite` and `model.json` to `out`; returns the config. The front end is the
-    recognizer's, with `suppression` after it if given (a stage the engine runs that training did not need)."""
+    recognizer's, with `suppression` in it if given (a stage before the level normalisation that the engine runs and
+    training did not need)."""
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize {quantize!r} is not one of {QUANTIZATIONS}")
     field, frame_hop = encoder.receptive_field, encoder.hop_length

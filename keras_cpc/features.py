@@ -19,7 +19,7 @@ from keras_cpc.channels import NOISE_SNR_DB, random_shift
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.layers import MFCC, AppendMFCC
 from keras_cpc.layers.mfcc import default_band
-from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level
+from keras_cpc.loudness import apply_frontend, frontend_settings, speaker_level, suppressed
 from keras_cpc.models import CPC, load_model_file
 from keras_cpc.speaker_features import frame_statistics
 from keras_cpc.speech_frames import speech_frame_settings, speech_mask
@@ -112,14 +112,14 @@ def channel_shift(seed: int, copy: int, babble: Sequence[str] = (), utterance_ga
 
 def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],
                    frontend: dict | None) -> dict[str, float | None]:
-    """Each speaker's `keras_cpc.loudness.speaker_level` over their utterances' `audio`, for a front end
-    calibrated per speaker (`{}` otherwise)."""
+    """Each speaker's `keras_cpc.loudness.speaker_level` over their utterances' `audio` (behind the front end's
+    noise suppression, if any), for a front end calibrated per speaker (`{}` otherwise)."""
     settings = frontend_settings(frontend)
     if settings is None or not settings.per_speaker:
         return {}
     speakers = dict.fromkeys(u.speaker for u in utterances)
-    return {speaker: speaker_level((audio(u) for u in utterances if u.speaker == speaker), settings)
-            for speaker in speakers}
+    return {speaker: speaker_level((suppressed(audio(u), frontend) for u in utterances if u.speaker == speaker),
+                                   settings) for speaker in speakers}
 
 
 def cache_features(

@@ -190,10 +190,18 @@ def frontend_settings(frontend: dict | None) -> LevelSettings | None:
     return part_settings(frontend, "level", LevelSettings, "level normalisation")
 
 
+def suppressed(audio: np.ndarray, frontend: dict | None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A whole waveform through a recorded front end's noise suppression (`keras_cpc.suppression`), which comes
+    before its level normalisation, so that the speech level is measured without the noise; unchanged without one."""
+    suppression = suppression_settings(frontend)
+    return audio if suppression is None else suppress_noise(audio, suppression, sample_rate)
+
+
 def apply_frontend(audio: np.ndarray, frontend: dict | None, sample_rate: int = SAMPLE_RATE,
                    calibration: float | None = None) -> np.ndarray:
-    """A whole waveform through a recorded front end: the level normalisation, calibrated with its speaker's level
-    when given, then the noise suppression (`keras_cpc.suppression`), each if it has it (unchanged for raw audio)."""
-    settings, suppression = frontend_settings(frontend), suppression_settings(frontend)
-    audio = audio if settings is None else normalize_level(audio, settings, sample_rate, calibration)
-    return audio if suppression is None else suppress_noise(audio, suppression, sample_rate)
+    """A whole waveform through a recorded front end: the noise suppression, then the level normalisation,
+    calibrated with its speaker's level (of suppressed audio) when given, each if it has it (unchanged for raw
+    audio)."""
+    audio = suppressed(audio, frontend, sample_rate)
+    settings = frontend_settings(frontend)
+    return audio if settings is None else normalize_level(audio, settings, sample_rate, calibration)

@@ -1,32 +1,38 @@
-"""Noise suppression: WebRTC's stationary-noise suppressor behind the level normalisation, gated, causal so that it
-streams (NumPy and the `webrtc-noise-gain` wheel only).
+"""Noise suppression: WebRTC's stationary-noise suppressor before the level normalisation, gated, causal so that it
+streams (NumPy and the `webrtc-noise-gain` wheel; RNNoise's for steady noise).
 
 Steady noise (a fan, a hum, a hiss) fills the pauses and the spectrum's valleys that carry valence: at 10 dB SNR of
 white noise the session 29 model lost .36 of valence CCC. WebRTC's suppressor (the one in browser calls) tracks the
 noise spectrum and removes what stays steady. It runs on 10 ms frames of 16-bit samples at 16 kHz with its automatic
-gain off, after the level normalisation: its input then has the speech level the model's has, and a quiet recording
-is suppressed as a loud one is. Everything WebRTC runs first goes through a 100 Hz high-pass filter, which alone cost
-.03 of valence and dominance on clean speech; `LowBandRestorer` undoes it down to 20 Hz. Always on, the suppressor
-still cost a little where there is no steady noise (rooms, the telephone band), so `NoiseGate` turns it on only for a
-noisy stream, fading over one frame; where the noise floor is also steady (a fan, a hiss, not babble) it can switch
-to a stronger level (`SuppressionSettings.steady_level`). Its output lags by `DELAY` samples, which
-`NoiseSuppressor` takes off (the raw samples it fades with are delayed to match), so that a stream suppressed chunk
-by chunk equals the whole recording suppressed at once, sample for sample. docs/results.md, sessions 34 and 35, has
-the measurements.
+gain off, before the level normalisation, so that the speech level is measured on speech rather than on speech and
+noise, and the gate judges the input as recorded. Everything WebRTC runs first goes through a 100 Hz high-pass
+filter, which alone cost .03 of valence and dominance on clean speech; `LowBandRestorer` undoes it down to 20 Hz.
+Always on, the suppressor still cost a little where there is no steady noise (rooms, the telephone band), so
+`NoiseGate` turns it on only for a noisy stream, fading over one frame; where the noise floor is also steady (a fan,
+a hiss, not babble) it can switch to a stronger level (`SuppressionSettings.steady_level`), or to RNNoise, a learned
+suppressor (`keras_cpc.rnnoise`). Its output lags by `DELAY` samples (RNNoise's by more), which `NoiseSuppressor`
+takes off (the raw samples it fades with are delayed to match), so that a stream suppressed chunk by chunk equals
+the whole recording suppressed at once, sample for sample. docs/results.md, sessions 34 to 36, has the
+measurements.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from keras_cpc import rnnoise
 from keras_cpc.audio import SAMPLE_RATE
 from keras_cpc.frontend import part_config, part_settings
 
 FRAME = 160  # 10 ms at 16 kHz, the only frame WebRTC's suppressor takes
 DELAY = 96  # samples: the lag of the output's peak cross-correlation with a clean input, measured
+WARM_UP_FRAMES = 100  # 1 s: what RNNoise hears before it fades in (more than its delay of `rnnoise.DELAY`)
 LEVELS = (1, 2, 3, 4)  # WebRTC's aggressiveness: about 6, 12, 18 and 21 dB of noise removed
+RNNOISE = "rnnoise"  # a steady level: RNNoise (`keras_cpc.rnnoise`) in place of WebRTC
+STEADY_LEVELS = (*LEVELS, RNNOISE)
 # WebRTC's fixed high-pass filter of its input, butter(2, 100 / 8000, 'high') as its source rounds it (numerator,
 # denominator), and the corner of what `LowBandRestorer` leaves of it (the MFCCs' lowest band edge)
 HIGH_PASS = ((0.97261, -1.94523, 0.97261), (1.0, -1.94448, 0.94598))
@@ -37,27 +43,29 @@ LOW_EDGE_HZ = 20.0
 class SuppressionSettings:
     """How `NoiseSuppressor` suppresses and when (`NoiseGate`; `gate_snr_db` None: always); `model.json` records
     them as `frontend.suppression`. With `steady_level`, a noisy stream whose floor is steady (its quietest frames'
-    levels deviate by less than `gate_steady_db`: a fan, a hiss) is suppressed at that level instead: WebRTC's noise
-    model assumes a stationary noise, and stronger removal of a changing one (babble) costs the speech."""
+    levels deviate by less than `gate_steady_db`: a fan, a hiss) is suppressed at that level, or by RNNoise
+    (`RNNOISE`), instead: WebRTC's noise model assumes a stationary noise, and stronger removal of a changing one
+    (babble) costs the speech."""
 
     level: int = 2
     gate_snr_db: float | None = 35.0
     gate_memory_seconds: float = 10.0
     gate_min_seconds: float = 0.5
-    steady_level: int | None = None
+    steady_level: int | str | None = None
     gate_steady_db: float = 0.9
 
     def __post_init__(self):
-        for level in (self.level, self.steady_level):
-            if level is not None and level not in LEVELS:
-                raise ValueError(f"suppression level {level}: expected one of {LEVELS}")
+        if self.level not in LEVELS:
+            raise ValueError(f"suppression level {self.level}: expected one of {LEVELS}")
+        if self.steady_level is not None and self.steady_level not in STEADY_LEVELS:
+            raise ValueError(f"steady-noise suppression level {self.steady_level}: expected one of {STEADY_LEVELS}")
         if self.steady_level is not None and self.gate_snr_db is None:
             raise ValueError("a steady-noise suppression level needs the gate (gate_snr_db)")
         if self.steady_level == self.level:
             raise ValueError(f"steady-noise suppression level {self.steady_level} is the level itself: leave it out")
 
     @property
-    def levels(self) -> tuple[int, ...]:
+    def levels(self) -> tuple[int | str, ...]:
         """The suppression levels a stream may get, in the order of `NoiseGate.push`'s states after 0 (none)."""
         return (self.level,) if self.steady_level is None else (self.level, self.steady_level)
 
@@ -183,26 +191,37 @@ class NoiseSuppressor:
         try:
             from webrtc_noise_gain import AudioProcessor
         except ImportError as error:
-            raise ImportError(f"noise suppression needs the webrtc-noise-gain package ({error})") from None
+            raise ImportError(f"noise suppression needs the webrtc-noise-gain package ({error})",
+                              name="webrtc-noise-gain") from None
         self.settings = settings
         self._processor_type = AudioProcessor
+        self._rnnoise = settings.steady_level == RNNOISE
+        if self._rnnoise:
+            rnnoise.library()  # raises ImportError without it
+        # the output's lag behind the input: RNNoise's, or WebRTC's; the faster paths are delayed to match
+        self.delay = rnnoise.DELAY if self._rnnoise else DELAY
         self.reset()
 
     def reset(self) -> None:
         """Forgets all audio heard: the next sample starts a new stream."""
         settings = self.settings
         # 0: its automatic gain off; each level's processor runs on every frame, so that its noise model is warm
-        self._processors = [self._processor_type(0, level) for level in settings.levels]
+        self._processors = [self._processor_type(0, level) for level in settings.levels if level != RNNOISE]
+        # RNNoise starts when the gate first finds a steady floor, from the last `WARM_UP_FRAMES` frames heard
+        self._denoiser, self._heard = None, deque(maxlen=WARM_UP_FRAMES)
         self._restorer = LowBandRestorer()
         self._gate = None if settings.gate_snr_db is None else NoiseGate.from_settings(settings)
         self._pending = np.zeros(0, np.float32)
-        self._raw = np.zeros(DELAY, np.float32)  # the input samples that the next output frame starts with
+        self._raw = np.zeros(self.delay, np.float32)  # the input samples that the next output frame starts with
+        self._webrtc = np.zeros(self.delay - DELAY, np.float32)  # WebRTC's restored output, delayed to match
         # as the last frame ended: the weight of the suppressed samples against the raw, and of the steady level's
         # output against the level's in the suppressed samples
         self._on, self._steady = (0.0 if self._gate else 1.0), 0.0
-        # the level the gate chose for the last frame in (its samples come out `DELAY` later); None: raw
+        self._state = 0 if self._gate else 1  # the gate's last state; held through `flush`'s padding
+        self._flushing = False
+        # the level the gate chose for the last frame in (its samples come out `delay` later); None: raw
         self.active_level = None if self._gate else settings.level
-        self._delay = DELAY  # output samples still to drop
+        self._dropping = self.delay  # output samples still to drop
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Adds samples; returns the output samples of every frame they complete, less the delay (float32)."""
@@ -213,31 +232,60 @@ class NoiseSuppressor:
                                                            for start in range(0, complete, FRAME)])
 
     def _frame(self, frame: np.ndarray) -> np.ndarray:
-        """One frame through WebRTC at each level; the levels' outputs cross-faded over the frame as the gate
-        moves between them (the last level held while it is off), the low band restored, and that cross-faded with
-        the raw samples as the gate opens or closes (the raw samples aligned with WebRTC's output); less the delay
-        still to drop. A frame at a time, so that the float sums are the same however the stream was cut."""
+        """One frame through WebRTC at each level (and RNNoise); the levels' outputs cross-faded over the frame as
+        the gate moves between them (the last level held while it is off), WebRTC's low band restored (after the
+        fade between two WebRTC levels, which share the restorer; before the fade to RNNoise, which has no high-pass
+        filter to undo), and that cross-faded with the raw samples as the gate opens or closes (all aligned with the
+        slowest path); less the delay still to drop. A frame at a time, so that the float sums are the same however
+        the stream was cut."""
         samples = np.clip(np.round(frame.astype(np.float64) * 32768), -32768, 32767).astype(np.int16).tobytes()
-        raw = np.concatenate([self._raw, frame])
-        raw, self._raw = raw[:FRAME], raw[FRAME:]
+        raw, self._raw = delayed(self._raw, frame)
         base, *steady = [np.frombuffer(processor.Process10ms(samples).audio, np.int16) / 32768
                          for processor in self._processors]
-        state = self._gate.push(frame) if self._gate else 1
+        if self._gate and not self._flushing:
+            self._state = self._gate.push(frame)
+        state = self._state
+        denoised = self._denoise(frame, state) if self._rnnoise else None
         self.active_level = (None, *self.settings.levels)[state]
         on, self._on = self._on, float(state > 0)
         fade, self._steady = self._steady, (float(state == 2) if state else self._steady)
         suppressed = self._restorer(cross_fade(base, steady[0], fade, self._steady) if steady else base)
+        if self._rnnoise:
+            suppressed, self._webrtc = delayed(self._webrtc, suppressed)
+            suppressed = cross_fade(suppressed, denoised, fade, self._steady) if denoised is not None else suppressed
         out = cross_fade(raw, suppressed, on, self._on)
-        dropped = min(self._delay, len(out))
-        self._delay -= dropped
+        dropped = min(self._dropping, len(out))
+        self._dropping -= dropped
         return out[dropped:].astype(np.float32)
 
+    def _denoise(self, frame: np.ndarray, state: int) -> np.ndarray | None:
+        """The frame's RNNoise output (`delay` samples behind it); `None` until the gate first finds a steady floor.
+        RNNoise then starts on the frames heard before, so that it is warm when it fades in; a stream that never
+        has steady noise costs nothing."""
+        if self._denoiser is None:
+            self._heard.append(frame.copy())
+            if state != 2:
+                return None
+            self._denoiser = rnnoise.RNNoise()
+            *earlier, frame = self._heard
+            for heard in earlier:
+                self._denoiser.process(heard)
+        return self._denoiser.process(frame)
+
     def flush(self) -> np.ndarray:
-        """The suppressed samples still held (the last frame's and the delay's, through silence); then `reset`."""
-        held = len(self._pending) + DELAY - self._delay  # input samples not yet returned
-        out = self.push(np.zeros(-(len(self._pending) + DELAY) % FRAME + DELAY, np.float32))[:held]
+        """The suppressed samples still held (the last frame's and the delay's, through silence, which the gate does
+        not hear: its last state holds); then `reset`."""
+        held = len(self._pending) + self.delay - self._dropping  # input samples not yet returned
+        self._flushing = True
+        out = self.push(np.zeros(-(len(self._pending) + self.delay) % FRAME + self.delay, np.float32))[:held]
         self.reset()
         return out
+
+
+def delayed(line: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A frame through a delay line holding `line`: the frame's length of samples out, and the line after it."""
+    joined = np.concatenate([line, frame])
+    return joined[:len(frame)], joined[len(frame):]
 
 
 def cross_fade(first: np.ndarray, second: np.ndarray, start: float, end: float) -> np.ndarray:

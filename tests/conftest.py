@@ -1,11 +1,13 @@
 """Shared fixtures: the bundled real speech clips and tiny generated audio files."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
+from keras_cpc import rnnoise
 from keras_cpc.audio import SAMPLE_RATE, load_audio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,3 +38,12 @@ def write_audio(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def hide_rnnoise(monkeypatch) -> Callable[[], None]:
+    """Call it to be, from then on, a platform without RNNoise's wheel (`keras_cpc.rnnoise.library` raises)."""
+    def missing():
+        raise ImportError("RNNoise needs the pyrnnoise package", name="pyrnnoise")
+
+    return lambda: monkeypatch.setattr(rnnoise, "library", missing)

@@ -35,13 +35,14 @@ from app.engine.analysis import analyze_file  # noqa: E402
 from app.engine.bundled import DEFAULT_MODEL  # noqa: E402
 from app.engine.calibration import PASSAGE  # noqa: E402
 from app.engine.categories import CATEGORIES, nearest_category  # noqa: E402
+from app.engine.gating import GatedStream, SpeechGate, level_db  # noqa: E402
 from app.engine.streaming import DIMENSIONS, StreamingRecognizer  # noqa: E402
 from app.engine.trajectory import summary_estimates  # noqa: E402
 from app.file_input import FileBackend, FileSource  # noqa: E402
 from app.settings import Calibration, Settings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from keras_cpc.loudness import LevelSettings, frontend_config, speech_level  # noqa: E402
-from keras_cpc.suppression import SuppressionSettings, suppression_config  # noqa: E402
+from keras_cpc.suppression import RNNOISE, SuppressionSettings, suppression_config  # noqa: E402
 
 RATE = 16000
 SPEED = 4.0  # the fake input plays 4x real time
@@ -461,14 +462,14 @@ def test_a_model_without_level_normalisation_has_no_calibration(make_window, mod
 
 @pytest.fixture(scope="module")
 def suppressed_model(leveled_model, tmp_path_factory) -> Path:
-    """The leveled model behind the gated noise suppression, level 4 for steady noise."""
-    suppression = suppression_config(SuppressionSettings(2, steady_level=4))
+    """The leveled model behind the gated noise suppression, RNNoise for steady noise (as shipped)."""
+    suppression = suppression_config(SuppressionSettings(2, steady_level=RNNOISE))
     return model_variant(leveled_model, tmp_path_factory.mktemp("suppressed_model"),
                          lambda config: {**config, "frontend": config["frontend"] | suppression})
 
 
 def test_the_status_bar_shows_the_noise_suppressions_level_while_live(make_window, qtbot, model, suppressed_model,
-                                                                       audio, monkeypatch):
+                                                                       audio, monkeypatch, hide_rnnoise):
     noisy = audio + np.random.default_rng(0).normal(0, 0.3 * audio.std(), len(audio)).astype(np.float32)
     window = make_window(FileBackend({"noisy": FileSource(noisy, RATE, speed=SPEED),
                                       "clean": FileSource(audio, RATE, speed=SPEED)}), suppressed_model)
@@ -480,16 +481,30 @@ def test_the_status_bar_shows_the_noise_suppressions_level_while_live(make_windo
         assert window.start_live(), window.message()
         shown[device] = set()
         qtbot.waitUntil(lambda: shown[device].add(label.text()) or window.session is None, timeout=20000)
-    steady = "Noise suppression: level 4 (steady noise)"
+    steady = "Noise suppression: RNNoise (steady noise)"
     assert steady in shown["noisy"]  # white noise: a steady floor
     # the clean input's digital silence: off; its first seconds of speech without a pause, before the level
     # normalisation settles, may pass for noise, never for a steady one
     assert "Noise suppression: off (the input is not noisy)" in shown["clean"] and steady not in shown["clean"]
     assert label.text() == "Noise suppression: on in noisy input"  # stopped
     assert window.load_model(model) and not label.isVisible()  # a model without suppression
+    hide_rnnoise()  # a platform without RNNoise's wheel: WebRTC's level alone
+    assert window.load_model(suppressed_model)
+    assert label.text() == "Noise suppression: on in noisy input; no pyrnnoise here for steady noise"
     monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)  # a platform without its wheel
     assert window.load_model(suppressed_model)
     assert label.text() == "Noise suppression: unavailable on this platform (no webrtc-noise-gain)"
+
+
+def test_the_speech_gate_hears_each_estimates_whole_hop_behind_the_suppressors_delay(suppressed_model, audio):
+    recognizer = StreamingRecognizer(suppressed_model)
+    gate, heard = SpeechGate(-60.0), []
+    gate.update = lambda level: heard.append(level) or True
+    stream, hop = GatedStream(recognizer, gate), recognizer.config["hop_samples"]
+    predictions = [p for start in range(0, len(audio), 50) for p in stream.push(audio[start:start + 50])]
+    ends = [round(p.time * RATE) for p in predictions]
+    assert recognizer.suppressor.delay > hop and len(heard) == len(ends) > 10
+    np.testing.assert_allclose(heard, [level_db(audio[max(0, end - hop):end]) for end in ends])
 
 
 # -- failures: each one leaves a message and the rest working ---------------------------------------

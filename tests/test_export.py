@@ -21,18 +21,19 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from app import analyze
 from app.engine import analysis
-from app.engine.streaming import StreamingRecognizer
+from app.engine.streaming import StreamingRecognizer, available_suppressor
 from keras_cpc.audio import load_audio
 from keras_cpc.export import convert, reservoir_sample, step_model
 from keras_cpc.features import cpc_extractor
 from keras_cpc.layers import MFCC, AppendMFCC, Pitch
 from keras_cpc.datasets import EmotionUtterance
-from keras_cpc.loudness import LevelSettings, frontend_config, normalize_level, speech_level
+from keras_cpc.loudness import (LevelSettings, frontend_config, normalize_level, speaker_level,
+                               speech_level)
 from keras_cpc.datasets.emotion import DIMENSIONS
 from keras_cpc.models import CPC, EmotionRecognizer, EndToEndRecognizer, ensemble_of
 from keras_cpc.speaker_features import FeatureSettings, to_reference
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_frame_config, speech_mask
-from keras_cpc.suppression import SuppressionSettings
+from keras_cpc.suppression import RNNOISE, SuppressionSettings, suppress_noise
 from training import export, heldout, linear_baseline, robustness
 
 REPO = Path(__file__).resolve().parents[1]
@@ -277,9 +278,10 @@ def test_a_quieter_or_louder_stream_gives_the_same_estimates(models, audio):
 
 
 def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(models, audio, monkeypatch, caplog):
-    """An export with `--suppression` (here without its gate) records it after the recognizer's front end; the engine
-    runs it, a stream in chunks of any size predicts as the Keras model on the whole clip through that front end, and
-    the level normalisation before it keeps the estimates of a quieter or louder recording within 0.02."""
+    """An export with `--suppression` (here without its gate) records it in the recognizer's front end, where it runs
+    before the level normalisation; the engine runs it, a stream in chunks of any size predicts as the Keras model on
+    the whole clip through that front end, a speaker's level is measured behind it, and the level normalisation after
+    it keeps the estimates of a quieter or louder recording within 0.02."""
     cpc, recognizer, folder = models
     out = folder.parent / "suppressed"
     export.main(["--cpc", str(folder.parent / "cpc.keras"), "--recognizer", str(folder.parent / "recognizer.keras"),
@@ -297,6 +299,11 @@ def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(m
 
     expected = run(audio, 123)
     np.testing.assert_allclose(expected[-1], export.window_prediction(recognizer, contexts, 50), atol=1e-4)
+    halves = [audio[:len(audio) // 2], audio[len(audio) // 2:]]
+    level, _ = StreamingRecognizer(out).calibrate_speaker(lambda: [[half] for half in halves])
+    suppression = SuppressionSettings(3, gate_snr_db=None)
+    assert level == speaker_level([suppress_noise(half, suppression) for half in halves],
+                                  LevelSettings(**frontend["level"]))
     np.testing.assert_array_equal(run(audio, 5000), expected)
     for scale in (0.1, 3.0):
         np.testing.assert_allclose(run(audio * scale, 1600), expected, atol=0.02)
@@ -306,12 +313,29 @@ def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(m
     assert "needs the webrtc-noise-gain package" in caplog.text and "running without it" in caplog.text
 
 
+def test_without_rnnoise_steady_noise_gets_the_base_level_and_without_webrtc_nothing(monkeypatch, caplog,
+                                                                                     hide_rnnoise):
+    settings = SuppressionSettings(2, steady_level=RNNOISE)
+    suppressor, missing = available_suppressor(settings, 16000, Path("model"))
+    assert suppressor.settings == settings and missing is None
+    hide_rnnoise()
+    with caplog.at_level(logging.WARNING, "app.engine.streaming"):
+        suppressor, missing = available_suppressor(settings, 16000, Path("model"))
+    assert suppressor.settings == SuppressionSettings(2) and missing == "pyrnnoise"
+    assert "model: RNNoise needs the pyrnnoise package; running without it" in caplog.text
+    monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)
+    assert available_suppressor(settings, 16000, Path("model")) == (None, "webrtc-noise-gain")
+    assert available_suppressor(None, 16000, Path("model")) == (None, None)
+
+
 def test_the_suppression_options_give_the_settings_or_a_clear_error():
     def settings(*options):
         return export.suppression(export.build_parser().parse_args(["--recognizer", "r", "--out", "o", *options]))
 
     assert settings() is None
     assert settings("--suppression", "2", "--suppression-steady", "4") == SuppressionSettings(2, steady_level=4)
+    denoised = SuppressionSettings(2, steady_level=RNNOISE)
+    assert settings("--suppression", "2", "--suppression-steady", "rnnoise") == denoised
     assert settings("--suppression", "3", "--suppression-always") == SuppressionSettings(3, gate_snr_db=None)
     with pytest.raises(ValueError, match="need --suppression LEVEL"):
         settings("--suppression-steady", "4")
@@ -426,7 +450,7 @@ def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models,
     report = robustness.robustness(robustness.build_parser().parse_args([
         *corpus, "--models", str(models[2]), "--conditions", "clean", "level-20", "babble-10db", "--babble",
         str(sample_root), "--read-speech", str(sample_root), "--cache", str(tmp_path / "cache"),
-        "--out", str(tmp_path / "out")]))
+        "--out", str(tmp_path / "out"), "--jobs", "2"]))  # clean and babble in one process, level-20 in the other
     assert report["speakers"] == ["Actor_03"] and report["utterances"] == 8
     scores = report["conditions"]
     assert list(scores) == ["clean", "level-20", "babble-10db"]
@@ -447,6 +471,9 @@ def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models,
     for name in ("results.json", "robustness.md", "robustness.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert "| level-20 |" in (tmp_path / "out" / "robustness.md").read_text()
+    with pytest.raises(ValueError, match="--jobs 0: at least one process"):
+        robustness.robustness(robustness.build_parser().parse_args([*corpus, "--models", model, "--out", "o",
+                                                                    "--jobs", "0"]))
 
 
 def test_reservoir_sample_is_uniform_and_holds_at_most_its_size():

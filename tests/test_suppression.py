@@ -8,12 +8,15 @@ import pytest
 from scipy.signal import lfilter
 from webrtc_noise_gain import AudioProcessor
 
+from keras_cpc import rnnoise
 from keras_cpc.loudness import LevelSettings, apply_frontend, frontend_config, normalize_level
 from keras_cpc.suppression import (
     DELAY,
     FRAME,
     HIGH_PASS,
     LOW_EDGE_HZ,
+    RNNOISE,
+    WARM_UP_FRAMES,
     LowBandRestorer,
     NoiseGate,
     NoiseSuppressor,
@@ -54,6 +57,7 @@ def reference(audio: np.ndarray, level: int) -> np.ndarray:
 
 ALWAYS = SuppressionSettings(gate_snr_db=None)
 STEADY = SuppressionSettings(steady_level=4)
+DENOISED = SuppressionSettings(steady_level=RNNOISE)
 
 
 def snr_db(reference_audio: np.ndarray, audio: np.ndarray) -> float:
@@ -86,7 +90,8 @@ def test_the_restorer_leaves_a_high_pass_filter_at_the_low_corner():
 
 
 @pytest.mark.parametrize("length", [0, 50, DELAY, 160, 161, 40000])
-@pytest.mark.parametrize("settings", [ALWAYS, SuppressionSettings(), STEADY], ids=["always", "gated", "steady"])
+@pytest.mark.parametrize("settings", [ALWAYS, SuppressionSettings(), STEADY, DENOISED],
+                         ids=["always", "gated", "steady", "rnnoise"])
 def test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech, length, settings):
     audio = noisy_speech[:length]
     whole = suppress_noise(audio, settings)
@@ -208,6 +213,56 @@ def test_the_levels_cross_fade_over_one_frame_before_the_low_band_is_restored(no
     np.testing.assert_allclose(out[start:], expected[start:], atol=1e-6)
 
 
+def rnnoise_stream(audio: np.ndarray, start: int = 0) -> np.ndarray:
+    """RNNoise started on frame `start` of the recording: each later frame's output (`rnnoise.DELAY` late)."""
+    denoiser, padded = rnnoise.RNNoise(), np.concatenate([audio, np.zeros(rnnoise.DELAY + FRAME, np.float32)])
+    return np.concatenate([denoiser.process(frame) for frame in padded[start * FRAME:].reshape(-1, FRAME)])
+
+
+def test_a_steady_floor_fades_to_rnnoise_which_hears_the_second_before(noisy_speech, monkeypatch):
+    out, opened = suppress_noise(noisy_speech, DENOISED), 49 * FRAME - rnnoise.DELAY  # steady from the start
+    np.testing.assert_array_equal(out[:opened], noisy_speech[:opened])
+    denoised = rnnoise_stream(noisy_speech)[rnnoise.DELAY:]  # its output, aligned with the input
+    np.testing.assert_allclose(out[opened + FRAME:], denoised[opened + FRAME:len(out)], atol=1e-6)
+    switch = 150  # frames: the base level for 1.5 s, then steady; RNNoise starts from the second before
+    states = iter([1] * switch + [2] * len(noisy_speech))
+    monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
+    start = (switch + 1) * FRAME - rnnoise.DELAY  # the fade's frame is done
+    warmed = rnnoise_stream(noisy_speech, switch + 1 - WARM_UP_FRAMES)[(WARM_UP_FRAMES - 1) * FRAME:]
+    np.testing.assert_allclose(suppress_noise(noisy_speech, DENOISED)[start:], warmed[FRAME:len(out) - start + FRAME],
+                               atol=1e-6)
+
+
+def test_the_steady_level_cross_fades_to_rnnoise_and_back_over_one_frame(noisy_speech, monkeypatch):
+    states = iter([1] * 60 + [2] * 60 + [1] * len(noisy_speech))  # the base level, steady, the base level again
+    monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
+    out = suppress_noise(noisy_speech, DENOISED)
+    base = reference(noisy_speech, 2)  # WebRTC's, restored, aligned with the input
+    denoised = rnnoise_stream(noisy_speech)[rnnoise.DELAY:][:len(out)]  # started on frame 60, from the start
+    ramp = np.linspace(0, 1, FRAME + 1)[1:]
+    weights = np.concatenate([np.zeros(60 * FRAME), ramp, np.ones(59 * FRAME), 1 - ramp, np.zeros(len(out))])
+    weights = weights[rnnoise.DELAY:rnnoise.DELAY + len(out)]  # frame k's weights reach the output `delay` later
+    np.testing.assert_allclose(out, weights * denoised + (1 - weights) * base, atol=1e-6)
+
+
+def test_the_gate_does_not_hear_the_padding_of_a_flush(noisy_speech):
+    audio = noisy_speech[:12800]  # ends in noise, the gate's last decision at frame 80 of 80
+    out = suppress_noise(audio, DENOISED)
+    np.testing.assert_allclose(out[-FRAME:], rnnoise_stream(audio)[rnnoise.DELAY:][len(audio) - FRAME:len(audio)],
+                               atol=1e-6)  # suppressed to its end, not raw where the padding's silence was judged
+
+
+def test_rnnoise_never_runs_on_a_stream_without_a_steady_floor(speech, noisy_speech, monkeypatch):
+    clip = np.concatenate([speech[:16000], np.zeros(16000, np.float32), speech[16000:32000]])
+    babble = clip + np.random.default_rng(5).normal(0, 0.3, len(clip)) * np.repeat(  # a changing floor
+        10 ** (np.random.default_rng(6).normal(0, 3, len(clip) // FRAME) / 20), FRAME) * np.std(clip)
+    monkeypatch.setattr(rnnoise, "RNNoise", None)
+    np.testing.assert_array_equal(suppress_noise(speech, DENOISED), suppress_noise(speech, STEADY))  # never noisy
+    opened = 50 * FRAME - DELAY  # babble: noisy from 0.5 s on, never steady; the gate opens RNNoise's delay earlier
+    np.testing.assert_array_equal(suppress_noise(babble.astype(np.float32), DENOISED)[opened:],
+                                  suppress_noise(babble.astype(np.float32), STEADY)[opened:])
+
+
 def test_digital_silence_is_never_noisy_nor_steady():
     silence = np.zeros(16000, np.float32)
     np.testing.assert_array_equal(suppress_noise(silence, SuppressionSettings(steady_level=4, gate_min_seconds=0)),
@@ -225,11 +280,14 @@ def test_the_gate_decides_every_stride_of_frames():
     assert NoiseGate.from_settings(STEADY).steady_db == STEADY.gate_steady_db
 
 
-def test_the_front_end_suppresses_after_the_level_normalisation(speech):
-    frontend = frontend_config(LevelSettings()) | suppression_config(SuppressionSettings(2))
-    np.testing.assert_array_equal(apply_frontend(speech, frontend, calibration=-30.0),
-                                  suppress_noise(normalize_level(speech, LevelSettings(), calibration=-30.0)))
-    assert suppression_settings(frontend) == SuppressionSettings(2)
+def test_the_front_end_suppresses_before_the_level_normalisation(noisy_speech):
+    frontend = frontend_config(LevelSettings()) | suppression_config(ALWAYS)
+    out = apply_frontend(noisy_speech, frontend, calibration=-30.0)
+    np.testing.assert_array_equal(out, normalize_level(suppress_noise(noisy_speech, ALWAYS), LevelSettings(),
+                                                       calibration=-30.0))
+    assert np.abs(out - suppress_noise(normalize_level(noisy_speech, LevelSettings(), calibration=-30.0),
+                                       ALWAYS)).max() > 1e-3  # the other order
+    assert suppression_settings(frontend) == ALWAYS
     assert suppression_settings(frontend_config(LevelSettings())) is None
 
 
@@ -238,6 +296,8 @@ def test_bad_settings_are_errors():
         SuppressionSettings(5)
     with pytest.raises(ValueError, match="suppression level 0"):
         SuppressionSettings(steady_level=0)
+    with pytest.raises(ValueError, match="level wiener: expected one of"):
+        SuppressionSettings(steady_level="wiener")
     with pytest.raises(ValueError, match="steady-noise suppression level needs the gate"):
         SuppressionSettings(steady_level=4, gate_snr_db=None)
     with pytest.raises(ValueError, match="level 2 is the level itself"):

@@ -35,7 +35,7 @@ from keras_cpc.export import (
     window_prediction,
 )
 from keras_cpc.features import file_digest
-from keras_cpc.suppression import LEVELS, SuppressionSettings
+from keras_cpc.suppression import LEVELS, RNNOISE, STEADY_LEVELS, SuppressionSettings
 from training import non_negative_int, run_cli
 
 logger = logging.getLogger("training.export")
@@ -99,18 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--representative", nargs="+", default=(), metavar="FILE_OR_DIR",
                         help="real speech to calibrate int8 quantization")
     parser.add_argument("--suppression", type=int, choices=LEVELS, metavar="LEVEL",
-                        help="WebRTC noise suppression (keras_cpc.suppression) behind the recognizer's front end, "
+                        help="WebRTC noise suppression (keras_cpc.suppression) before the recognizer's front end, "
                              "from 1 (about 6 dB of steady noise removed) to 4 (21 dB), when its gate finds the "
                              "stream noisy; default: none")
     parser.add_argument("--suppression-always", action="store_true",
                         help="with --suppression: suppress every stream, without the gate")
-    parser.add_argument("--suppression-steady", type=int, choices=LEVELS, metavar="LEVEL",
-                        help="with --suppression: this level instead where the gate finds the noise floor steady "
-                             "(a fan, a hiss; not babble); default: the same level")
+    parser.add_argument("--suppression-steady", type=steady_level,
+                        choices=STEADY_LEVELS, metavar="LEVEL",
+                        help="with --suppression: this level, or rnnoise (a learned suppressor, keras_cpc.rnnoise), "
+                             "instead where the gate finds the noise floor steady (a fan, a hiss; not babble); "
+                             "default: the same level")
     parser.add_argument("--model-version", help="version string (default: digest of the input models)")
     parser.add_argument("--training-data", default="unspecified", help="corpora the models were trained on")
     parser.add_argument("--licence", default="unspecified", help="licence of the exported models")
     return parser
+
+
+def steady_level(value: str) -> int | str:
+    """A `--suppression-steady` value: rnnoise, or a WebRTC level."""
+    return value if value == RNNOISE else int(value)
 
 
 def suppression(args: argparse.Namespace) -> SuppressionSettings | None:

@@ -15,7 +15,8 @@ model trained on neutral calibrations, as the app's calibration reading gives th
 corpus's statistics as in training; a read-speech file is its own speaker, presumed neutral, as the app
 presumes a session: mapped onto the model's neutral reference, `keras_cpc.speaker_features`); models
 without speaker calibration ignore it. Babble is made from `--babble` speech (other speakers than the
-corpus's). Writes `results.json`, `robustness.md` and `robustness.png` to `--out`.
+corpus's). `--jobs N` shares the conditions among N processes. Writes `results.json`, `robustness.md` and
+`robustness.png` to `--out`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -183,22 +186,47 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def robustness(args: argparse.Namespace) -> dict:
-    start = time.perf_counter()
+def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]], list[np.ndarray], list[str]]:
+    """The fold's sets (the test set last), the babble sources, and the conditions that can be scored."""
     sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
                  args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
-    test = sets[2]
     babble = [load_audio(path) for path in audio_files([args.babble])[:BABBLE_SOURCES]] if args.babble else []
-    conditions = [c for c in args.conditions if babble or not c.startswith("babble")]
-    if skipped := sorted(set(args.conditions) - set(conditions)):
-        print(f"no --babble speech: {', '.join(skipped)} left out")
+    return sets, babble, [c for c in args.conditions if babble or not c.startswith("babble")]
+
+
+def scored(args: argparse.Namespace, conditions: Sequence[str]) -> dict:
+    """`score_conditions` of the models and the floor under `conditions`."""
+    sets, babble, _ = protocol_data(args)
     predictors: dict[str, Predictor] = {model: StreamPredictor(model) for model in args.models}
     predictors[FLOOR] = FloorPredictor(sets, args.cache)
+    return score_conditions(predictors, sets[2], conditions, args.seed, babble)
+
+
+def robustness(args: argparse.Namespace) -> dict:
+    if args.jobs < 1:
+        raise ValueError(f"--jobs {args.jobs}: at least one process scores the conditions")
+    start = time.perf_counter()
+    sets, _, conditions = protocol_data(args)
+    test = sets[2]
+    if skipped := sorted(set(args.conditions) - set(conditions)):
+        print(f"no --babble speech: {', '.join(skipped)} left out")
+
+    def read_speech() -> dict | None:
+        return read_speech_statistics(args.models, audio_files([args.read_speech])) if args.read_speech else None
+
+    groups = [conditions[job::args.jobs] for job in range(min(args.jobs, len(conditions)))]
+    if len(groups) > 1:  # each job a process of its own (spawned: a fresh TensorFlow); this one reads the read speech
+        with ProcessPoolExecutor(len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = [pool.submit(scored, args, group) for group in groups]
+            read = read_speech()
+            scores = {condition: score for part in parts for condition, score in part.result().items()}
+    else:
+        scores, read = scored(args, conditions), read_speech()
     report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
               "seed": args.seed, "models": args.models,
-              "conditions": score_conditions(predictors, test, conditions, args.seed, babble)}
-    if args.read_speech:
-        report["read_speech"] = read_speech_statistics(args.models, audio_files([args.read_speech]))
+              "conditions": {condition: scores[condition] for condition in conditions}}
+    if read is not None:
+        report["read_speech"] = read
     report["record"] = {"argv": sys.argv, "seconds": time.perf_counter() - start, "machine": machine()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-speech", help="neutral read speech (a folder, e.g. the LibriSpeech sample)")
     parser.add_argument("--seed", type=int, default=0, help="clip i under any condition uses seed + i")
     parser.add_argument("--cache", default="runs/cache", help="cache of the floor's MFCC features")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes that score the conditions, each a share of them (each loads the models and "
+                             "fits the floor); the results do not depend on it")
     parser.add_argument("--out", required=True, help="folder of results.json, robustness.md and robustness.png")
     return parser
 

@@ -28,8 +28,9 @@ class NoSpeechError(ValueError):
 
 def measure_level(audio: np.ndarray, settings: LevelSettings, sample_rate: int,
                   floor_dbfs: float = -math.inf) -> float:
-    """The speech level (dBFS) of a calibration recording as the front end measures it; `NoSpeechError`
-    when it holds no speech, or only below `floor_dbfs`."""
+    """The speech level (dBFS) of a calibration recording as the level normalisation measures it (on the audio
+    as recorded: whether it holds speech at all); `NoSpeechError` when it holds no speech, or only below
+    `floor_dbfs`."""
     level = speech_level(audio, settings, sample_rate)
     if level is None:
         raise NoSpeechError(f"holds no speech (nothing above {settings.floor_dbfs:.0f} dBFS)")

@@ -67,13 +67,15 @@ class GatedStream:
         self.recognizer, self.gate, self.sample_rate = recognizer, gate, recognizer.sample_rate
         recognizer.reset()
         self._hop = recognizer.config["hop_samples"]
+        # a prediction's hop ends up to a hop and the front end's delay before the latest sample
+        self._kept = 2 * self._hop + (recognizer.suppressor.delay if recognizer.suppressor is not None else 0)
         self._recent = np.zeros(0, np.float32)  # the latest samples, ending at sample `_total`
         self._total = 0
 
     def push(self, samples: np.ndarray) -> list[Prediction]:
         """Adds 16 kHz samples; returns the predictions they complete, gated."""
         samples = np.asarray(samples, np.float32).reshape(-1)
-        self._recent = np.concatenate([self._recent[-2 * self._hop:], samples])
+        self._recent = np.concatenate([self._recent[-self._kept:], samples])
         self._total += len(samples)
         return self._gated(self.recognizer.push(samples))
 

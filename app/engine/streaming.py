@@ -11,6 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,7 +21,7 @@ from ai_edge_litert.interpreter import Interpreter
 from keras_cpc.loudness import LevelNormalizer, frontend_settings
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics, frame_statistics
 from keras_cpc.speech_frames import SpeechFrames, frame_powers, speech_frame_settings
-from keras_cpc.suppression import NoiseSuppressor, suppression_settings
+from keras_cpc.suppression import NoiseSuppressor, SuppressionSettings, suppression_settings
 
 logger = logging.getLogger("app.engine.streaming")
 Recordings = Callable[[], Iterable[Iterable[np.ndarray]]]  # each call: a speaker's recordings, each as sample blocks
@@ -102,12 +103,28 @@ def interval_hops(interval: float | None, hop_seconds: float) -> int:
     return hops
 
 
+def available_suppressor(settings: SuppressionSettings | None, sample_rate: int, model_dir: Path
+                         ) -> tuple[NoiseSuppressor | None, str | None]:
+    """The noise suppressor `settings` ask for, as far as this platform's packages go, and the package missing, if
+    any: without RNNoise's wheel, WebRTC's base level alone; without WebRTC's (Windows), none (the model as trained,
+    without it)."""
+    if settings is None:
+        return None, None
+    try:
+        return NoiseSuppressor(settings, sample_rate), None
+    except ImportError as error:
+        logger.warning("%s: %s; running without it (estimates in steady noise are less reliable)", model_dir, error)
+        if error.name == "pyrnnoise":
+            return NoiseSuppressor(replace(settings, steady_level=None), sample_rate), error.name
+        return None, error.name
+
+
 class StreamingRecognizer:
     """Predicts (activation, valence, dominance) every `interval` of a live or file audio stream.
 
     `push` takes samples in chunks of any size. They pass the model's front end (`model.json`'s
-    `frontend`: the causal level normalisation of `keras_cpc.loudness`, or none for older
-    models), then every `hop_samples` new samples, the CPC
+    `frontend`: the causal noise suppression of `keras_cpc.suppression`, if any, then the level normalisation of
+    `keras_cpc.loudness`, or none for older models), then every `hop_samples` new samples, the CPC
     step model turns the latest chunk (the hop plus the overlap its first frame needs) and
     the GRU state into `hop_frames` contexts, which are normalised per speaker if the model was
     trained so (`model.json`'s `features`: `keras_cpc.speaker_features`) and overwrite the
@@ -143,12 +160,8 @@ class StreamingRecognizer:
             suppression = suppression_settings(self.config.get("frontend"))
         except ValueError as error:
             raise ModelError(f"{model_dir / 'model.json'}: {error}") from None
-        self.suppression = suppression  # what the model asks for; `suppressor` runs it, if this platform can
-        try:
-            self.suppressor = NoiseSuppressor(suppression, self.sample_rate) if suppression is not None else None
-        except ImportError as error:  # no wheel for this platform (Windows): the model as trained, without it
-            logger.warning("%s: %s; running without it (estimates in steady noise are less reliable)", model_dir, error)
-            self.suppressor = None
+        self.suppression = suppression  # what the model asks for; `suppressor` runs what this platform can of it
+        self.suppressor, self.suppression_missing = available_suppressor(suppression, self.sample_rate, model_dir)
         self.level = LevelNormalizer(level, self.sample_rate) if level is not None else None
         self.speech = SpeechFrames(speech, self.config["frame_hop"], self.sample_rate) if speech is not None else None
         features = self.config.get("features")
@@ -225,10 +238,15 @@ class StreamingRecognizer:
         return level, statistics
 
     def _speech_level(self, blocks: Iterable[np.ndarray]) -> float | None:
-        """A recording's speech level (dBFS) as the front end measures it, block by block (`None`: no speech)."""
+        """A recording's speech level (dBFS) as the front end measures it, block by block, behind the noise
+        suppression if the model has it (`None`: no speech)."""
         normalizer = LevelNormalizer(self.level.settings, self.sample_rate)
+        if self.suppressor is not None:
+            self.suppressor.reset()
         for block in blocks:
-            normalizer.push(block)
+            normalizer.push(self.suppressor.push(block) if self.suppressor is not None else block)
+        if self.suppressor is not None:
+            normalizer.push(self.suppressor.flush())
         return normalizer.level_dbfs
 
     def _context_statistics(self, recordings: Iterable[Iterable[np.ndarray]]) -> Statistics | None:
@@ -285,17 +303,15 @@ class StreamingRecognizer:
         return self._window[start:start + size]
 
     def _front_end(self, samples: np.ndarray) -> np.ndarray:
-        """Samples through the level normalisation and the noise suppression, if the model has them (the samples
+        """Samples through the noise suppression and the level normalisation, if the model has them (the samples
         they have ready)."""
-        samples = self.level.push(samples) if self.level is not None else samples
-        return self.suppressor.push(samples) if self.suppressor is not None else samples
+        samples = self.suppressor.push(samples) if self.suppressor is not None else samples
+        return self.level.push(samples) if self.level is not None else samples
 
     def _front_end_rest(self) -> np.ndarray:
         """The samples the front end still holds at the end of a stream."""
-        samples = self.level.flush() if self.level is not None else np.zeros(0, np.float32)
-        if self.suppressor is not None:
-            samples = np.concatenate([self.suppressor.push(samples), self.suppressor.flush()])
-        return samples
+        samples = self.suppressor.flush() if self.suppressor is not None else np.zeros(0, np.float32)
+        return np.concatenate([self.level.push(samples), self.level.flush()]) if self.level is not None else samples
 
     def _contexts(self, samples: np.ndarray) -> Iterator[np.ndarray]:
         """Adds samples that went through the front end; yields the raw contexts `(frames, feature_size)` of

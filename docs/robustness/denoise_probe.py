@@ -25,7 +25,8 @@ pyrnnoise`): 16 kHz resampled to 48 kHz with soxr, 10 ms frames through one stre
 
 `webrtc` (session 34, `--webrtc LEVEL`, 0 for its high-pass filter alone) is WebRTC's suppressor as the
 `webrtc-noise-gain` wheel runs it, on the raw clip, before the level normalisation, its high-pass filter left in. The
-engine's front end (`keras_cpc.suppression`) grew out of it: after the level normalisation, the filter undone.
+engine's front end (`keras_cpc.suppression`) grew out of it: after the level normalisation (before it again since
+session 36), the filter undone.
 """
 
 import ctypes
