@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import soundfile
 from ai_edge_litert.interpreter import Interpreter
 
 from app.engine.analysis import analyze_file
@@ -19,7 +20,7 @@ from keras_cpc.export import stream_contexts
 from keras_cpc.datasets.ravdess import EMOTIONS
 from keras_cpc.metrics.ccc import ccc
 from keras_cpc.models import CPC, RecognizerEnsemble
-from keras_cpc.suppression import SuppressionSettings
+from keras_cpc.suppression import RNNOISE, SuppressionSettings
 from training.heldout import stream_predictions
 from tools.model_card import CARD, rewrite
 from training.robustness import StreamPredictor
@@ -53,8 +54,8 @@ def test_metadata_describes_the_model(name):
     assert "RAVDESS" in config["training_data"] and "LibriSpeech" in config["training_data"]
     assert config["licence"].startswith("CC BY-NC-SA 4.0")
     assert config["model_version"].startswith("precpc-ravdess-fold0-")
-    # gated, after the level normalisation; level 4 where the noise floor is steady
-    assert config["frontend"]["suppression"] == vars(SuppressionSettings(2, steady_level=4))
+    # gated, before the level normalisation; RNNoise where the noise floor is steady
+    assert config["frontend"]["suppression"] == vars(SuppressionSettings(2, steady_level=RNNOISE))
     expected = {"cpc_step": "none", "head": "none"} if name == "float" else {"cpc_step": "dynamic", "head": "dynamic"}
     assert config["quantization"] == expected
     assert config["int8_weight_ops"] == ({} if name == "float" else {"cpc_step": ["CONV_2D", "FULLY_CONNECTED"],
@@ -105,11 +106,17 @@ def test_int8_estimates_follow_the_float_models_on_the_sample_clips():
         assert gaps[reference[:, 0] >= 2.0].max() <= 0.12 and np.median(gaps) <= 0.10, clip.name
 
 
-def test_float_export_matches_the_keras_models_on_a_sample_clip():
+@pytest.mark.parametrize("snr_db", [None, 10.0], ids=["clean", "white noise"])  # noise: RNNoise's path
+def test_float_export_matches_the_keras_models_on_a_sample_clip(snr_db, tmp_path):
     recognizer = keras.saving.load_model(EMOTION / "recognizer.keras")
     cpc = keras.saving.load_model(CPC_PATH)
     assert isinstance(recognizer, RecognizerEnsemble) and len(recognizer.members) == 3 and isinstance(cpc, CPC)
-    clip = CLIPS[4]  # angry
+    audio = load_audio(CLIPS[4])  # angry
+    if snr_db is not None:
+        noise = np.random.default_rng(0).normal(0, np.sqrt(np.mean(audio**2) / 10 ** (snr_db / 10)), len(audio))
+        audio = (audio + noise).astype(np.float32)
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, audio, 16000, subtype="FLOAT")
     config = json.loads((EMOTION / "float" / "model.json").read_text())  # its front end: the suppression too
     contexts = stream_contexts(load_audio(clip), cpc.encoder, cpc.autoregressor, config["frontend"],
                                features=config.get("features"), append=recognizer.appended_mfccs())[:, -500:]

@@ -13,11 +13,13 @@
 #    context; their ensemble (the mean of their estimates, training.ensemble) -> assets/models/emotion/recognizer.keras;
 #    kept if it is there (delete it to finetune again)
 # 3. LiteRT exports (hop 0.1 s, window 5 s): emotion/float and emotion/int8 (int8 weights in both
-#    models, dynamic-range quantization: 2.84 MB; benchmarks/README.md), behind the gated noise suppression at level 2,
-#    level 4 where the noise floor is steady (keras_cpc.suppression; the recognizers were trained without it)
+#    models, dynamic-range quantization: 2.84 MB; benchmarks/README.md), behind the gated noise suppression before the
+#    level normalisation: WebRTC's at level 2, RNNoise where the noise floor is steady (keras_cpc.suppression; the
+#    recognizers were trained without it)
 # 4. held-out CCC of the Keras, float and int8 models -> emotion/heldout.json, the outputs on
 #    the sample clips that tests/test_shipped_models.py checks -> emotion/expected.json, and the
-#    out-of-domain protocol (training.robustness) -> emotion/robustness/; the model card's tables from them
+#    out-of-domain protocol (training.robustness, its conditions shared by two processes) -> emotion/robustness/; the
+#    model card's tables from them
 # Work files go to runs/shipped; rerunning resumes the steps that did not finish.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -55,12 +57,12 @@ fi
 
 # the day, the recognizer's digest and the suppression: a model rebuilt the same day, or behind another front end, is
 # another version (saved calibrations are per version)
-version="precpc-ravdess-fold0-$(date -u +%Y%m%d)-$(sha256sum $models/emotion/recognizer.keras | cut -c1-8)-ns2s4"
+version="precpc-ravdess-fold0-$(date -u +%Y%m%d)-$(sha256sum $models/emotion/recognizer.keras | cut -c1-8)-ns2rnnoise"
 for quantize in none dynamic; do
     name=$([ $quantize = none ] && echo float || echo int8)
     rm -rf $models/emotion/$name
     $py -m training.export --cpc $models/cpc_librispeech.keras --recognizer $models/emotion/recognizer.keras \
-        --out $models/emotion/$name --quantize $quantize --suppression 2 --suppression-steady 4 \
+        --out $models/emotion/$name --quantize $quantize --suppression 2 --suppression-steady rnnoise \
         --model-version "$version" \
         --training-data "CPC: LibriSpeech train-clean-100 sample (52 min, CC BY 4.0); recognizer: RAVDESS speech, 18 actors (CC BY-NC-SA 4.0)" \
         --licence "CC BY-NC-SA 4.0 (inherited from RAVDESS): non-commercial use only"
@@ -82,6 +84,6 @@ expected = {name: {clip.name: list(analyze_file(StreamingRecognizer(emotion / na
 (emotion / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
 EOF
 $py -m training.robustness "${fold[@]}" --models $models/emotion/float $models/emotion/int8 \
-    --babble "$DATA/librispeech" --read-speech "$DATA/librispeech" --out $models/emotion/robustness
+    --babble "$DATA/librispeech" --read-speech "$DATA/librispeech" --jobs 2 --out $models/emotion/robustness
 $py -m tools.model_card  # the model card's tables from heldout.json and robustness/results.json
 du -sh $models/emotion/*
