@@ -206,7 +206,7 @@ def test_python_m_app_help():
 
 def test_app_imports_neither_tensorflow_nor_keras():
     """The app shares only keras_cpc's NumPy front end (the level and per-speaker feature normalisations, the
-    speech frames, the noise suppression, the record of them)."""
+    speech frames, the noise suppression and its RNNoise stream, the record of them)."""
     code = ("import sys\n"
             "sys.modules['tensorflow'] = sys.modules['keras'] = None  # an import of either fails\n"
             "import app.__main__, app.window\n"
@@ -215,8 +215,8 @@ def test_app_imports_neither_tensorflow_nor_keras():
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ("['keras', 'keras_cpc', 'keras_cpc.audio', 'keras_cpc.frontend', "
-                                     "'keras_cpc.loudness', 'keras_cpc.speaker_features', 'keras_cpc.speech_frames', "
-                                     "'keras_cpc.suppression', 'tensorflow']")
+                                     "'keras_cpc.loudness', 'keras_cpc.rnnoise', 'keras_cpc.speaker_features', "
+                                     "'keras_cpc.speech_frames', 'keras_cpc.suppression', 'tensorflow']")
 
 
 def test_the_engine_and_analyze_import_neither_tensorflow_nor_qt():
