@@ -194,9 +194,9 @@ def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]
     return sets, babble, [c for c in args.conditions if babble or not c.startswith("babble")]
 
 
-def scored(args: argparse.Namespace, conditions: Sequence[str]) -> dict:
-    """`score_conditions` of the models and the floor under `conditions`."""
-    sets, babble, _ = protocol_data(args)
+def scored(args: argparse.Namespace, sets: Sequence[Sequence[EmotionUtterance]], babble: Sequence[np.ndarray],
+           conditions: Sequence[str]) -> dict:
+    """`score_conditions` of the models and the floor (fitted on `sets`) under `conditions`."""
     predictors: dict[str, Predictor] = {model: StreamPredictor(model) for model in args.models}
     predictors[FLOOR] = FloorPredictor(sets, args.cache)
     return score_conditions(predictors, sets[2], conditions, args.seed, babble)
@@ -206,7 +206,7 @@ def robustness(args: argparse.Namespace) -> dict:
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: at least one process scores the conditions")
     start = time.perf_counter()
-    sets, _, conditions = protocol_data(args)
+    sets, babble, conditions = protocol_data(args)
     test = sets[2]
     if skipped := sorted(set(args.conditions) - set(conditions)):
         print(f"no --babble speech: {', '.join(skipped)} left out")
@@ -217,11 +217,11 @@ def robustness(args: argparse.Namespace) -> dict:
     groups = [conditions[job::args.jobs] for job in range(min(args.jobs, len(conditions)))]
     if len(groups) > 1:  # each job a process of its own (spawned: a fresh TensorFlow); this one reads the read speech
         with ProcessPoolExecutor(len(groups), mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = [pool.submit(scored, args, group) for group in groups]
+            parts = [pool.submit(scored, args, sets, babble, group) for group in groups]
             read = read_speech()
             scores = {condition: score for part in parts for condition, score in part.result().items()}
     else:
-        scores, read = scored(args, conditions), read_speech()
+        scores, read = scored(args, sets, babble, conditions), read_speech()
     report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
               "seed": args.seed, "models": args.models,
               "conditions": {condition: scores[condition] for condition in conditions}}

@@ -19,8 +19,7 @@ before the engine (the MFCC floor hears the raw clips). Not in the library or th
 if it helps.
 
 `rnnoise` (session 33, `--rnnoise`) is a learned suppressor with its weights built in: RNNoise (Valin 2018, xiph's
-C library as built into the `pyrnnoise` wheel, whose `librnnoise.so` is called directly; `pip install --no-deps
-pyrnnoise`): 16 kHz resampled to 48 kHz with soxr, 10 ms frames through one stream state, the output's delay of
+C library as built into the `pyrnnoise` wheel, loaded by `keras_cpc.rnnoise.library`; the `denoise` extra): 16 kHz resampled to 48 kHz with soxr, 10 ms frames through one stream state, the output's delay of
 `RNNOISE_DELAY` samples taken off, back to 16 kHz.
 
 `webrtc` (session 34, `--webrtc LEVEL`, 0 for its high-pass filter alone) is WebRTC's suppressor as the
@@ -30,11 +29,9 @@ session 36), the filter undone.
 """
 
 import ctypes
-import importlib.util
 import sys
 import tempfile
 import time
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +39,7 @@ import soxr
 
 import keras_cpc.features
 from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
+from keras_cpc.rnnoise import library as rnnoise_library
 from training import finetune, robustness
 
 FFT = 512
@@ -82,21 +80,6 @@ def wiener(audio: np.ndarray) -> np.ndarray:
         out[start:start + FFT] += np.fft.irfft(gain * spectrum, FFT) * window
     # sqrt-Hann analysis and synthesis at a quarter-window hop sum to 2: undo it
     return (out[FFT - HOP:FFT - HOP + len(audio)] / 2).astype(np.float32)
-
-
-@cache
-def rnnoise_library() -> ctypes.CDLL:
-    """The `librnnoise.so` of the installed `pyrnnoise` wheel, its functions typed (its package is not imported: it
-    needs audiolab, matplotlib and more to load)."""
-    library = ctypes.CDLL(str(Path(importlib.util.find_spec("pyrnnoise").submodule_search_locations[0])
-                              / "librnnoise.so"))
-    library.rnnoise_create.restype = ctypes.c_void_p
-    library.rnnoise_create.argtypes = [ctypes.c_void_p]
-    library.rnnoise_destroy.argtypes = [ctypes.c_void_p]
-    library.rnnoise_process_frame.restype = ctypes.c_float
-    library.rnnoise_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
-                                              ctypes.POINTER(ctypes.c_float)]
-    return library
 
 
 def rnnoise(audio: np.ndarray) -> np.ndarray:
