@@ -362,11 +362,11 @@ class MainWindow(QMainWindow):
         elif suppressor.active_level is None:
             text = "off (the input is not noisy)"
         else:
-            steady = asked.steady_level is not None and suppressor.active_level == asked.steady_level
             name = "RNNoise" if suppressor.active_level == RNNOISE else f"level {suppressor.active_level}"
-            text = name + (" (steady noise)" if steady else "")
+            text = name + {asked.steady_level: " (steady noise)",
+                           asked.low_snr_level: " (steady noise, low SNR)"}.get(suppressor.active_level, "")
         if suppressor is not None and self.recognizer.suppression_missing:  # RNNoise's wheel
-            text += f"; no {self.recognizer.suppression_missing} here for steady noise"
+            text += f"; no RNNoise here (no {self.recognizer.suppression_missing})"
         self.suppression_label.setText(f"Noise suppression: {text}")
 
     def _device_chosen(self, device: str) -> None:

@@ -2,7 +2,8 @@
 end can run it, on speech under steady noise (so that the gate opens), against another version of the module
 measured in the same run:
 
-    PYTHONPATH=. python benchmarks/suppression.py [--baseline OLD_SUPPRESSION.py] [--seconds 30] [--json results.json]
+    PYTHONPATH=. python benchmarks/suppression.py [--baseline OLD_SUPPRESSION.py] [--seconds 30] [--condition pink-10db]
+        [--json results.json]
 
 e.g. the module of session 34: `git show 76ff490:keras_cpc/suppression.py > /tmp/suppression34.py`. The engine's
 whole cost with the suppressor is `benchmarks/inference.py`'s.
@@ -25,7 +26,8 @@ from keras_cpc.channels import apply_condition
 from report import machine, save  # benchmarks/report.py
 
 VARIANTS = {"level 2, always": {"gate_snr_db": None}, "level 2, gated": {}, "level 2, steady 4": {"steady_level": 4},
-            "level 2, steady RNNoise": {"steady_level": "rnnoise"}}
+            "level 2, steady RNNoise": {"steady_level": "rnnoise"},
+            "level 2, steady 4, loud steady RNNoise": {"steady_level": 4, "low_snr_level": "rnnoise"}}
 REPEATS = 3
 
 
@@ -38,10 +40,10 @@ def load_module(path: str) -> ModuleType:
     return module
 
 
-def test_audio(seconds: float) -> np.ndarray:
-    """The bundled sample clips, tiled to `seconds`, under pink noise at 10 dB SNR."""
+def test_audio(seconds: float, condition: str) -> np.ndarray:
+    """The bundled sample clips, tiled to `seconds`, through `condition` (`keras_cpc.channels`)."""
     speech = np.concatenate([load_audio(path) for path in audio_files(["assets/samples"])])
-    return apply_condition("pink-10db", np.resize(speech, round(seconds * SAMPLE_RATE)), seed=0)
+    return apply_condition(condition, np.resize(speech, round(seconds * SAMPLE_RATE)), seed=0)
 
 
 def real_time_factor(module: ModuleType, options: dict, audio: np.ndarray) -> float | None:
@@ -65,9 +67,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", help="another version of keras_cpc/suppression.py to measure beside it")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the test audio")
+    parser.add_argument("--condition", default="pink-10db", help="the noise the speech is under (keras_cpc.channels)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
-    audio = test_audio(args.seconds)
+    audio = test_audio(args.seconds, args.condition)
     modules = {"keras_cpc.suppression": suppression}
     if args.baseline:
         modules[args.baseline] = load_module(args.baseline)
@@ -77,7 +80,8 @@ def main() -> None:
     print("|---|" + "---:|" * len(VARIANTS))
     for name, rtfs in results.items():
         print(f"| {name} | " + " | ".join("—" if rtf is None else f"{rtf:.4f}" for rtf in rtfs.values()) + " |")
-    save({"machine": machine("not used"), "seconds": args.seconds, "real_time_factor": results}, args.json)
+    save({"machine": machine("not used"), "seconds": args.seconds, "condition": args.condition,
+          "real_time_factor": results}, args.json)
 
 
 if __name__ == "__main__":

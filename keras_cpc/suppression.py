@@ -10,16 +10,18 @@ filter, which alone cost .03 of valence and dominance on clean speech; `LowBandR
 Always on, the suppressor still cost a little where there is no steady noise (rooms, the telephone band), so
 `NoiseGate` turns it on only for a noisy stream, fading over one frame; where the noise floor is also steady (a fan,
 a hiss, not babble) it can switch to a stronger level (`SuppressionSettings.steady_level`), or to RNNoise, a learned
-suppressor (`keras_cpc.rnnoise`). Its output lags by `DELAY` samples (RNNoise's by more), which `NoiseSuppressor`
-takes off (the raw samples it fades with are delayed to match), so that a stream suppressed chunk by chunk equals
-the whole recording suppressed at once, sample for sample. docs/results.md, sessions 34 to 36, has the
+suppressor (`keras_cpc.rnnoise`); and where that floor is also close under the speech, to a third
+(`SuppressionSettings.low_snr_level`): RNNoise gains valence in steady noise at 10 dB SNR and costs activation at 20
+dB, where WebRTC's strongest level costs less. Its output lags by `DELAY` samples (RNNoise's by more), which
+`NoiseSuppressor` takes off (the raw samples it fades with are delayed to match), so that a stream suppressed chunk by
+chunk equals the whole recording suppressed at once, sample for sample. docs/results.md, sessions 34 to 37, has the
 measurements.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,8 +32,9 @@ from keras_cpc.frontend import part_config, part_settings
 FRAME = 160  # 10 ms at 16 kHz, the only frame WebRTC's suppressor takes
 DELAY = 96  # samples: the lag of the output's peak cross-correlation with a clean input, measured
 WARM_UP_FRAMES = 100  # 1 s: what RNNoise hears before it fades in (more than its delay of `rnnoise.DELAY`)
+IDLE_FRAMES = 100  # 1 s: how long RNNoise runs unused before it stops (it starts warm again if asked)
 LEVELS = (1, 2, 3, 4)  # WebRTC's aggressiveness: about 6, 12, 18 and 21 dB of noise removed
-RNNOISE = "rnnoise"  # a steady level: RNNoise (`keras_cpc.rnnoise`) in place of WebRTC
+RNNOISE = "rnnoise"  # a steady or low-SNR level: RNNoise (`keras_cpc.rnnoise`) in place of WebRTC
 STEADY_LEVELS = (*LEVELS, RNNOISE)
 # WebRTC's fixed high-pass filter of its input, butter(2, 100 / 8000, 'high') as its source rounds it (numerator,
 # denominator), and the corner of what `LowBandRestorer` leaves of it (the MFCCs' lowest band edge)
@@ -45,7 +48,9 @@ class SuppressionSettings:
     them as `frontend.suppression`. With `steady_level`, a noisy stream whose floor is steady (its quietest frames'
     levels deviate by less than `gate_steady_db`: a fan, a hiss) is suppressed at that level, or by RNNoise
     (`RNNOISE`), instead: WebRTC's noise model assumes a stationary noise, and stronger removal of a changing one
-    (babble) costs the speech."""
+    (babble) costs the speech. With `low_snr_level`, a steady floor whose SNR estimate is also below
+    `gate_low_snr_db` (15 dB SNR of white or pink noise estimates about 20 dB) gets that level; RNNoise, if used, is
+    the last level."""
 
     level: int = 2
     gate_snr_db: float | None = 35.0
@@ -53,28 +58,39 @@ class SuppressionSettings:
     gate_min_seconds: float = 0.5
     steady_level: int | str | None = None
     gate_steady_db: float = 0.9
+    low_snr_level: int | str | None = None
+    gate_low_snr_db: float = 20.0
 
     def __post_init__(self):
         if self.level not in LEVELS:
             raise ValueError(f"suppression level {self.level}: expected one of {LEVELS}")
-        if self.steady_level is not None and self.steady_level not in STEADY_LEVELS:
-            raise ValueError(f"steady-noise suppression level {self.steady_level}: expected one of {STEADY_LEVELS}")
+        for name, level in (("steady-noise", self.steady_level), ("low-SNR", self.low_snr_level)):
+            if level is not None and level not in STEADY_LEVELS:
+                raise ValueError(f"{name} suppression level {level}: expected one of {STEADY_LEVELS}")
         if self.steady_level is not None and self.gate_snr_db is None:
             raise ValueError("a steady-noise suppression level needs the gate (gate_snr_db)")
-        if self.steady_level == self.level:
-            raise ValueError(f"steady-noise suppression level {self.steady_level} is the level itself: leave it out")
+        if self.low_snr_level is not None and self.steady_level is None:
+            raise ValueError("a low-SNR suppression level needs a steady-noise level (steady_level)")
+        if len(set(self.levels)) < len(self.levels):
+            raise ValueError(f"suppression levels {self.levels}: each must differ from the others")
+        if self.low_snr_level is not None and not self.gate_low_snr_db < self.gate_snr_db:
+            raise ValueError(f"low-SNR gate {self.gate_low_snr_db} dB: expected below the gate's {self.gate_snr_db} dB")
+        if RNNOISE in self.levels[:-1]:
+            raise ValueError(f"suppression levels {self.levels}: RNNoise can only be the last")
 
     @property
     def levels(self) -> tuple[int | str, ...]:
         """The suppression levels a stream may get, in the order of `NoiseGate.push`'s states after 0 (none)."""
-        return (self.level,) if self.steady_level is None else (self.level, self.steady_level)
+        return tuple(level for level in (self.level, self.steady_level, self.low_snr_level) if level is not None)
 
 
 class NoiseGate:
     """Whether a stream is noisy: the 95th minus the 10th percentile of the levels of its 10 ms frames (loud speech
     against the floor of its pauses: an SNR estimate), the past forgotten with a time constant of `memory_seconds`,
     below `snr_db` once `min_seconds` of frames above digital silence were heard; and, with `steady_db`, whether its
-    floor is steady: the standard deviation of the levels of its quietest fifth of audible frames below `steady_db`.
+    floor is steady: the standard deviation of the levels of its quietest fifth of audible frames below `steady_db`;
+    and, with `low_snr_db` too, whether that steady floor's SNR estimate is also below `low_snr_db` (as it is before
+    any speech: a steady floor alone spreads by 1-6 dB).
     Frame levels are kept in a histogram of `BIN_DB` bins, so that a frame costs the same after an hour as after a
     second; the decision is taken anew every `STRIDE` frames."""
 
@@ -86,12 +102,15 @@ class NoiseGate:
 
     @classmethod
     def from_settings(cls, settings: SuppressionSettings) -> NoiseGate:
-        """The gate `settings` ask for (it needs `gate_snr_db`), judging steadiness only with a `steady_level`."""
+        """The gate `settings` ask for (it needs `gate_snr_db`), judging steadiness only with a `steady_level`, and
+        a low SNR only with a `low_snr_level`."""
         return cls(settings.gate_snr_db, settings.gate_memory_seconds, settings.gate_min_seconds,
-                   settings.gate_steady_db if settings.steady_level is not None else None)
+                   settings.gate_steady_db if settings.steady_level is not None else None,
+                   settings.gate_low_snr_db if settings.low_snr_level is not None else None)
 
-    def __init__(self, snr_db: float, memory_seconds: float, min_seconds: float, steady_db: float | None = None):
-        self.snr_db, self.steady_db = snr_db, steady_db
+    def __init__(self, snr_db: float, memory_seconds: float, min_seconds: float, steady_db: float | None = None,
+                 low_snr_db: float | None = None):
+        self.snr_db, self.steady_db, self.low_snr_db = snr_db, steady_db, low_snr_db
         self._decay = float(np.exp(-FRAME / SAMPLE_RATE / memory_seconds))
         self._min_frames = min_seconds * SAMPLE_RATE / FRAME
         self._bins = int((self.TOP_DBFS - self.FLOOR_DBFS) / self.BIN_DB)
@@ -126,7 +145,7 @@ class NoiseGate:
 
     def push(self, frame: np.ndarray) -> int:
         """Adds a frame's level; returns the stream's state as last decided: 0 clean, 1 noisy (suppress it), 2 noisy
-        with a steady floor (only with `steady_db`)."""
+        with a steady floor (only with `steady_db`), 3 that and a low SNR (only with `low_snr_db`)."""
         frame = np.asarray(frame, np.float64)
         power = float(np.dot(frame, frame)) / len(frame)
         level = 10 * np.log10(power) if power > 0 else self.FLOOR_DBFS
@@ -136,9 +155,11 @@ class NoiseGate:
         self._audible += index > 0  # the frames `floor_deviation_db` counts
         self._frames += 1
         if self._frames % self.STRIDE == 0:
-            noisy = self._audible >= self._min_frames and self.snr_estimate_db < self.snr_db
+            snr = self.snr_estimate_db
+            noisy = self._audible >= self._min_frames and snr < self.snr_db
             deviation = self.floor_deviation_db if noisy and self.steady_db is not None else None
             self._state = 2 if deviation is not None and deviation < self.steady_db else int(noisy)
+            self._state += self._state == 2 and self.low_snr_db is not None and snr < self.low_snr_db
         return self._state
 
 
@@ -195,7 +216,8 @@ class NoiseSuppressor:
                               name="webrtc-noise-gain") from None
         self.settings = settings
         self._processor_type = AudioProcessor
-        self._rnnoise = settings.steady_level == RNNOISE
+        self._rnnoise = RNNOISE in settings.levels
+        self._webrtc_levels = [level for level in settings.levels if level != RNNOISE]
         if self._rnnoise:
             rnnoise.library()  # raises ImportError without it
         # the output's lag behind the input: RNNoise's, or WebRTC's; the faster paths are delayed to match
@@ -206,17 +228,20 @@ class NoiseSuppressor:
         """Forgets all audio heard: the next sample starts a new stream."""
         settings = self.settings
         # 0: its automatic gain off; each level's processor runs on every frame, so that its noise model is warm
-        self._processors = [self._processor_type(0, level) for level in settings.levels if level != RNNOISE]
-        # RNNoise starts when the gate first finds a steady floor, from the last `WARM_UP_FRAMES` frames heard
-        self._denoiser, self._heard = None, deque(maxlen=WARM_UP_FRAMES)
+        self._processors = [self._processor_type(0, level) for level in self._webrtc_levels]
+        # RNNoise starts when the gate asks for it, from the last `WARM_UP_FRAMES` frames heard; the frames since the
+        # gate last asked
+        self._denoiser, self._heard, self._idle = None, deque(maxlen=WARM_UP_FRAMES), 0
         self._restorer = LowBandRestorer()
         self._gate = None if settings.gate_snr_db is None else NoiseGate.from_settings(settings)
         self._pending = np.zeros(0, np.float32)
         self._raw = np.zeros(self.delay, np.float32)  # the input samples that the next output frame starts with
-        self._webrtc = np.zeros(self.delay - DELAY, np.float32)  # WebRTC's restored output, delayed to match
-        # as the last frame ended: the weight of the suppressed samples against the raw, and of the steady level's
-        # output against the level's in the suppressed samples
-        self._on, self._steady = (0.0 if self._gate else 1.0), 0.0
+        # each WebRTC level's output, delayed to match RNNoise's, so that every fade of a gate decision is aligned
+        self._webrtc = [np.zeros(self.delay - DELAY) for _ in self._processors]
+        # as the last frame ended: the weight of the suppressed samples against the raw, the WebRTC level in use (the
+        # last one held while the gate is off or RNNoise on; an index of `_webrtc_levels`), and the weight of RNNoise's
+        # output against WebRTC's
+        self._on, self._level, self._denoising = (0.0 if self._gate else 1.0), 0, 0.0
         self._state = 0 if self._gate else 1  # the gate's last state; held through `flush`'s padding
         self._flushing = False
         # the level the gate chose for the last frame in (its samples come out `delay` later); None: raw
@@ -233,38 +258,47 @@ class NoiseSuppressor:
 
     def _frame(self, frame: np.ndarray) -> np.ndarray:
         """One frame through WebRTC at each level (and RNNoise); the levels' outputs cross-faded over the frame as
-        the gate moves between them (the last level held while it is off), WebRTC's low band restored (after the
-        fade between two WebRTC levels, which share the restorer; before the fade to RNNoise, which has no high-pass
-        filter to undo), and that cross-faded with the raw samples as the gate opens or closes (all aligned with the
-        slowest path); less the delay still to drop. A frame at a time, so that the float sums are the same however
-        the stream was cut."""
+        the gate moves between them (the last WebRTC level held while it is off or RNNoise on), WebRTC's low band
+        restored (after the fade between two WebRTC levels, which share the restorer; before the fade to RNNoise,
+        which has no high-pass filter to undo), and that cross-faded with the raw samples as the gate opens or closes
+        (every path delayed to the slowest's lag before its fade); less the delay still to drop. A frame at a time,
+        so that the float sums are the same however the stream was cut."""
         samples = np.clip(np.round(frame.astype(np.float64) * 32768), -32768, 32767).astype(np.int16).tobytes()
         raw, self._raw = delayed(self._raw, frame)
-        base, *steady = [np.frombuffer(processor.Process10ms(samples).audio, np.int16) / 32768
-                         for processor in self._processors]
+        outputs = []
+        for index, processor in enumerate(self._processors):
+            output, self._webrtc[index] = delayed(self._webrtc[index],
+                                                  np.frombuffer(processor.Process10ms(samples).audio, np.int16) / 32768)
+            outputs.append(output)
         if self._gate and not self._flushing:
             self._state = self._gate.push(frame)
         state = self._state
-        denoised = self._denoise(frame, state) if self._rnnoise else None
-        self.active_level = (None, *self.settings.levels)[state]
+        self.active_level = level = (None, *self.settings.levels)[state]
+        denoised = self._denoise(frame, level == RNNOISE) if self._rnnoise else None
         on, self._on = self._on, float(state > 0)
-        fade, self._steady = self._steady, (float(state == 2) if state else self._steady)
-        suppressed = self._restorer(cross_fade(base, steady[0], fade, self._steady) if steady else base)
-        if self._rnnoise:
-            suppressed, self._webrtc = delayed(self._webrtc, suppressed)
-            suppressed = cross_fade(suppressed, denoised, fade, self._steady) if denoised is not None else suppressed
+        held, self._level = self._level, (self._webrtc_levels.index(level) if level in self._webrtc_levels
+                                          else self._level)
+        fade, self._denoising = self._denoising, (float(level == RNNOISE) if state else self._denoising)
+        webrtc = outputs[held] if held == self._level else cross_fade(outputs[held], outputs[self._level], 0.0, 1.0)
+        suppressed = self._restorer(webrtc)
+        if denoised is not None:
+            suppressed = cross_fade(suppressed, denoised, fade, self._denoising)
         out = cross_fade(raw, suppressed, on, self._on)
         dropped = min(self._dropping, len(out))
         self._dropping -= dropped
         return out[dropped:].astype(np.float32)
 
-    def _denoise(self, frame: np.ndarray, state: int) -> np.ndarray | None:
-        """The frame's RNNoise output (`delay` samples behind it); `None` until the gate first finds a steady floor.
-        RNNoise then starts on the frames heard before, so that it is warm when it fades in; a stream that never
-        has steady noise costs nothing."""
+    def _denoise(self, frame: np.ndarray, wanted: bool) -> np.ndarray | None:
+        """The frame's RNNoise output (`delay` samples behind it); `None` while it is not running. It starts when the
+        gate asks for it (`wanted`), on the frames heard before, so that it is warm when it fades in, and stops after
+        `IDLE_FRAMES` unused (it fades out in the first): a stream that never asks for it costs nothing, and one
+        whose noise became weaker stops paying for it."""
+        self._heard.append(frame.copy())
+        self._idle = 0 if wanted else self._idle + 1
+        if self._idle > IDLE_FRAMES:
+            self._denoiser = None
         if self._denoiser is None:
-            self._heard.append(frame.copy())
-            if state != 2:
+            if not wanted:
                 return None
             self._denoiser = rnnoise.RNNoise()
             *earlier, frame = self._heard
@@ -295,6 +329,14 @@ def cross_fade(first: np.ndarray, second: np.ndarray, start: float, end: float) 
         return second if end else first
     weights = np.linspace(start, end, len(first) + 1, dtype=np.float32)[1:]
     return weights * second + (1 - weights) * first
+
+
+def without_rnnoise(settings: SuppressionSettings) -> SuppressionSettings:
+    """`settings` with RNNoise's level (the last) left out, where its library is missing: the level below it takes
+    its streams."""
+    if settings.low_snr_level == RNNOISE:
+        return replace(settings, low_snr_level=None)
+    return replace(settings, steady_level=None) if settings.steady_level == RNNOISE else settings
 
 
 def suppress_noise(audio: np.ndarray, settings: SuppressionSettings = SuppressionSettings(),

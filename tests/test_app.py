@@ -462,8 +462,9 @@ def test_a_model_without_level_normalisation_has_no_calibration(make_window, mod
 
 @pytest.fixture(scope="module")
 def suppressed_model(leveled_model, tmp_path_factory) -> Path:
-    """The leveled model behind the gated noise suppression, RNNoise for steady noise (as shipped)."""
-    suppression = suppression_config(SuppressionSettings(2, steady_level=RNNOISE))
+    """The leveled model behind the gated noise suppression, level 4 for steady noise and RNNoise for loud steady
+    noise (as shipped)."""
+    suppression = suppression_config(SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE))
     return model_variant(leveled_model, tmp_path_factory.mktemp("suppressed_model"),
                          lambda config: {**config, "frontend": config["frontend"] | suppression})
 
@@ -481,16 +482,16 @@ def test_the_status_bar_shows_the_noise_suppressions_level_while_live(make_windo
         assert window.start_live(), window.message()
         shown[device] = set()
         qtbot.waitUntil(lambda: shown[device].add(label.text()) or window.session is None, timeout=20000)
-    steady = "Noise suppression: RNNoise (steady noise)"
-    assert steady in shown["noisy"]  # white noise: a steady floor
-    # the clean input's digital silence: off; its first seconds of speech without a pause, before the level
-    # normalisation settles, may pass for noise, never for a steady one
-    assert "Noise suppression: off (the input is not noisy)" in shown["clean"] and steady not in shown["clean"]
+    steady = {"Noise suppression: level 4 (steady noise)", "Noise suppression: RNNoise (steady noise, low SNR)"}
+    assert "Noise suppression: RNNoise (steady noise, low SNR)" in shown["noisy"]  # white noise about 10 dB under it
+    # the clean input's digital silence: off; its first seconds of speech without a pause may pass for noise, never
+    # for a steady one
+    assert "Noise suppression: off (the input is not noisy)" in shown["clean"] and not steady & shown["clean"]
     assert label.text() == "Noise suppression: on in noisy input"  # stopped
     assert window.load_model(model) and not label.isVisible()  # a model without suppression
-    hide_rnnoise()  # a platform without RNNoise's wheel: WebRTC's level alone
+    hide_rnnoise()  # a platform without RNNoise's wheel: WebRTC's levels alone
     assert window.load_model(suppressed_model)
-    assert label.text() == "Noise suppression: on in noisy input; no pyrnnoise here for steady noise"
+    assert label.text() == "Noise suppression: on in noisy input; no RNNoise here (no pyrnnoise)"
     monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)  # a platform without its wheel
     assert window.load_model(suppressed_model)
     assert label.text() == "Noise suppression: unavailable on this platform (no webrtc-noise-gain)"

@@ -313,8 +313,8 @@ def test_noise_suppression_streams_as_keras_scores_the_whole_clip_at_any_level(m
     assert "needs the webrtc-noise-gain package" in caplog.text and "running without it" in caplog.text
 
 
-def test_without_rnnoise_steady_noise_gets_the_base_level_and_without_webrtc_nothing(monkeypatch, caplog,
-                                                                                     hide_rnnoise):
+def test_without_rnnoise_its_streams_get_the_level_below_and_without_webrtc_nothing(monkeypatch, caplog,
+                                                                                   hide_rnnoise):
     settings = SuppressionSettings(2, steady_level=RNNOISE)
     suppressor, missing = available_suppressor(settings, 16000, Path("model"))
     assert suppressor.settings == settings and missing is None
@@ -322,6 +322,8 @@ def test_without_rnnoise_steady_noise_gets_the_base_level_and_without_webrtc_not
     with caplog.at_level(logging.WARNING, "app.engine.streaming"):
         suppressor, missing = available_suppressor(settings, 16000, Path("model"))
     assert suppressor.settings == SuppressionSettings(2) and missing == "pyrnnoise"
+    tiered = available_suppressor(SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE), 16000, Path("m"))
+    assert tiered[0].settings == SuppressionSettings(2, steady_level=4)  # loud steady noise: the steady level
     assert "model: RNNoise needs the pyrnnoise package; running without it" in caplog.text
     monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)
     assert available_suppressor(settings, 16000, Path("model")) == (None, "webrtc-noise-gain")
@@ -337,8 +339,14 @@ def test_the_suppression_options_give_the_settings_or_a_clear_error():
     denoised = SuppressionSettings(2, steady_level=RNNOISE)
     assert settings("--suppression", "2", "--suppression-steady", "rnnoise") == denoised
     assert settings("--suppression", "3", "--suppression-always") == SuppressionSettings(3, gate_snr_db=None)
+    assert settings("--suppression", "2", "--suppression-steady", "4", "--suppression-low-snr", "rnnoise") \
+        == SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE)
     with pytest.raises(ValueError, match="need --suppression LEVEL"):
         settings("--suppression-steady", "4")
+    with pytest.raises(ValueError, match="need --suppression LEVEL"):
+        settings("--suppression-low-snr", "rnnoise")
+    with pytest.raises(ValueError, match="low-SNR suppression level needs a steady-noise level"):
+        settings("--suppression", "2", "--suppression-low-snr", "rnnoise")
     with pytest.raises(ValueError, match="needs the gate"):
         settings("--suppression", "2", "--suppression-always", "--suppression-steady", "4")
 

@@ -9,11 +9,13 @@ from scipy.signal import lfilter
 from webrtc_noise_gain import AudioProcessor
 
 from keras_cpc import rnnoise
+from keras_cpc.rnnoise import RNNoise
 from keras_cpc.loudness import LevelSettings, apply_frontend, frontend_config, normalize_level
 from keras_cpc.suppression import (
     DELAY,
     FRAME,
     HIGH_PASS,
+    IDLE_FRAMES,
     LOW_EDGE_HZ,
     RNNOISE,
     WARM_UP_FRAMES,
@@ -58,6 +60,7 @@ def reference(audio: np.ndarray, level: int) -> np.ndarray:
 ALWAYS = SuppressionSettings(gate_snr_db=None)
 STEADY = SuppressionSettings(steady_level=4)
 DENOISED = SuppressionSettings(steady_level=RNNOISE)
+TIERED = SuppressionSettings(steady_level=4, low_snr_level=RNNOISE)
 
 
 def snr_db(reference_audio: np.ndarray, audio: np.ndarray) -> float:
@@ -90,8 +93,8 @@ def test_the_restorer_leaves_a_high_pass_filter_at_the_low_corner():
 
 
 @pytest.mark.parametrize("length", [0, 50, DELAY, 160, 161, 40000])
-@pytest.mark.parametrize("settings", [ALWAYS, SuppressionSettings(), STEADY, DENOISED],
-                         ids=["always", "gated", "steady", "rnnoise"])
+@pytest.mark.parametrize("settings", [ALWAYS, SuppressionSettings(), STEADY, DENOISED, TIERED],
+                         ids=["always", "gated", "steady", "rnnoise", "tiered"])
 def test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech, length, settings):
     audio = noisy_speech[:length]
     whole = suppress_noise(audio, settings)
@@ -105,6 +108,17 @@ def test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech,
     parts.append(suppressor.flush())
     np.testing.assert_array_equal(np.concatenate(parts), whole)
     np.testing.assert_array_equal(np.concatenate([suppressor.push(audio), suppressor.flush()]), whole)  # a new stream
+
+
+def test_a_stream_moving_between_all_the_tiers_in_chunks_equals_the_whole_recording(noisy_speech, monkeypatch):
+    cycle = [3] * 20 + [2] * (IDLE_FRAMES + 10) + [0] * 20 + [3] * 30 + [1] * 30 + [2] * 40  # RNNoise stops, restarts
+
+    def push(gate: NoiseGate, frame: np.ndarray) -> int:  # each new stream's gate starts the cycle again
+        gate._frames += 1
+        return cycle[(gate._frames - 1) % len(cycle)]
+
+    monkeypatch.setattr(NoiseGate, "push", push)
+    test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech, len(noisy_speech), TIERED)
 
 
 def test_speech_comes_out_aligned_and_nearly_unchanged(speech):
@@ -245,6 +259,49 @@ def test_the_steady_level_cross_fades_to_rnnoise_and_back_over_one_frame(noisy_s
     np.testing.assert_allclose(out, weights * denoised + (1 - weights) * base, atol=1e-6)
 
 
+def faded(targets: list[float], frames: int) -> np.ndarray:
+    """Per-sample weights that move linearly over each 10 ms frame from the target of the frame before (0 before the
+    first) to the frame's own; `targets` continued with its last to `frames` frames."""
+    ends = np.concatenate([targets, np.full(frames - len(targets), targets[-1])]).astype(np.float64)
+    starts = np.concatenate([[0.0], ends[:-1]])
+    return (starts[:, None] + (ends - starts)[:, None] * np.linspace(0, 1, FRAME + 1)[1:]).reshape(-1)
+
+
+@pytest.mark.parametrize("states, level4, denoising", [
+    ([2] * 60 + [3] * 60 + [2], [1], [0] * 60 + [1] * 60 + [0]),  # steady, low SNR, steady again
+    ([3] * 60 + [2], [0] * 60 + [1], [1] * 60 + [0]),  # low SNR first (level 2 held), then steady: two fades at once
+], ids=["steady-first", "low-snr-first"])
+def test_every_fade_of_a_gate_decision_reaches_the_output_at_once(noisy_speech, monkeypatch, states, level4,
+                                                                   denoising):
+    decisions = iter(states[:-1] + [states[-1]] * len(noisy_speech))
+    monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(decisions))
+    out = suppress_noise(noisy_speech, TIERED)
+    padded = padded_samples(noisy_speech)
+    frames = (rnnoise.DELAY + len(padded)) // FRAME + 1
+    at_output = lambda weights: weights[rnnoise.DELAY:rnnoise.DELAY + len(out)]  # frame k's fades, `delay` later
+    steady = faded(level4, frames)[rnnoise.DELAY - DELAY:][:len(padded)]  # on WebRTC's output, itself `DELAY` late
+    base = restored((steady * webrtc(padded, 4) + (1 - steady) * webrtc(padded, 2)) / 32768)[DELAY:DELAY + len(out)]
+    denoised = rnnoise_stream(noisy_speech)[rnnoise.DELAY:][:len(out)]  # (started on the frames from the first)
+    weights = at_output(faded(denoising, frames))
+    np.testing.assert_allclose(out, weights * denoised + (1 - weights) * base, atol=1e-6)
+
+
+@pytest.mark.parametrize("middle, unused, starts", [(2, IDLE_FRAMES, 1), (2, IDLE_FRAMES + 1, 2),
+                                                    (0, IDLE_FRAMES + 50, 2)], ids=["kept", "stopped", "gate-off"])
+def test_rnnoise_stops_after_a_second_unused_and_restarts_warm(noisy_speech, monkeypatch, middle, unused, starts):
+    switch = 30 + unused  # frames: low SNR, then steady noise (or the gate off) `unused` frames, then low SNR again
+    states = iter([3] * 30 + [middle] * unused + [3] * len(noisy_speech))
+    monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
+    started = []
+    monkeypatch.setattr(rnnoise, "RNNoise", lambda: started.append(1) or RNNoise())
+    out = suppress_noise(noisy_speech, TIERED)
+    assert len(started) == starts
+    begun = 0 if starts == 1 else switch + 1 - WARM_UP_FRAMES  # restarted at `switch` on the second before
+    reference = rnnoise_stream(noisy_speech, begun)[(switch - begun) * FRAME:]  # frame `switch` on
+    start = (switch + 1) * FRAME - rnnoise.DELAY  # the fade's frame is done: RNNoise alone
+    np.testing.assert_allclose(out[start:], reference[FRAME:len(out) - start + FRAME], atol=1e-6)
+
+
 def test_the_gate_does_not_hear_the_padding_of_a_flush(noisy_speech):
     audio = noisy_speech[:12800]  # ends in noise, the gate's last decision at frame 80 of 80
     out = suppress_noise(audio, DENOISED)
@@ -257,10 +314,11 @@ def test_rnnoise_never_runs_on_a_stream_without_a_steady_floor(speech, noisy_spe
     babble = clip + np.random.default_rng(5).normal(0, 0.3, len(clip)) * np.repeat(  # a changing floor
         10 ** (np.random.default_rng(6).normal(0, 3, len(clip) // FRAME) / 20), FRAME) * np.std(clip)
     monkeypatch.setattr(rnnoise, "RNNoise", None)
-    np.testing.assert_array_equal(suppress_noise(speech, DENOISED), suppress_noise(speech, STEADY))  # never noisy
     opened = 50 * FRAME - DELAY  # babble: noisy from 0.5 s on, never steady; the gate opens RNNoise's delay earlier
-    np.testing.assert_array_equal(suppress_noise(babble.astype(np.float32), DENOISED)[opened:],
-                                  suppress_noise(babble.astype(np.float32), STEADY)[opened:])
+    for settings in (DENOISED, TIERED):
+        np.testing.assert_array_equal(suppress_noise(speech, settings), suppress_noise(speech, STEADY))  # never noisy
+        np.testing.assert_allclose(suppress_noise(babble.astype(np.float32), settings)[opened:],
+                                   suppress_noise(babble.astype(np.float32), STEADY)[opened:], atol=1e-6)
 
 
 def test_digital_silence_is_never_noisy_nor_steady():
@@ -278,6 +336,17 @@ def test_the_gate_decides_every_stride_of_frames():
     assert [steady.push(frame) for frame in noise[:50]][-1] == 2  # white noise's floor: steady
     assert NoiseGate.from_settings(SuppressionSettings()).steady_db is None
     assert NoiseGate.from_settings(STEADY).steady_db == STEADY.gate_steady_db
+    assert NoiseGate.from_settings(STEADY).low_snr_db is None
+    assert NoiseGate.from_settings(TIERED).low_snr_db == TIERED.gate_low_snr_db
+
+
+@pytest.mark.parametrize("low_snr_db, state", [(30.0, 3), (20.0, 2)])
+def test_a_steady_floor_under_speech_by_less_than_the_low_snr_gets_the_last_level(speech, low_snr_db, state):
+    noisy = speech + np.random.default_rng(7).normal(0, 1, len(speech)) * np.std(speech) * 10 ** (-20 / 20)
+    gate = NoiseGate(snr_db=35.0, memory_seconds=10.0, min_seconds=0.5, steady_db=0.9, low_snr_db=low_snr_db)
+    states = [gate.push(frame) for frame in noisy.reshape(-1, FRAME)]
+    assert 20.0 < gate.snr_estimate_db < 30.0  # white noise 20 dB under the speech's mean power
+    assert states[-1] == state
 
 
 def test_the_front_end_suppresses_before_the_level_normalisation(noisy_speech):
@@ -300,8 +369,16 @@ def test_bad_settings_are_errors():
         SuppressionSettings(steady_level="wiener")
     with pytest.raises(ValueError, match="steady-noise suppression level needs the gate"):
         SuppressionSettings(steady_level=4, gate_snr_db=None)
-    with pytest.raises(ValueError, match="level 2 is the level itself"):
+    with pytest.raises(ValueError, match=r"levels \(2, 2\): each must differ"):
         SuppressionSettings(2, steady_level=2)
+    with pytest.raises(ValueError, match="low-SNR suppression level needs a steady-noise level"):
+        SuppressionSettings(low_snr_level=RNNOISE)
+    with pytest.raises(ValueError, match="low-SNR suppression level 6"):
+        SuppressionSettings(steady_level=4, low_snr_level=6)
+    with pytest.raises(ValueError, match="RNNoise can only be the last"):
+        SuppressionSettings(steady_level=RNNOISE, low_snr_level=4)
+    with pytest.raises(ValueError, match="low-SNR gate 35.0 dB: expected below the gate's 35.0 dB"):
+        SuppressionSettings(steady_level=4, low_snr_level=RNNOISE, gate_low_snr_db=35.0)
     with pytest.raises(ValueError, match="unknown noise suppression settings"):
         suppression_settings({"suppression": {"strength": 2}})
     with pytest.raises(ValueError, match="16000 Hz, not 8000 Hz"):

@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --suppression: this level, or rnnoise (a learned suppressor, keras_cpc.rnnoise), "
                              "instead where the gate finds the noise floor steady (a fan, a hiss; not babble); "
                              "default: the same level")
+    parser.add_argument("--suppression-low-snr", type=steady_level, choices=STEADY_LEVELS, metavar="LEVEL",
+                        help="with --suppression-steady: this level, or rnnoise, instead where the steady floor is "
+                             "also close under the speech (the gate's SNR estimate below 20 dB: about 15 dB SNR of "
+                             "white or pink noise); default: the steady level")
     parser.add_argument("--model-version", help="version string (default: digest of the input models)")
     parser.add_argument("--training-data", default="unspecified", help="corpora the models were trained on")
     parser.add_argument("--licence", default="unspecified", help="licence of the exported models")
@@ -116,18 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def steady_level(value: str) -> int | str:
-    """A `--suppression-steady` value: rnnoise, or a WebRTC level."""
+    """A `--suppression-steady` or `--suppression-low-snr` value: rnnoise, or a WebRTC level."""
     return value if value == RNNOISE else int(value)
 
 
 def suppression(args: argparse.Namespace) -> SuppressionSettings | None:
     """The noise suppression the options ask for, if any."""
     if args.suppression is None:
-        if args.suppression_always or args.suppression_steady is not None:
-            raise ValueError("--suppression-always and --suppression-steady need --suppression LEVEL")
+        if args.suppression_always or args.suppression_steady is not None or args.suppression_low_snr is not None:
+            raise ValueError("--suppression-always, --suppression-steady and --suppression-low-snr need "
+                             "--suppression LEVEL")
         return None
     ungated = {"gate_snr_db": None} if args.suppression_always else {}
-    return SuppressionSettings(args.suppression, steady_level=args.suppression_steady, **ungated)
+    return SuppressionSettings(args.suppression, steady_level=args.suppression_steady,
+                               low_snr_level=args.suppression_low_snr, **ungated)
 
 
 def export(args: argparse.Namespace) -> None:

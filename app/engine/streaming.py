@@ -11,7 +11,6 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +20,7 @@ from ai_edge_litert.interpreter import Interpreter
 from keras_cpc.loudness import LevelNormalizer, frontend_settings
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, Statistics, frame_statistics
 from keras_cpc.speech_frames import SpeechFrames, frame_powers, speech_frame_settings
-from keras_cpc.suppression import NoiseSuppressor, SuppressionSettings, suppression_settings
+from keras_cpc.suppression import NoiseSuppressor, SuppressionSettings, suppression_settings, without_rnnoise
 
 logger = logging.getLogger("app.engine.streaming")
 Recordings = Callable[[], Iterable[Iterable[np.ndarray]]]  # each call: a speaker's recordings, each as sample blocks
@@ -106,8 +105,8 @@ def interval_hops(interval: float | None, hop_seconds: float) -> int:
 def available_suppressor(settings: SuppressionSettings | None, sample_rate: int, model_dir: Path
                          ) -> tuple[NoiseSuppressor | None, str | None]:
     """The noise suppressor `settings` ask for, as far as this platform's packages go, and the package missing, if
-    any: without RNNoise's wheel, WebRTC's base level alone; without WebRTC's (Windows), none (the model as trained,
-    without it)."""
+    any: without RNNoise's wheel, the levels below RNNoise's (`without_rnnoise`); without WebRTC's (Windows), none (the
+    model as trained, without it)."""
     if settings is None:
         return None, None
     try:
@@ -115,7 +114,7 @@ def available_suppressor(settings: SuppressionSettings | None, sample_rate: int,
     except ImportError as error:
         logger.warning("%s: %s; running without it (estimates in steady noise are less reliable)", model_dir, error)
         if error.name == "pyrnnoise":
-            return NoiseSuppressor(replace(settings, steady_level=None), sample_rate), error.name
+            return NoiseSuppressor(without_rnnoise(settings), sample_rate), error.name
         return None, error.name
 
 
