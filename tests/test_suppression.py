@@ -57,6 +57,14 @@ def reference(audio: np.ndarray, level: int) -> np.ndarray:
     return restored(webrtc(padded_samples(audio), level) / 32768)[DELAY:DELAY + len(audio)]
 
 
+def faded(targets: list[float], frames: int) -> np.ndarray:
+    """Per-sample weights that move linearly over each 10 ms frame from the target of the frame before (0 before the
+    first) to the frame's own; `targets` continued with its last to `frames` frames."""
+    ends = np.concatenate([targets, np.full(frames - len(targets), targets[-1])]).astype(np.float64)
+    starts = np.concatenate([[0.0], ends[:-1]])
+    return (starts[:, None] + (ends - starts)[:, None] * np.linspace(0, 1, FRAME + 1)[1:]).reshape(-1)
+
+
 ALWAYS = SuppressionSettings(gate_snr_db=None)
 STEADY = SuppressionSettings(steady_level=4)
 DENOISED = SuppressionSettings(steady_level=RNNOISE)
@@ -219,8 +227,7 @@ def test_the_levels_cross_fade_over_one_frame_before_the_low_band_is_restored(no
     monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
     out = suppress_noise(noisy_speech, STEADY)
     padded = padded_samples(noisy_speech)
-    ramp = np.linspace(0, 1, FRAME + 1)[1:]
-    weights = np.concatenate([ramp, np.ones(59 * FRAME), 1 - ramp, np.zeros(len(padded) - 61 * FRAME)])
+    weights = faded([1] * 60 + [0], len(padded) // FRAME)
     mixed = (weights * webrtc(padded, 4) + (1 - weights) * webrtc(padded, 2)) / 32768
     expected = restored(mixed)[DELAY:DELAY + len(out)]
     start = FRAME - DELAY  # the first frame also fades in from the raw samples
@@ -247,35 +254,16 @@ def test_a_steady_floor_fades_to_rnnoise_which_hears_the_second_before(noisy_spe
                                atol=1e-6)
 
 
-def test_the_steady_level_cross_fades_to_rnnoise_and_back_over_one_frame(noisy_speech, monkeypatch):
-    states = iter([1] * 60 + [2] * 60 + [1] * len(noisy_speech))  # the base level, steady, the base level again
-    monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
-    out = suppress_noise(noisy_speech, DENOISED)
-    base = reference(noisy_speech, 2)  # WebRTC's, restored, aligned with the input
-    denoised = rnnoise_stream(noisy_speech)[rnnoise.DELAY:][:len(out)]  # started on frame 60, from the start
-    ramp = np.linspace(0, 1, FRAME + 1)[1:]
-    weights = np.concatenate([np.zeros(60 * FRAME), ramp, np.ones(59 * FRAME), 1 - ramp, np.zeros(len(out))])
-    weights = weights[rnnoise.DELAY:rnnoise.DELAY + len(out)]  # frame k's weights reach the output `delay` later
-    np.testing.assert_allclose(out, weights * denoised + (1 - weights) * base, atol=1e-6)
-
-
-def faded(targets: list[float], frames: int) -> np.ndarray:
-    """Per-sample weights that move linearly over each 10 ms frame from the target of the frame before (0 before the
-    first) to the frame's own; `targets` continued with its last to `frames` frames."""
-    ends = np.concatenate([targets, np.full(frames - len(targets), targets[-1])]).astype(np.float64)
-    starts = np.concatenate([[0.0], ends[:-1]])
-    return (starts[:, None] + (ends - starts)[:, None] * np.linspace(0, 1, FRAME + 1)[1:]).reshape(-1)
-
-
-@pytest.mark.parametrize("states, level4, denoising", [
-    ([2] * 60 + [3] * 60 + [2], [1], [0] * 60 + [1] * 60 + [0]),  # steady, low SNR, steady again
-    ([3] * 60 + [2], [0] * 60 + [1], [1] * 60 + [0]),  # low SNR first (level 2 held), then steady: two fades at once
-], ids=["steady-first", "low-snr-first"])
-def test_every_fade_of_a_gate_decision_reaches_the_output_at_once(noisy_speech, monkeypatch, states, level4,
+@pytest.mark.parametrize("settings, states, level4, denoising", [
+    (DENOISED, [1] * 60 + [2] * 60 + [1], [0], [0] * 60 + [1] * 60 + [0]),  # the base level, steady (RNNoise), base
+    (TIERED, [2] * 60 + [3] * 60 + [2], [1], [0] * 60 + [1] * 60 + [0]),  # steady, low SNR, steady again
+    (TIERED, [3] * 60 + [2], [0] * 60 + [1], [1] * 60 + [0]),  # low SNR first (level 2 held), then steady: two fades
+], ids=["rnnoise-steady", "steady-first", "low-snr-first"])
+def test_every_fade_of_a_gate_decision_reaches_the_output_at_once(noisy_speech, monkeypatch, settings, states, level4,
                                                                    denoising):
     decisions = iter(states[:-1] + [states[-1]] * len(noisy_speech))
     monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(decisions))
-    out = suppress_noise(noisy_speech, TIERED)
+    out = suppress_noise(noisy_speech, settings)
     padded = padded_samples(noisy_speech)
     frames = (rnnoise.DELAY + len(padded)) // FRAME + 1
     at_output = lambda weights: weights[rnnoise.DELAY:rnnoise.DELAY + len(out)]  # frame k's fades, `delay` later

@@ -19,8 +19,9 @@ before the engine (the MFCC floor hears the raw clips). Not in the library or th
 if it helps.
 
 `rnnoise` (session 33, `--rnnoise`) is a learned suppressor with its weights built in: RNNoise (Valin 2018, xiph's
-C library as built into the `pyrnnoise` wheel, loaded by `keras_cpc.rnnoise.library`; the `denoise` extra): 16 kHz resampled to 48 kHz with soxr, 10 ms frames through one stream state, the output's delay of
-`RNNOISE_DELAY` samples taken off, back to 16 kHz.
+C library as built into the `pyrnnoise` wheel, loaded by `keras_cpc.rnnoise.library`; the `denoise` extra): 16 kHz
+resampled to 48 kHz with soxr, 10 ms frames through one stream state, the output's delay of `RNNOISE_DELAY` samples
+taken off, back to 16 kHz.
 
 `webrtc` (session 34, `--webrtc LEVEL`, 0 for its high-pass filter alone) is WebRTC's suppressor as the
 `webrtc-noise-gain` wheel runs it, on the raw clip, before the level normalisation, its high-pass filter left in. The
@@ -39,7 +40,8 @@ import soxr
 
 import keras_cpc.features
 from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
-from keras_cpc.rnnoise import library as rnnoise_library
+from keras_cpc.rnnoise import LAG as RNNOISE_DELAY, RATE as RNNOISE_RATE, library as rnnoise_library
+from keras_cpc.suppression import DELAY as WEBRTC_DELAY, FRAME as WEBRTC_FRAME
 from training import finetune, robustness
 
 FFT = 512
@@ -49,10 +51,6 @@ RISE_DB_PER_SECOND = 5.0
 BIAS = 2.0  # the mean noise power over its tracked minimum
 DECISION = 0.98  # the decision-directed rule's weight of the last frame's clean estimate
 FLOOR_DB = -12.0
-RNNOISE_RATE = 48000
-RNNOISE_DELAY = 960  # samples at 48 kHz, measured: the lag of the output's peak cross-correlation with a clean input
-WEBRTC_FRAME = 160  # 10 ms at 16 kHz, the only frame it takes
-WEBRTC_DELAY = 96  # samples, measured as RNNOISE_DELAY was
 
 
 def wiener(audio: np.ndarray) -> np.ndarray:
