@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
                                       triggered=lambda _=False, path=path: self.analyze_path(path)))
         self.calibrate_action = QAction("&Calibrate…", self, triggered=self.start_calibration)
         self.calibrate_action.setToolTip(f"Read a short text aloud for {SECONDS:.0f} s: live sessions then start "
-                                         "from your speech level instead of adapting to it as you speak")
+                                         "from your speech level and voice, and keep adapting as you speak")
         self.clear_calibration_action = QAction("C&lear calibration", self, triggered=self.clear_calibration)
         self.menuBar().addMenu("&Speaker").addActions([self.calibrate_action, self.clear_calibration_action])
 
@@ -441,13 +441,14 @@ class MainWindow(QMainWindow):
             features and tuple(statistic.tolist() for statistic in features), self.model_version)
 
     def _use_calibration(self) -> None:
-        """Makes the saved calibration (if any) the prior of the model's level normalisation, unless the live
+        """Makes the saved calibration (if any) where the model's level normalisation (worth the model's
+        `prior_seconds`) and feature statistics (worth the `SECONDS` of speech it measured) start, unless the live
         input runs (the next Start takes it); shows it, and which calibration actions apply."""
         level = self.recognizer.level if self.recognizer is not None else None
         calibration = self.settings.calibration
         if level is not None and self.session is None:
             self.recognizer.calibrate(calibration.level_dbfs if calibration else None,
-                                      self._saved_features(calibration))
+                                      self._saved_features(calibration), feature_seconds=SECONDS)
         self.calibrate_action.setEnabled(level is not None and not self.calibrating)
         self.clear_calibration_action.setEnabled(level is not None and calibration is not None)
         self.calibration_label.setVisible(level is not None)

@@ -9,7 +9,8 @@ Training maps every speaker with the statistics of all their utterances, or of t
 neutral text); the streaming engine does the same with `SpeakerFeatures`, calibrated from recordings of
 the speaker or, without calibration,
 from the running statistics of the session, which start at the reference's with the weight of
-`prior_seconds` of frames (a session that has heard little is mapped little).
+`prior_seconds` of frames (a session that has heard little is mapped little), or at a calibration's with the weight
+it is given.
 
 Statistics over all of a speaker's speech cannot tell a calm speaker from an angry one: mapped onto the
 corpus's, every speaker's average speech looks like the corpus's average emotion, which for an acted corpus is
@@ -22,6 +23,7 @@ did in training; a speaker's whole acted corpus (every emotion) onto the corpus'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -83,32 +85,42 @@ class SpeakerFeatures:
     """Streaming per-speaker normalisation of feature frames: each frame of `push` is mapped with the
     statistics of the speaker heard so far, the frame itself included, so that a stream equals the
     whole recording pushed at once. `calibrate` fixes the speaker's
-    statistics (e.g. from a reading, or all of a speaker's recordings) instead. A session and a calibration are
-    presumed neutral speech (`FeatureSettings.reference`) unless `calibrate` says otherwise."""
+    statistics (e.g. from a reading, or all of a speaker's recordings) instead, or makes them where the running
+    statistics start. A session and a calibration are presumed neutral speech (`FeatureSettings.reference`) unless
+    `calibrate` says otherwise."""
 
     def __init__(self, settings: FeatureSettings):
         self.settings = settings
         self.reference = settings.reference(neutral=True)
-        self._calibration: Statistics | None = None
+        self._calibration: Statistics | None = None  # fixed statistics
+        self._prior: tuple[Statistics, float] | None = None  # where running statistics start, and its seconds
         self.reset()
 
     def reset(self) -> None:
-        """Forgets the frames heard: back to the reference statistics (or the calibration)."""
-        weight = self.settings.prior_seconds * self.settings.frame_rate
-        mean, variance = self.reference
+        """Forgets the frames heard: back to the running statistics' prior (the reference's, or a calibration's);
+        a fixed calibration is kept."""
+        (mean, variance), seconds = self._prior or (self.reference, self.settings.prior_seconds)
+        weight = seconds * self.settings.frame_rate
         self._count = weight
         self._sum = mean * weight
         self._squares = (variance + np.square(mean)) * weight
 
-    def calibrate(self, statistics: Statistics | None, neutral: bool = True) -> None:
+    def calibrate(self, statistics: Statistics | None, neutral: bool = True, seconds: float | None = None) -> None:
         """Maps every frame with these speaker statistics from now on (`None`: back to running estimates), onto
-        the neutral reference if they are of speech presumed `neutral`, else onto the corpus's; statistics of
-        another size than the features' are a `ValueError`."""
+        the neutral reference if they are of speech presumed `neutral`, else onto the corpus's; with `seconds`,
+        the running statistics start from them instead, as if that much of such speech had been heard, and go on
+        adapting (to a changed room or microphone, and to the session's speech). Statistics of another size than
+        the features' are a `ValueError`, and so are `seconds` that are not positive."""
         size = len(self.settings.mean)
         if statistics is not None and any(np.shape(s) != (size,) for s in statistics):
             raise ValueError(f"speaker statistics of shapes {[np.shape(s) for s in statistics]} for features of "
                              f"{size} dimensions (measured with another model?)")
-        self._calibration = None if statistics is None else tuple(np.asarray(s, np.float64) for s in statistics)
+        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"a calibration worth {seconds} s of speech: give a positive, finite number of seconds")
+        statistics = None if statistics is None else (np.asarray(statistics[0], np.float64),
+                                                      np.asarray(statistics[1], np.float64))
+        self._calibration = statistics if seconds is None else None
+        self._prior = None if statistics is None or seconds is None else (statistics, float(seconds))
         self.reference = self.settings.reference(neutral or statistics is None)
         self.reset()
 

@@ -33,7 +33,7 @@ from app.audio_input import SoundDeviceBackend, SoundDeviceSource  # noqa: E402
 from app.engine import analysis  # noqa: E402
 from app.engine.analysis import analyze_file  # noqa: E402
 from app.engine.bundled import DEFAULT_MODEL  # noqa: E402
-from app.engine.calibration import PASSAGE  # noqa: E402
+from app.engine.calibration import PASSAGE, SECONDS  # noqa: E402
 from app.engine.categories import CATEGORIES, nearest_category  # noqa: E402
 from app.engine.gating import GatedStream, SpeechGate, level_db  # noqa: E402
 from app.engine.streaming import DIMENSIONS, StreamingRecognizer  # noqa: E402
@@ -390,14 +390,17 @@ def test_calibration_saves_and_uses_the_speakers_feature_statistics_for_its_mode
 
     again = make_window(FileBackend({"speech": FileSource(audio, RATE, speed=SPEED)}), model_dir=speaker_model)
     _live(qtbot, again)
-    reference.calibrate(saved.level_dbfs, saved.features)  # the level as saved (rounded)
+    reference.calibrate(saved.level_dbfs, saved.features, feature_seconds=SECONDS)  # the level as saved (rounded)
     expected = np.array(reference.push(audio) + reference.flush())
+    reference.calibrate(saved.level_dbfs, saved.features)
+    fixed = np.array(reference.push(audio) + reference.flush())
     reference.calibrate(saved.level_dbfs)
     level_only = np.array(reference.push(audio) + reference.flush())
     live = np.array(again.trajectory)
     shown = ~np.isnan(live[:, 1])
     np.testing.assert_allclose(live[shown], expected[shown], atol=1e-6)
     assert np.abs(live[shown] - level_only[shown]).max() > 1e-3  # the features' calibration is used
+    assert np.abs(live[shown] - fixed[shown]).max() > 1e-3  # as where the session's statistics start
     assert again.load_model(leveled_model) and again.recognizer.speaker_features is None  # the level alone applies
     again.clear_calibration_action.trigger()
     assert not again.settings.store.contains("calibration/features")

@@ -482,6 +482,61 @@ def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models,
     with pytest.raises(ValueError, match="--jobs 0: at least one process"):
         robustness.robustness(robustness.build_parser().parse_args([*corpus, "--models", model, "--out", "o",
                                                                     "--jobs", "0"]))
+    with pytest.raises(ValueError, match="--feature-seconds weighs a calibration: give --calibration matched"):
+        robustness.robustness(robustness.build_parser().parse_args(
+            [*corpus, "--models", model, "--out", "o", "--calibration", "none", "--feature-seconds", "9"]))
+
+
+@pytest.mark.parametrize("calibration", robustness.CALIBRATIONS)
+def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calibration):
+    """Matched: with the speaker's clips under the condition; clean: with their unshifted clips, whatever the
+    condition; none: with no clip (a new speaker). Each speaker's calibration comes before their clips, every clip
+    is scored shifted, once, and each speaker's clips come in the same seeded order under every condition."""
+    corpus = heldout.read_corpus("ravdess", str(REPO / "assets" / "samples" / "ravdess"))
+    test = [u for pair in zip(corpus[:3], corpus[8:11]) for u in pair]  # two actors, interleaved
+    clean = [load_audio(u.path) for u in test]
+    conditions = ["level-20", "level+10"]
+    shifted = {c: [robustness.apply_condition(c, clip, 3 + i) for i, clip in enumerate(clean)] for c in conditions}
+    events = []
+
+    class Recorder:
+        def calibrate(self, clips, utterances):
+            events.append(("calibrate", clips, [test.index(u) for u in utterances]))
+
+        def __call__(self, audio):
+            events.append(("heard", audio))
+            return np.array([np.abs(audio).max(), np.abs(audio).mean(), audio.std()])
+
+    robustness.score_conditions({"recorder": Recorder()}, test, conditions, 3, [], calibration)
+    orders = []
+    for condition, part in zip(conditions, np.split(np.array(events, dtype=object), 2)):
+        expected = {"matched": shifted[condition], "clean": clean, "none": []}[calibration]
+        for calibrated, *heard in np.split(part, 2):  # a speaker each: 3 clips
+            assert calibrated[0] == "calibrate" and all(event[0] == "heard" for event in heard)
+            indices = [next(i for i, clip in enumerate(shifted[condition]) if np.array_equal(clip, event[1]))
+                       for event in heard]
+            assert len({test[i].speaker for i in indices}) == 1
+            if calibration == "none":
+                assert calibrated[1] == calibrated[2] == []
+            else:
+                assert sorted(calibrated[2]) == sorted(indices)
+                for clip, i in zip(calibrated[1], calibrated[2]):
+                    np.testing.assert_array_equal(clip, expected[i])
+            orders.append(indices)
+    assert orders[:2] == orders[2:] and sorted(i for order in orders[:2] for i in order) == list(range(len(test)))
+    rng, speakers = np.random.default_rng(3), dict.fromkeys(u.speaker for u in test)
+    assert orders[:2] == [list(rng.permutation([i for i, u in enumerate(test) if u.speaker == s])) for s in speakers]
+    assert orders[:2] != [[0, 2, 4], [1, 3, 5]]  # not the corpus's order
+    events.clear()  # another process of `--jobs`, with another share of the conditions: the same order
+    robustness.score_conditions({"recorder": Recorder()}, test, conditions[1:], 3, [], calibration)
+    heard = [next(i for i, clip in enumerate(shifted["level+10"]) if np.array_equal(clip, event[1]))
+             for event in events if event[0] == "heard"]
+    assert heard == orders[2] + orders[3]
+
+
+def test_robustness_rejects_an_unknown_calibration():
+    with pytest.raises(ValueError, match="calibration 'quiet': one of matched, clean, none"):
+        robustness.score_conditions({}, [], ["clean"], 0, [], "quiet")
 
 
 def test_reservoir_sample_is_uniform_and_holds_at_most_its_size():
@@ -749,6 +804,36 @@ def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_cli
         analysis.analyze_file(StreamingRecognizer(folder.parent / "speech"), folder.parent / "silence.wav")
     assert statistics["files_without_estimate"] == 1 and statistics["hops"] > 20  # the speech file's
     assert np.isfinite(list(statistics["mean"].values())).all() and set(statistics["std"].values()) == {0.0}
+
+
+def test_a_session_keeps_the_speakers_level_and_statistics_from_one_utterance_to_the_next(speaker_models, audio,
+                                                                                          monkeypatch):
+    """`flush(keep_speaker=True)` ends an utterance: the window starts empty, the level histogram goes on (as one
+    stream's over both utterances: the first is a whole number of level blocks) and so do the running feature
+    statistics (NumPy over the prior and every frame mapped so far); `flush()` forgets both."""
+    _, _, folder = speaker_models
+    first, second = 0.3 * audio[:24000], audio[20000:]  # 75 blocks of 20 ms
+    session, stream = StreamingRecognizer(folder, interval=math.inf), StreamingRecognizer(folder, interval=math.inf)
+    alone = session.push(second) + session.flush()
+    mapped, push = [], session.speaker_features.push
+    monkeypatch.setattr(session.speaker_features, "push", lambda frames: mapped.append(frames) or push(frames))
+    session.push(first)
+    assert session.flush(keep_speaker=True) and not len(session.features())
+    session.push(second)
+    stream.push(np.concatenate([first, second]))
+    assert session.level.level_dbfs == pytest.approx(stream.level.level_dbfs, abs=1e-9)
+    estimate = session.flush(keep_speaker=True)[-1][1:]
+    assert np.abs(np.array(estimate) - alone[-1][1:]).max() > 1e-3  # the first utterance was heard
+    settings, frames = session.speaker_features.settings, np.concatenate(mapped, dtype=np.float64)
+    weight, (mean, variance) = settings.prior_seconds * settings.frame_rate, settings.reference(neutral=True)
+    expected_mean = (weight * mean + frames.sum(0)) / (weight + len(frames))
+    expected_variance = (weight * (variance + mean ** 2) + np.square(frames).sum(0)) / (weight + len(frames)) \
+        - expected_mean ** 2
+    np.testing.assert_allclose(session.speaker_features.statistics[0], expected_mean, atol=1e-6)
+    np.testing.assert_allclose(session.speaker_features.statistics[1], expected_variance, atol=1e-6)
+    session.flush()
+    np.testing.assert_allclose(session.speaker_features.statistics[0], mean, atol=1e-9)
+    assert session.level.level_dbfs is None
 
 
 def test_calibrate_speaker_measures_level_and_context_statistics_as_training_does(speaker_models, audio):

@@ -71,6 +71,38 @@ def test_calibration_fixes_the_statistics_until_cleared_and_reset_forgets():
     assert normalizer.statistics[0] != pytest.approx(speaker[0])
 
 
+def test_a_calibration_worth_some_seconds_is_where_running_statistics_start():
+    """With `seconds`, the calibration counts as that many seconds of frames with its mean and variance (the
+    prior of the running statistics, m +- sqrt(v) twice each for 4 frames), mapped onto the corpus's reference when
+    the speech is not presumed neutral; `reset` goes back to it."""
+    frames, speaker = _frames(6, 25, offset=0.7), (np.linspace(2, 3, DIM), np.linspace(1, 4, DIM))
+    neutral = (np.zeros(DIM), np.ones(DIM))
+    settings = FeatureSettings(**{**_settings().__dict__, "neutral_mean": tuple(neutral[0]),
+                                  "neutral_variance": tuple(neutral[1])})
+    prior = np.concatenate([speaker[0] + np.sqrt(speaker[1]), speaker[0] - np.sqrt(speaker[1])] * 2).reshape(4, DIM)
+    expected = []
+    for t in range(len(frames)):
+        heard = np.concatenate([prior, frames[:t + 1]]).astype(np.float64)
+        expected.append(to_reference(frames[t:t + 1], (heard.mean(0), heard.var(0)), REFERENCE)[0])
+    normalizer = SpeakerFeatures(settings)
+    normalizer.calibrate(speaker, neutral=False, seconds=0.04)
+    np.testing.assert_allclose(normalizer.statistics[0], speaker[0], atol=1e-9)
+    np.testing.assert_allclose(normalizer.push(frames), np.array(expected), atol=1e-5)
+    heard = np.concatenate([prior, frames]).astype(np.float64)
+    np.testing.assert_allclose(normalizer.statistics[1], heard.var(0), atol=1e-6)
+    normalizer.reset()
+    np.testing.assert_allclose(normalizer.push(frames), np.array(expected), atol=1e-5)
+    normalizer.calibrate(speaker, seconds=0.04)  # presumed neutral: onto the neutral reference
+    np.testing.assert_allclose(normalizer.push(frames[:1]), to_reference(frames[:1], (
+        np.concatenate([prior, frames[:1]]).mean(0), np.concatenate([prior, frames[:1]]).var(0)), neutral), atol=1e-5)
+    for seconds in (0, -1.0, np.inf):
+        with pytest.raises(ValueError, match=f"a calibration worth {seconds} s of speech"):
+            normalizer.calibrate(speaker, seconds=seconds)
+    normalizer.calibrate(speaker, neutral=False)  # fixed again: the prior is gone
+    np.testing.assert_allclose(normalizer.push(frames), to_reference(frames, speaker, REFERENCE), atol=1e-6)
+    np.testing.assert_array_equal(normalizer.statistics[0], speaker[0])
+
+
 def test_a_variance_floor_bounds_the_amplification_of_near_constant_dimensions():
     frames = _frames(5, 200, scale=1e-2)  # variances about 1e-4 to 2.5e-3
     statistics = (frames.mean(0), frames.var(0))

@@ -14,9 +14,14 @@ over their clips under the condition, and their contexts' statistics, of their n
 model trained on neutral calibrations, as the app's calibration reading gives them, mapped onto the
 corpus's statistics as in training; a read-speech file is its own speaker, presumed neutral, as the app
 presumes a session: mapped onto the model's neutral reference, `keras_cpc.speaker_features`); models
-without speaker calibration ignore it. Babble is made from `--babble` speech (other speakers than the
-corpus's). `--jobs N` shares the conditions among N processes. Writes `results.json`, `robustness.md` and
-`robustness.png` to `--out`.
+without speaker calibration ignore it. `--calibration clean` calibrates each held-out speaker with their unshifted
+clips instead, as a calibration reading in a quiet room before the channel changes; `--calibration none` not at all
+(the engine adapts as it hears them). Each clip is a stream of its own, or with `--session` an utterance of its
+speaker's session (their clips in a seeded order): the level and the running feature statistics go on from clip to
+clip, as in the app, while the window, the GRU, the noise suppressor and the speech-frame floor start afresh with
+each clip (the live app's go on too); `--feature-seconds` makes a calibration where the running statistics start
+instead of fixing them, as the app does. Babble is made from `--babble` speech (other speakers than the corpus's).
+`--jobs N` shares the conditions among N processes. Writes `results.json`, `robustness.md` and `robustness.png` to `--out`.
 """
 
 from __future__ import annotations
@@ -48,15 +53,20 @@ from keras_cpc.features import cache_features, mfcc_extractor
 from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_conditions
-from training import add_corpus_arguments, run_cli
+from training import add_corpus_arguments, positive, run_cli
+
+
+CALIBRATION_CLIPS = {"matched": "each speaker calibrated with their clips under the condition",
+                     "clean": "each speaker calibrated with their unshifted clips", "none": "no speaker calibrated"}
+CALIBRATIONS = tuple(CALIBRATION_CLIPS)
 
 
 class Predictor(Protocol):
     """A system scored under each condition: calibrated with a speaker's clips, then one clip at a time."""
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
-        """Calibrates with all clips of the speaker of the next clips (under the same condition), `utterances`
-        saying what each is."""
+        """Calibrates with clips of the speaker of the next clips, `utterances` saying what each is (none: the
+        next clips are a new speaker's, uncalibrated)."""
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """(activation, valence, dominance) of a clip."""
@@ -68,20 +78,29 @@ def recordings(clips: Sequence[np.ndarray]) -> Recordings:
 
 
 class StreamPredictor:
-    """A clip's estimate by the streaming engine, calibrated as training calibrated each speaker (a model
-    without speaker calibration ignores it): its last prediction, which hears the whole clip; the neutral
-    (0, 0, 0) when it makes none (a model with speech frames that finds no speech in the clip)."""
+    """A clip's estimate by the streaming engine, calibrated with a speaker's clips as training calibrated each
+    speaker (a model without speaker calibration ignores it): its last prediction, which hears the whole clip; the
+    neutral (0, 0, 0) when it makes none (a model with speech frames that finds no speech in the clip). Each clip is a
+    stream of its own, or with `session` an utterance of the speaker's session: the level and feature statistics
+    go on adapting from clip to clip. With `feature_seconds`, the calibration's feature statistics are where the
+    running statistics start, worth that many seconds of speech, instead of fixed."""
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, session: bool = False, feature_seconds: float | None = None):
         self.recognizer = StreamingRecognizer(model_dir, interval=math.inf)
+        self.session, self.feature_seconds = session, feature_seconds
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
-        if self.recognizer.calibrated_per_speaker:
-            chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
-            self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]), neutral=False)
+        if not clips or not self.recognizer.calibrated_per_speaker:
+            self.recognizer.calibrate(None)  # a new speaker, uncalibrated: a fresh start in a session too
+            return
+        chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
+        level, statistics = self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]),
+                                                              neutral=False)
+        if self.feature_seconds is not None:
+            self.recognizer.calibrate(level, statistics, neutral=False, feature_seconds=self.feature_seconds)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
-        predictions = self.recognizer.push(audio) + self.recognizer.flush()
+        predictions = self.recognizer.push(audio) + self.recognizer.flush(keep_speaker=self.session)
         return np.array(predictions[-1][1:]) if predictions else np.zeros(len(DIMENSIONS))
 
 
@@ -102,20 +121,28 @@ class FloorPredictor:
 
 
 def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtterance], conditions: Sequence[str],
-                     seed: int, babble: Sequence[np.ndarray]) -> dict:
+                     seed: int, babble: Sequence[np.ndarray], calibration: str = "matched") -> dict:
     """`{condition: {system: {dimension: CCC}}}` over the test utterances, each shifted once per condition,
-    each system calibrated with the speaker's clips under that condition."""
+    each system calibrated with the speaker's clips under that condition (`calibration` "matched"), with their
+    unshifted clips ("clean": a speaker calibrated in a quiet room who then speaks through the shifted channel), or
+    not at all ("none": the system adapts as it hears them). Each speaker's clips come in an order drawn from
+    `seed` (a session's, not the corpus's, which sorts RAVDESS by emotion)."""
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"calibration {calibration!r}: one of {', '.join(CALIBRATIONS)}")
     clips, truth = [load_audio(u.path) for u in test], labels(test)
-    speakers = list(dict.fromkeys(u.speaker for u in test))
+    rng = np.random.default_rng(seed)
+    orders = [rng.permutation([i for i, u in enumerate(test) if u.speaker == speaker])
+              for speaker in dict.fromkeys(u.speaker for u in test)]
     results = {}
     progress = keras.utils.Progbar(len(conditions) * len(clips), unit_name="clip")
     for condition in conditions:
         shifted = [apply_condition(condition, clip, seed + index, babble) for index, clip in enumerate(clips)]
+        heard = shifted if calibration == "matched" else clips
         predicted = {name: np.zeros((len(test), len(DIMENSIONS))) for name in predictors}
-        for speaker in speakers:
-            indices = [i for i, u in enumerate(test) if u.speaker == speaker]
+        for indices in orders:
+            calibrating = [] if calibration == "none" else indices
             for name, predict in predictors.items():
-                predict.calibrate([shifted[i] for i in indices], [test[i] for i in indices])
+                predict.calibrate([heard[i] for i in calibrating], [test[i] for i in calibrating])
                 for i in indices:
                     predicted[name][i] = predict(shifted[i])
             progress.add(len(indices))
@@ -166,7 +193,9 @@ def markdown(report: dict) -> str:
     """Tables of the report: CCC per condition and system, its change from clean, and read speech."""
     systems = list(next(iter(report["conditions"].values())))
     lines = [f"Fold {report['fold']}: {report['utterances']} held-out utterances of {', '.join(report['speakers'])}; "
-             f"seed {report['seed']}.", ""]
+             f"seed {report['seed']}; {CALIBRATION_CLIPS[report.get('calibration', 'matched')]}"
+             + (f", the features' worth {report['feature_seconds']} s" if report.get("feature_seconds") else "")
+             + ("; each speaker's clips one session." if report.get("session") else "; each clip a stream."), ""]
     for system in systems:
         lines += [f"### {system}", "", "| condition | " + " | ".join(DIMENSIONS) + " | change from clean |",
                   "|---|" + "---:|" * (len(DIMENSIONS) + 1)]
@@ -197,14 +226,17 @@ def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]
 def scored(args: argparse.Namespace, sets: Sequence[Sequence[EmotionUtterance]], babble: Sequence[np.ndarray],
            conditions: Sequence[str]) -> dict:
     """`score_conditions` of the models and the floor (fitted on `sets`) under `conditions`."""
-    predictors: dict[str, Predictor] = {model: StreamPredictor(model) for model in args.models}
+    predictors: dict[str, Predictor] = {model: StreamPredictor(model, args.session, args.feature_seconds)
+                                        for model in args.models}
     predictors[FLOOR] = FloorPredictor(sets, args.cache)
-    return score_conditions(predictors, sets[2], conditions, args.seed, babble)
+    return score_conditions(predictors, sets[2], conditions, args.seed, babble, args.calibration)
 
 
 def robustness(args: argparse.Namespace) -> dict:
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: at least one process scores the conditions")
+    if args.feature_seconds is not None and args.calibration == "none":
+        raise ValueError("--feature-seconds weighs a calibration: give --calibration matched or clean")
     start = time.perf_counter()
     sets, babble, conditions = protocol_data(args)
     test = sets[2]
@@ -223,7 +255,8 @@ def robustness(args: argparse.Namespace) -> dict:
     else:
         scores, read = scored(args, sets, babble, conditions), read_speech()
     report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
-              "seed": args.seed, "models": args.models,
+              "seed": args.seed, "calibration": args.calibration, "session": args.session,
+              "feature_seconds": args.feature_seconds, "models": args.models,
               "conditions": {condition: scores[condition] for condition in conditions}}
     if read is not None:
         report["read_speech"] = read
@@ -247,9 +280,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="folders from training.export")
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=CONDITIONS, metavar="NAME",
                         help=f"channel shifts (default all: {', '.join(CONDITIONS)})")
+    parser.add_argument("--calibration", choices=CALIBRATIONS, default="matched",
+                        help="calibrate each speaker with their clips under the condition (matched), with their "
+                             "unshifted clips (clean: calibrated in a quiet room, then heard through the channel), or "
+                             "not at all (none: the engine adapts as it hears them)")
+    parser.add_argument("--session", action="store_true",
+                        help="stream each speaker's clips as utterances of one session (their level and feature "
+                             "statistics adapt from clip to clip, as in the app) instead of a stream each")
+    parser.add_argument("--feature-seconds", type=positive(float), metavar="S",
+                        help="a calibration's feature statistics are where a session's running statistics start, "
+                             "worth S seconds of speech, instead of fixed")
     parser.add_argument("--babble", help="speech of other speakers for the babble conditions (a folder)")
     parser.add_argument("--read-speech", help="neutral read speech (a folder, e.g. the LibriSpeech sample)")
-    parser.add_argument("--seed", type=int, default=0, help="clip i under any condition uses seed + i")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="clip i under any condition uses seed + i; each speaker's clips come in an order drawn "
+                             "from it")
     parser.add_argument("--cache", default="runs/cache", help="cache of the floor's MFCC features")
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes that score the conditions, each a share of them (each loads the models and "

@@ -209,14 +209,16 @@ class StreamingRecognizer:
         (`keras_cpc.datasets.emotion.calibration_indices` picks them)."""
         return self.speaker_features.settings.calibration if self.speaker_features is not None else "all"
 
-    def calibrate(self, level_dbfs: float | None, features: Statistics | None = None, neutral: bool = True) -> None:
+    def calibrate(self, level_dbfs: float | None, features: Statistics | None = None, neutral: bool = True,
+                  feature_seconds: float | None = None) -> None:
         """Starts every stream at a speaker's speech level (`LevelNormalizer.calibrate`) and maps contexts with
-        their feature statistics, of speech presumed `neutral` or not (`SpeakerFeatures.calibrate`); `None`
-        removes either. What the model does not normalise is ignored."""
+        their feature statistics, of speech presumed `neutral` or not, fixed or (with `feature_seconds`) where the
+        session's running statistics start (`SpeakerFeatures.calibrate`); `None` removes either. What the model
+        does not normalise is ignored."""
         if self.level is not None:
             self.level.calibrate(level_dbfs)
         if self.speaker_features is not None:
-            self.speaker_features.calibrate(features, neutral)
+            self.speaker_features.calibrate(features, neutral, feature_seconds)
         self.reset()
 
     def calibrate_speaker(self, recordings: Recordings, feature_recordings: Recordings | None = None,
@@ -260,11 +262,12 @@ class StreamingRecognizer:
         self.reset()
         return statistics
 
-    def reset(self) -> None:
-        """Forgets all audio: the next sample starts a new stream (and a new level estimate)."""
-        if self.level is not None:
+    def reset(self, keep_speaker: bool = False) -> None:
+        """Forgets all audio: the next sample starts a new stream (and a new level estimate); with `keep_speaker`,
+        a new utterance of the same session: the speaker's level and feature statistics heard so far stay."""
+        if self.level is not None and not keep_speaker:
             self.level.reset()
-        if self.speaker_features is not None:
+        if self.speaker_features is not None and not keep_speaker:
             self.speaker_features.reset()
         if self.speech is not None:
             self.speech.reset()
@@ -281,14 +284,15 @@ class StreamingRecognizer:
         """Adds samples; returns one prediction per interval completed by them."""
         return self._add_hops(self._contexts(self._front_end(np.asarray(samples, np.float32).reshape(-1))))
 
-    def flush(self) -> list[Prediction]:
-        """Ends the stream: a last prediction from any frames not yet predicted from; then `reset`."""
+    def flush(self, keep_speaker: bool = False) -> list[Prediction]:
+        """Ends the stream: a last prediction from any frames not yet predicted from; then `reset` (with
+        `keep_speaker`: the end of an utterance, the session goes on)."""
         predictions = self._add_hops(self._contexts(self._front_end_rest()))
         for contexts in self._last_contexts():
             self._add(contexts)
         if self._heard > self._predicted and self._frames:
             predictions.append(self._predict())
-        self.reset()
+        self.reset(keep_speaker)
         return predictions
 
     def features(self) -> np.ndarray:
