@@ -21,7 +21,8 @@ speaker's session (their clips in a seeded order): the level and the running fea
 clip, as in the app, while the window, the GRU, the noise suppressor and the speech-frame floor start afresh with
 each clip (the live app's go on too); `--feature-seconds` makes a calibration where the running statistics start
 instead of fixing them, as the app does. Babble is made from `--babble` speech (other speakers than the corpus's).
-`--jobs N` shares the conditions among N processes. Writes `results.json`, `robustness.md` and `robustness.png` to `--out`.
+`--jobs N` shares the conditions among N processes. Writes `results.json`, `robustness.md` and `robustness.png`
+to `--out`.
 """
 
 from __future__ import annotations
