@@ -864,3 +864,24 @@ def test_calibrate_speaker_measures_level_and_context_statistics_as_training_doe
     stream.calibrate(None)  # cleared: the running estimate again
     uncalibrated = (stream.push(audio) + stream.flush())[-1][1:]
     assert np.abs(np.array(uncalibrated) - estimate).max() > 1e-3
+
+
+@pytest.mark.parametrize("feature_seconds", [None, 15.0])
+def test_the_protocol_measures_a_speakers_calibration_once_per_set_of_clips(speaker_models, audio, monkeypatch,
+                                                                           feature_seconds):
+    """`--calibration clean` calibrates each speaker with the same clips under every condition: measured once, and
+    used as a fresh calibration would be; other clips of the same files (another condition's) are measured again."""
+    _, _, folder = speaker_models
+    utterances = [EmotionUtterance(f"clip{i}.wav", "Actor_99", 0.0, 0.0, 0.0, "angry") for i in range(2)]
+    clips, quieter = [audio[:30000], audio[20000:]], [0.3 * audio[:30000], 0.3 * audio[20000:]]
+    fresh = robustness.StreamPredictor(str(folder), feature_seconds=feature_seconds)
+    fresh.calibrate(clips, utterances)
+    expected = fresh(audio[5000:40000])
+    predict = robustness.StreamPredictor(str(folder), feature_seconds=feature_seconds)
+    measured, measure = [], predict.recognizer.calibrate_speaker
+    monkeypatch.setattr(predict.recognizer, "calibrate_speaker", lambda *a, **k: measured.append(1) or measure(*a, **k))
+    for calibration in (clips, quieter, clips):
+        predict.calibrate(calibration, utterances)
+        estimate = predict(audio[5000:40000])
+        assert (np.abs(estimate - expected).max() < 1e-6) == (calibration is clips)
+    assert len(measured) == 2

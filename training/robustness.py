@@ -28,6 +28,7 @@ to `--out`.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -84,21 +85,28 @@ class StreamPredictor:
     neutral (0, 0, 0) when it makes none (a model with speech frames that finds no speech in the clip). Each clip is a
     stream of its own, or with `session` an utterance of the speaker's session: the level and feature statistics
     go on adapting from clip to clip. With `feature_seconds`, the calibration's feature statistics are where the
-    running statistics start, worth that many seconds of speech, instead of fixed."""
+    running statistics start, worth that many seconds of speech, instead of fixed. A speaker calibrated again with
+    the same clips (`--calibration clean`, under every condition) is not measured again."""
 
     def __init__(self, model_dir: str, session: bool = False, feature_seconds: float | None = None):
         self.recognizer = StreamingRecognizer(model_dir, interval=math.inf)
         self.session, self.feature_seconds = session, feature_seconds
+        self.calibrations: dict[tuple, tuple] = {}  # (paths, the clips' digest) -> level and feature statistics
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         if not clips or not self.recognizer.calibrated_per_speaker:
             self.recognizer.calibrate(None)  # a new speaker, uncalibrated: a fresh start in a session too
             return
-        chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
-        level, statistics = self.recognizer.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]),
-                                                              neutral=False)
-        if self.feature_seconds is not None:
-            self.recognizer.calibrate(level, statistics, neutral=False, feature_seconds=self.feature_seconds)
+        digest = hashlib.sha256()
+        for clip in clips:
+            digest.update(np.ascontiguousarray(clip, np.float32).tobytes())
+        key = (tuple(u.path for u in utterances), digest.digest())
+        if key not in self.calibrations:
+            chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
+            self.calibrations[key] = self.recognizer.calibrate_speaker(
+                recordings(clips), recordings([clips[i] for i in chosen]), neutral=False)
+        level, statistics = self.calibrations[key]
+        self.recognizer.calibrate(level, statistics, neutral=False, feature_seconds=self.feature_seconds)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         predictions = self.recognizer.push(audio) + self.recognizer.flush(keep_speaker=self.session)
