@@ -9,20 +9,22 @@ be read, or only in part, is reported by name, and the predictions made before i
 kept; the exit status is then 1. A file named twice is analysed once. The outputs are checked
 before the work (an output never overwrites an input) and written whole: beside, then moved into
 place. Every file's level normalisation starts from its speaker's level: by default its folder's
-(`--calibration folder`), or that of a recording of the speaker. Without `--model`, the bundled
+(`--calibration folder`; `--speakers` groups a flat corpus's files by a pattern of their names instead), or that of a
+recording of the speaker. Without `--model`, the bundled
 model. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from app.engine.analysis import AnalysisError, analyze_file, calibrate, folder_calibrations
+from app.engine.analysis import AnalysisError, analyze_file, calibrate, speaker_calibrations
 from app.engine.bundled import DEFAULT_MODEL
 from app.engine.streaming import DIMENSIONS, Prediction, StreamingRecognizer
 from app.engine.trajectory import plot_formats, plot_trajectories, summary_estimates, write_csv
@@ -42,6 +44,25 @@ def thread_count(text: str) -> int:
     return threads
 
 
+def speaker_pattern(text: str) -> re.Pattern:
+    """`--speakers`: a regular expression."""
+    try:
+        return re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"'{text}': not a regular expression ({error})") from None
+
+
+def speaker_names(pattern: re.Pattern, files: Sequence[Path]) -> dict[Path, str]:
+    """Each file's speaker by `--speakers`: the first group of the pattern's first match in the file's name (the
+    whole match for a pattern without groups); a ValueError names a file whose name it does not match."""
+    names = {}
+    for path in files:
+        if (match := pattern.search(path.name)) is None:
+            raise ValueError(f"--speakers '{pattern.pattern}' does not match the name of {path}")
+        names[path] = match.group(1 if pattern.groups else 0)
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.analyze", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "their speech levels, as training calibrates a speaker; FILE: a recording of the "
                              "speaker (e.g. 15 s reading a neutral text, at the files' recording level); 'none': "
                              "each file adapts during its first seconds (unreliable for short clips)")
+    parser.add_argument("--speakers", type=speaker_pattern, metavar="REGEX",
+                        help="with --calibration folder: the files calibrated together as one speaker's are those "
+                             "whose names give the same first group of this regular expression (the whole match "
+                             "without a group), wherever they are, instead of a folder's: e.g. '^\\d\\d' for "
+                             "EMO-DB's 03a01Fa.wav, '^(\\d+)_' for CREMA-D's 1001_DFA_ANG_XX.wav")
     parser.add_argument("--interval", type=float,
                         help="seconds between predictions, a multiple of the model's hop (default: every hop; "
                              "inf: one per file, at its end); the head's cost is paid once per interval")
@@ -110,15 +136,16 @@ def check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace, fil
         fail(parser, f"--plot {args.plot}: not a figure format ({', '.join(plot_formats())})")
 
 
-def analyze_files(recognizer: StreamingRecognizer, files: Sequence[Path], calibration: str
+def analyze_files(recognizer: StreamingRecognizer, files: Sequence[Path], speaker: Callable[[Path], Hashable] | None
                   ) -> tuple[dict[str, list[Prediction]], int]:
-    """Each file's predictions, by its name, and how many files were not analysed to their end (reported on stderr
-    by name, their predictions up to the problem kept)."""
-    calibrations = folder_calibrations(recognizer, files) if calibration == "folder" else None
+    """Each file's predictions, by its name, each file calibrated with its `speaker`'s files (none: as the
+    recognizer is), and how many files were not analysed to their end (reported on stderr by name, their predictions
+    up to the problem kept)."""
+    calibrations = speaker_calibrations(recognizer, files, speaker) if speaker is not None else None
     trajectories, unfinished = {}, 0
     for path in files:
         if calibrations is not None:
-            recognizer.calibrate(*calibrations.get(path.parent, (None, None)))
+            recognizer.calibrate(*calibrations.get(speaker(path), (None, None)))
         try:
             predictions = analyze_file(recognizer, path)
         except AnalysisError as error:
@@ -150,13 +177,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{parser.prog}: warning: named more than once, analysed once: {', '.join(map(str, repeated))}",
               file=sys.stderr)
     check_outputs(parser, args, files)
+    speaker = None
     try:
+        if args.calibration == "folder":
+            speaker = speaker_names(args.speakers, files).__getitem__ if args.speakers else lambda path: path.parent
+        elif args.speakers:
+            raise ValueError(f"--speakers groups the files of a speaker's calibration: give it with --calibration "
+                             f"folder, not {args.calibration}")
         recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)
         if args.calibration not in CALIBRATIONS:
             calibrate(recognizer, Path(args.calibration))
     except ValueError as error:  # ModelError included
         fail(parser, error)
-    trajectories, unfinished = analyze_files(recognizer, files, args.calibration)
+    trajectories, unfinished = analyze_files(recognizer, files, speaker)
     try:
         write_csv(args.csv, trajectories)
         if args.plot and trajectories:

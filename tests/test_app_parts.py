@@ -16,7 +16,7 @@ import soundfile
 import pytest
 
 from app.analyze import build_parser as analyze_parser, main as analyze_main
-from app.engine.analysis import analyze_file, folder_calibrations
+from app.engine.analysis import analyze_file, speaker_calibrations
 from app.engine.bundled import DEFAULT_MODEL, SAMPLE_CLIPS
 from app.engine.categories import CATEGORIES, nearest_category, ravdess_category
 from app.engine.gating import SILENCE_DB, SpeechGate, level_db
@@ -87,7 +87,7 @@ def test_the_sample_clips_are_summarised_by_the_prediction_that_hears_all_of_eac
     named all eight of these clips "surprised"; uncalibrated, the shipped model names them all "disgust"."""
     recognizer = StreamingRecognizer(SHIPPED / "int8")
     clips = sorted(SAMPLE_CLIPS.glob("*.flac"))
-    (calibration,) = folder_calibrations(recognizer, clips).values()  # one actor: one speaker
+    (calibration,) = speaker_calibrations(recognizer, clips).values()  # one actor: one speaker
     recognizer.calibrate(*calibration)
     categories = set()
     for path in clips:
@@ -158,16 +158,46 @@ def test_analyze_calibrates_each_folder_as_one_speaker_by_default(leveled_model,
         soundfile.write(tmp_path / name, audio, 16000, subtype="FLOAT")
     rows = _analyze_csv(tmp_path / "out.csv", str(tmp_path / "loud"), str(tmp_path / "quiet"), "--model",
                         str(leveled_model))
-    reference = StreamingRecognizer(leveled_model)
-    expected = []
-    for name, audio in clips.items():
-        folder = [a for n, a in clips.items() if n.split("/")[0] == name.split("/")[0]]
-        reference.calibrate(float(np.median([speech_level(a) for a in folder])))
-        expected += [[p.time, *p[1:]] for p in reference.push(audio) + reference.flush()]
-    np.testing.assert_allclose(rows, expected, atol=6e-4)
+    np.testing.assert_allclose(rows, _calibrated_per_speaker(leveled_model, clips, lambda name: name.split("/")[0]),
+                               atol=6e-4)
     uncalibrated = _analyze_csv(tmp_path / "none.csv", str(tmp_path / "quiet"), "--model", str(leveled_model),
                                 "--calibration", "none")
     assert np.abs(uncalibrated[:5, 1:] - rows[-len(uncalibrated):][:5, 1:]).max() > 0.01
+
+
+def _calibrated_per_speaker(model: Path, clips: dict[str, np.ndarray], speaker) -> list[list[float]]:
+    """The rows of the clips (in their order), each stream calibrated with the median speech level of the clips
+    whose names have its `speaker`."""
+    reference, rows = StreamingRecognizer(model), []
+    for name, audio in clips.items():
+        reference.calibrate(float(np.median([speech_level(a) for n, a in clips.items() if speaker(n) == speaker(name)])))
+        rows += [[p.time, *p[1:]] for p in reference.push(audio) + reference.flush()]
+    return rows
+
+
+def test_analyze_groups_a_flat_folders_files_into_speakers_by_a_pattern_of_their_names(leveled_model, speech_clip,
+                                                                                        tmp_path, capsys):
+    clips = {"07a01.wav": speech_clip[:24000], "07b02.wav": 0.5 * speech_clip[24000:56000],
+             "11a01.wav": 0.05 * speech_clip[:24000]}
+    for name, audio in clips.items():
+        soundfile.write(tmp_path / name, audio, 16000, subtype="FLOAT")
+    model = ["--model", str(leveled_model)]
+    rows = _analyze_csv(tmp_path / "out.csv", str(tmp_path), *model, "--speakers", r"^\d\d")
+    np.testing.assert_allclose(rows, _calibrated_per_speaker(leveled_model, clips, lambda name: name[:2]), atol=6e-4)
+    folder = _analyze_csv(tmp_path / "folder.csv", str(tmp_path), *model)  # one speaker: the quiet one is heard low
+    np.testing.assert_allclose(folder, _calibrated_per_speaker(leveled_model, clips, lambda name: ""), atol=6e-4)
+    assert np.abs(folder[-5:, 1:] - rows[-5:, 1:]).max() > 0.01
+    for options, problem in [
+        (["--speakers", r"^(\d\d)x"], rf"error: --speakers '^(\d\d)x' does not match the name of {tmp_path / '07a01.wav'}"),
+        (["--speakers", "^("], "error: argument --speakers: '^(': not a regular expression (missing ),"),
+        (["--speakers", "^..", "--calibration", "none"],
+         "error: --speakers groups the files of a speaker's calibration: give it with --calibration folder, not none"),
+    ]:
+        with pytest.raises(SystemExit) as exit:
+            analyze_main([str(tmp_path), *model, "--csv", str(tmp_path / "bad.csv"), *options])
+        assert exit.value.code == 2
+        assert problem in capsys.readouterr().err
+        assert not (tmp_path / "bad.csv").exists()
 
 
 @pytest.mark.parametrize("audio, problem", [

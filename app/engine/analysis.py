@@ -1,11 +1,12 @@
 """Analysis of audio files with the streaming engine: blocks read and resampled as they stream (memory stays
-bounded for hours of audio), each folder's speaker calibration, and a file's per-hop predictions."""
+bounded for hours of audio), each speaker's calibration (a folder's files, or those a name pattern groups), and a
+file's per-hop predictions."""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from pathlib import Path
 
@@ -88,19 +89,21 @@ def readable_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
         pass
 
 
-def folder_calibrations(recognizer: StreamingRecognizer, files: Sequence[Path]
-                        ) -> dict[Path, tuple[float | None, Statistics | None]]:
-    """Each folder's speaker calibration, as training calibrates a speaker (`StreamingRecognizer.calibrate_speaker`
-    over its files, streamed: the median of their speech levels and, for a model trained so, their contexts'
-    statistics); none for a model with nothing to calibrate. Leaves the recognizer uncalibrated."""
+def speaker_calibrations(recognizer: StreamingRecognizer, files: Sequence[Path],
+                         speaker: Callable[[Path], Hashable] = lambda path: path.parent
+                         ) -> dict[Hashable, tuple[float | None, Statistics | None]]:
+    """Each speaker's calibration, by `speaker(file)` (by default a folder's files are one speaker's), as training
+    calibrates a speaker (`StreamingRecognizer.calibrate_speaker` over their files, streamed: the median of their
+    speech levels and, for a model trained so, their contexts' statistics); none for a model with nothing to
+    calibrate. Leaves the recognizer uncalibrated."""
     if not recognizer.calibratable:
         return {}
-    folders: dict[Path, list[Path]] = {}
+    speakers: dict[Hashable, list[Path]] = {}
     for path in files:
-        folders.setdefault(path.parent, []).append(path)
-    calibrations = {folder: recognizer.calibrate_speaker(
+        speakers.setdefault(speaker(path), []).append(path)
+    calibrations = {name: recognizer.calibrate_speaker(
         lambda paths=paths: (readable_blocks(p, recognizer.sample_rate) for p in paths))
-        for folder, paths in folders.items()}
+        for name, paths in speakers.items()}
     recognizer.calibrate(None)
     return calibrations
 
