@@ -170,7 +170,8 @@ def _calibrated_per_speaker(model: Path, clips: dict[str, np.ndarray], speaker) 
     whose names have its `speaker`."""
     reference, rows = StreamingRecognizer(model), []
     for name, audio in clips.items():
-        reference.calibrate(float(np.median([speech_level(a) for n, a in clips.items() if speaker(n) == speaker(name)])))
+        speakers = [audio for other, audio in clips.items() if speaker(other) == speaker(name)]
+        reference.calibrate(float(np.median([speech_level(a) for a in speakers])))
         rows += [[p.time, *p[1:]] for p in reference.push(audio) + reference.flush()]
     return rows
 
@@ -188,7 +189,8 @@ def test_analyze_groups_a_flat_folders_files_into_speakers_by_a_pattern_of_their
     np.testing.assert_allclose(folder, _calibrated_per_speaker(leveled_model, clips, lambda name: ""), atol=6e-4)
     assert np.abs(folder[-5:, 1:] - rows[-5:, 1:]).max() > 0.01
     for options, problem in [
-        (["--speakers", r"^(\d\d)x"], rf"error: --speakers '^(\d\d)x' does not match the name of {tmp_path / '07a01.wav'}"),
+        (["--speakers", r"^(\d\d)x"],
+         rf"error: --speakers '^(\d\d)x' does not match the name of {tmp_path / '07a01.wav'}"),
         (["--speakers", "^("], "error: argument --speakers: '^(': not a regular expression (missing ),"),
         (["--speakers", "^..", "--calibration", "none"],
          "error: --speakers groups the files of a speaker's calibration: give it with --calibration folder, not none"),

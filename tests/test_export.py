@@ -490,8 +490,9 @@ def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models,
 @pytest.mark.parametrize("calibration", robustness.CALIBRATIONS)
 def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calibration):
     """Matched: with the speaker's clips under the condition; clean: with their unshifted clips, whatever the
-    condition; none: with no clip (a new speaker). Each speaker's calibration comes before their clips, every clip
-    is scored shifted, once, and each speaker's clips come in the same seeded order under every condition."""
+    condition; corpus: with every speaker's clips under the condition; none: with no clip (a new speaker). Each
+    speaker's calibration comes before their clips, every clip is scored shifted, once, and each speaker's clips come
+    in the same seeded order under every condition."""
     corpus = heldout.read_corpus("ravdess", str(REPO / "assets" / "samples" / "ravdess"))
     test = [u for pair in zip(corpus[:3], corpus[8:11]) for u in pair]  # two actors, interleaved
     clean = [load_audio(u.path) for u in test]
@@ -510,7 +511,7 @@ def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calib
     robustness.score_conditions({"recorder": Recorder()}, test, conditions, 3, [], calibration)
     orders = []
     for condition, part in zip(conditions, np.split(np.array(events, dtype=object), 2)):
-        expected = {"matched": shifted[condition], "clean": clean, "none": []}[calibration]
+        expected = {"clean": clean, "none": []}.get(calibration, shifted[condition])
         for calibrated, *heard in np.split(part, 2):  # a speaker each: 3 clips
             assert calibrated[0] == "calibrate" and all(event[0] == "heard" for event in heard)
             indices = [next(i for i, clip in enumerate(shifted[condition]) if np.array_equal(clip, event[1]))
@@ -518,6 +519,10 @@ def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calib
             assert len({test[i].speaker for i in indices}) == 1
             if calibration == "none":
                 assert calibrated[1] == calibrated[2] == []
+            elif calibration == "corpus":
+                assert calibrated[2] == list(range(len(test)))
+                for clip, i in zip(calibrated[1], calibrated[2], strict=True):
+                    np.testing.assert_array_equal(clip, expected[i])
             else:
                 assert sorted(calibrated[2]) == sorted(indices)
                 for clip, i in zip(calibrated[1], calibrated[2]):
@@ -885,3 +890,21 @@ def test_the_protocol_measures_a_speakers_calibration_once_per_set_of_clips(spea
         estimate = predict(audio[5000:40000])
         assert (np.abs(estimate - expected).max() < 1e-6) == (calibration is clips)
     assert len(measured) == 2
+
+
+def test_the_protocol_can_presume_a_calibration_neutral_as_analyze_presumes_a_folder(speaker_models, audio):
+    """`--presume-neutral`: the speaker's statistics mapped onto the model's neutral reference, as `app.analyze`
+    maps a folder's, instead of the corpus's (a RAVDESS actor's clips hold every emotion)."""
+    _, _, folder = speaker_models
+    utterances = [EmotionUtterance(f"clip{i}.wav", "Actor_99", 0.0, 0.0, 0.0, "angry") for i in range(2)]
+    clips = [audio[:30000], 0.3 * audio[20000:]]
+    estimates = {}
+    for neutral in (False, True):
+        predict = robustness.StreamPredictor(str(folder), neutral=neutral)
+        predict.calibrate(clips, utterances)
+        estimates[neutral] = predict(audio[5000:40000])
+    analyzed = StreamingRecognizer(folder, interval=math.inf)
+    analyzed.calibrate_speaker(robustness.recordings(clips))  # as app.analyze calibrates a folder
+    np.testing.assert_allclose(estimates[True], (analyzed.push(audio[5000:40000]) + analyzed.flush())[-1][1:],
+                               atol=1e-6)
+    assert np.abs(estimates[True] - estimates[False]).max() > 1e-3

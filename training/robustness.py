@@ -16,11 +16,14 @@ corpus's statistics as in training; a read-speech file is its own speaker, presu
 presumes a session: mapped onto the model's neutral reference, `keras_cpc.speaker_features`); models
 without speaker calibration ignore it. `--calibration clean` calibrates each held-out speaker with their unshifted
 clips instead, as a calibration reading in a quiet room before the channel changes; `--calibration none` not at all
-(the engine adapts as it hears them). Each clip is a stream of its own, or with `--session` an utterance of its
-speaker's session (their clips in a seeded order): the level and the running feature statistics go on from clip to
-clip, as in the app, while the window, the GRU, the noise suppressor and the speech-frame floor start afresh with
-each clip (the live app's go on too); `--feature-seconds` makes a calibration where the running statistics start
-instead of fixing them, as the app does. Babble is made from `--babble` speech (other speakers than the corpus's).
+(the engine adapts as it hears them); `--calibration corpus` with every held-out speaker's clips as if one speaker's
+(a corpus whose files `app.analyze` finds in one folder). `--presume-neutral` maps a calibration onto the model's
+neutral reference, as `app.analyze` maps a folder and the app a session, instead of the corpus's (a RAVDESS actor's
+clips hold every emotion). Each clip is a stream of its own, or with `--session` an utterance of its speaker's session
+(their clips in a seeded order): the level and the running feature statistics go on from clip to clip, as in the app,
+while the window, the GRU, the noise suppressor and the speech-frame floor start afresh with each clip (the live
+app's go on too); `--feature-seconds` makes a calibration where the running statistics start instead of fixing them,
+as the app does. Babble is made from `--babble` speech (other speakers than the corpus's).
 `--jobs N` shares the conditions among N processes. Writes `results.json`, `robustness.md` and `robustness.png`
 to `--out`.
 """
@@ -59,7 +62,8 @@ from training import add_corpus_arguments, positive, run_cli
 
 
 CALIBRATION_CLIPS = {"matched": "each speaker calibrated with their clips under the condition",
-                     "clean": "each speaker calibrated with their unshifted clips", "none": "no speaker calibrated"}
+                     "clean": "each speaker calibrated with their unshifted clips", "none": "no speaker calibrated",
+                     "corpus": "every speaker calibrated with all speakers' clips under the condition"}
 CALIBRATIONS = tuple(CALIBRATION_CLIPS)
 
 
@@ -85,12 +89,14 @@ class StreamPredictor:
     neutral (0, 0, 0) when it makes none (a model with speech frames that finds no speech in the clip). Each clip is a
     stream of its own, or with `session` an utterance of the speaker's session: the level and feature statistics
     go on adapting from clip to clip. With `feature_seconds`, the calibration's feature statistics are where the
-    running statistics start, worth that many seconds of speech, instead of fixed. A speaker calibrated again with
-    the same clips (`--calibration clean`, under every condition) is not measured again."""
+    running statistics start, worth that many seconds of speech, instead of fixed. A calibration is of speech
+    presumed `neutral` on average, or of every emotion (a RAVDESS actor's clips). A speaker calibrated again with the
+    same clips (`--calibration clean`, under every condition) is not measured again."""
 
-    def __init__(self, model_dir: str, session: bool = False, feature_seconds: float | None = None):
+    def __init__(self, model_dir: str, session: bool = False, feature_seconds: float | None = None,
+                 neutral: bool = False):
         self.recognizer = StreamingRecognizer(model_dir, interval=math.inf)
-        self.session, self.feature_seconds = session, feature_seconds
+        self.session, self.feature_seconds, self.neutral = session, feature_seconds, neutral
         self.calibrations: dict[tuple, tuple] = {}  # (paths, the clips' digest) -> level and feature statistics
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
@@ -104,9 +110,9 @@ class StreamPredictor:
         if key not in self.calibrations:
             chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
             self.calibrations[key] = self.recognizer.calibrate_speaker(
-                recordings(clips), recordings([clips[i] for i in chosen]), neutral=False)
+                recordings(clips), recordings([clips[i] for i in chosen]), neutral=self.neutral)
         level, statistics = self.calibrations[key]
-        self.recognizer.calibrate(level, statistics, neutral=False, feature_seconds=self.feature_seconds)
+        self.recognizer.calibrate(level, statistics, neutral=self.neutral, feature_seconds=self.feature_seconds)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         predictions = self.recognizer.push(audio) + self.recognizer.flush(keep_speaker=self.session)
@@ -133,7 +139,8 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
                      seed: int, babble: Sequence[np.ndarray], calibration: str = "matched") -> dict:
     """`{condition: {system: {dimension: CCC}}}` over the test utterances, each shifted once per condition,
     each system calibrated with the speaker's clips under that condition (`calibration` "matched"), with their
-    unshifted clips ("clean": a speaker calibrated in a quiet room who then speaks through the shifted channel), or
+    unshifted clips ("clean": a speaker calibrated in a quiet room who then speaks through the shifted channel), with
+    every speaker's clips under the condition ("corpus": one calibration for all, as of a corpus in one folder), or
     not at all ("none": the system adapts as it hears them). Each speaker's clips come in an order drawn from
     `seed` (a session's, not the corpus's, which sorts RAVDESS by emotion)."""
     if calibration not in CALIBRATIONS:
@@ -146,10 +153,10 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
     progress = keras.utils.Progbar(len(conditions) * len(clips), unit_name="clip")
     for condition in conditions:
         shifted = [apply_condition(condition, clip, seed + index, babble) for index, clip in enumerate(clips)]
-        heard = shifted if calibration == "matched" else clips
+        heard = clips if calibration == "clean" else shifted
         predicted = {name: np.zeros((len(test), len(DIMENSIONS))) for name in predictors}
         for indices in orders:
-            calibrating = [] if calibration == "none" else indices
+            calibrating = {"none": [], "corpus": range(len(test))}.get(calibration, indices)
             for name, predict in predictors.items():
                 predict.calibrate([heard[i] for i in calibrating], [test[i] for i in calibrating])
                 for i in indices:
@@ -204,6 +211,7 @@ def markdown(report: dict) -> str:
     lines = [f"Fold {report['fold']}: {report['utterances']} held-out utterances of {', '.join(report['speakers'])}; "
              f"seed {report['seed']}; {CALIBRATION_CLIPS[report.get('calibration', 'matched')]}"
              + (f", the features' worth {report['feature_seconds']} s" if report.get("feature_seconds") else "")
+             + (", presumed neutral speech" if report.get("presumed_neutral") else "")
              + ("; each speaker's clips one session." if report.get("session") else "; each clip a stream."), ""]
     for system in systems:
         lines += [f"### {system}", "", "| condition | " + " | ".join(DIMENSIONS) + " | change from clean |",
@@ -235,8 +243,9 @@ def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]
 def scored(args: argparse.Namespace, sets: Sequence[Sequence[EmotionUtterance]], babble: Sequence[np.ndarray],
            conditions: Sequence[str]) -> dict:
     """`score_conditions` of the models and the floor (fitted on `sets`) under `conditions`."""
-    predictors: dict[str, Predictor] = {model: StreamPredictor(model, args.session, args.feature_seconds)
-                                        for model in args.models}
+    predictors: dict[str, Predictor] = {
+        model: StreamPredictor(model, args.session, args.feature_seconds, args.presume_neutral)
+        for model in args.models}
     predictors[FLOOR] = FloorPredictor(sets, args.cache)
     return score_conditions(predictors, sets[2], conditions, args.seed, babble, args.calibration)
 
@@ -265,7 +274,7 @@ def robustness(args: argparse.Namespace) -> dict:
         scores, read = scored(args, sets, babble, conditions), read_speech()
     report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
               "seed": args.seed, "calibration": args.calibration, "session": args.session,
-              "feature_seconds": args.feature_seconds, "models": args.models,
+              "feature_seconds": args.feature_seconds, "presumed_neutral": args.presume_neutral, "models": args.models,
               "conditions": {condition: scores[condition] for condition in conditions}}
     if read is not None:
         report["read_speech"] = read
@@ -291,14 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"channel shifts (default all: {', '.join(CONDITIONS)})")
     parser.add_argument("--calibration", choices=CALIBRATIONS, default="matched",
                         help="calibrate each speaker with their clips under the condition (matched), with their "
-                             "unshifted clips (clean: calibrated in a quiet room, then heard through the channel), or "
-                             "not at all (none: the engine adapts as it hears them)")
+                             "unshifted clips (clean: calibrated in a quiet room, then heard through the channel), "
+                             "with every speaker's clips as one speaker's (corpus: a corpus in one folder of "
+                             "app.analyze), or not at all (none: the engine adapts as it hears them)")
     parser.add_argument("--session", action="store_true",
                         help="stream each speaker's clips as utterances of one session (their level and feature "
                              "statistics adapt from clip to clip, as in the app) instead of a stream each")
     parser.add_argument("--feature-seconds", type=positive(float), metavar="S",
                         help="a calibration's feature statistics are where a session's running statistics start, "
                              "worth S seconds of speech, instead of fixed")
+    parser.add_argument("--presume-neutral", action="store_true",
+                        help="calibrations are of speech presumed neutral on average (mapped onto the model's neutral "
+                             "reference, as app.analyze maps a folder and the app a session), not of every emotion")
     parser.add_argument("--babble", help="speech of other speakers for the babble conditions (a folder)")
     parser.add_argument("--read-speech", help="neutral read speech (a folder, e.g. the LibriSpeech sample)")
     parser.add_argument("--seed", type=int, default=0,
