@@ -10,8 +10,7 @@ kept; the exit status is then 1. A file named twice is analysed once. The output
 before the work (an output never overwrites an input) and written whole: beside, then moved into
 place. Every file's level normalisation starts from its speaker's level: by default its folder's
 (`--calibration folder`; `--speakers` groups a flat corpus's files by a pattern of their names instead), or that of a
-recording of the speaker. Without `--model`, the bundled
-model. Runs on LiteRT only, without TensorFlow.
+recording of the speaker. Without `--model`, the bundled model. Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from app.engine.analysis import AnalysisError, analyze_file, calibrate, speaker_calibrations
+from app.engine.analysis import AnalysisError, analyze_file, calibrate, folder, speaker_calibrations
 from app.engine.bundled import DEFAULT_MODEL
 from app.engine.streaming import DIMENSIONS, Prediction, StreamingRecognizer
 from app.engine.trajectory import plot_formats, plot_trajectories, summary_estimates, write_csv
@@ -44,7 +43,7 @@ def thread_count(text: str) -> int:
     return threads
 
 
-def speaker_pattern(text: str) -> re.Pattern:
+def speaker_pattern(text: str) -> re.Pattern[str]:
     """`--speakers`: a regular expression."""
     try:
         return re.compile(text)
@@ -52,14 +51,15 @@ def speaker_pattern(text: str) -> re.Pattern:
         raise argparse.ArgumentTypeError(f"'{text}': not a regular expression ({error})") from None
 
 
-def speaker_names(pattern: re.Pattern, files: Sequence[Path]) -> dict[Path, str]:
+def speaker_names(pattern: re.Pattern[str], files: Sequence[Path]) -> dict[Path, str]:
     """Each file's speaker by `--speakers`: the first group of the pattern's first match in the file's name (the
-    whole match for a pattern without groups); a ValueError names a file whose name it does not match."""
+    whole match for a pattern without groups); a ValueError names a file in whose name it finds no speaker."""
     names = {}
     for path in files:
-        if (match := pattern.search(path.name)) is None:
-            raise ValueError(f"--speakers '{pattern.pattern}' does not match the name of {path}")
-        names[path] = match.group(1 if pattern.groups else 0)
+        match = pattern.search(path.name)
+        if not (name := match and match.group(1 if pattern.groups else 0)):
+            raise ValueError(f"--speakers '{pattern.pattern}' names no speaker in the name of {path}")
+        names[path] = name
     return names
 
 
@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=thread_count, default=1, help="LiteRT threads (at least 1)")
     parser.add_argument("--calibration", metavar="FILE|folder|none", default="folder",
                         help="where each file's level normalisation starts (models whose model.json has a frontend): "
-                             "'folder' (default): a folder's files are one speaker, calibrated with the median of "
-                             "their speech levels, as training calibrates a speaker; FILE: a recording of the "
+                             "'folder' (default): a folder's files (or, with --speakers, those whose names give the "
+                             "same speaker) are one speaker, calibrated with the median of their speech levels, as "
+                             "training calibrates a speaker; FILE: a recording of the "
                              "speaker (e.g. 15 s reading a neutral text, at the files' recording level); 'none': "
                              "each file adapts during its first seconds (unreliable for short clips)")
     parser.add_argument("--speakers", type=speaker_pattern, metavar="REGEX",
@@ -180,8 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     speaker = None
     try:
         if args.calibration == "folder":
-            speaker = speaker_names(args.speakers, files).__getitem__ if args.speakers else lambda path: path.parent
-        elif args.speakers:
+            speaker = speaker_names(args.speakers, files).__getitem__ if args.speakers is not None else folder
+        elif args.speakers is not None:
             raise ValueError(f"--speakers groups the files of a speaker's calibration: give it with --calibration "
                              f"folder, not {args.calibration}")
         recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -165,13 +166,14 @@ def test_analyze_calibrates_each_folder_as_one_speaker_by_default(leveled_model,
     assert np.abs(uncalibrated[:5, 1:] - rows[-len(uncalibrated):][:5, 1:]).max() > 0.01
 
 
-def _calibrated_per_speaker(model: Path, clips: dict[str, np.ndarray], speaker) -> list[list[float]]:
+def _calibrated_per_speaker(model: Path, clips: dict[str, np.ndarray], speaker: Callable[[str], str]
+                            ) -> list[list[float]]:
     """The rows of the clips (in their order), each stream calibrated with the median speech level of the clips
     whose names have its `speaker`."""
     reference, rows = StreamingRecognizer(model), []
     for name, audio in clips.items():
-        speakers = [audio for other, audio in clips.items() if speaker(other) == speaker(name)]
-        reference.calibrate(float(np.median([speech_level(a) for a in speakers])))
+        levels = [speech_level(other) for key, other in clips.items() if speaker(key) == speaker(name)]
+        reference.calibrate(float(np.median(levels)))
         rows += [[p.time, *p[1:]] for p in reference.push(audio) + reference.flush()]
     return rows
 
@@ -183,21 +185,25 @@ def test_analyze_groups_a_flat_folders_files_into_speakers_by_a_pattern_of_their
     for name, audio in clips.items():
         soundfile.write(tmp_path / name, audio, 16000, subtype="FLOAT")
     model = ["--model", str(leveled_model)]
-    rows = _analyze_csv(tmp_path / "out.csv", str(tmp_path), *model, "--speakers", r"^\d\d")
+    rows = _analyze_csv(tmp_path / "out.csv", str(tmp_path), *model, "--speakers", r"^(\d\d)[ab]")  # the group
     np.testing.assert_allclose(rows, _calibrated_per_speaker(leveled_model, clips, lambda name: name[:2]), atol=6e-4)
+    np.testing.assert_array_equal(_analyze_csv(tmp_path / "whole.csv", str(tmp_path), *model, "--speakers", r"\d\d"),
+                                  rows)  # no group: the whole match
     folder = _analyze_csv(tmp_path / "folder.csv", str(tmp_path), *model)  # one speaker: the quiet one is heard low
     np.testing.assert_allclose(folder, _calibrated_per_speaker(leveled_model, clips, lambda name: ""), atol=6e-4)
     assert np.abs(folder[-5:, 1:] - rows[-5:, 1:]).max() > 0.01
     for options, problem in [
         (["--speakers", r"^(\d\d)x"],
-         rf"error: --speakers '^(\d\d)x' does not match the name of {tmp_path / '07a01.wav'}"),
+         rf"error: --speakers '^(\d\d)x' names no speaker in the name of {tmp_path / '07a01.wav'}"),
+        (["--speakers", r"(x)?\d"],
+         rf"error: --speakers '(x)?\d' names no speaker in the name of {tmp_path / '07a01.wav'}"),
         (["--speakers", "^("], "error: argument --speakers: '^(': not a regular expression (missing ),"),
         (["--speakers", "^..", "--calibration", "none"],
          "error: --speakers groups the files of a speaker's calibration: give it with --calibration folder, not none"),
     ]:
-        with pytest.raises(SystemExit) as exit:
+        with pytest.raises(SystemExit) as raised:
             analyze_main([str(tmp_path), *model, "--csv", str(tmp_path / "bad.csv"), *options])
-        assert exit.value.code == 2
+        assert raised.value.code == 2
         assert problem in capsys.readouterr().err
         assert not (tmp_path / "bad.csv").exists()
 

@@ -482,9 +482,10 @@ def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models,
     with pytest.raises(ValueError, match="--jobs 0: at least one process"):
         robustness.robustness(robustness.build_parser().parse_args([*corpus, "--models", model, "--out", "o",
                                                                     "--jobs", "0"]))
-    with pytest.raises(ValueError, match="--feature-seconds weighs a calibration: give --calibration matched"):
-        robustness.robustness(robustness.build_parser().parse_args(
-            [*corpus, "--models", model, "--out", "o", "--calibration", "none", "--feature-seconds", "9"]))
+    for option, what in (["--feature-seconds", "9"], "weighs"), (["--presume-neutral"], "maps"):
+        with pytest.raises(ValueError, match=f"{option[0]} {what} a calibration: give --calibration matched, clean or"):
+            robustness.robustness(robustness.build_parser().parse_args(
+                [*corpus, "--models", model, "--out", "o", "--calibration", "none", *option]))
 
 
 @pytest.mark.parametrize("calibration", robustness.CALIBRATIONS)
@@ -908,3 +909,7 @@ def test_the_protocol_can_presume_a_calibration_neutral_as_analyze_presumes_a_fo
     np.testing.assert_allclose(estimates[True], (analyzed.push(audio[5000:40000]) + analyzed.flush())[-1][1:],
                                atol=1e-6)
     assert np.abs(estimates[True] - estimates[False]).max() > 1e-3
+    report = {"fold": 0, "utterances": 2, "speakers": ["Actor_99"], "seed": 0, "calibration": "corpus",
+              "presumed_neutral": True, "conditions": {"clean": {"model": dict.fromkeys(DIMENSIONS, 0.5)}}}
+    assert ("; seed 0; every speaker calibrated with all speakers' clips under the condition, presumed neutral "
+            "speech; each clip a stream.") in robustness.markdown(report).splitlines()[0]

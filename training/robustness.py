@@ -71,8 +71,8 @@ class Predictor(Protocol):
     """A system scored under each condition: calibrated with a speaker's clips, then one clip at a time."""
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
-        """Calibrates with clips of the speaker of the next clips, `utterances` saying what each is (none: the
-        next clips are a new speaker's, uncalibrated)."""
+        """Calibrates with clips of the speaker of the next clips (or, `--calibration corpus`, of every speaker),
+        `utterances` saying what each is (none: the next clips are a new speaker's, uncalibrated)."""
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """(activation, valence, dominance) of a clip."""
@@ -105,7 +105,7 @@ class StreamPredictor:
             return
         digest = hashlib.sha256()
         for clip in clips:
-            digest.update(np.ascontiguousarray(clip, np.float32).tobytes())
+            digest.update(np.int64(len(clip)).tobytes() + np.ascontiguousarray(clip, np.float32).tobytes())
         key = (tuple(u.path for u in utterances), digest.digest())
         if key not in self.calibrations:
             chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
@@ -254,7 +254,9 @@ def robustness(args: argparse.Namespace) -> dict:
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: at least one process scores the conditions")
     if args.feature_seconds is not None and args.calibration == "none":
-        raise ValueError("--feature-seconds weighs a calibration: give --calibration matched or clean")
+        raise ValueError("--feature-seconds weighs a calibration: give --calibration matched, clean or corpus")
+    if args.presume_neutral and args.calibration == "none":
+        raise ValueError("--presume-neutral maps a calibration: give --calibration matched, clean or corpus")
     start = time.perf_counter()
     sets, babble, conditions = protocol_data(args)
     test = sets[2]

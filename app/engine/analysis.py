@@ -89,8 +89,13 @@ def readable_blocks(path: Path, sample_rate: int) -> Iterator[np.ndarray]:
         pass
 
 
+def folder(path: Path) -> Path:
+    """A file's speaker when each folder holds one speaker's files: its folder."""
+    return path.parent
+
+
 def speaker_calibrations(recognizer: StreamingRecognizer, files: Sequence[Path],
-                         speaker: Callable[[Path], Hashable] = lambda path: path.parent
+                         speaker: Callable[[Path], Hashable] = folder
                          ) -> dict[Hashable, tuple[float | None, Statistics | None]]:
     """Each speaker's calibration, by `speaker(file)` (by default a folder's files are one speaker's), as training
     calibrates a speaker (`StreamingRecognizer.calibrate_speaker` over their files, streamed: the median of their
