@@ -10,7 +10,9 @@ kept; the exit status is then 1. A file named twice is analysed once. The output
 before the work (an output never overwrites an input) and written whole: beside, then moved into
 place. Every file's level normalisation starts from its speaker's level: by default its folder's
 (`--calibration folder`; `--speakers` groups a flat corpus's files by a pattern of their names instead), or that of a
-recording of the speaker. Without `--model`, the bundled model. Runs on LiteRT only, without TensorFlow.
+recording of the speaker. A folder's files are presumed neutral speech on average, as someone's recordings are;
+`--acted` says they hold every emotion in turn, as an acted corpus's speakers do. Without `--model`, the bundled model.
+Runs on LiteRT only, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -84,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "whose names give the same first group of this regular expression (the whole match "
                              "without a group), wherever they are, instead of a folder's: e.g. '^\\d\\d' for "
                              "EMO-DB's 03a01Fa.wav, '^(\\d+)_' for CREMA-D's 1001_DFA_ANG_XX.wav")
+    parser.add_argument("--acted", action="store_true",
+                        help="with --calibration folder: each speaker's files hold every emotion in turn (an acted "
+                             "corpus), so their statistics are mapped onto the training corpus's, as training and "
+                             "training.robustness calibrate actors, instead of presumed neutral speech on average "
+                             "(someone's recordings); on an acted corpus, presuming them neutral lowers every "
+                             "activation estimate (docs/results.md, session 39)")
     parser.add_argument("--interval", type=float,
                         help="seconds between predictions, a multiple of the model's hop (default: every hop; "
                              "inf: one per file, at its end); the head's cost is paid once per interval")
@@ -137,16 +145,16 @@ def check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace, fil
         fail(parser, f"--plot {args.plot}: not a figure format ({', '.join(plot_formats())})")
 
 
-def analyze_files(recognizer: StreamingRecognizer, files: Sequence[Path], speaker: Callable[[Path], Hashable] | None
-                  ) -> tuple[dict[str, list[Prediction]], int]:
-    """Each file's predictions, by its name, each file calibrated with its `speaker`'s files (none: as the
-    recognizer is), and how many files were not analysed to their end (reported on stderr by name, their predictions
-    up to the problem kept)."""
-    calibrations = speaker_calibrations(recognizer, files, speaker) if speaker is not None else None
+def analyze_files(recognizer: StreamingRecognizer, files: Sequence[Path], speaker: Callable[[Path], Hashable] | None,
+                  neutral: bool = True) -> tuple[dict[str, list[Prediction]], int]:
+    """Each file's predictions, by its name, each file calibrated with its `speaker`'s files, presumed `neutral`
+    speech on average or not (no `speaker`: as the recognizer is), and how many files were not analysed to their end
+    (reported on stderr by name, their predictions up to the problem kept)."""
+    calibrations = speaker_calibrations(recognizer, files, speaker, neutral) if speaker is not None else None
     trajectories, unfinished = {}, 0
     for path in files:
         if calibrations is not None:
-            recognizer.calibrate(*calibrations.get(speaker(path), (None, None)))
+            recognizer.calibrate(*calibrations.get(speaker(path), (None, None)), neutral=neutral)
         try:
             predictions = analyze_file(recognizer, path)
         except AnalysisError as error:
@@ -182,15 +190,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.calibration == "folder":
             speaker = speaker_names(args.speakers, files).__getitem__ if args.speakers is not None else folder
-        elif args.speakers is not None:
-            raise ValueError(f"--speakers groups the files of a speaker's calibration: give it with --calibration "
-                             f"folder, not {args.calibration}")
+        elif args.speakers is not None or args.acted:
+            option = "--speakers" if args.speakers is not None else "--acted"
+            raise ValueError(f"{option} is about the calibrations of --calibration folder, not {args.calibration}")
         recognizer = StreamingRecognizer(args.model, num_threads=args.threads, interval=args.interval)
         if args.calibration not in CALIBRATIONS:
             calibrate(recognizer, Path(args.calibration))
     except ValueError as error:  # ModelError included
         fail(parser, error)
-    trajectories, unfinished = analyze_files(recognizer, files, speaker)
+    trajectories, unfinished = analyze_files(recognizer, files, speaker, neutral=not args.acted)
     try:
         write_csv(args.csv, trajectories)
         if args.plot and trajectories:

@@ -199,7 +199,9 @@ def test_analyze_groups_a_flat_folders_files_into_speakers_by_a_pattern_of_their
          rf"error: --speakers '(x)?\d' names no speaker in the name of {tmp_path / '07a01.wav'}"),
         (["--speakers", "^("], "error: argument --speakers: '^(': not a regular expression (missing ),"),
         (["--speakers", "^..", "--calibration", "none"],
-         "error: --speakers groups the files of a speaker's calibration: give it with --calibration folder, not none"),
+         "error: --speakers is about the calibrations of --calibration folder, not none"),
+        (["--acted", "--calibration", "none"],
+         "error: --acted is about the calibrations of --calibration folder, not none"),
     ]:
         with pytest.raises(SystemExit) as raised:
             analyze_main([str(tmp_path), *model, "--csv", str(tmp_path / "bad.csv"), *options])

@@ -913,3 +913,24 @@ def test_the_protocol_can_presume_a_calibration_neutral_as_analyze_presumes_a_fo
               "presumed_neutral": True, "conditions": {"clean": {"model": dict.fromkeys(DIMENSIONS, 0.5)}}}
     assert ("; seed 0; every speaker calibrated with all speakers' clips under the condition, presumed neutral "
             "speech; each clip a stream.") in robustness.markdown(report).splitlines()[0]
+
+
+def test_analyze_acted_maps_a_folders_statistics_onto_the_corpus_not_the_neutral_reference(speaker_models, audio,
+                                                                                          tmp_path):
+    """`app.analyze --acted`: a folder's files hold every emotion (an acted corpus), so their statistics are mapped
+    as training and the protocol map an actor's; by default they are presumed neutral on average."""
+    _, _, folder = speaker_models
+    clips = [audio[:30000], 0.3 * audio[20000:]]
+    for index, clip in enumerate(clips):
+        soundfile.write(tmp_path / f"clip{index}.wav", clip, 16000, subtype="FLOAT")
+    rows = {}
+    for acted in (False, True):
+        out = tmp_path / f"acted{acted}.csv"
+        analyze.main([str(tmp_path), "--model", str(folder), "--csv", str(out), *(["--acted"] if acted else [])])
+        with open(out, newline="") as handle:
+            rows[acted] = np.array([[float(row[d]) for d in DIMENSIONS] for row in csv.DictReader(handle)])
+        reference = StreamingRecognizer(folder)
+        reference.calibrate_speaker(robustness.recordings(clips), neutral=not acted)
+        expected = [p[1:] for clip in clips for p in reference.push(clip) + reference.flush()]
+        np.testing.assert_allclose(rows[acted], expected, atol=1e-4)
+    assert np.abs(rows[True] - rows[False]).max() > 1e-3

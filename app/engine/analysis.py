@@ -95,19 +95,19 @@ def folder(path: Path) -> Path:
 
 
 def speaker_calibrations(recognizer: StreamingRecognizer, files: Sequence[Path],
-                         speaker: Callable[[Path], Hashable] = folder
+                         speaker: Callable[[Path], Hashable] = folder, neutral: bool = True
                          ) -> dict[Hashable, tuple[float | None, Statistics | None]]:
     """Each speaker's calibration, by `speaker(file)` (by default a folder's files are one speaker's), as training
     calibrates a speaker (`StreamingRecognizer.calibrate_speaker` over their files, streamed: the median of their
-    speech levels and, for a model trained so, their contexts' statistics); none for a model with nothing to
-    calibrate. Leaves the recognizer uncalibrated."""
+    speech levels and, for a model trained so, their contexts' statistics, presumed `neutral` speech on average or
+    not); none for a model with nothing to calibrate. Leaves the recognizer uncalibrated."""
     if not recognizer.calibratable:
         return {}
     speakers: dict[Hashable, list[Path]] = {}
     for path in files:
         speakers.setdefault(speaker(path), []).append(path)
     calibrations = {name: recognizer.calibrate_speaker(
-        lambda paths=paths: (readable_blocks(p, recognizer.sample_rate) for p in paths))
+        lambda paths=paths: (readable_blocks(p, recognizer.sample_rate) for p in paths), neutral=neutral)
         for name, paths in speakers.items()}
     recognizer.calibrate(None)
     return calibrations
