@@ -45,7 +45,7 @@ demo() {  # the main job on the bundled clips: pretrain, finetune, export, analy
     [ -f $out/model/model.json ] || $py -m training.export --cpc $out/cpc/cpc.keras \
         --recognizer $out/recognizer/recognizer.keras --out $out/model --quantize int8 --representative $ravdess \
         --training-data "LibriSpeech clips + RAVDESS sample (assets/samples)" --licence "CC BY-NC-SA 4.0"
-    $py -m app.analyze $ravdess/Actor_03 --model $out/model --csv $out/trajectories.csv \
+    $py -m app.analyze $ravdess/Actor_03 --acted --model $out/model --csv $out/trajectories.csv \
         --plot $out/trajectories.png
 }
 
