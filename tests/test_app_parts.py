@@ -202,6 +202,8 @@ def test_analyze_groups_a_flat_folders_files_into_speakers_by_a_pattern_of_their
          "error: --speakers is about the calibrations of --calibration folder, not none"),
         (["--acted", "--calibration", "none"],
          "error: --acted is about the calibrations of --calibration folder, not none"),
+        (["--acted", "--calibration", str(tmp_path / "07a01.wav")],  # a reading: neutral
+         f"error: --acted is about the calibrations of --calibration folder, not {tmp_path / '07a01.wav'}"),
     ]:
         with pytest.raises(SystemExit) as raised:
             analyze_main([str(tmp_path), *model, "--csv", str(tmp_path / "bad.csv"), *options])

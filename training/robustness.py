@@ -1,31 +1,28 @@
 """Out-of-domain protocol: `python -m training.robustness`.
 
-Scores exported recognizers as the app runs them (the streaming engine, front end included: a
-clip's estimate is the stream's last one, as `training.heldout` takes it) and the MFCC + ridge
-floor of `training.linear_baseline` (fitted on the fold's training and validation speakers) on
-the fold's held-out speakers, under each channel shift of `keras_cpc.channels` (levels, white,
-pink and babble noise, simulated rooms, telephone band, Ogg Vorbis, a microphone tilt; seeded:
-clip `i` under any condition uses seed `--seed + i`), and on neutral read speech
-(`--read-speech`, e.g. the LibriSpeech sample): the share of estimates inside [-1, 1] at every
-hop and per file, and the mean and spread per dimension of the files' estimates (each file's
-`app.engine.trajectory.summary_estimates` mean, as `app.analyze` reports it). Every stream is calibrated
-as training calibrates each speaker (`StreamingRecognizer.calibrate_speaker`: their level, the median
-over their clips under the condition, and their contexts' statistics, of their neutral clips for a
-model trained on neutral calibrations, as the app's calibration reading gives them, mapped onto the
-corpus's statistics as in training; a read-speech file is its own speaker, presumed neutral, as the app
-presumes a session: mapped onto the model's neutral reference, `keras_cpc.speaker_features`); models
-without speaker calibration ignore it. `--calibration clean` calibrates each held-out speaker with their unshifted
-clips instead, as a calibration reading in a quiet room before the channel changes; `--calibration none` not at all
-(the engine adapts as it hears them); `--calibration corpus` with every held-out speaker's clips as if one speaker's
-(a corpus whose files `app.analyze` finds in one folder). `--presume-neutral` maps a calibration onto the model's
-neutral reference, as `app.analyze` maps a folder and the app a session, instead of the corpus's (a RAVDESS actor's
-clips hold every emotion). Each clip is a stream of its own, or with `--session` an utterance of its speaker's session
-(their clips in a seeded order): the level and the running feature statistics go on from clip to clip, as in the app,
-while the window, the GRU, the noise suppressor and the speech-frame floor start afresh with each clip (the live
-app's go on too); `--feature-seconds` makes a calibration where the running statistics start instead of fixing them,
-as the app does. Babble is made from `--babble` speech (other speakers than the corpus's).
-`--jobs N` shares the conditions among N processes. Writes `results.json`, `robustness.md` and `robustness.png`
-to `--out`.
+Scores exported recognizers as the app runs them (the streaming engine, front end included: a clip's estimate is the
+stream's last one, as `training.heldout` takes it) and the MFCC + ridge floor of `training.linear_baseline` (fitted on
+the fold's training and validation speakers) on the fold's held-out speakers, under each channel shift of
+`keras_cpc.channels` (levels, white, pink and babble noise, simulated rooms, telephone band, Ogg Vorbis, a microphone
+tilt; seeded: clip `i` under any condition uses seed `--seed + i`), and on neutral read speech (`--read-speech`, e.g.
+the LibriSpeech sample): the share of estimates inside [-1, 1] at every hop and per file, and the mean and spread per
+dimension of the files' estimates (each file's `app.engine.trajectory.summary_estimates` mean, as `app.analyze` reports
+it). Every stream is calibrated as training calibrates each speaker (`StreamingRecognizer.calibrate_speaker`: their
+level, the median over their clips under the condition, and their contexts' statistics, of their neutral clips for a
+model trained on neutral calibrations, as the app's calibration reading gives them, mapped onto the corpus's statistics
+as in training; a read-speech file is its own speaker, presumed neutral, as the app presumes a session: mapped onto the
+model's neutral reference, `keras_cpc.speaker_features`); models without speaker calibration ignore it. `--calibration
+clean` calibrates each held-out speaker with their unshifted clips instead, as a calibration reading in a quiet room
+before the channel changes; `--calibration none` not at all (the engine adapts as it hears them); `--calibration corpus`
+with every held-out speaker's clips as if one speaker's (a corpus whose files `app.analyze` finds in one folder).
+`--presume-neutral` maps a calibration onto the model's neutral reference, as `app.analyze` maps a folder (without
+`--acted`) and the app a session, instead of the corpus's (a RAVDESS actor's clips hold every emotion). Each clip is a
+stream of its own, or with `--session` an utterance of its speaker's session (their clips in a seeded order): the level
+and the running feature statistics go on from clip to clip, as in the app, while the window, the GRU, the noise
+suppressor and the speech-frame floor start afresh with each clip (the live app's go on too); `--feature-seconds` makes
+a calibration where the running statistics start instead of fixing them, as the app does. Babble is made from `--babble`
+speech (other speakers than the corpus's). `--jobs N` shares the conditions among N processes. Writes `results.json`,
+`robustness.md` and `robustness.png` to `--out`.
 """
 
 from __future__ import annotations
@@ -313,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "worth S seconds of speech, instead of fixed")
     parser.add_argument("--presume-neutral", action="store_true",
                         help="calibrations are of speech presumed neutral on average (mapped onto the model's neutral "
-                             "reference, as app.analyze maps a folder and the app a session), not of every emotion")
+                             "reference, as app.analyze maps a folder without --acted, and the app a session), not "
+                             "of every emotion")
     parser.add_argument("--babble", help="speech of other speakers for the babble conditions (a folder)")
     parser.add_argument("--read-speech", help="neutral read speech (a folder, e.g. the LibriSpeech sample)")
     parser.add_argument("--seed", type=int, default=0,

@@ -97,10 +97,10 @@ def folder(path: Path) -> Path:
 def speaker_calibrations(recognizer: StreamingRecognizer, files: Sequence[Path],
                          speaker: Callable[[Path], Hashable] = folder, neutral: bool = True
                          ) -> dict[Hashable, tuple[float | None, Statistics | None]]:
-    """Each speaker's calibration, by `speaker(file)` (by default a folder's files are one speaker's), as training
-    calibrates a speaker (`StreamingRecognizer.calibrate_speaker` over their files, streamed: the median of their
-    speech levels and, for a model trained so, their contexts' statistics, presumed `neutral` speech on average or
-    not); none for a model with nothing to calibrate. Leaves the recognizer uncalibrated."""
+    """Each speaker's calibration, by `speaker(file)` (by default a folder's files are one speaker's), as
+    `StreamingRecognizer.calibrate_speaker` measures it over their files, streamed: the median of their speech levels
+    and, for a model trained so, their contexts' statistics, presumed `neutral` speech on average or not (as training
+    presumed an actor); none for a model with nothing to calibrate. Leaves the recognizer uncalibrated."""
     if not recognizer.calibratable:
         return {}
     speakers: dict[Hashable, list[Path]] = {}
