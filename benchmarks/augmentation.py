@@ -5,7 +5,9 @@ augmented copy (`random_shift`, the per-speaker level normalisation, CPC's conte
 copies are cached; and one epoch of the preCPC head's training with and without N copies to draw from,
 with the input pipeline alone (reading the cached features, drawing a version, mapping each speaker's
 features onto the training statistics with the variance floor, padding) timed apart, so that its share
-of an epoch shows whether drawing versions starves training:
+of an epoch shows whether drawing versions starves training. Also what a run whose copies are all cached pays to
+find them (their names hold each speaker's level, itself cached), against measuring those levels again, as every
+run did before session 39:
 
     PYTHONPATH=. python benchmarks/augmentation.py [--clips 240] [--copies 3] [--json results.json]
 """
@@ -22,7 +24,9 @@ import tensorflow as tf
 
 from keras_cpc.datasets import ravdess
 from keras_cpc.datasets import labels
-from keras_cpc.features import cache_features, channel_shift, cpc_extractor, feature_dataset, feature_statistics
+from keras_cpc.audio import load_audio
+from keras_cpc.features import (cache_features, channel_shift, cpc_extractor, feature_dataset, feature_statistics,
+                                speaker_levels)
 from keras_cpc.loudness import LevelSettings, frontend_config
 from keras_cpc.losses import CCCLoss
 from keras_cpc.models import EmotionRecognizer
@@ -70,13 +74,22 @@ def main(argv: list[str] | None = None) -> dict:
         copies = [cache_features(utterances, extractor, cache, frontend, channel_shift(0, copy, babble))
                   for copy in range(args.copies)]
         copy_seconds = (time.perf_counter() - start) / len(utterances) / args.copies
+        shifts = [channel_shift(0, copy, babble) for copy in range(args.copies)]
+        start = time.perf_counter()
+        assert [cache_features(utterances, extractor, cache, frontend, shift) for shift in shifts] == copies
+        cached_seconds = (time.perf_counter() - start) / len(utterances) / args.copies
+        start = time.perf_counter()
+        for _, shift in shifts:
+            speaker_levels(utterances, lambda u, shift=shift: shift(load_audio(u.path), u), frontend)
+        level_seconds = (time.perf_counter() - start) / len(utterances) / args.copies
         versions = [list(row) for row in zip(clean, *copies)]
         statistics = feature_statistics(clean)
         transforms = {path: transform for version in (clean, *copies)
                       for path, transform in speaker_transforms(version, utterances, statistics, None, VARIANCE_FLOOR,
                                                                 "all").items()}
         results = {"machine": machine(tf.__version__), "clips": len(utterances), "copies": args.copies,
-                   "extract_seconds_per_clip": clean_seconds, "augmented_copy_seconds_per_clip": copy_seconds}
+                   "extract_seconds_per_clip": clean_seconds, "augmented_copy_seconds_per_clip": copy_seconds,
+                   "cached_copy_seconds_per_clip": cached_seconds, "copy_levels_seconds_per_clip": level_seconds}
         for name, files in (("clean", clean), ("augmented", versions)):
             dataset = feature_dataset(files, labels(utterances), 32, shuffle=True, transforms=transforms)
             results[f"{name}_pipeline_seconds"] = epoch_seconds(dataset, train=False)
@@ -85,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
         results[f"{name}_pipeline_share"] = results[f"{name}_pipeline_seconds"] / results[f"{name}_epoch_seconds"]
     print(f"{results['machine']}; {len(utterances)} clips, {args.copies} copies")
     print(f"once per clip: features {clean_seconds * 1000:.0f} ms, an augmented copy's {copy_seconds * 1000:.0f} ms")
+    print(f"a cached copy found: {cached_seconds * 1000:.2f} ms a clip, against {level_seconds * 1000:.1f} ms to "
+          f"measure its levels again (ratio {level_seconds / cached_seconds:.0f})")
     for name in ("clean", "augmented"):
         print(f"{name}: epoch {results[f'{name}_epoch_seconds']:.2f} s, input pipeline alone "
               f"{results[f'{name}_pipeline_seconds']:.2f} s ({results[f'{name}_pipeline_share']:.0%})")

@@ -122,6 +122,32 @@ def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[Emot
                                    settings) for speaker in speakers}
 
 
+def cached_speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],
+                          frontend: dict | None, folder: Path) -> dict[str, float | None]:
+    """`speaker_levels`, each speaker's kept in `folder` under a digest of their files' cache names (a changed or
+    another set of files is another name), so that a run whose features are all cached names them without reading,
+    shifting and suppressing every file again."""
+    settings = frontend_settings(frontend)
+    if settings is None or not settings.per_speaker:
+        return {}
+    speakers: dict[str, list[EmotionUtterance]] = {}
+    for utterance in utterances:
+        speakers.setdefault(utterance.speaker, []).append(utterance)
+    levels = {}
+    for speaker, theirs in speakers.items():
+        names = "\n".join(sorted(_cache_name(u.path) for u in theirs))
+        record = folder / f"level-{hashlib.sha256(names.encode()).hexdigest()[:24]}.json"
+        if record.exists():
+            levels[speaker] = json.loads(record.read_text())["level"]
+            continue
+        levels[speaker] = speaker_levels(theirs, audio, frontend)[speaker]
+        handle, partial = tempfile.mkstemp(suffix=".partial.json", dir=folder)
+        with os.fdopen(handle, "w") as file:
+            json.dump({"speaker": speaker, "level": levels[speaker]}, file)
+        os.replace(partial, record)
+    return levels
+
+
 def cache_features(
     utterances: Sequence[EmotionUtterance], extractor: tuple[str, Extractor, int, int], cache_dir: str | Path,
     frontend: dict | None = None, transform: tuple[str, Transform] | None = None,
@@ -129,8 +155,9 @@ def cache_features(
     """Paths of `.npy` features (float16) of every utterance, computing only the missing ones; the
     audio goes through `transform` (a key and a function, e.g. `channel_shift`), then `frontend`
     (`keras_cpc.loudness.apply_frontend`, calibrated with the `speaker_levels` of `utterances`, whose
-    speakers must all be there). A front end with speech frames keeps the frames that hold speech
-    (`keras_cpc.speech_frames`: as the engine decides them), or every frame of a recording without any.
+    speakers must all be there; kept in the cache too, `cached_speaker_levels`). A front end with speech frames
+    keeps the frames that hold speech (`keras_cpc.speech_frames`: as the engine decides them), or every frame of a
+    recording without any.
 
     Files are written atomically under `cache_dir/<key>[-<frontend>][-<transform>]-v<FEATURES_VERSION>/`,
     named by a digest of the audio file's path, size and modification time (a changed file is
@@ -147,7 +174,7 @@ def cache_features(
     shift = f"-{transform[0]}" if transform else ""
     folder = Path(cache_dir) / f"{key}{frontend_key(frontend)}{shift}-v{FEATURES_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
-    levels = speaker_levels(utterances, audio, frontend)
+    levels = cached_speaker_levels(utterances, audio, frontend, folder)
     targets = [folder / f"{_cache_name(u.path)}{_level_name(levels.get(u.speaker))}.npy" for u in utterances]
     missing = [(u, t) for u, t in zip(utterances, targets) if not t.exists()]
     if missing:

@@ -189,6 +189,30 @@ def test_the_feature_cache_is_not_blocked_by_another_writers_temporary_file(corp
     np.testing.assert_array_equal(np.load(first), expected)
 
 
+def test_speaker_levels_are_cached_so_a_cached_set_reads_no_audio(corpus, tmp_path):
+    """A per-speaker front end names each cached file by its speaker's level: measured once (of the shifted audio),
+    then read from the cache, so a run whose features are all cached shifts no file; another set of a speaker's
+    files is measured anew."""
+    utterances = read_corpus("ravdess", str(corpus))[:6]
+    shifted = []
+
+    def louder(audio, utterance):
+        shifted.append(utterance.path)
+        return 3 * audio
+
+    frontend, extractor = frontend_config(LevelSettings(per_speaker=True)), mfcc_extractor()
+    first = cache_features(utterances, extractor, tmp_path, frontend, ("louder", louder))
+    assert sorted(shifted) == sorted(2 * [u.path for u in utterances])  # the levels', then the features'
+    speaker = utterances[0].speaker
+    theirs = [3 * load_audio(u.path) for u in utterances if u.speaker == speaker]
+    assert f"@{speaker_level(theirs, LevelSettings(per_speaker=True)):+.2f}" in first[0]
+    shifted.clear()
+    assert cache_features(utterances, extractor, tmp_path, frontend, ("louder", louder)) == first
+    assert shifted == []
+    cache_features(utterances[:1], extractor, tmp_path, frontend, ("louder", louder))
+    assert set(shifted) == {utterances[0].path}  # the level of this one file, measured anew
+
+
 def test_a_changed_audio_file_is_extracted_again(tmp_path):
     path = tmp_path / "Actor_01" / "03-01-01-01-01-01-01.wav"
     path.parent.mkdir()
