@@ -111,22 +111,11 @@ def channel_shift(seed: int, copy: int, babble: Sequence[str] = (), utterance_ga
 
 
 def speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],
-                   frontend: dict | None) -> dict[str, float | None]:
+                   frontend: dict | None, cache: Path | None = None) -> dict[str, float | None]:
     """Each speaker's `keras_cpc.loudness.speaker_level` over their utterances' `audio` (behind the front end's
-    noise suppression, if any), for a front end calibrated per speaker (`{}` otherwise)."""
-    settings = frontend_settings(frontend)
-    if settings is None or not settings.per_speaker:
-        return {}
-    speakers = dict.fromkeys(u.speaker for u in utterances)
-    return {speaker: speaker_level((suppressed(audio(u), frontend) for u in utterances if u.speaker == speaker),
-                                   settings) for speaker in speakers}
-
-
-def cached_speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callable[[EmotionUtterance], np.ndarray],
-                          frontend: dict | None, folder: Path) -> dict[str, float | None]:
-    """`speaker_levels`, each speaker's kept in `folder` under a digest of their files' cache names (a changed or
-    another set of files is another name), so that a run whose features are all cached names them without reading,
-    shifting and suppressing every file again."""
+    noise suppression, if any), for a front end calibrated per speaker (`{}` otherwise). With `cache`, each speaker's
+    is kept there under a digest of their files' cache names (a changed or another set of files is another name), so
+    that a run whose features are all cached names them without reading, shifting and suppressing every file again."""
     settings = frontend_settings(frontend)
     if settings is None or not settings.per_speaker:
         return {}
@@ -135,16 +124,16 @@ def cached_speaker_levels(utterances: Sequence[EmotionUtterance], audio: Callabl
         speakers.setdefault(utterance.speaker, []).append(utterance)
     levels = {}
     for speaker, theirs in speakers.items():
-        names = "\n".join(sorted(_cache_name(u.path) for u in theirs))
-        record = folder / f"level-{hashlib.sha256(names.encode()).hexdigest()[:24]}.json"
-        if record.exists():
+        record = _level_record(cache, theirs) if cache is not None else None
+        if record is not None and record.exists():
             levels[speaker] = json.loads(record.read_text())["level"]
             continue
-        levels[speaker] = speaker_levels(theirs, audio, frontend)[speaker]
-        handle, partial = tempfile.mkstemp(suffix=".partial.json", dir=folder)
-        with os.fdopen(handle, "w") as file:
-            json.dump({"speaker": speaker, "level": levels[speaker]}, file)
-        os.replace(partial, record)
+        levels[speaker] = speaker_level((suppressed(audio(u), frontend) for u in theirs), settings)
+        if record is not None:
+            handle, partial = tempfile.mkstemp(suffix=".partial.json", dir=cache)
+            with os.fdopen(handle, "w") as file:
+                json.dump({"speaker": speaker, "level": levels[speaker]}, file)
+            os.replace(partial, record)
     return levels
 
 
@@ -155,7 +144,7 @@ def cache_features(
     """Paths of `.npy` features (float16) of every utterance, computing only the missing ones; the
     audio goes through `transform` (a key and a function, e.g. `channel_shift`), then `frontend`
     (`keras_cpc.loudness.apply_frontend`, calibrated with the `speaker_levels` of `utterances`, whose
-    speakers must all be there; kept in the cache too, `cached_speaker_levels`). A front end with speech frames
+    speakers must all be there; kept in the cache too). A front end with speech frames
     keeps the frames that hold speech (`keras_cpc.speech_frames`: as the engine decides them), or every frame of a
     recording without any.
 
@@ -174,7 +163,7 @@ def cache_features(
     shift = f"-{transform[0]}" if transform else ""
     folder = Path(cache_dir) / f"{key}{frontend_key(frontend)}{shift}-v{FEATURES_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
-    levels = cached_speaker_levels(utterances, audio, frontend, folder)
+    levels = speaker_levels(utterances, audio, frontend, folder)
     targets = [folder / f"{_cache_name(u.path)}{_level_name(levels.get(u.speaker))}.npy" for u in utterances]
     missing = [(u, t) for u, t in zip(utterances, targets) if not t.exists()]
     if missing:
@@ -191,6 +180,12 @@ def cache_features(
             os.replace(partial, target)
             progress.add(1)
     return [str(t) for t in targets]
+
+
+def _level_record(cache: Path, utterances: Sequence[EmotionUtterance]) -> Path:
+    """Where a speaker's level is kept in `cache`: named by a digest of their files' cache names."""
+    names = "\n".join(sorted(_cache_name(u.path) for u in utterances))
+    return cache / f"level-{hashlib.sha256(names.encode()).hexdigest()[:24]}.json"
 
 
 def _level_name(level: float | None) -> str:
