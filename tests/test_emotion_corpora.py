@@ -26,7 +26,8 @@ from keras_cpc.datasets import (
     ravdess,
     scaled_rating,
 )
-from keras_cpc.datasets.protocol import split
+from keras_cpc.datasets.csv_corpus import CATEGORIES, csv_corpus
+from keras_cpc.datasets.protocol import SplitError, read_corpus, split
 from keras_cpc.datasets.ravdess import EMOTIONS
 
 REAL_RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
@@ -470,6 +471,80 @@ def test_real_ravdess_reads_1440_clips_of_24_actors_into_4_folds_of_6():
     _check_folds(folds, utterances, 4)
     assert [len({u.speaker for u in test}) for _, test in folds] == [6, 6, 6, 6]
     assert [len(test) for _, test in folds] == [360] * 4
+
+
+# ===========================================================================================
+# a corpus described by a CSV file
+# ===========================================================================================
+
+
+SAMPLE_RAVDESS = Path(__file__).resolve().parents[1] / "assets" / "samples" / "ravdess"
+
+
+def test_a_csv_corpus_of_categories_reads_as_ravdess_does(tmp_path):
+    """RAVDESS's strong clips written as CSV rows of speaker, path, emotion and sentence (the sentence decoded from
+    the file name here): the same utterances, in the same folds, as the RAVDESS reader's."""
+    expected = [u for u in ravdess(SAMPLE_RAVDESS) if Path(u.path).stem.split("-")[3] == "02"]
+    rows = ["speaker,path,emotion,sentence"] + [
+        f"{u.speaker},{u.path},{u.emotion},{int(Path(u.path).stem.split('-')[4])}" for u in expected]
+    (tmp_path / "strong.csv").write_text("\n".join(rows) + "\n")
+    corpus = read_corpus("csv", str(tmp_path / "strong.csv"))
+    assert corpus == expected
+    assert split("csv", corpus, 0, 2, 0.5, 0) == split("ravdess", expected, 0, 2, 0.5, 0)
+
+
+def _write_table(tmp_path: Path, text: str, clips: tuple[str, ...] = ("a.wav", "b.wav")) -> Path:
+    for clip in clips:
+        _write_clip(tmp_path / clip)
+    (tmp_path / "labels.csv").write_text(text)
+    return tmp_path / "labels.csv"
+
+
+def test_a_csv_corpus_takes_ratings_or_categories_and_clips_ratings_outside_the_scale(tmp_path, caplog):
+    table = _write_table(tmp_path, "\ufeffpath , speaker,activation,valence,dominance,emotion\n"
+                                   "a.wav,s1,0.5,-0.25,1.5,anger\n"
+                                   f"{tmp_path / 'b.wav'},s2,,,,sad\n")
+    first, second = csv_corpus(table)
+    assert first == EmotionUtterance(str(tmp_path / "a.wav"), "s1", 0.5, -0.25, 1.0, "anger")
+    assert "labels.csv:2: rating 1.5 is outside the scale -1..1; clipped" in caplog.text
+    valence, activation, dominance = EMOTIONS["04"][1]
+    assert second == EmotionUtterance(str(tmp_path / "b.wav"), "s2", activation, valence, dominance, "sad")
+    assert CATEGORIES["sad"] == (activation, valence, dominance) and len(CATEGORIES) == 8
+
+
+@pytest.mark.parametrize("text, error, problem", [
+    ("path,activation,valence,dominance\na.wav,0,0,0\n", ValueError, r"labels.csv:1: missing column\(s\) speaker$"),
+    ("path,speaker,activation\na.wav,s,0\n", ValueError,
+     r"labels.csv:1: missing column\(s\) activation, valence, dominance or emotion"),
+    ("path,speaker,emotion\n", ValueError, "labels.csv: no rows under the header"),
+    ("path,speaker,emotion\na.wav,,sad\n", ValueError, "labels.csv:2: empty speaker"),
+    ("path,speaker,emotion\na.wav,s,sad\nb.wav,s,happy\n./a.wav,s,sad\n", ValueError,
+     "labels.csv:4: ./a.wav is listed twice \\(first on line 2\\)"),
+    ("path,speaker,emotion\nc.wav,s,sad\n", FileNotFoundError, "c.wav: audio of .*labels.csv:2 not found"),
+    ("path,speaker,activation,valence,dominance\na.wav,s,0.1,,0.2\n", ValueError,
+     "labels.csv:2: valence empty, activation, dominance given: give all three"),
+    ("path,speaker,activation,valence,dominance\na.wav,s,0.1,high,0.2\n", ValueError,
+     "labels.csv:2: rating 'high' is not a finite number"),
+    ("path,speaker,emotion\na.wav,s,Sad\n", ValueError,
+     "labels.csv:2: no dimensions, and emotion 'Sad' is not one of neutral, calm, happy"),
+    ("path,speaker,emotion,sentence\na.wav,s,sad,one\n", ValueError,
+     "labels.csv:2: sentence 'one' is not a whole number"),
+    ('path,speaker,emotion\n"a.wav,s,sad\n', ValueError, "labels.csv:\\d: not CSV \\(unexpected end of data\\)"),
+])
+def test_a_bad_csv_corpus_names_its_file_line_and_problem(tmp_path, text, error, problem):
+    with pytest.raises(error, match=problem):
+        csv_corpus(_write_table(tmp_path, text))
+
+
+def test_a_missing_csv_corpus_or_one_not_utf8_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.csv: corpus CSV not found"):
+        csv_corpus(tmp_path / "nothing.csv")
+    (tmp_path / "labels.csv").write_bytes(b"path,speaker,emotion\n\xe9.wav,s,sad\n")
+    with pytest.raises(ValueError, match="labels.csv:2: not utf-8-sig text"):
+        csv_corpus(tmp_path / "labels.csv")
+    with pytest.raises(SplitError, match="csv has no fixed sentences"):
+        split("csv", csv_corpus(_write_table(tmp_path, "path,speaker,emotion\na.wav,s,sad\nb.wav,t,sad\n")),
+              0, 2, 0.5, 0, train_sentence=1)
 
 
 # ===========================================================================================

@@ -488,6 +488,34 @@ def test_robustness_scores_the_engine_and_the_floor_under_each_condition(models,
                 [*corpus, "--models", model, "--out", "o", "--calibration", "none", *option]))
 
 
+@pytest.mark.slow
+def test_robustness_and_heldout_score_another_corpus_as_they_score_the_fold(models, tmp_path):
+    """`--test-corpus csv`: a CSV of the fold's held-out actor, its labels written out, scores as the fold does (the
+    floor still fitted on the fold's training speakers)."""
+    ravdess = REPO / "assets" / "samples" / "ravdess"
+    held_out = heldout.split("ravdess", heldout.read_corpus("ravdess", str(ravdess)), 0, 4, 0.2, 0)[2]
+    table = tmp_path / "actor03.csv"
+    table.write_text("path,speaker,activation,valence,dominance,emotion\n" + "".join(
+        f"{u.path},{u.speaker},{u.activation!r},{u.valence!r},{u.dominance!r},{u.emotion}\n" for u in held_out))
+    corpus, model = ["--corpus", "ravdess", "--data", str(ravdess), "--folds", "4", "--fold", "0"], str(models[2])
+    other = ["--test-corpus", "csv", "--test-data", str(table)]
+    common = [*corpus, "--models", model, "--conditions", "clean", "level-20", "--cache", str(tmp_path / "cache")]
+    fold, csv_corpus = (robustness.robustness(robustness.build_parser().parse_args(
+        [*common, *extra, "--out", str(tmp_path / name)])) for name, extra in (("fold", []), ("csv", other)))
+    assert csv_corpus["conditions"] == fold["conditions"] and csv_corpus["speakers"] == ["Actor_03"]
+    assert csv_corpus["test"] == f"utterances of csv {table} (trained on ravdess fold 0)"
+    assert (tmp_path / "csv" / "robustness.md").read_text().startswith(f"8 utterances of csv {table} (trained on")
+    recognizer = ["--recognizer", str(models[2].parent / "recognizer.keras"),
+                  "--cpc", str(models[2].parent / "cpc.keras"), "--models", model]
+    fold, csv_corpus = (heldout.heldout(heldout.build_parser().parse_args([*corpus, *recognizer, *extra]))
+                        for extra in ([], other))
+    assert csv_corpus["ccc"] == fold["ccc"] and csv_corpus["test_corpus"] == ["csv", str(table)]
+    table.write_text("".join(table.read_text().splitlines(keepends=True)[:7]))  # the header and 6 clips
+    assert heldout.heldout(heldout.build_parser().parse_args([*corpus, *recognizer, *other]))["utterances"] == 6
+    with pytest.raises(ValueError, match="--test-corpus and --test-data go together"):
+        heldout.heldout(heldout.build_parser().parse_args([*corpus, *recognizer, *other[:2]]))
+
+
 @pytest.mark.parametrize("calibration", robustness.CALIBRATIONS)
 def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calibration):
     """Matched: with the speaker's clips under the condition; clean: with their unshifted clips, whatever the

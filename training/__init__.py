@@ -14,7 +14,8 @@ keras_cpc.require_tensorflow()  # first: it names the extra to install when Tens
 import tensorflow as tf  # noqa: E402
 
 from keras_cpc.audio import AudioError  # noqa: E402
-from keras_cpc.datasets.protocol import CORPORA, FOLDS, VALIDATION_FRACTION  # noqa: E402
+from keras_cpc.datasets.emotion import EmotionUtterance  # noqa: E402
+from keras_cpc.datasets.protocol import CORPORA, FOLDS, VALIDATION_FRACTION, read_corpus  # noqa: E402
 from keras_cpc.distribute import grow_gpu_memory  # noqa: E402
 
 _PYTHON_ERROR = re.compile(r"^(?:\w+\.)*(?:AudioError|RuntimeError|ValueError|FileNotFoundError): (.+)$", re.M)
@@ -48,12 +49,35 @@ def add_corpus_arguments(parser: argparse.ArgumentParser,
                          ) -> None:
     """The corpus and its split, as `split` takes them (shared by the training and scoring CLIs)."""
     parser.add_argument("--corpus", choices=CORPORA, required=True)
-    parser.add_argument("--data", required=True, help="corpus root")
-    parser.add_argument("--folds", type=positive(int), default=FOLDS, help="speaker-independent folds (RAVDESS)")
+    parser.add_argument("--data", required=True,
+                        help="corpus root (for csv, the CSV file: see keras_cpc.datasets.csv_corpus)")
+    parser.add_argument("--folds", type=positive(int), default=FOLDS, help="speaker-independent folds (RAVDESS, csv)")
     parser.add_argument("--validation-fraction", type=fraction, default=VALIDATION_FRACTION, help=validation_help)
     parser.add_argument("--train-sentence", type=int, choices=(1, 2),
                         help="cross-sentence protocol (RAVDESS): train and validate on this sentence's clips only; "
                              "the test speakers' clips of both sentences are scored, each sentence apart too")
+
+
+def add_test_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """Another corpus scored in place of the fold's held-out speakers (shared by the scoring CLIs)."""
+    parser.add_argument("--test-corpus", choices=CORPORA,
+                        help="score every utterance of this corpus instead of the fold's held-out speakers "
+                             "(cross-corpus: a corpus the models never heard); the fold still says what they learned")
+    parser.add_argument("--test-data", help="the --test-corpus root (for csv, its CSV file)")
+
+
+def test_set(args: argparse.Namespace, held_out: list[EmotionUtterance]) -> list[EmotionUtterance]:
+    """The utterances scored: the fold's `held_out`, or every utterance of `--test-corpus`."""
+    if (args.test_corpus is None) != (args.test_data is None):
+        raise ValueError("--test-corpus and --test-data go together: give both, or neither to score the fold")
+    return held_out if args.test_corpus is None else read_corpus(args.test_corpus, args.test_data)
+
+
+def test_description(args: argparse.Namespace) -> str:
+    """What `test_set` scored, in words."""
+    if args.test_corpus is None:
+        return f"held-out utterances of {args.corpus} fold {args.fold}"
+    return f"utterances of {args.test_corpus} {args.test_data} (trained on {args.corpus} fold {args.fold})"
 
 
 def pipeline_error(error: tf.errors.OpError) -> str | None:

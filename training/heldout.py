@@ -1,6 +1,7 @@
-"""A recognizer and its LiteRT exports scored on one fold's held-out speakers: `python -m training.heldout`.
+"""A recognizer and its LiteRT exports scored on one fold's held-out speakers (or, `--test-corpus`, on every utterance
+of another corpus): `python -m training.heldout`.
 
-For every test utterance of `--fold` (each calibrated with its speaker's level and contexts, as the
+For every test utterance (each calibrated with its speaker's level and contexts, as the
 model was trained; behind the exports' front end, which may add a noise suppression to the recognizer's): the Keras
 model on the whole utterance (as
 `training.finetune` scores one up to its `--max-seconds`, 10 s: all of RAVDESS), the Keras
@@ -34,7 +35,8 @@ from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import CPC, EmotionRecognizer, RecognizerEnsemble, load_model_file
 from keras_cpc.models.ensemble import ensemble_member
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, frame_statistics
-from training import add_corpus_arguments, non_negative_int, run_cli
+from training import (add_corpus_arguments, add_test_corpus_arguments, non_negative_int, run_cli, test_description,
+                      test_set)
 from training.config import SettingError
 
 
@@ -99,8 +101,9 @@ def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np
 
 
 def heldout(args: argparse.Namespace) -> dict:
-    _, _, test = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
-                       args.validation_fraction, 0)
+    _, _, held_out = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
+                           args.validation_fraction, 0)
+    test = test_set(args, held_out)
     truth = labels(test)
     configs = [json.loads((Path(d) / "model.json").read_text()) for d in args.models]
     shared = {json.dumps([c["window_frames"], c.get("features", {}), c.get("frontend", {})]) for c in configs}
@@ -116,13 +119,14 @@ def heldout(args: argparse.Namespace) -> dict:
         differences[model] = float(np.abs(predictions[model] - window).max())
     scores = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, p)))) for name, p in predictions.items()}
     speakers = sorted({u.speaker for u in test})
-    print(f"{len(test)} held-out utterances of fold {args.fold} ({len(speakers)} speakers)")
+    print(f"{len(test)} {test_description(args)} ({len(speakers)} speakers)")
     print("| model | " + " | ".join(f"CCC {d}" for d in DIMENSIONS) + " | max abs vs keras (last window) |")
     print("|---|" + "---:|" * (len(DIMENSIONS) + 1))
     for name, score in scores.items():
         difference = f"{differences[name]:.2e}" if name in differences else ""
         print(f"| {name} | " + " | ".join(f"{score[d]:.3f}" for d in DIMENSIONS) + f" | {difference} |")
-    report = {"fold": args.fold, "utterances": len(test), "speakers": speakers,
+    report = {"fold": args.fold, "test_corpus": args.test_corpus and [args.test_corpus, args.test_data],
+              "utterances": len(test), "speakers": speakers,
               "ccc": scores, "max_abs_difference_to_keras_window": differences}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
@@ -134,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_arguments(parser, "as in training.finetune")
     parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
+    add_test_corpus_arguments(parser)
     parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
     parser.add_argument("--cpc", required=True, help="the CPC model (.keras) of its features")
     parser.add_argument("--member", type=non_negative_int, metavar="INDEX",

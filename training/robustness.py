@@ -2,7 +2,8 @@
 
 Scores exported recognizers as the app runs them (the streaming engine, front end included: a clip's estimate is the
 stream's last one, as `training.heldout` takes it) and the MFCC + ridge floor of `training.linear_baseline` (fitted on
-the fold's training and validation speakers) on the fold's held-out speakers, under each channel shift of
+the fold's training and validation speakers) on the fold's held-out speakers (or, `--test-corpus`, on every utterance
+of another corpus: cross-corpus), under each channel shift of
 `keras_cpc.channels` (levels, white, pink and babble noise, simulated rooms, telephone band, Ogg Vorbis, a microphone
 tilt; seeded: clip `i` under any condition uses seed `--seed + i`), and on neutral read speech (`--read-speech`, e.g.
 the LibriSpeech sample): the share of estimates inside [-1, 1] at every hop and per file, and the mean and spread per
@@ -55,7 +56,7 @@ from keras_cpc.features import cache_features, mfcc_extractor
 from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_conditions
-from training import add_corpus_arguments, positive, run_cli
+from training import add_corpus_arguments, add_test_corpus_arguments, positive, run_cli, test_description, test_set
 
 
 CALIBRATION_CLIPS = {"matched": "each speaker calibrated with their clips under the condition",
@@ -205,7 +206,9 @@ def machine() -> str:
 def markdown(report: dict) -> str:
     """Tables of the report: CCC per condition and system, its change from clean, and read speech."""
     systems = list(next(iter(report["conditions"].values())))
-    lines = [f"Fold {report['fold']}: {report['utterances']} held-out utterances of {', '.join(report['speakers'])}; "
+    speakers, test = report["speakers"], report.get("test", f"held-out utterances of fold {report['fold']}")
+    named = ", ".join(speakers) if len(speakers) <= 12 else f"{len(speakers)} speakers"
+    lines = [f"{report['utterances']} {test} ({named}); "
              f"seed {report['seed']}; {CALIBRATION_CLIPS[report.get('calibration', 'matched')]}"
              + (f", the features' worth {report['feature_seconds']} s" if report.get("feature_seconds") else "")
              + (", presumed neutral speech" if report.get("presumed_neutral") else "")
@@ -230,9 +233,11 @@ def markdown(report: dict) -> str:
 
 
 def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]], list[np.ndarray], list[str]]:
-    """The fold's sets (the test set last), the babble sources, and the conditions that can be scored."""
-    sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
-                 args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
+    """The fold's training and validation sets and the test set (`test_set`), the babble sources, and the conditions
+    that can be scored."""
+    *sets, held_out = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
+                            args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
+    sets.append(test_set(args, held_out))
     babble = [load_audio(path) for path in audio_files([args.babble])[:BABBLE_SOURCES]] if args.babble else []
     return sets, babble, [c for c in args.conditions if babble or not c.startswith("babble")]
 
@@ -271,7 +276,8 @@ def robustness(args: argparse.Namespace) -> dict:
             scores = {condition: score for part in parts for condition, score in part.result().items()}
     else:
         scores, read = scored(args, sets, babble, conditions), read_speech()
-    report = {"fold": args.fold, "utterances": len(test), "speakers": sorted({u.speaker for u in test}),
+    report = {"fold": args.fold, "test": test_description(args), "utterances": len(test),
+              "speakers": sorted({u.speaker for u in test}),
               "seed": args.seed, "calibration": args.calibration, "session": args.session,
               "feature_seconds": args.feature_seconds, "presumed_neutral": args.presume_neutral, "models": args.models,
               "conditions": {condition: scores[condition] for condition in conditions}}
@@ -283,8 +289,7 @@ def robustness(args: argparse.Namespace) -> dict:
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
     (out / "robustness.md").write_text(text)
-    plot_conditions(report["conditions"], DIMENSIONS, out / "robustness.png",
-                    f"{args.corpus} fold {args.fold}, held-out speakers")
+    plot_conditions(report["conditions"], DIMENSIONS, out / "robustness.png", test_description(args))
     print(text)
     return report
 
@@ -294,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_arguments(parser, "as in training.finetune (the floor picks its penalty on them)")
     parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
+    add_test_corpus_arguments(parser)
     parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="folders from training.export")
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=CONDITIONS, metavar="NAME",
                         help=f"channel shifts (default all: {', '.join(CONDITIONS)})")

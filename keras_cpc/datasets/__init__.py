@@ -2,6 +2,7 @@
 protocol, which scores with `keras_cpc.metrics`, is `keras_cpc.datasets.protocol`)."""
 
 from keras_cpc.datasets.crops import crop_dataset, fit_to_length
+from keras_cpc.datasets.csv_corpus import csv_corpus
 from keras_cpc.datasets.emotion import (
     EmotionUtterance,
     Fold,
@@ -29,6 +30,7 @@ __all__ = [
     "Utterance",
     "audio_folder",
     "crop_dataset",
+    "csv_corpus",
     "file_list",
     "find_utterances",
     "fit_to_length",

@@ -12,6 +12,7 @@ from operator import attrgetter
 
 import numpy as np
 
+from keras_cpc.datasets.csv_corpus import csv_corpus
 from keras_cpc.datasets.emotion import DIMENSIONS, EmotionUtterance, Fold, folds_by_speaker, labels
 from keras_cpc.datasets.iemocap import iemocap, iemocap_folds
 from keras_cpc.datasets.msp_podcast import msp_podcast, msp_podcast_split
@@ -20,9 +21,9 @@ from keras_cpc.datasets.sources import hold_out_speakers
 from keras_cpc.metrics.ccc import ccc
 
 READERS: dict[str, Callable[[str], list[EmotionUtterance]]] = {
-    "ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast}
+    "ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast, "csv": csv_corpus}
 CORPORA = tuple(READERS)
-FOLDS = 4  # speaker-independent folds of a corpus without sessions (RAVDESS)
+FOLDS = 4  # speaker-independent folds of a corpus without sessions (RAVDESS, a CSV corpus)
 VALIDATION_FRACTION = 0.2  # of a fold's training speakers, held out for validation
 
 
@@ -31,7 +32,7 @@ class SplitError(ValueError):
 
 
 def read_corpus(corpus: str, root: str) -> list[EmotionUtterance]:
-    """The utterances of corpus `corpus` (one of `CORPORA`) under `root`."""
+    """The utterances of corpus `corpus` (one of `CORPORA`) under `root` (for "csv", the CSV file)."""
     return READERS[corpus](root)
 
 
@@ -57,7 +58,8 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     """
     if train_sentence is not None:
         if all(u.sentence is None for u in utterances):
-            raise SplitError(f"{corpus} has no fixed sentences: --train-sentence is for RAVDESS")
+            raise SplitError(f"{corpus} has no fixed sentences: --train-sentence is for RAVDESS (or a CSV corpus "
+                             "with a sentence column)")
         train, validation, test = split(corpus, utterances, fold, folds, validation_fraction, seed)
         return [u for u in train if u.sentence == train_sentence], \
             [u for u in validation if u.sentence == train_sentence], test
