@@ -904,9 +904,11 @@ def test_calibrate_speaker_measures_level_and_context_statistics_as_training_doe
 def test_the_protocol_measures_a_speakers_calibration_once_per_set_of_clips(speaker_models, audio, monkeypatch,
                                                                            feature_seconds):
     """`--calibration clean` calibrates each speaker with the same clips under every condition: measured once, and
-    used as a fresh calibration would be; other clips of the same files (another condition's) are measured again."""
+    used as a fresh calibration would be; other clips of the same files (another condition's) are measured again, and
+    replace them (one calibration kept per set of files)."""
     _, _, folder = speaker_models
-    utterances = [EmotionUtterance(f"clip{i}.wav", "Actor_99", 0.0, 0.0, 0.0, "angry") for i in range(2)]
+    utterances, other = ([EmotionUtterance(f"{s}clip{i}.wav", s, 0.0, 0.0, 0.0, "angry") for i in range(2)]
+                         for s in ("Actor_98", "Actor_99"))
     clips, quieter = [audio[:30000], audio[20000:]], [0.3 * audio[:30000], 0.3 * audio[20000:]]
     fresh = robustness.StreamPredictor(str(folder), feature_seconds=feature_seconds)
     fresh.calibrate(clips, utterances)
@@ -914,11 +916,14 @@ def test_the_protocol_measures_a_speakers_calibration_once_per_set_of_clips(spea
     predict = robustness.StreamPredictor(str(folder), feature_seconds=feature_seconds)
     measured, measure = [], predict.recognizer.calibrate_speaker
     monkeypatch.setattr(predict.recognizer, "calibrate_speaker", lambda *a, **k: measured.append(1) or measure(*a, **k))
-    for calibration in (clips, quieter, clips):
-        predict.calibrate(calibration, utterances)
+    for calibration, files, measures in [(clips, utterances, 1), (clips, other, 1), (clips, utterances, 0),
+                                         (quieter, utterances, 1), (quieter, utterances, 0), (clips, utterances, 1)]:
+        before = len(measured)
+        predict.calibrate(calibration, files)
         estimate = predict(audio[5000:40000])
         assert (np.abs(estimate - expected).max() < 1e-6) == (calibration is clips)
-    assert len(measured) == 2
+        assert len(measured) - before == measures
+    assert len(predict.calibrations) == 2
 
 
 def test_the_protocol_can_presume_a_calibration_neutral_as_analyze_presumes_a_folder(speaker_models, audio):

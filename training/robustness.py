@@ -89,13 +89,14 @@ class StreamPredictor:
     go on adapting from clip to clip. With `feature_seconds`, the calibration's feature statistics are where the
     running statistics start, worth that many seconds of speech, instead of fixed. A calibration is of speech
     presumed `neutral` on average, or of every emotion (a RAVDESS actor's clips). A speaker calibrated again with the
-    same clips (`--calibration clean`, under every condition) is not measured again."""
+    same clips (`--calibration clean`, under every condition) is not measured again; only each set of clips' latest
+    calibration is kept."""
 
     def __init__(self, model_dir: str, session: bool = False, feature_seconds: float | None = None,
                  neutral: bool = False):
         self.recognizer = StreamingRecognizer(model_dir, interval=math.inf)
         self.session, self.feature_seconds, self.neutral = session, feature_seconds, neutral
-        self.calibrations: dict[tuple, tuple] = {}  # (paths, the clips' digest) -> level and feature statistics
+        self.calibrations: dict[tuple, tuple] = {}  # paths -> the clips' digest, level and feature statistics
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
         if not clips or not self.recognizer.calibrated_per_speaker:
@@ -104,12 +105,12 @@ class StreamPredictor:
         digest = hashlib.sha256()
         for clip in clips:
             digest.update(np.int64(len(clip)).tobytes() + np.ascontiguousarray(clip, np.float32).tobytes())
-        key = (tuple(u.path for u in utterances), digest.digest())
-        if key not in self.calibrations:
+        paths = tuple(u.path for u in utterances)
+        if self.calibrations.get(paths, (None,))[0] != digest.digest():
             chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
-            self.calibrations[key] = self.recognizer.calibrate_speaker(
-                recordings(clips), recordings([clips[i] for i in chosen]), neutral=self.neutral)
-        level, statistics = self.calibrations[key]
+            self.calibrations[paths] = (digest.digest(), *self.recognizer.calibrate_speaker(
+                recordings(clips), recordings([clips[i] for i in chosen]), neutral=self.neutral))
+        _, level, statistics = self.calibrations[paths]
         self.recognizer.calibrate(level, statistics, neutral=self.neutral, feature_seconds=self.feature_seconds)
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
