@@ -568,6 +568,29 @@ def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calib
     assert heard == orders[2] + orders[3]
 
 
+@pytest.mark.parametrize("calibration", ["matched", "clean", "none"])
+def test_robustness_reads_one_speaker_at_a_time(monkeypatch, calibration):
+    """However large the test set, memory holds one speaker's clips: a speaker's files are read when their turn comes
+    (`--calibration corpus` alone holds every speaker's, its calibration)."""
+    corpus = heldout.read_corpus("ravdess", str(REPO / "assets" / "samples" / "ravdess"))
+    test = [u for pair in zip(corpus[:3], corpus[8:11]) for u in pair]  # two actors, interleaved
+    events, load = [], robustness.load_audio
+    monkeypatch.setattr(robustness, "load_audio", lambda path: events.append(("read", path)) or load(path))
+
+    class Listener:
+        def calibrate(self, clips, utterances):
+            """Nothing to calibrate."""
+
+        def __call__(self, audio):
+            events.append(("heard",))
+            return audio[:3]
+
+    robustness.score_conditions({"listener": Listener()}, test, ["level-20"], 0, [], calibration)
+    turns = [[path for kind, *path in part if kind == "read"] for part in np.split(np.array(events, dtype=object), 2)]
+    assert [len({Path(p[0]).parent for p in turn}) for turn in turns] == [1, 1]  # each turn reads one actor's files
+    assert events[-1] == ("heard",) and sum(event == ("heard",) for event in events) == len(test)
+
+
 def test_robustness_rejects_an_unknown_calibration():
     with pytest.raises(ValueError, match="calibration 'quiet': one of matched, clean, none"):
         robustness.score_conditions({}, [], ["clean"], 0, [], "quiet")

@@ -141,29 +141,41 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
     unshifted clips ("clean": a speaker calibrated in a quiet room who then speaks through the shifted channel), with
     every speaker's clips under the condition ("corpus": one calibration for all, as of a corpus in one folder), or
     not at all ("none": the system adapts as it hears them). Each speaker's clips come in an order drawn from
-    `seed` (a session's, not the corpus's, which sorts RAVDESS by emotion)."""
+    `seed` (a session's, not the corpus's, which sorts RAVDESS by emotion). The audio is read speaker by speaker, so
+    memory holds one speaker's clips (every speaker's with "corpus"), however large the test set."""
     if calibration not in CALIBRATIONS:
         raise ValueError(f"calibration {calibration!r}: one of {', '.join(CALIBRATIONS)}")
-    clips, truth = [load_audio(u.path) for u in test], labels(test)
-    rng = np.random.default_rng(seed)
+    truth, rng = labels(test), np.random.default_rng(seed)
     orders = [rng.permutation([i for i, u in enumerate(test) if u.speaker == speaker])
               for speaker in dict.fromkeys(u.speaker for u in test)]
     results = {}
-    progress = keras.utils.Progbar(len(conditions) * len(clips), unit_name="clip")
+    progress = keras.utils.Progbar(len(conditions) * len(test), unit_name="clip")
     for condition in conditions:
-        shifted = [apply_condition(condition, clip, seed + index, babble) for index, clip in enumerate(clips)]
-        heard = clips if calibration == "clean" else shifted
+        everyone = clips(test, range(len(test)), condition, seed, babble) if calibration == "corpus" else {}
         predicted = {name: np.zeros((len(test), len(DIMENSIONS))) for name in predictors}
         for indices in orders:
-            calibrating = {"none": [], "corpus": range(len(test))}.get(calibration, indices)
+            theirs = {i: everyone[i] for i in indices} if calibration == "corpus" else \
+                clips(test, indices, condition, seed, babble)
+            heard = clips(test, indices) if calibration == "clean" else \
+                {"none": {}, "corpus": everyone, "matched": theirs}[calibration]
             for name, predict in predictors.items():
-                predict.calibrate([heard[i] for i in calibrating], [test[i] for i in calibrating])
+                predict.calibrate(list(heard.values()), [test[i] for i in heard])
                 for i in indices:
-                    predicted[name][i] = predict(shifted[i])
+                    predicted[name][i] = predict(theirs[i])
             progress.add(len(indices))
         results[condition] = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, values))))
                               for name, values in predicted.items()}
     return results
+
+
+def clips(test: Sequence[EmotionUtterance], indices: Sequence[int], condition: str | None = None, seed: int = 0,
+          babble: Sequence[np.ndarray] = ()) -> dict[int, np.ndarray]:
+    """The audio of the test utterances at `indices` by index, shifted by `condition` (clip `i` with seed `seed + i`)
+    if given."""
+    audio = {i: load_audio(test[i].path) for i in indices}
+    if condition is None:
+        return audio
+    return {i: apply_condition(condition, waveform, seed + i, babble) for i, waveform in audio.items()}
 
 
 def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
