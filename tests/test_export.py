@@ -503,15 +503,20 @@ def test_robustness_and_heldout_score_another_corpus_as_they_score_the_fold(mode
     fold, csv_corpus = (robustness.robustness(robustness.build_parser().parse_args(
         [*common, *extra, "--out", str(tmp_path / name)])) for name, extra in (("fold", []), ("csv", other)))
     assert csv_corpus["conditions"] == fold["conditions"] and csv_corpus["speakers"] == ["Actor_03"]
-    assert csv_corpus["test"] == f"utterances of csv {table} (trained on ravdess fold 0)"
+    description = f"utterances of csv {table} (trained on ravdess fold 0)"
+    assert csv_corpus["test"] == description
     assert (tmp_path / "csv" / "robustness.md").read_text().startswith(f"8 utterances of csv {table} (trained on")
     recognizer = ["--recognizer", str(models[2].parent / "recognizer.keras"),
                   "--cpc", str(models[2].parent / "cpc.keras"), "--models", model]
     fold, csv_corpus = (heldout.heldout(heldout.build_parser().parse_args([*corpus, *recognizer, *extra]))
                         for extra in ([], other))
-    assert csv_corpus["ccc"] == fold["ccc"] and csv_corpus["test_corpus"] == ["csv", str(table)]
+    assert csv_corpus["ccc"] == fold["ccc"] and csv_corpus["test"] == description
     table.write_text("".join(table.read_text().splitlines(keepends=True)[:7]))  # the header and 6 clips
     assert heldout.heldout(heldout.build_parser().parse_args([*corpus, *recognizer, *other]))["utterances"] == 6
+    trained = heldout.split("ravdess", heldout.read_corpus("ravdess", str(ravdess)), 0, 4, 0.2, 0)[0][0]
+    table.write_text(f"path,speaker,emotion\n{trained.path},{trained.speaker},{trained.emotion}\n")
+    with pytest.raises(ValueError, match=f"{trained.path}: a file of {table} that ravdess fold 0 trains or validates"):
+        heldout.heldout(heldout.build_parser().parse_args([*corpus, *recognizer, *other]))
     with pytest.raises(ValueError, match="--test-corpus and --test-data go together"):
         heldout.heldout(heldout.build_parser().parse_args([*corpus, *recognizer, *other[:2]]))
 
@@ -525,7 +530,7 @@ def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calib
     corpus = heldout.read_corpus("ravdess", str(REPO / "assets" / "samples" / "ravdess"))
     test = [u for pair in zip(corpus[:3], corpus[8:11]) for u in pair]  # two actors, interleaved
     clean = [load_audio(u.path) for u in test]
-    conditions = ["level-20", "level+10"]
+    conditions = ["level-20", "white-20db"]  # the noise is drawn from clip i's seed, 3 + i
     shifted = {c: [robustness.apply_condition(c, clip, 3 + i) for i, clip in enumerate(clean)] for c in conditions}
     events = []
 
@@ -563,7 +568,7 @@ def test_robustness_calibrates_each_speaker_with_the_clips_it_is_asked_for(calib
     assert orders[:2] != [[0, 2, 4], [1, 3, 5]]  # not the corpus's order
     events.clear()  # another process of `--jobs`, with another share of the conditions: the same order
     robustness.score_conditions({"recorder": Recorder()}, test, conditions[1:], 3, [], calibration)
-    heard = [next(i for i, clip in enumerate(shifted["level+10"]) if np.array_equal(clip, event[1]))
+    heard = [next(i for i, clip in enumerate(shifted["white-20db"]) if np.array_equal(clip, event[1]))
              for event in events if event[0] == "heard"]
     assert heard == orders[2] + orders[3]
 
@@ -965,10 +970,14 @@ def test_the_protocol_can_presume_a_calibration_neutral_as_analyze_presumes_a_fo
     np.testing.assert_allclose(estimates[True], (analyzed.push(audio[5000:40000]) + analyzed.flush())[-1][1:],
                                atol=1e-6)
     assert np.abs(estimates[True] - estimates[False]).max() > 1e-3
-    report = {"fold": 0, "utterances": 2, "speakers": ["Actor_99"], "seed": 0, "calibration": "corpus",
-              "presumed_neutral": True, "conditions": {"clean": {"model": dict.fromkeys(DIMENSIONS, 0.5)}}}
-    assert ("; seed 0; every speaker calibrated with all speakers' clips under the condition, presumed neutral "
-            "speech; each clip a stream.") in robustness.markdown(report).splitlines()[0]
+    report = {"fold": 0, "test": "held-out utterances of ravdess fold 0", "utterances": 2, "speakers": ["Actor_99"],
+              "seed": 0, "calibration": "corpus", "presumed_neutral": True,
+              "conditions": {"clean": {"model": dict.fromkeys(DIMENSIONS, 0.5)}}}
+    assert robustness.markdown(report).splitlines()[0] == (
+        "2 held-out utterances of ravdess fold 0 (Actor_99); seed 0; every speaker calibrated with all speakers' clips "
+        "under the condition, presumed neutral speech; each clip a stream.")
+    many = {**report, "speakers": [f"{i:04}" for i in range(1001, 1014)]}  # a corpus's many speakers are counted
+    assert robustness.markdown(many).startswith("2 held-out utterances of ravdess fold 0 (13 speakers); seed 0;")
 
 
 def test_analyze_acted_maps_a_folders_statistics_onto_the_corpus_not_the_neutral_reference(speaker_models, audio,

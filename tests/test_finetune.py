@@ -853,6 +853,18 @@ def test_the_settings_of_the_recorded_runs_are_those_their_options_give_today():
         assert {**config.settings(), **digests} == settings
 
 
+def test_a_csv_corpus_is_its_files_digest_in_the_settings(tmp_path):
+    """A run on `--corpus csv` is trained on what its CSV file says: another file, or the file edited, is another run;
+    a corpus with a reader of its own is its folder's, wherever it lies."""
+    table = tmp_path / "labels.csv"
+    table.write_text("path,speaker,emotion\na.wav,s,sad\n")
+    settings = FinetuneConfig(corpus="csv", data=str(table), system="mfcc", out="y").settings()
+    assert settings["corpus_sha256"] == features_module.file_digest(table)
+    table.write_text("path,speaker,emotion\na.wav,s,happy\n")
+    assert FinetuneConfig(corpus="csv", data=str(table), system="mfcc", out="y").settings() != settings
+    assert "corpus_sha256" not in FinetuneConfig(corpus="ravdess", data="x", system="mfcc", out="y").settings()
+
+
 @pytest.mark.parametrize("kind", ["recognizer", "folder", "damaged", "missing"])
 def test_an_unusable_cpc_model_is_one_line_naming_it_before_the_corpus_is_read(tmp_path, capsys, kind):
     cpc = tmp_path / "model.keras"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import keras_cpc
 
@@ -59,22 +60,33 @@ def add_corpus_arguments(parser: argparse.ArgumentParser,
 
 
 def add_test_corpus_arguments(parser: argparse.ArgumentParser) -> None:
-    """Another corpus scored in place of the fold's held-out speakers (shared by the scoring CLIs)."""
+    """The fold scored, or another corpus scored in its held-out speakers' place (shared by the scoring CLIs)."""
     parser.add_argument("--test-corpus", choices=CORPORA,
                         help="score every utterance of this corpus instead of the fold's held-out speakers "
                              "(cross-corpus: a corpus the models never heard); the fold still says what they learned")
     parser.add_argument("--test-data", help="the --test-corpus root (for csv, its CSV file)")
+    parser.add_argument("--fold", type=int, default=0,
+                        help="the fold whose test speakers are scored (with --test-corpus: whose training speakers "
+                             "the models learned)")
 
 
-def test_set(args: argparse.Namespace, held_out: list[EmotionUtterance]) -> list[EmotionUtterance]:
-    """The utterances scored: the fold's `held_out`, or every utterance of `--test-corpus`."""
+def test_set(args: argparse.Namespace, sets: Sequence[Sequence[EmotionUtterance]]) -> list[EmotionUtterance]:
+    """The utterances scored: the fold's test set (the last of its training, validation and test `sets`), or every
+    utterance of `--test-corpus`, none of which may be a file the fold trains or validates on."""
     if (args.test_corpus is None) != (args.test_data is None):
         raise ValueError("--test-corpus and --test-data go together: give both, or neither to score the fold")
-    return held_out if args.test_corpus is None else read_corpus(args.test_corpus, args.test_data)
+    if args.test_corpus is None:
+        return list(sets[-1])
+    test = read_corpus(args.test_corpus, args.test_data)
+    learned = {Path(u.path).resolve() for learning in sets[:-1] for u in learning}
+    if heard := next((u.path for u in test if Path(u.path).resolve() in learned), None):
+        raise ValueError(f"{heard}: a file of {args.test_data} that {args.corpus} fold {args.fold} trains or "
+                         "validates on; a --test-corpus must be one the models never heard")
+    return test
 
 
 def test_description(args: argparse.Namespace) -> str:
-    """What `test_set` scored, in words."""
+    """What `test_set` scores, in words."""
     if args.test_corpus is None:
         return f"held-out utterances of {args.corpus} fold {args.fold}"
     return f"utterances of {args.test_corpus} {args.test_data} (trained on {args.corpus} fold {args.fold})"

@@ -158,7 +158,8 @@ class FinetuneConfig(Config):
 
     def settings(self) -> dict[str, Any]:
         """What a run is trained with, as `results.json` records it: the options that change its
-        result (for its system), and the digests of a precpc model and of a teacher; not where files are."""
+        result (for its system), and the digests of a precpc model, of a teacher and of a CSV corpus's file; not where
+        files are."""
         settings = {name: value for name, value in dataclasses.asdict(self).items()
                     if name not in {"data", "cache", "cpc", "teacher", "out", "verbose"}
                     and self.system in SYSTEM_OPTIONS.get(name, {self.system})}
@@ -166,6 +167,8 @@ class FinetuneConfig(Config):
             settings["cpc_sha256"] = file_digest(self.cpc)
         if self.teacher and self.system in SYSTEM_OPTIONS["teacher"]:
             settings["teacher_sha256"] = file_digest(self.teacher)
+        if self.corpus == "csv":  # the CSV file is the corpus: its labels, speakers and files
+            settings["corpus_sha256"] = file_digest(self.data)
         for name, default in DEFAULTS_GIVEN.items():  # given as the default: the same run as not given
             if name in settings and json.loads(json.dumps(settings[name])) == default:
                 settings[name] = None

@@ -101,9 +101,8 @@ def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np
 
 
 def heldout(args: argparse.Namespace) -> dict:
-    _, _, held_out = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
-                           args.validation_fraction, 0)
-    test = test_set(args, held_out)
+    test = test_set(args, split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
+                                args.validation_fraction, 0))
     truth = labels(test)
     configs = [json.loads((Path(d) / "model.json").read_text()) for d in args.models]
     shared = {json.dumps([c["window_frames"], c.get("features", {}), c.get("frontend", {})]) for c in configs}
@@ -125,8 +124,7 @@ def heldout(args: argparse.Namespace) -> dict:
     for name, score in scores.items():
         difference = f"{differences[name]:.2e}" if name in differences else ""
         print(f"| {name} | " + " | ".join(f"{score[d]:.3f}" for d in DIMENSIONS) + f" | {difference} |")
-    report = {"fold": args.fold, "test_corpus": args.test_corpus and [args.test_corpus, args.test_data],
-              "utterances": len(test), "speakers": speakers,
+    report = {"fold": args.fold, "test": test_description(args), "utterances": len(test), "speakers": speakers,
               "ccc": scores, "max_abs_difference_to_keras_window": differences}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
@@ -137,7 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.heldout", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_arguments(parser, "as in training.finetune")
-    parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
     add_test_corpus_arguments(parser)
     parser.add_argument("--recognizer", required=True, help="recognizer.keras from training.finetune")
     parser.add_argument("--cpc", required=True, help="the CPC model (.keras) of its features")

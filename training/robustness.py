@@ -13,9 +13,9 @@ level, the median over their clips under the condition, and their contexts' stat
 model trained on neutral calibrations, as the app's calibration reading gives them, mapped onto the corpus's statistics
 as in training; a read-speech file is its own speaker, presumed neutral, as the app presumes a session: mapped onto the
 model's neutral reference, `keras_cpc.speaker_features`); models without speaker calibration ignore it. `--calibration
-clean` calibrates each held-out speaker with their unshifted clips instead, as a calibration reading in a quiet room
+clean` calibrates each test speaker with their unshifted clips instead, as a calibration reading in a quiet room
 before the channel changes; `--calibration none` not at all (the engine adapts as it hears them); `--calibration corpus`
-with every held-out speaker's clips as if one speaker's (a corpus whose files `app.analyze` finds in one folder).
+with every test speaker's clips as if one speaker's (a corpus whose files `app.analyze` finds in one folder).
 `--presume-neutral` maps a calibration onto the model's neutral reference, as `app.analyze` maps a folder (without
 `--acted`) and the app a session, instead of the corpus's (a RAVDESS actor's clips hold every emotion). Each clip is a
 stream of its own, or with `--session` an utterance of its speaker's session (their clips in a seeded order): the level
@@ -89,7 +89,7 @@ class StreamPredictor:
     go on adapting from clip to clip. With `feature_seconds`, the calibration's feature statistics are where the
     running statistics start, worth that many seconds of speech, instead of fixed. A calibration is of speech
     presumed `neutral` on average, or of every emotion (a RAVDESS actor's clips). A speaker calibrated again with the
-    same clips (`--calibration clean`, under every condition) is not measured again; only each set of clips' latest
+    same clips (`--calibration clean`, under every condition) is not measured again; only each set of files' latest
     calibration is kept."""
 
     def __init__(self, model_dir: str, session: bool = False, feature_seconds: float | None = None,
@@ -151,13 +151,15 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
     results = {}
     progress = keras.utils.Progbar(len(conditions) * len(test), unit_name="clip")
     for condition in conditions:
-        everyone = clips(test, range(len(test)), condition, seed, babble) if calibration == "corpus" else {}
+        def shifted(audio: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+            return {i: apply_condition(condition, waveform, seed + i, babble) for i, waveform in audio.items()}
+
+        everyone = shifted(read_clips(test, range(len(test)))) if calibration == "corpus" else {}
         predicted = {name: np.zeros((len(test), len(DIMENSIONS))) for name in predictors}
         for indices in orders:
-            theirs = {i: everyone[i] for i in indices} if calibration == "corpus" else \
-                clips(test, indices, condition, seed, babble)
-            heard = clips(test, indices) if calibration == "clean" else \
-                {"none": {}, "corpus": everyone, "matched": theirs}[calibration]
+            clean = {} if calibration == "corpus" else read_clips(test, indices)
+            theirs = {i: everyone[i] for i in indices} if calibration == "corpus" else shifted(clean)
+            heard = {"matched": theirs, "clean": clean, "corpus": everyone, "none": {}}[calibration]
             for name, predict in predictors.items():
                 predict.calibrate(list(heard.values()), [test[i] for i in heard])
                 for i in indices:
@@ -168,14 +170,9 @@ def score_conditions(predictors: dict[str, Predictor], test: Sequence[EmotionUtt
     return results
 
 
-def clips(test: Sequence[EmotionUtterance], indices: Sequence[int], condition: str | None = None, seed: int = 0,
-          babble: Sequence[np.ndarray] = ()) -> dict[int, np.ndarray]:
-    """The audio of the test utterances at `indices` by index, shifted by `condition` (clip `i` with seed `seed + i`)
-    if given."""
-    audio = {i: load_audio(test[i].path) for i in indices}
-    if condition is None:
-        return audio
-    return {i: apply_condition(condition, waveform, seed + i, babble) for i, waveform in audio.items()}
+def read_clips(test: Sequence[EmotionUtterance], indices: Sequence[int]) -> dict[int, np.ndarray]:
+    """The audio of the test utterances at `indices`, by index."""
+    return {i: load_audio(test[i].path) for i in indices}
 
 
 def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
@@ -219,9 +216,9 @@ def machine() -> str:
 def markdown(report: dict) -> str:
     """Tables of the report: CCC per condition and system, its change from clean, and read speech."""
     systems = list(next(iter(report["conditions"].values())))
-    speakers, test = report["speakers"], report.get("test", f"held-out utterances of fold {report['fold']}")
+    speakers = report["speakers"]
     named = ", ".join(speakers) if len(speakers) <= 12 else f"{len(speakers)} speakers"
-    lines = [f"{report['utterances']} {test} ({named}); "
+    lines = [f"{report['utterances']} {report['test']} ({named}); "
              f"seed {report['seed']}; {CALIBRATION_CLIPS[report.get('calibration', 'matched')]}"
              + (f", the features' worth {report['feature_seconds']} s" if report.get("feature_seconds") else "")
              + (", presumed neutral speech" if report.get("presumed_neutral") else "")
@@ -248,9 +245,9 @@ def markdown(report: dict) -> str:
 def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]], list[np.ndarray], list[str]]:
     """The fold's training and validation sets and the test set (`test_set`), the babble sources, and the conditions
     that can be scored."""
-    *sets, held_out = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
-                            args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
-    sets.append(test_set(args, held_out))
+    sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
+                 args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
+    sets = [*sets[:2], test_set(args, sets)]
     babble = [load_audio(path) for path in audio_files([args.babble])[:BABBLE_SOURCES]] if args.babble else []
     return sets, babble, [c for c in args.conditions if babble or not c.startswith("babble")]
 
@@ -311,7 +308,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.robustness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_corpus_arguments(parser, "as in training.finetune (the floor picks its penalty on them)")
-    parser.add_argument("--fold", type=int, default=0, help="the fold whose test speakers are scored")
     add_test_corpus_arguments(parser)
     parser.add_argument("--models", nargs="+", required=True, metavar="DIR", help="folders from training.export")
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=CONDITIONS, metavar="NAME",

@@ -27,8 +27,8 @@ REQUIRED = ("path", "speaker")
 def csv_corpus(file: str | Path) -> list[EmotionUtterance]:
     """The utterances of the CSV file `file` (UTF-8, with or without a byte-order mark), in its rows' order.
 
-    Raises ValueError naming the file and line for text that is not UTF-8 or not CSV, a missing column, an empty
-    `path` or `speaker`, a file listed twice, a row whose dimensions are partly given, a rating that is not a number,
+    Raises ValueError naming the file and line for text that is not UTF-8 or not CSV, a missing or repeated column,
+    a row with more cells than the header (a decimal comma?), an empty `path` or `speaker`, a file listed twice, a row whose dimensions are partly given, a rating that is not a number,
     an emotion that is not one of `CATEGORIES` where the dimensions are empty, or a `sentence` that is not a whole
     number; FileNotFoundError for the CSV file or an audio file that does not exist. A rating outside [-1, 1] is
     clipped, with a warning naming the line.
@@ -41,6 +41,8 @@ def csv_corpus(file: str | Path) -> list[EmotionUtterance]:
     try:
         columns = [name.strip() for name in reader.fieldnames or []]
         reader.fieldnames = columns
+        if repeated := sorted({name for name in columns if columns.count(name) > 1}):
+            raise ValueError(f"{file}:1: column(s) {', '.join(repeated)} named more than once")
         missing = [c for c in REQUIRED if c not in columns]
         if not set(DIMENSIONS) <= set(columns) and "emotion" not in columns:
             missing.append(f"{', '.join(DIMENSIONS)} or emotion")
@@ -48,7 +50,10 @@ def csv_corpus(file: str | Path) -> list[EmotionUtterance]:
             raise ValueError(f"{file}:1: missing column(s) {', '.join(missing)}")
         for row in reader:
             where = f"{file}:{reader.line_num}"
-            cells = {name: (value or "").strip() for name, value in row.items() if name is not None}
+            if None in row:
+                raise ValueError(f"{where}: {len(columns) + len(row[None])} cells under a header of {len(columns)} "
+                                 "(a decimal comma, or a comma in an unquoted path?)")
+            cells = {name: (value or "").strip() for name, value in row.items()}
             if empty := [c for c in REQUIRED if not cells[c]]:
                 raise ValueError(f"{where}: empty {', '.join(empty)}")
             audio = file.parent / cells["path"]
