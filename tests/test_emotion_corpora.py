@@ -26,9 +26,10 @@ from keras_cpc.datasets import (
     ravdess,
     scaled_rating,
 )
-from keras_cpc.datasets.csv_corpus import CATEGORIES, csv_corpus
+from keras_cpc.datasets.acted import crema_d, emodb
+from keras_cpc.datasets.csv_corpus import csv_corpus
 from keras_cpc.datasets.protocol import SplitError, read_corpus, split
-from keras_cpc.datasets.ravdess import EMOTIONS
+from keras_cpc.datasets.ravdess import CATEGORIES, EMOTIONS
 
 REAL_RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
 
@@ -471,6 +472,66 @@ def test_real_ravdess_reads_1440_clips_of_24_actors_into_4_folds_of_6():
     _check_folds(folds, utterances, 4)
     assert [len({u.speaker for u in test}) for _, test in folds] == [6, 6, 6, 6]
     assert [len(test) for _, test in folds] == [360] * 4
+
+
+# ===========================================================================================
+# EMO-DB and CREMA-D, named clips of RAVDESS's categories
+# ===========================================================================================
+
+
+def test_emodb_labels_each_clip_with_its_categorys_point_and_leaves_boredom_out(tmp_path, caplog):
+    names = ["03a01Fa", "03a02Wb", "10b10Nc", "16b09Ad", "11a05Ea", "12a07Ta", "03a04La", "08b01Lb"]
+    for name in names:
+        _write_clip(tmp_path / "emodb" / "wav" / f"{name}.wav")
+    utterances = emodb(tmp_path / "emodb")
+    assert [Path(u.path).stem for u in utterances] == sorted(set(names) - {"03a04La", "08b01Lb"})
+    assert "2 boredom clips left out (RAVDESS's table has no point for boredom)" in caplog.text
+    by_name = {Path(u.path).stem: u for u in utterances}
+    valence, activation, dominance = EMOTIONS["03"][1]  # happy
+    assert by_name["03a01Fa"] == EmotionUtterance(str(tmp_path / "emodb" / "wav" / "03a01Fa.wav"), "03", activation,
+                                                  valence, dominance, "happy", sentence=1)
+    others = ("03a02Wb", "10b10Nc", "16b09Ad", "11a05Ea", "12a07Ta")
+    assert [(by_name[n].emotion, by_name[n].sentence) for n in others] == [
+        ("angry", 2), ("neutral", 10), ("fearful", 9), ("disgust", 4), ("sad", 5)]
+    assert by_name["10b10Nc"].speaker == "10" and (by_name["10b10Nc"].activation, by_name["10b10Nc"].valence) == (0, 0)
+
+
+def test_crema_d_labels_each_clip_with_its_categorys_point_whatever_its_intensity(tmp_path):
+    names = ["1001_DFA_ANG_XX", "1001_IEO_HAP_LO", "1091_WSI_NEU_XX", "1002_IEO_SAD_HI", "1002_TIE_FEA_XX",
+             "1003_ITH_DIS_MD"]
+    for name in names:
+        _write_clip(tmp_path / "AudioWAV" / f"{name}.wav")
+    by_name = {Path(u.path).stem: u for u in crema_d(tmp_path / "AudioWAV")}
+    assert sorted(by_name) == sorted(names)
+    assert [(u.speaker, u.emotion, u.sentence) for u in (by_name[n] for n in names)] == [
+        ("1001", "angry", 9), ("1001", "happy", 1), ("1091", "neutral", 12), ("1002", "sad", 1),
+        ("1002", "fearful", 2), ("1003", "disgust", 8)]
+    assert {(u.activation, u.valence, u.dominance) for u in by_name.values() if u.emotion == "happy"} \
+        == {CATEGORIES["happy"]}
+    assert read_corpus("crema-d", str(tmp_path)) == crema_d(tmp_path / "AudioWAV")
+
+
+@pytest.mark.parametrize("reader, name, problem", [
+    (emodb, "03a03Fa", r"not named as EMO-DB names a clip \(SSTTTEv, e.g. 03a01Fa\)"),  # no text a03
+    (emodb, "03a01Xa", "not named as EMO-DB names a clip"),
+    (crema_d, "1001_DFA_ANG", r"not named as CREMA-D names a clip \(AAAA_SSS_EEE_II, e.g. 1001_DFA_ANG_XX\)"),
+    (crema_d, "1001_ABC_ANG_XX", "not named as CREMA-D names a clip"),
+])
+def test_a_misnamed_clip_of_emodb_or_crema_d_is_named(tmp_path, reader, name, problem):
+    _write_clip(tmp_path / f"{name}.wav")
+    with pytest.raises(ValueError, match=f"{name}.wav: {problem}"):
+        reader(tmp_path)
+
+
+def test_emodb_or_crema_d_missing_copied_twice_or_empty(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere: CREMA-D folder not found"):
+        crema_d(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="no .wav"):
+        emodb(tmp_path)
+    for copy in ("wav", "copy/wav"):
+        _write_clip(tmp_path / copy / "03a01Fa.wav")
+    with pytest.raises(ValueError, match="the same EMO-DB clip as .*wav/03a01Fa.wav \\(two copies"):
+        emodb(tmp_path)
 
 
 # ===========================================================================================

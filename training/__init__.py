@@ -52,7 +52,8 @@ def add_corpus_arguments(parser: argparse.ArgumentParser,
     parser.add_argument("--corpus", choices=CORPORA, required=True)
     parser.add_argument("--data", required=True,
                         help="corpus root (for csv, the CSV file: see keras_cpc.datasets.csv_corpus)")
-    parser.add_argument("--folds", type=positive(int), default=FOLDS, help="speaker-independent folds (RAVDESS, csv)")
+    parser.add_argument("--folds", type=positive(int), default=FOLDS,
+                        help="speaker-independent folds (IEMOCAP's are its sessions; MSP-Podcast has its split)")
     parser.add_argument("--validation-fraction", type=fraction, default=VALIDATION_FRACTION, help=validation_help)
     parser.add_argument("--train-sentence", type=int, choices=(1, 2),
                         help="cross-sentence protocol (RAVDESS): train and validate on this sentence's clips only; "

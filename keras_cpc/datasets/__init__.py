@@ -1,6 +1,7 @@
 """Speech corpora on disk and the `tf.data` pipelines built on them (the emotion corpora's evaluation
 protocol, which scores with `keras_cpc.metrics`, is `keras_cpc.datasets.protocol`)."""
 
+from keras_cpc.datasets.acted import crema_d, emodb
 from keras_cpc.datasets.crops import crop_dataset, fit_to_length
 from keras_cpc.datasets.csv_corpus import csv_corpus
 from keras_cpc.datasets.emotion import (
@@ -29,8 +30,10 @@ __all__ = [
     "Fold",
     "Utterance",
     "audio_folder",
+    "crema_d",
     "crop_dataset",
     "csv_corpus",
+    "emodb",
     "file_list",
     "find_utterances",
     "fit_to_length",

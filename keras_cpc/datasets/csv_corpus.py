@@ -1,10 +1,11 @@
 """Any labelled corpus, described by a CSV file with one row per audio file (`--corpus csv --data FILE.csv`).
 
-A corpus the project has no reader for (EMO-DB, CREMA-D, a lab's own recordings) is scored, or trained on, by
+A corpus the project has no reader for (a lab's own recordings, another acted corpus) is scored, or trained on, by
 writing its labels as CSV: a header row naming the columns, then one row per file. `path` (relative to the CSV
 file's folder, or absolute) and `speaker` are required; each row gives either its `activation`, `valence` and
 `dominance` on [-1, 1] (0 neutral; a corpus rated on another scale is mapped linearly first) or leaves them empty
-and names in `emotion` one of `CATEGORIES`, RAVDESS's categories, which get the point RAVDESS is labelled with.
+and names in `emotion` one of `CATEGORIES`, RAVDESS's categories, which get the point a strong RAVDESS clip of
+the category is labelled with.
 `emotion` is kept as written (a calibration on neutral clips finds "neutral" in it); `sentence`, optional, is the
 number of a fixed sentence read (the cross-sentence protocol).
 """
@@ -16,11 +17,8 @@ import io
 from pathlib import Path
 
 from keras_cpc.datasets.emotion import DIMENSIONS, EmotionUtterance, read_label_text, scaled_rating
-from keras_cpc.datasets.ravdess import EMOTIONS
+from keras_cpc.datasets.ravdess import CATEGORIES
 
-CATEGORIES = {name: (activation, valence, dominance) for name, (valence, activation, dominance) in EMOTIONS.values()}
-"""Category -> (activation, valence, dominance): the points `keras_cpc.datasets.ravdess.EMOTIONS` labels RAVDESS
-with (Russell & Mehrabian 1977), at strong intensity."""
 REQUIRED = ("path", "speaker")
 
 
@@ -28,10 +26,10 @@ def csv_corpus(file: str | Path) -> list[EmotionUtterance]:
     """The utterances of the CSV file `file` (UTF-8, with or without a byte-order mark), in its rows' order.
 
     Raises ValueError naming the file and line for text that is not UTF-8 or not CSV, a missing or repeated column,
-    a row with more cells than the header (a decimal comma?), an empty `path` or `speaker`, a file listed twice, a row whose dimensions are partly given, a rating that is not a number,
-    an emotion that is not one of `CATEGORIES` where the dimensions are empty, or a `sentence` that is not a whole
-    number; FileNotFoundError for the CSV file or an audio file that does not exist. A rating outside [-1, 1] is
-    clipped, with a warning naming the line.
+    a row with more cells than the header (a decimal comma?), an empty `path` or `speaker`, a file listed twice, a
+    row whose dimensions are partly given, a rating that is not a number, an emotion that is not one of `CATEGORIES`
+    where the dimensions are empty, or a `sentence` that is not a whole number; FileNotFoundError for the CSV file or
+    an audio file that does not exist. A rating outside [-1, 1] is clipped, with a warning naming the line.
     """
     file = Path(file)
     if not file.is_file():

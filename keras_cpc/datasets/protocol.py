@@ -12,6 +12,7 @@ from operator import attrgetter
 
 import numpy as np
 
+from keras_cpc.datasets.acted import crema_d, emodb
 from keras_cpc.datasets.csv_corpus import csv_corpus
 from keras_cpc.datasets.emotion import DIMENSIONS, EmotionUtterance, Fold, folds_by_speaker, labels
 from keras_cpc.datasets.iemocap import iemocap, iemocap_folds
@@ -21,9 +22,10 @@ from keras_cpc.datasets.sources import hold_out_speakers
 from keras_cpc.metrics.ccc import ccc
 
 READERS: dict[str, Callable[[str], list[EmotionUtterance]]] = {
-    "ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast, "csv": csv_corpus}
+    "ravdess": ravdess, "iemocap": iemocap, "msp-podcast": msp_podcast, "emodb": emodb, "crema-d": crema_d,
+    "csv": csv_corpus}
 CORPORA = tuple(READERS)
-FOLDS = 4  # speaker-independent folds of a corpus without sessions (RAVDESS, a CSV corpus)
+FOLDS = 4  # speaker-independent folds of a corpus without sessions or an official split
 VALIDATION_FRACTION = 0.2  # of a fold's training speakers, held out for validation
 
 

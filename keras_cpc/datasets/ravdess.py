@@ -25,6 +25,10 @@ EMOTIONS = {
     "08": ("surprised", (0.40, 0.67, -0.13)),
 }
 
+CATEGORIES = {name: (activation, valence, dominance) for name, (valence, activation, dominance) in EMOTIONS.values()}
+"""Category -> (activation, valence, dominance): the points of `EMOTIONS` by name (a strong clip's labels), which
+corpora of the same categories are labelled with too."""
+
 # 03 audio-only, 01 speech, EE emotion, II intensity (01 normal, 02 strong), SS statement,
 # RR repetition, AA actor.
 _NAME = re.compile(r"03-01-(0[1-8])-(0[12])-(0[12])-0[12]-(\d\d)")
