@@ -5,9 +5,12 @@
 #   sf45, sf40: floor_dbfs -45 / -40 (frames quieter than that, after the level normalisation, are not speech)
 #   m15, m20:   margin_db 15 / 20 (a frame must be that far above the tracked noise floor)
 # then scored by the out-of-domain protocol: the floors and margin 15 under six conditions, margins 15 and 20 under all
-# fifteen with read speech. Run from the repository root; writes runs/exp/{speechframes,margins}.
+# fifteen with read speech. Run from the repository root; writes runs/exp/{speechframes,margins}. Written after the runs
+# from the commands they record (results.json's argv): the same settings and options, in another order. The margins'
+# record was then split into one record per model (each with the floor): shipped-speech-margin{15,20}-testtime.
 set -euo pipefail
 py=.venv/bin/python
+mkdir -p runs/exp
 for variant in sf45:floor_dbfs:-45 sf40:floor_dbfs:-40 m15:margin_db:15 m20:margin_db:20; do
     IFS=: read -r name key value <<< "$variant"
     rm -rf runs/exp/$name && cp -r assets/models/emotion/float runs/exp/$name

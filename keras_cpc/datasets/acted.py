@@ -30,7 +30,8 @@ EMODB_NAME = re.compile(rf"(\d\d)({'|'.join(EMODB_TEXTS)})([{''.join(EMODB_EMOTI
 # CREMA-D (Cao et al. 2014), `AudioWAV/1001_DFA_ANG_XX.wav`: actor 1001, sentence DFA, emotion ANG, intensity XX.
 CREMA_D_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 CREMA_D_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")  # 1..12
-CREMA_D_NAME = re.compile(rf"(\d{{4}})_({'|'.join(CREMA_D_SENTENCES)})_({'|'.join(CREMA_D_EMOTIONS)})_(LO|MD|HI|XX)")
+# Copies of CREMA-D from before 2022 name one clip `1040_ITH_SAD_X` (since renamed `..._XX`).
+CREMA_D_NAME = re.compile(rf"(\d{{4}})_({'|'.join(CREMA_D_SENTENCES)})_({'|'.join(CREMA_D_EMOTIONS)})_(LO|MD|HI|XX|X)")
 
 
 def emodb(root: str | Path) -> list[EmotionUtterance]:
@@ -80,6 +81,6 @@ def _named_clips(root: str | Path, corpus: str, pattern: re.Pattern, scheme: str
         utterances.append(EmotionUtterance(str(file), speaker, activation, valence, dominance, category,
                                            sentence=sentence))
     for category, count in left_out.items():
-        logger.warning("%s: %d %s clips left out (RAVDESS's table has no point for %s)", root, count, category,
+        logger.warning("%s: %d %s clip(s) left out (RAVDESS's table has no point for %s)", root, count, category,
                        category)
     return utterances

@@ -60,8 +60,8 @@ def split(corpus: str, utterances: Sequence[EmotionUtterance], fold: int, folds:
     """
     if train_sentence is not None:
         if all(u.sentence is None for u in utterances):
-            raise SplitError(f"{corpus} has no fixed sentences: --train-sentence is for RAVDESS (or a CSV corpus "
-                             "with a sentence column)")
+            raise SplitError(f"{corpus} has no fixed sentences: --train-sentence is for a corpus of fixed sentences "
+                             "(RAVDESS, EMO-DB, CREMA-D, a CSV corpus with a sentence column)")
         train, validation, test = split(corpus, utterances, fold, folds, validation_fraction, seed)
         return [u for u in train if u.sentence == train_sentence], \
             [u for u in validation if u.sentence == train_sentence], test
