@@ -71,7 +71,7 @@ def add_test_corpus_arguments(parser: argparse.ArgumentParser) -> None:
                              "the models learned)")
 
 
-def test_set(args: argparse.Namespace, sets: Sequence[Sequence[EmotionUtterance]]) -> list[EmotionUtterance]:
+def evaluation_set(args: argparse.Namespace, sets: Sequence[Sequence[EmotionUtterance]]) -> list[EmotionUtterance]:
     """The utterances scored: the fold's test set (the last of its training, validation and test `sets`), or every
     utterance of `--test-corpus`, none of which may be a file the fold trains or validates on."""
     if (args.test_corpus is None) != (args.test_data is None):
@@ -86,8 +86,8 @@ def test_set(args: argparse.Namespace, sets: Sequence[Sequence[EmotionUtterance]
     return test
 
 
-def test_description(args: argparse.Namespace) -> str:
-    """What `test_set` scores, in words."""
+def evaluation_description(args: argparse.Namespace) -> str:
+    """What `evaluation_set` scores, in words."""
     if args.test_corpus is None:
         return f"held-out utterances of {args.corpus} fold {args.fold}"
     return f"utterances of {args.test_corpus} {args.test_data} (trained on {args.corpus} fold {args.fold})"

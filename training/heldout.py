@@ -35,8 +35,8 @@ from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.models import CPC, EmotionRecognizer, RecognizerEnsemble, load_model_file
 from keras_cpc.models.ensemble import ensemble_member
 from keras_cpc.speaker_features import FeatureSettings, SpeakerFeatures, frame_statistics
-from training import (add_corpus_arguments, add_test_corpus_arguments, non_negative_int, run_cli, test_description,
-                      test_set)
+from training import (add_corpus_arguments, add_test_corpus_arguments, evaluation_description, evaluation_set,
+                      non_negative_int, run_cli)
 from training.config import SettingError
 
 
@@ -101,8 +101,8 @@ def stream_predictions(model: str, utterances: Sequence[EmotionUtterance]) -> np
 
 
 def heldout(args: argparse.Namespace) -> dict:
-    test = test_set(args, split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
-                                args.validation_fraction, 0))
+    test = evaluation_set(args, split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
+                                      args.validation_fraction, 0))
     truth = labels(test)
     configs = [json.loads((Path(d) / "model.json").read_text()) for d in args.models]
     shared = {json.dumps([c["window_frames"], c.get("features", {}), c.get("frontend", {})]) for c in configs}
@@ -118,13 +118,13 @@ def heldout(args: argparse.Namespace) -> dict:
         differences[model] = float(np.abs(predictions[model] - window).max())
     scores = {name: dict(zip(DIMENSIONS, map(float, ccc(truth, p)))) for name, p in predictions.items()}
     speakers = sorted({u.speaker for u in test})
-    print(f"{len(test)} {test_description(args)} ({len(speakers)} speakers)")
+    print(f"{len(test)} {evaluation_description(args)} ({len(speakers)} speakers)")
     print("| model | " + " | ".join(f"CCC {d}" for d in DIMENSIONS) + " | max abs vs keras (last window) |")
     print("|---|" + "---:|" * (len(DIMENSIONS) + 1))
     for name, score in scores.items():
         difference = f"{differences[name]:.2e}" if name in differences else ""
         print(f"| {name} | " + " | ".join(f"{score[d]:.3f}" for d in DIMENSIONS) + f" | {difference} |")
-    report = {"fold": args.fold, "test": test_description(args), "utterances": len(test), "speakers": speakers,
+    report = {"fold": args.fold, "test": evaluation_description(args), "utterances": len(test), "speakers": speakers,
               "ccc": scores, "max_abs_difference_to_keras_window": differences}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -56,7 +56,8 @@ from keras_cpc.features import cache_features, mfcc_extractor
 from keras_cpc.floor import FLOOR, fit_floor, pooled, statistics
 from keras_cpc.metrics.ccc import DIMENSIONS, ccc
 from keras_cpc.plots import plot_conditions
-from training import add_corpus_arguments, add_test_corpus_arguments, positive, run_cli, test_description, test_set
+from training import (add_corpus_arguments, add_test_corpus_arguments, evaluation_description, evaluation_set, positive,
+                      run_cli)
 
 
 CALIBRATION_CLIPS = {"matched": "each speaker calibrated with their clips under the condition",
@@ -243,11 +244,11 @@ def markdown(report: dict) -> str:
 
 
 def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]], list[np.ndarray], list[str]]:
-    """The fold's training and validation sets and the test set (`test_set`), the babble sources, and the conditions
-    that can be scored."""
+    """The fold's training and validation sets and the test set (`evaluation_set`), the babble sources, and the
+    conditions that can be scored."""
     sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
                  args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
-    sets = [*sets[:2], test_set(args, sets)]
+    sets = [*sets[:2], evaluation_set(args, sets)]
     babble = [load_audio(path) for path in audio_files([args.babble])[:BABBLE_SOURCES]] if args.babble else []
     return sets, babble, [c for c in args.conditions if babble or not c.startswith("babble")]
 
@@ -286,7 +287,7 @@ def robustness(args: argparse.Namespace) -> dict:
             scores = {condition: score for part in parts for condition, score in part.result().items()}
     else:
         scores, read = scored(args, sets, babble, conditions), read_speech()
-    report = {"fold": args.fold, "test": test_description(args), "utterances": len(test),
+    report = {"fold": args.fold, "test": evaluation_description(args), "utterances": len(test),
               "speakers": sorted({u.speaker for u in test}),
               "seed": args.seed, "calibration": args.calibration, "session": args.session,
               "feature_seconds": args.feature_seconds, "presumed_neutral": args.presume_neutral, "models": args.models,
@@ -299,7 +300,7 @@ def robustness(args: argparse.Namespace) -> dict:
     (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
     (out / "robustness.md").write_text(text)
-    plot_conditions(report["conditions"], DIMENSIONS, out / "robustness.png", test_description(args))
+    plot_conditions(report["conditions"], DIMENSIONS, out / "robustness.png", evaluation_description(args))
     print(text)
     return report
 

@@ -5,9 +5,8 @@ writing its labels as CSV: a header row naming the columns, then one row per fil
 file's folder, or absolute) and `speaker` are required; each row gives either its `activation`, `valence` and
 `dominance` on [-1, 1] (0 neutral; a corpus rated on another scale is mapped linearly first) or leaves them empty
 and names in `emotion` one of `CATEGORIES`, RAVDESS's categories, which get the point a strong RAVDESS clip of
-the category is labelled with.
-`emotion` is kept as written (a calibration on neutral clips finds "neutral" in it); `sentence`, optional, is the
-number of a fixed sentence read (the cross-sentence protocol).
+the category is labelled with. `emotion` is kept as written (a calibration on neutral clips finds "neutral" in it);
+`sentence`, optional, is the number of a fixed sentence read (the cross-sentence protocol).
 """
 
 from __future__ import annotations
