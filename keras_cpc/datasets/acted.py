@@ -13,8 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from keras_cpc.audio import AUDIO_EXTENSIONS, audio_files_under
-from keras_cpc.datasets.emotion import EmotionUtterance
+from keras_cpc.datasets.emotion import EmotionUtterance, named_clips
 from keras_cpc.datasets.ravdess import CATEGORIES
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def emodb(root: str | Path) -> list[EmotionUtterance]:
         speaker, text, emotion = match.groups()
         return speaker, EMODB_EMOTIONS[emotion], EMODB_TEXTS.index(text) + 1
 
-    return _named_clips(root, "EMO-DB", EMODB_NAME, "SSTTTEv, e.g. 03a01Fa", parse)
+    return _labelled(root, "EMO-DB", EMODB_NAME, "SSTTTEv, e.g. 03a01Fa", parse)
 
 
 def crema_d(root: str | Path) -> list[EmotionUtterance]:
@@ -51,28 +50,15 @@ def crema_d(root: str | Path) -> list[EmotionUtterance]:
         speaker, sentence, emotion, _ = match.groups()
         return speaker, CREMA_D_EMOTIONS[emotion], CREMA_D_SENTENCES.index(sentence) + 1
 
-    return _named_clips(root, "CREMA-D", CREMA_D_NAME, "AAAA_SSS_EEE_II, e.g. 1001_DFA_ANG_XX", parse)
+    return _labelled(root, "CREMA-D", CREMA_D_NAME, "AAAA_SSS_EEE_II, e.g. 1001_DFA_ANG_XX", parse)
 
 
-def _named_clips(root: str | Path, corpus: str, pattern: re.Pattern, scheme: str,
-                 parse: Callable[[re.Match], tuple[str, str, int]]) -> list[EmotionUtterance]:
-    """The clips under `root` whose names (`pattern`, as `scheme` describes it) `parse` gives a speaker, a category
-    and a sentence. Raises FileNotFoundError for a missing folder or one without audio, ValueError naming the file
-    for a name that is not the corpus's or a clip found twice."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: {corpus} folder not found")
-    files = audio_files_under(root)
-    if not files:
-        raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
-    seen: dict[str, Path] = {}
+def _labelled(root: str | Path, corpus: str, pattern: re.Pattern, scheme: str,
+              parse: Callable[[re.Match], tuple[str, str, int]]) -> list[EmotionUtterance]:
+    """The clips under `root` (`keras_cpc.datasets.emotion.named_clips`, its errors included) whose names `parse`
+    gives a speaker, a category and a sentence, labelled with the category's point."""
     utterances, left_out = [], {}
-    for file in files:
-        if (first := seen.setdefault(file.stem, file)) != file:
-            raise ValueError(f"{file}: the same {corpus} clip as {first} (two copies of the corpus under {root}?)")
-        match = pattern.fullmatch(file.stem)
-        if not match:
-            raise ValueError(f"{file}: not named as {corpus} names a clip ({scheme})")
+    for file, match in named_clips(root, corpus, pattern, scheme):
         speaker, category, sentence = parse(match)
         if category not in CATEGORIES:
             left_out[category] = left_out.get(category, 0) + 1

@@ -14,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from keras_cpc.audio import AUDIO_EXTENSIONS, audio_files_under
 
 DIMENSIONS = ("activation", "valence", "dominance")  # the order of every label and prediction
 NEUTRAL = frozenset({"neutral", "neu", "N"})  # the neutral category of RAVDESS, IEMOCAP and MSP-Podcast
@@ -58,6 +61,27 @@ def calibration_indices(utterances: Sequence[EmotionUtterance], calibration: str
     if calibration != "neutral":
         return everything
     return [i for i in everything if utterances[i].emotion in NEUTRAL] or everything
+
+
+def named_clips(root: str | Path, corpus: str, pattern: re.Pattern, scheme: str) -> list[tuple[Path, re.Match]]:
+    """Every audio file under `root` of a corpus whose file names say what each clip is, with its name's match of
+    `pattern` (`scheme` describes it). Raises FileNotFoundError for a missing folder or one without audio, and
+    ValueError naming the file for a name that does not match or a clip found twice (two copies under `root`)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: {corpus} folder not found")
+    files = audio_files_under(root)
+    if not files:
+        raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
+    seen: dict[str, Path] = {}
+    clips = []
+    for file in files:
+        if (first := seen.setdefault(file.stem, file)) != file:
+            raise ValueError(f"{file}: the same {corpus} clip as {first} (two copies of the corpus under {root}?)")
+        if not (match := pattern.fullmatch(file.stem)):
+            raise ValueError(f"{file}: not named as {corpus} names a clip ({scheme})")
+        clips.append((file, match))
+    return clips
 
 
 def labels(utterances: Sequence[EmotionUtterance]) -> np.ndarray:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from keras_cpc.audio import AUDIO_EXTENSIONS, audio_files_under
-from keras_cpc.datasets.emotion import EmotionUtterance
+from keras_cpc.datasets.emotion import EmotionUtterance, named_clips
 
 # Emotion code -> (category, (valence, activation, dominance)): the pleasure, arousal and dominance
 # of the matching emotion term in Russell & Mehrabian (1977), "Evidence for a three-factor theory
@@ -47,20 +46,8 @@ def ravdess(root: str | Path, normal_intensity: float = 0.75) -> list[EmotionUtt
     """
     if not 0.0 <= normal_intensity <= 1.0:
         raise ValueError(f"normal_intensity is {normal_intensity}; expected a scale in [0, 1]")
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: RAVDESS folder not found")
-    files = audio_files_under(root)
-    if not files:
-        raise FileNotFoundError(f"{root}: no {'/'.join(AUDIO_EXTENSIONS)} files")
-    seen: dict[str, Path] = {}
     utterances = []
-    for file in files:
-        if (first := seen.setdefault(file.stem, file)) != file:
-            raise ValueError(f"{file}: the same RAVDESS clip as {first} (two copies of the corpus under {root}?)")
-        match = _NAME.fullmatch(file.stem)
-        if not match:
-            raise ValueError(f"{file}: name is not a RAVDESS speech clip 03-01-EE-II-SS-RR-AA")
+    for file, match in named_clips(root, "RAVDESS", _NAME, "a speech clip 03-01-EE-II-SS-RR-AA"):
         emotion, intensity, statement, actor = match.groups()
         if _ACTOR_FOLDER.fullmatch(file.parent.name) and file.parent.name != f"Actor_{actor}":
             raise ValueError(f"{file}: a clip of Actor_{actor} filed under {file.parent.name}/ (which speaker is it?)")
