@@ -455,6 +455,30 @@ def test_speech_frames_keep_the_frames_that_hold_speech_and_go_with_the_model(co
         finetune.finetune(config_for(corpus, tmp_path, "e2e", "--speech-frames"))
 
 
+def test_a_speech_floor_drops_the_quiet_frames_and_goes_with_the_model(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-floor", "-45")
+    assert args.settings()["speech_floor"] == -45
+    assert "speech_floor" not in config_for(corpus, tmp_path, "mfcc", "--speech-frames").settings()
+    path = tmp_path / "quiet" / "Actor_01" / "03-01-01-01-01-01-01.wav"
+    path.parent.mkdir(parents=True)
+    # near-silence, then 30 dB under the loud part (about -55 dBFS behind the level normalisation), then loud
+    soundfile.write(path, np.random.default_rng(2).normal(0, 1, 14400) * np.repeat([1e-5, 3e-3, 0.1], 4800), 16000,
+                    subtype="FLOAT")
+    quiet = read_corpus("ravdess", str(tmp_path / "quiet"))
+    kept = {}
+    for floor in (None, -45.0):
+        config = args if floor else config_for(corpus, tmp_path, "mfcc", "--speech-frames")
+        settings = SpeechFrameSettings(**({"floor_dbfs": floor} if floor else {}))
+        assert finetune.frontend(config)["speech_frames"] == dataclasses.asdict(settings)
+        assert finetune.recognizer(config, True).frontend == finetune.frontend(config)
+        kept[floor] = np.load(cache_features(quiet, mfcc_extractor(), tmp_path / "cache", finetune.frontend(config))[0])
+    assert len(kept[-45.0]) > 25 and len(kept[None]) - len(kept[-45.0]) > 25  # of the thirds' 30 frames: the quiet
+    # third is speech at -60 dBFS, not at -45
+    np.testing.assert_array_equal(kept[-45.0], kept[None][-len(kept[-45.0]):])
+    with pytest.raises(SettingError, match="--speech-floor .* --speech-frames"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speech-floor", "-45"))
+
+
 def test_a_weight_average_is_recorded_and_is_what_the_best_model_saves(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--weight-average", "0.9")
     assert args.settings()["weight_average"] == 0.9

@@ -85,7 +85,7 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   "augment_narrowband": FROZEN,
                   "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
-                  "speech_frames": FROZEN, "mfccs": {"minicpc", "precpc"},
+                  "speech_frames": FROZEN, "speech_floor": FROZEN, "mfccs": {"minicpc", "precpc"},
                   "mfcc_band": {"minicpc", "precpc"}, "pitch": {"minicpc", "precpc"},
                   "feature_dropout": FROZEN, "context_dropout": {"minicpc", "precpc"}, "teacher": FROZEN,
                   "teacher_weight": FROZEN,
@@ -95,7 +95,7 @@ RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain
                     "train_sentence",
                     "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
-                    "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch", "feature_dropout",
+                    "weight_average", "speech_frames", "speech_floor", "mfccs", "mfcc_band", "pitch", "feature_dropout",
                     "context_dropout", "teacher_weight")
 
 # Options off by default whose default can also be given: given so, the record is that of a run without them.
@@ -129,6 +129,7 @@ class FinetuneConfig(Config):
     standardize: bool = True
     level_normalization: str = "speaker"
     speech_frames: bool = False
+    speech_floor: float | None = None
     augment: int = 0
     utterance_gain: float | None = None
     augment_snr: Sequence[float] | None = None

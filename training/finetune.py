@@ -109,6 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speech-frames", action=argparse.BooleanOptionalAction,
                         help="frozen features: the head and the feature statistics see only the frames that hold "
                              "speech (keras_cpc.speech_frames, causal, as the engine decides them)")
+    parser.add_argument("--speech-floor", type=float, metavar="DBFS",
+                        help="with --speech-frames: no frame below DBFS is speech (default -60; the level "
+                             "normalisation brings speech to -25 dBFS, so -45 drops what is 20 dB under the speaker)")
     parser.add_argument("--augment", type=non_negative_int, metavar="N",
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
@@ -229,7 +232,8 @@ def frontend(config: FinetuneConfig) -> dict:
     frames (`keras_cpc.speech_frames.speech_frame_config`)."""
     level = None if config.level_normalization == "none" else \
         LevelSettings(per_speaker=config.level_normalization == "speaker")
-    return frontend_config(level) | speech_frame_config(SpeechFrameSettings() if config.speech_frames else None)
+    frames = SpeechFrameSettings(**({} if config.speech_floor is None else {"floor_dbfs": config.speech_floor}))
+    return frontend_config(level) | speech_frame_config(frames if config.speech_frames else None)
 
 
 def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int,
@@ -386,6 +390,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--pitch appends pitch after the appended MFCCs: it needs --mfccs")
     if config.context_dropout and not config.mfccs:
         raise SettingError("--context-dropout leaves the head the appended MFCCs: it needs --mfccs")
+    if config.speech_floor is not None and not config.speech_frames:
+        raise SettingError("--speech-floor sets the speech frames' floor: it needs --speech-frames")
     if config.speech_frames and config.system == "e2e":
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     if config.feature_dropout and config.system == "e2e":
