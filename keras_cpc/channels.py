@@ -269,25 +269,43 @@ def apply_condition(name: str, audio: np.ndarray, seed: int, babble: Sequence[np
     return _CONDITIONS[name](_waveform(audio), np.random.default_rng(seed), babble)
 
 
+def _babble_on_top(rng: np.random.Generator, share: float, snr_db: tuple[float, float],
+                   babble: Sequence[np.ndarray]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """With probability `share`, a function adding 1-6 talker babble at an SNR uniform in `snr_db`, else `None`; all
+    drawn from `rng` at once, before any draw that depends on an audio's length, so that a generator seeded per
+    speaker gives all their files the same decision, talkers and SNR."""
+    babbled, snr, own = rng.random() < share, rng.uniform(*snr_db), np.random.default_rng(rng.integers(2**63))
+    if not babbled:
+        return None
+    talkers = own.integers(1, 7)
+    return lambda audio: add_at_snr(audio, _noise("babble", len(audio), own, babble, talkers=talkers), snr)
+
+
 def random_shift(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray] = (),
-                 gain: bool = True, snr_db: tuple[float, float] = NOISE_SNR_DB, narrowband: float = 0.0) -> np.ndarray:
+                 gain: bool = True, snr_db: tuple[float, float] = NOISE_SNR_DB, narrowband: float = 0.0,
+                 extra_babble: float = 0.0) -> np.ndarray:
     """`audio` (16 kHz mono) through one random channel drawn from `rng` alone, for training augmentation.
 
     With probability 0.5 each, in this order: a random room with RT60 uniform in [0.2, 1] s; white, pink, brown or
-    (when `babble` is given) 1-6 talker babble noise at an SNR uniform in `snr_db` (default [5, 30] dB); then either
-    a Butterworth band limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at 100-500 Hz,
-    high at 2-6 kHz, each ±8 dB). With probability `narrowband`, a narrowband voice link (8 kHz, 200-400 Hz to
-    3-3.6 kHz, A-law or not) takes the place of that step outright, which then comes with probability
+    (when `babble` is given) 1-6 talker babble noise at an SNR uniform in `snr_db` (default [5, 30] dB); with
+    probability `extra_babble` (when `babble` is given), 1-6 talker babble on top, at an SNR uniform in `snr_db`;
+    then either a Butterworth band limit (order 1-4, low cut 50-400 Hz, high cut 3-7.8 kHz) or two shelves (low at
+    100-500 Hz, high at 2-6 kHz, each ±8 dB). With probability `narrowband`, a narrowband voice link (8 kHz,
+    200-400 Hz to 3-3.6 kHz, A-law or not) takes the place of that step outright, which then comes with probability
     0.5 (1 - `narrowband`). Always last (unless not `gain`), a gain uniform in [-25, +15] dB. Returns float32 of the
-    input's length; with `narrowband` 0, no draw is spent on it (the channels drawn before it existed).
+    input's length; with `narrowband` or `extra_babble` 0, no draw is spent on it (the channels drawn before they
+    existed).
     """
     audio = _waveform(audio)
+    on_top = _babble_on_top(rng, extra_babble, snr_db, babble) if extra_babble and len(babble) else None
     if rng.random() < 0.5:
         audio = _reverberate(audio, room_impulse_response(rng.uniform(0.2, 1.0), rng))
     if rng.random() < 0.5:
         colors = [*NOISE_SLOPES, "babble"] if len(babble) else list(NOISE_SLOPES)
         noise = _noise(colors[rng.integers(len(colors))], len(audio), rng, babble, talkers=rng.integers(1, 7))
         audio = add_at_snr(audio, noise, rng.uniform(*snr_db))
+    if on_top is not None:
+        audio = on_top(audio)
     if narrowband and rng.random() < narrowband:
         audio = _narrowband(audio, rng)
     elif rng.random() < 0.5:

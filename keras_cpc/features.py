@@ -84,21 +84,22 @@ def _entropy(text: str) -> int:
 
 
 def channel_shift(seed: int, copy: int, babble: Sequence[str] = (), utterance_gain_db: float = 0.0,
-                  snr_db: tuple[float, float] = NOISE_SNR_DB, narrowband: float = 0.0) -> tuple[str, Transform]:
+                  snr_db: tuple[float, float] = NOISE_SNR_DB, narrowband: float = 0.0,
+                  extra_babble: float = 0.0) -> tuple[str, Transform]:
     """Key and transform of one augmented copy of a corpus: each speaker's files through one channel of
     `keras_cpc.channels.random_shift` (a speaker is recorded in one place: the same gain, room, noise and
     filter for all their files), drawn from a generator seeded by `seed`, `copy` and the speaker, with
     babble from the `babble` files. With `utterance_gain_db`, each file then gets its own gain, uniform in
     +-`utterance_gain_db` dB and seeded by `seed`, `copy` and its path: a recorder that levels each file
     (automatic gain control, peak normalisation) breaks the tie between loudness and emotion within a speaker.
-    `snr_db` is the range of the noise's SNR and `narrowband` the probability of a narrowband voice link
-    (`random_shift`'s)."""
+    `snr_db` is the range of the noise's SNR, `narrowband` the probability of a narrowband voice link and
+    `extra_babble` that of babble added after the channel's noise, before its filter and gain (`random_shift`'s)."""
     sources = [load_audio(path) for path in babble]
     digest = hashlib.sha256("\n".join(babble).encode()).hexdigest()[:8]
 
     def shift(audio: np.ndarray, utterance: EmotionUtterance) -> np.ndarray:
         audio = random_shift(audio, np.random.default_rng([seed, copy, _entropy(utterance.speaker)]), sources,
-                             snr_db=snr_db, narrowband=narrowband)
+                             snr_db=snr_db, narrowband=narrowband, extra_babble=extra_babble)
         if not utterance_gain_db:
             return audio
         gain = np.random.default_rng([seed, copy, _entropy(utterance.path)]).uniform(-1, 1) * utterance_gain_db
@@ -106,7 +107,7 @@ def channel_shift(seed: int, copy: int, babble: Sequence[str] = (), utterance_ga
 
     snr = "" if tuple(snr_db) == NOISE_SNR_DB else f"-snr{snr_db[0]:g}-{snr_db[1]:g}"
     options = (f"-gain{utterance_gain_db:g}" if utterance_gain_db else "") + snr + (
-        f"-narrow{narrowband:g}" if narrowband else "")
+        f"-narrow{narrowband:g}" if narrowband else "") + (f"-babble{extra_babble:g}" if extra_babble else "")
     return f"shift{seed}-{copy}-{digest}" + options, shift
 
 

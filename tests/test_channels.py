@@ -158,7 +158,7 @@ def test_random_shift_narrowband_channel(audio, babble, monkeypatch):
         assert 10 * np.log10(band_energy(narrow, 0, 100) / band_energy(narrow, 500, 3000)) < -20
     assert 0 < len(companded) < 12  # A-law in some of the 6 links, not all (each link is drawn twice above)
     for seed, energy in enumerate(ENERGIES_BEFORE_NARROWBAND):
-        out = random_shift(audio, np.random.default_rng(seed), babble, narrowband=0.0)
+        out = random_shift(audio, np.random.default_rng(seed), babble, narrowband=0.0, extra_babble=0.0)
         assert float(np.sum(out.astype(np.float64) ** 2)) == pytest.approx(energy, rel=1e-5)
 
 
@@ -227,6 +227,30 @@ def test_random_shift_adds_its_noise_at_an_snr_within_the_given_range(audio, bab
         assert difference < -80 or -6 < difference < 6, difference  # no noise drawn, or noise as loud as speech
         noisy += difference > -80
     assert 0 < noisy < 8
+
+
+def test_random_shift_extra_babble_adds_babble_on_top_at_an_snr_in_the_range(audio, babble, monkeypatch):
+    drawn, snrs = [], []
+    noise, add = channels._noise, channels.add_at_snr
+    monkeypatch.setattr(channels, "_noise", lambda color, *a, **k: drawn.append(color) or noise(color, *a, **k))
+    monkeypatch.setattr(channels, "add_at_snr", lambda x, n, snr: snrs.append(snr) or add(x, n, snr))
+    for extra in (0.0, 1.0):
+        drawn.clear()
+        snrs.clear()
+        for seed in range(20):
+            random_shift(audio, np.random.default_rng(seed), babble, snr_db=(7.0, 9.0), extra_babble=extra)
+        assert (drawn.count("babble") >= 20) if extra else (drawn.count("babble") < 10), (extra, drawn)
+        assert snrs and all(7.0 <= snr <= 9.0 for snr in snrs)
+    for seed in range(20):  # a speaker's files (one seed, any length) all get babble on top, or none does
+        decisions = []
+        for length in (len(audio), len(audio) - 777):
+            drawn.clear()
+            random_shift(audio[:length], np.random.default_rng(seed), babble, extra_babble=0.5)
+            decisions.append(drawn[-1:] == ["babble"])  # babble on top is the last noise drawn
+        assert decisions[0] == decisions[1], seed
+    drawn.clear()
+    random_shift(audio, np.random.default_rng(0), (), extra_babble=1.0)  # no babble given: none on top
+    assert "babble" not in drawn
 
 
 def test_random_shift_without_gain_is_the_same_channel_at_the_input_level(audio, babble):

@@ -357,6 +357,31 @@ def test_augment_narrowband_draws_narrowband_channels_and_is_recorded(corpus, tm
     assert not (tmp_path / "mfcc").exists()
 
 
+def test_augment_babble_adds_babble_to_the_channels_and_is_recorded(corpus, tmp_path, monkeypatch):
+    utterances = read_corpus("ravdess", str(corpus))[:6]
+    babble = [u.path for u in utterances]
+    (key, plain), (babble_key, babbled) = channel_shift(0, 1, babble), channel_shift(0, 1, babble, extra_babble=1.0)
+    assert babble_key == key + "-babble1" and channel_shift(0, 1, babble, extra_babble=0.0)[0] == key
+    audio = load_audio(utterances[0].path)
+    assert not np.array_equal(plain(audio, utterances[0]), babbled(audio, utterances[0]))
+    settings = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble", "0.5").settings()
+    assert settings["augment_babble"] == 0.5
+    assert "augment_babble" not in config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
+    with pytest.raises(SettingError, match="--augment-babble .* needs --augment"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment-babble", "0.5"))
+    assert not (tmp_path / "mfcc").exists()
+
+    class Drawn(Exception):
+        """The copies' channels, drawn: the run goes no further."""
+
+    def drawn(*args, **kwargs):
+        raise Drawn(channel_shift(*args, **kwargs)[0])
+
+    monkeypatch.setattr(finetune, "channel_shift", drawn)
+    with pytest.raises(Drawn, match="-babble0.5$"):  # the option reaches the copies that training caches
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble", "0.5"))
+
+
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--augment", "2")
     utterances = read_corpus("ravdess", str(corpus))
@@ -459,6 +484,8 @@ def test_a_speech_floor_drops_the_quiet_frames_and_goes_with_the_model(corpus, t
     args = config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-floor", "-45")
     assert args.settings()["speech_floor"] == -45
     assert "speech_floor" not in config_for(corpus, tmp_path, "mfcc", "--speech-frames").settings()
+    assert config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-floor", "-60").settings() == \
+        config_for(corpus, tmp_path, "mfcc", "--speech-frames").settings()  # the default, given
     path = tmp_path / "quiet" / "Actor_01" / "03-01-01-01-01-01-01.wav"
     path.parent.mkdir(parents=True)
     # near-silence, then 30 dB under the loud part (about -55 dBFS behind the level normalisation), then loud
@@ -477,6 +504,9 @@ def test_a_speech_floor_drops_the_quiet_frames_and_goes_with_the_model(corpus, t
     np.testing.assert_array_equal(kept[-45.0], kept[None][-len(kept[-45.0]):])
     with pytest.raises(SettingError, match="--speech-floor .* --speech-frames"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speech-floor", "-45"))
+    for bad in ("nan", "5"):
+        with pytest.raises(SettingError, match=f"--speech-floor {bad}: a level in dBFS, below 0"):
+            finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-floor", bad))
 
 
 def test_a_weight_average_is_recorded_and_is_what_the_best_model_saves(corpus, tmp_path):

@@ -18,6 +18,7 @@ from keras_cpc.datasets.protocol import FOLDS, VALIDATION_FRACTION
 from keras_cpc.channels import NOISE_SNR_DB
 from keras_cpc.features import file_digest
 from keras_cpc.models.recognizer import EmotionRecognizer
+from keras_cpc.speech_frames import SpeechFrameSettings
 
 
 class SettingError(ValueError):
@@ -82,7 +83,7 @@ class PretrainConfig(Config):
 # Options that only some systems have; the settings of the others leave them out.
 FROZEN = {"mfcc", "minicpc", "precpc"}
 SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "augment_snr": FROZEN,
-                  "augment_narrowband": FROZEN,
+                  "augment_narrowband": FROZEN, "augment_babble": FROZEN,
                   "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN, "speech_floor": FROZEN, "mfccs": {"minicpc", "precpc"},
@@ -92,7 +93,7 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "augment_snr", "augment_narrowband",
-                    "train_sentence",
+                    "augment_babble", "train_sentence",
                     "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames", "speech_floor", "mfccs", "mfcc_band", "pitch", "feature_dropout",
@@ -103,7 +104,7 @@ TEACHER_WEIGHT = 1.0  # --teacher-weight's default: the teacher's estimates alon
 _HEAD = inspect.signature(EmotionRecognizer).parameters
 ATTENTION_DIM, ATTENTION_HEADS = _HEAD["attention_dim"].default, _HEAD["num_heads"].default  # the paper's
 DEFAULTS_GIVEN = {"augment_snr": list(NOISE_SNR_DB), "teacher_weight": TEACHER_WEIGHT, "attention_dim": ATTENTION_DIM,
-                  "attention_heads": ATTENTION_HEADS}
+                  "attention_heads": ATTENTION_HEADS, "speech_floor": SpeechFrameSettings.floor_dbfs}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -134,6 +135,7 @@ class FinetuneConfig(Config):
     utterance_gain: float | None = None
     augment_snr: Sequence[float] | None = None
     augment_narrowband: float | None = None
+    augment_babble: float | None = None
     speaker_features: bool = False
     variance_floor: float | None = None
     speaker_calibration: str | None = None

@@ -110,8 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frozen features: the head and the feature statistics see only the frames that hold "
                              "speech (keras_cpc.speech_frames, causal, as the engine decides them)")
     parser.add_argument("--speech-floor", type=float, metavar="DBFS",
-                        help="with --speech-frames: no frame below DBFS is speech (default -60; the level "
-                             "normalisation brings speech to -25 dBFS, so -45 drops what is 20 dB under the speaker)")
+                        help=f"with --speech-frames: no frame below DBFS is speech (default "
+                             f"{SpeechFrameSettings.floor_dbfs:g}; the level normalisation brings speech to "
+                             f"{LevelSettings.target_dbfs:g} dBFS)")
     parser.add_argument("--augment", type=non_negative_int, metavar="N",
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
@@ -126,6 +127,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment-narrowband", type=share, metavar="P",
                         help="with --augment: the probability that a speaker's channel is a narrowband voice link "
                              "(8 kHz, a random telephone band, A-law or not) in place of its band limit or tilt "
+                             "(keras_cpc.channels.random_shift)")
+    parser.add_argument("--augment-babble", type=share, metavar="P",
+                        help="with --augment: the probability that a speaker's channel also gets babble of other "
+                             "training utterances on top of its noise, at the same SNR range "
                              "(keras_cpc.channels.random_shift)")
     parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
                         help="frozen features, with --standardize: map each speaker's feature mean and variance "
@@ -263,9 +268,11 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
         babble = babble_sources([u.path for u in sets[0]])
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
-                                 channel_shift(run_seed(config), copy, babble, config.utterance_gain or 0.0,
-                                               tuple(config.augment_snr or NOISE_SNR_DB),
-                                               config.augment_narrowband or 0.0))
+                                 channel_shift(run_seed(config), copy, babble,
+                                               utterance_gain_db=config.utterance_gain or 0.0,
+                                               snr_db=tuple(config.augment_snr or NOISE_SNR_DB),
+                                               narrowband=config.augment_narrowband or 0.0,
+                                               extra_babble=config.augment_babble or 0.0))
                   for copy in range(config.augment)]
     transforms, neutral = {}, None
     if config.speaker_features:  # every version of every set: its speakers through their own channel
@@ -376,6 +383,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
     if config.augment_narrowband and not config.augment:
         raise SettingError("--augment-narrowband sets the channels of the augmented copies: it needs --augment")
+    if config.augment_babble and not config.augment:
+        raise SettingError("--augment-babble sets the channels of the augmented copies: it needs --augment")
     if config.augment_snr and not config.augment:
         raise SettingError("--augment-snr sets the SNR of the augmented copies' noise: it needs --augment")
     if config.augment_snr and not all(map(math.isfinite, config.augment_snr)):
@@ -392,6 +401,8 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--context-dropout leaves the head the appended MFCCs: it needs --mfccs")
     if config.speech_floor is not None and not config.speech_frames:
         raise SettingError("--speech-floor sets the speech frames' floor: it needs --speech-frames")
+    if config.speech_floor is not None and not (math.isfinite(config.speech_floor) and config.speech_floor < 0):
+        raise SettingError(f"--speech-floor {config.speech_floor:g}: a level in dBFS, below 0")
     if config.speech_frames and config.system == "e2e":
         raise SettingError("--speech-frames drops frames from frozen features: e2e trains on the audio")
     if config.feature_dropout and config.system == "e2e":

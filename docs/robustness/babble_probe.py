@@ -5,10 +5,18 @@ that babble kept only where the clean clip is active (its 25 ms frames within 30
 `active_power`) or only where it is not, every speaker calibrated with their clips under the condition; and, without
 a model, the share of the active and of the other frames that the speech-frame gate keeps under some conditions, at
 some floors (`keras_cpc.speech_frames`, each speaker's clips at -25 dBFS by their median active power, as the level
-normalisation calibrated per speaker brings them; every third held-out clip):
+normalisation calibrated per speaker brings them; every third held-out clip); and how far the babble moves the CPC
+contexts of the frames that hold speech (relative L2 distance to the clean clip's, at its active frames, every sixth
+held-out clip at -25 dBFS as above, without the front end's suppression):
 
     PYTHONPATH=. python docs/robustness/babble_probe.py score MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
     PYTHONPATH=. python docs/robustness/babble_probe.py gate BABBLE_FOLDER OUT.json [RAVDESS]
+    PYTHONPATH=. python docs/robustness/babble_probe.py contexts CPC.keras BABBLE_FOLDER OUT.json [RAVDESS]
+
+and how many of the shipped recipe's augmented speaker channels (runs 0-2, 3 copies) hold babble, by default and with
+`--augment-babble 0.5` (`channel_shift`'s channels, as finetuning draws them, applied to one clip per speaker):
+
+    PYTHONPATH=. python docs/robustness/babble_probe.py channels OUT.json [RAVDESS]
 """
 
 from __future__ import annotations
@@ -16,15 +24,22 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from keras_cpc import channels
+from keras_cpc.channels import babble_sources
 from keras_cpc.audio import audio_files, load_audio
+from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.datasets.protocol import read_corpus, split
+from keras_cpc.features import channel_shift, cpc_extractor
 from keras_cpc.layers import receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_mask
+from training.config import FinetuneConfig
+from training.finetune import fold_sets, run_seed
 from training.robustness import StreamPredictor, score_conditions
 
 SNRS = (20, 10)
@@ -40,9 +55,10 @@ def active_mask(audio: np.ndarray) -> np.ndarray:
     return np.pad(np.repeat(active, channels.FRAME), (0, len(audio) - frames * channels.FRAME)).astype(np.float32)
 
 
-def gated_babble(snr: float, where: str):
+def gated_babble(snr: float, where: str) -> Callable[[np.ndarray, np.random.Generator, Sequence[np.ndarray]],
+                                                      np.ndarray]:
     """A condition: the protocol's babble at `snr`, scaled as there, kept where the clip is active or silent."""
-    def condition(audio: np.ndarray, rng: np.random.Generator, babble) -> np.ndarray:
+    def condition(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray]) -> np.ndarray:
         noise = channels._noise("babble", len(audio), rng, babble)
         scale = np.sqrt(channels.active_power(audio) / (np.mean(noise**2) * 10 ** (snr / 10)))
         mask = active_mask(audio)
@@ -50,7 +66,15 @@ def gated_babble(snr: float, where: str):
     return condition
 
 
-def held_out(ravdess: str) -> list:
+def register_gated_babble() -> list[str]:
+    """Adds the gated babble conditions to `keras_cpc.channels`' and returns the babble conditions, gated or not."""
+    for snr in SNRS:
+        for where in ("speech", "pauses"):
+            channels._CONDITIONS[f"babble-{snr}db-{where}"] = gated_babble(snr, where)
+    return [f"babble-{snr}db{where}" for snr in SNRS for where in ("", "-speech", "-pauses")]
+
+
+def held_out(ravdess: str) -> list[EmotionUtterance]:
     """Fold 0's held-out utterances, as the protocol splits them."""
     return split("ravdess", read_corpus("ravdess", ravdess), 0, 4, 0.2, 0)[2]
 
@@ -60,13 +84,79 @@ def protocol_babble(folder: str) -> list[np.ndarray]:
     return [load_audio(path) for path in audio_files([folder])[:channels.BABBLE_SOURCES]]
 
 
-def gate(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
-    test = held_out(ravdess)[::3]
-    babble, clips = protocol_babble(babble_folder), [load_audio(u.path) for u in test]
+def speaker_gains(test: Sequence[EmotionUtterance], clips: Sequence[np.ndarray]) -> dict[str, float]:
+    """Each speaker's gain to -25 dBFS from the median of their clips' active power."""
     levels: dict[str, list[float]] = {}
     for utterance, clip in zip(test, clips):
         levels.setdefault(utterance.speaker, []).append(10 * np.log10(channels.active_power(clip)))
-    gains = {speaker: 10 ** ((-25 - np.median(theirs)) / 20) for speaker, theirs in levels.items()}
+    return {speaker: 10 ** ((-25 - np.median(theirs)) / 20) for speaker, theirs in levels.items()}
+
+
+def contexts(cpc: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """How far each condition moves the CPC contexts of the clean clips' active frames."""
+    babble_conditions = register_gated_babble()
+    test = held_out(ravdess)[::6]
+    babble, clips = protocol_babble(babble_folder), [load_audio(u.path) for u in test]
+    gains = speaker_gains(test, clips)
+    _, extract, field, hop = cpc_extractor(cpc)
+    conditions = ["white-20db", "white-10db", "rt60-0.8", *babble_conditions]
+    distances: dict[str, list[float]] = {condition: [] for condition in conditions}
+    for index, (utterance, clip) in enumerate(zip(test, clips)):
+        clean = extract(clip * gains[utterance.speaker])
+        active = active_mask(clip)[np.arange(len(clean)) * hop + field // 2] > 0
+        for condition in conditions:
+            heard = extract(channels.apply_condition(condition, clip, index, babble) * gains[utterance.speaker])
+            distances[condition].append(float(np.linalg.norm(heard[active] - clean[active])
+                                              / np.linalg.norm(clean[active])))
+    report = {condition: float(np.mean(values)) for condition, values in distances.items()}
+    with open(out, "w") as file:
+        json.dump(report, file, indent=2)
+    for condition, distance in report.items():
+        print(f"{condition:22s} contexts of the active frames moved by {distance:.3f} of their norm")
+
+
+@contextmanager
+def noises_drawn() -> Iterator[list[str]]:
+    """The colours of the noises `keras_cpc.channels` draws while in the block, in order."""
+    drawn: list[str] = []
+    noise = channels._noise
+    channels._noise = lambda color, *args, **kwargs: drawn.append(color) or noise(color, *args, **kwargs)
+    try:
+        yield drawn
+    finally:
+        channels._noise = noise
+
+
+def babble_channels(out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """How many of the recipe's augmented speaker channels hold babble, by default and with extra babble."""
+    clip = 0.1 * np.random.default_rng(0).standard_normal(8000).astype(np.float32)
+    report = {}
+    with noises_drawn() as drawn:
+        for run in range(3):
+            config = FinetuneConfig(corpus="ravdess", data=ravdess, system="precpc", run=run, out="unused")
+            train = fold_sets(config)[0]
+            speakers = {u.speaker: u for u in train}  # a speaker's channel is the same for all their files
+            for extra in (0.0, 0.5):
+                babbled = 0
+                for copy in range(3):
+                    _, shift = channel_shift(run_seed(config), copy, babble_sources([u.path for u in train]),
+                                             extra_babble=extra)
+                    for utterance in speakers.values():
+                        drawn.clear()
+                        shift(clip, utterance)
+                        babbled += "babble" in drawn
+                report[f"run {run}, extra babble {extra:g}"] = {"channels": 3 * len(speakers), "with babble": babbled}
+                print(f"run {run}, extra babble {extra:g}: {babbled} of {3 * len(speakers)} speaker channels "
+                      "hold babble")
+    with open(out, "w") as file:
+        json.dump(report, file, indent=2)
+
+
+def gate(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """The share of the active and of the other frames the speech-frame gate keeps, per floor and condition."""
+    test = held_out(ravdess)[::3]
+    babble, clips = protocol_babble(babble_folder), [load_audio(u.path) for u in test]
+    gains = speaker_gains(test, clips)
     field, hop = receptive_field(PAPER_KERNELS, PAPER_STRIDES), 160
     report = {}
     for floor in FLOORS:
@@ -88,11 +178,9 @@ def gate(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") 
 
 
 def score(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
-    for snr in SNRS:
-        for where in ("speech", "pauses"):
-            channels._CONDITIONS[f"babble-{snr}db-{where}"] = gated_babble(snr, where)
+    """CCC of a model under babble everywhere, under the words only and between them only."""
+    conditions = register_gated_babble()
     test, babble = held_out(ravdess), protocol_babble(babble_folder)
-    conditions = [f"babble-{snr}db{where}" for snr in SNRS for where in ("", "-speech", "-pauses")]
     share = float(np.mean([active_mask(load_audio(u.path)).mean() for u in test]))
     start = time.perf_counter()
     scores = score_conditions({model: StreamPredictor(model)}, test, conditions, 0, babble)
@@ -106,4 +194,4 @@ def score(model: str, babble_folder: str, out: str, ravdess: str = "../shared/da
 
 
 if __name__ == "__main__":
-    {"score": score, "gate": gate}[sys.argv[1]](*sys.argv[2:])
+    {"score": score, "gate": gate, "contexts": contexts, "channels": babble_channels}[sys.argv[1]](*sys.argv[2:])
