@@ -13,6 +13,12 @@ held-out clip at -25 dBFS as above, without the front end's suppression):
     PYTHONPATH=. python docs/robustness/babble_probe.py gate BABBLE_FOLDER OUT.json [RAVDESS]
     PYTHONPATH=. python docs/robustness/babble_probe.py contexts CPC.keras BABBLE_FOLDER OUT.json [RAVDESS]
 
+and the model under the protocol's babble with its speech-frame gate replaced by the decisions the gate makes on the
+clean clip, which keeps the frames between the words out as a gate that knew the speaker's voice would (`clean-oracle`
+checks the replay: it must score as clean):
+
+    PYTHONPATH=. python docs/robustness/babble_probe.py oracle MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
+
 and how many of the shipped recipe's augmented speaker channels (runs 0-2, 3 copies) hold babble, by default and with
 `--augment-babble 0.5` (`channel_shift`'s channels, as finetuning draws them, applied to one clip per speaker):
 
@@ -21,7 +27,9 @@ and how many of the shipped recipe's augmented speaker channels (runs 0-2, 3 cop
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +48,9 @@ from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_mask
 from training.config import FinetuneConfig
 from training.finetune import fold_sets, run_seed
-from training.robustness import StreamPredictor, score_conditions
+from app.engine.streaming import StreamingRecognizer
+from keras_cpc.datasets.emotion import calibration_indices
+from training.robustness import StreamPredictor, recordings, score_conditions
 
 SNRS = (20, 10)
 FLOORS = (-60.0, -50.0, -45.0, -40.0)
@@ -113,6 +123,92 @@ def contexts(cpc: str, babble_folder: str, out: str, ravdess: str = "../shared/d
         json.dump(report, file, indent=2)
     for condition, distance in report.items():
         print(f"{condition:22s} contexts of the active frames moved by {distance:.3f} of their norm")
+
+
+CLEAN_OF: dict[bytes, np.ndarray] = {}  # a shifted clip's digest -> the clean clip it was made from
+
+
+def digest(audio: np.ndarray) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(audio, np.float32).tobytes()).digest()
+
+
+def remembering(name: str) -> Callable[[np.ndarray, np.random.Generator, Sequence[np.ndarray]], np.ndarray]:
+    """Condition `name`, remembering which clean clip each shifted clip comes from."""
+    shift = channels._CONDITIONS[name]
+
+    def condition(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray]) -> np.ndarray:
+        shifted = shift(audio, rng, babble)
+        CLEAN_OF[digest(shifted)] = audio
+        return shifted
+    return condition
+
+
+class OraclePredictor(StreamPredictor):
+    """The engine, each speaker calibrated with their shifted clips, whose speech-frame gate replays the decisions it
+    makes on the clean clip (streamed through a second engine calibrated with the clean clips)."""
+
+    def __init__(self, model_dir: str):
+        super().__init__(model_dir)
+        self.clean = StreamingRecognizer(model_dir, interval=math.inf)
+        self.current: np.ndarray | None = None  # the clean clip of the stream being heard
+        self.masks: dict[bytes, np.ndarray] = {}
+        self.log: list[np.ndarray] = []
+        record, gate = self.clean.speech.push, self.recognizer.speech
+        self.clean.speech.push = lambda powers: self.log.append(decided := record(powers)) or decided
+        reset, state = gate.reset, {"mask": None, "at": 0}
+
+        def replay(powers: np.ndarray) -> np.ndarray:
+            if state["mask"] is None:
+                state["mask"] = self.clean_mask(self.current)
+            decided = state["mask"][state["at"]:state["at"] + len(powers)]
+            state["at"] += len(powers)
+            return decided
+
+        def replay_reset() -> None:
+            reset()
+            state.update(mask=None, at=0)
+        gate.push, gate.reset = replay, replay_reset
+
+    def clean_mask(self, clip: np.ndarray) -> np.ndarray:
+        """The gate's decisions on a clean clip, streamed alone."""
+        key = digest(clip)
+        if key not in self.masks:
+            self.log = []
+            self.clean.reset()  # a stream of its own from the speaker's calibration, as every clip is
+            list(self.clean._recording_contexts([clip]))
+            self.clean.reset()
+            self.masks[key] = np.concatenate(self.log) if self.log else np.zeros(0, bool)
+        return self.masks[key]
+
+    def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
+        clean = [CLEAN_OF[digest(clip)] for clip in clips]
+        chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
+        self.masks.clear()
+        self.clean.calibrate_speaker(recordings(clean), recordings([clean[i] for i in chosen]), neutral=False)
+
+        def tagged(indices: Sequence[int]):
+            return lambda: (setattr(self, "current", clean[i]) or [clips[i]] for i in indices)
+        self.recognizer.calibrate_speaker(tagged(range(len(clips))), tagged(chosen), neutral=False)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        self.current = CLEAN_OF[digest(audio)]
+        return super().__call__(audio)
+
+
+def oracle(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """CCC of a model whose gate replays its decisions on the clean clips, clean and under the protocol's babble."""
+    conditions = ["clean", "babble-20db", "babble-10db"]
+    for name in conditions:
+        channels._CONDITIONS[f"{name}-oracle"] = remembering(name)
+    test, babble = held_out(ravdess), protocol_babble(babble_folder)
+    start = time.perf_counter()
+    scores = score_conditions({model: OraclePredictor(model)}, test, [f"{c}-oracle" for c in conditions], 0, babble)
+    report = {"model": model, "seconds": time.perf_counter() - start,
+              "conditions": {c: s[model] for c, s in scores.items()}}
+    with open(out, "w") as file:
+        json.dump(report, file, indent=2)
+    for condition, score in report["conditions"].items():
+        print(f"{condition:22s} " + " / ".join(f"{v:.3f}" for v in score.values()))
 
 
 @contextmanager
@@ -194,4 +290,5 @@ def score(model: str, babble_folder: str, out: str, ravdess: str = "../shared/da
 
 
 if __name__ == "__main__":
-    {"score": score, "gate": gate, "contexts": contexts, "channels": babble_channels}[sys.argv[1]](*sys.argv[2:])
+    {"score": score, "gate": gate, "contexts": contexts, "channels": babble_channels,
+     "oracle": oracle}[sys.argv[1]](*sys.argv[2:])
