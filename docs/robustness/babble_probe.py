@@ -14,13 +14,15 @@ held-out clip at -25 dBFS as above, without the front end's suppression):
     PYTHONPATH=. python docs/robustness/babble_probe.py contexts CPC.keras BABBLE_FOLDER OUT.json [RAVDESS]
 
 and the model under the protocol's babble with its speech-frame gate replaced by the decisions the gate makes on the
-clean clip, which keeps the frames between the words out as a gate that knew the speaker's voice would (`clean-oracle`
-checks the replay: it must score as clean):
+clean clip: the words and the hangover after each, as on the clean clip, reach the head; the other frames between
+the words do not, as with a gate that knew the speaker's voice (`clean-oracle` checks the replay: it must score as
+clean):
 
     PYTHONPATH=. python docs/robustness/babble_probe.py oracle MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
 
 and how many of the shipped recipe's augmented speaker channels (runs 0-2, 3 copies) hold babble, by default and with
-`--augment-babble 0.5` (`channel_shift`'s channels, as finetuning draws them, applied to one clip per speaker):
+`--augment-babble 0.5` (`channel_shift`'s channels, as finetuning draws them, each applied once to a made-up 0.5 s
+noise clip: a channel's babble is decided before anything that depends on the audio):
 
     PYTHONPATH=. python docs/robustness/babble_probe.py channels OUT.json [RAVDESS]
 """
@@ -165,6 +167,8 @@ class OraclePredictor(StreamPredictor):
             return decided
 
         def replay_reset() -> None:
+            if state["mask"] is not None and state["at"] != len(state["mask"]):
+                raise RuntimeError(f"replayed {state['at']} of {len(state['mask'])} decisions: the streams differ")
             reset()
             state.update(mask=None, at=0)
         gate.push, gate.reset = replay, replay_reset
