@@ -349,11 +349,18 @@ def test_augment_narrowband_draws_narrowband_channels_and_is_recorded(corpus, tm
     spectrum = np.abs(np.fft.rfft(narrow(audio, utterances[0]))) ** 2
     assert spectrum[np.fft.rfftfreq(len(audio), 1 / 16000) > 4000].sum() < 1e-4 * spectrum.sum()
     assert not np.array_equal(plain(audio, utterances[0]), narrow(audio, utterances[0]))
-    settings = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-narrowband", "0.2").settings()
-    assert settings["augment_narrowband"] == 0.2
-    assert "augment_narrowband" not in config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
-    with pytest.raises(SettingError, match="--augment-narrowband .* needs --augment"):
-        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment-narrowband", "0.2"))
+    check_copy_option(corpus, tmp_path, "--augment-narrowband", "0.2")
+
+
+def check_copy_option(corpus, tmp_path, option: str, value: str) -> None:
+    """An option of the augmented copies is recorded when given, and without --augment is an error before anything
+    is written."""
+    setting = option[2:].replace("-", "_")
+    settings = config_for(corpus, tmp_path, "mfcc", "--augment", "1", option, value).settings()
+    assert settings[setting] == float(value)
+    assert setting not in config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
+    with pytest.raises(SettingError, match=f"{option} .* needs --augment"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", option, value))
     assert not (tmp_path / "mfcc").exists()
 
 
@@ -364,12 +371,7 @@ def test_augment_babble_adds_babble_to_the_channels_and_is_recorded(corpus, tmp_
     assert babble_key == key + "-babble1" and channel_shift(0, 1, babble, extra_babble=0.0)[0] == key
     audio = load_audio(utterances[0].path)
     assert not np.array_equal(plain(audio, utterances[0]), babbled(audio, utterances[0]))
-    settings = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble", "0.5").settings()
-    assert settings["augment_babble"] == 0.5
-    assert "augment_babble" not in config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
-    with pytest.raises(SettingError, match="--augment-babble .* needs --augment"):
-        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment-babble", "0.5"))
-    assert not (tmp_path / "mfcc").exists()
+    check_copy_option(corpus, tmp_path, "--augment-babble", "0.5")
 
     class Drawn(Exception):
         """The copies' channels, drawn: the run goes no further."""

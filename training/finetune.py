@@ -370,6 +370,13 @@ def fold_sets(config: FinetuneConfig) -> tuple[list, list, list]:
     return sets
 
 
+# The options that set the augmented copies (`--augment`), and what each sets.
+COPY_OPTIONS = {"utterance_gain": "--utterance-gain sets the gain of each file of the augmented copies",
+                "augment_narrowband": "--augment-narrowband sets the channels of the augmented copies",
+                "augment_babble": "--augment-babble sets the channels of the augmented copies",
+                "augment_snr": "--augment-snr sets the SNR of the augmented copies' noise"}
+
+
 def finetune(config: FinetuneConfig) -> dict[str, float]:
     """Trains (or resumes) one system on one fold and returns its test CCC per dimension; one
     process at a time in `--out`. The `--cpc` model and the fold are checked before anything is written."""
@@ -379,14 +386,9 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
     if config.speaker_features and not config.standardize:
         raise SettingError("--speaker-features maps features onto the training set's statistics: it needs "
                            "--standardize")
-    if config.utterance_gain and not config.augment:
-        raise SettingError("--utterance-gain sets the gain of each file of the augmented copies: it needs --augment")
-    if config.augment_narrowband and not config.augment:
-        raise SettingError("--augment-narrowband sets the channels of the augmented copies: it needs --augment")
-    if config.augment_babble and not config.augment:
-        raise SettingError("--augment-babble sets the channels of the augmented copies: it needs --augment")
-    if config.augment_snr and not config.augment:
-        raise SettingError("--augment-snr sets the SNR of the augmented copies' noise: it needs --augment")
+    for name, what in COPY_OPTIONS.items():
+        if getattr(config, name) and not config.augment:
+            raise SettingError(f"{what}: it needs --augment")
     if config.augment_snr and not all(map(math.isfinite, config.augment_snr)):
         raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: not finite")
     if config.augment_snr and config.augment_snr[0] > config.augment_snr[1]:
