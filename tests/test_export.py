@@ -766,6 +766,23 @@ def test_a_frame_averaging_head_streams_as_keras_scores_the_whole_clip(models, a
         np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
 
 
+def test_an_attentive_pooling_head_streams_as_keras_scores_the_whole_clip(models, audio):
+    cpc, _, folder = models
+    root = folder.parent
+    contexts = _contexts(cpc, audio)
+    recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
+                                   attentive_pooling=True)
+    recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
+    _randomize(recognizer, 6)  # the scores too: frames weigh unlike
+    _export(recognizer, root, "attentive")
+    assert _ops(root / "attentive" / "head.tflite") <= BUILTINS
+    ends = [*range(10, 291, 10), 298]
+    stream = StreamingRecognizer(root / "attentive")
+    predictions = [p for start in range(0, len(audio), 777) for p in stream.push(audio[start:start + 777])]
+    np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]),
+                               _last_predictions(recognizer, contexts, ends), atol=1e-4)
+
+
 def test_a_head_on_contexts_with_mfccs_and_pitch_streams_as_keras_scores_the_whole_clip(models, audio, tmp_path):
     """`--mfccs --pitch`: the step model appends the MFCCs and pitch features that start at each context's first
     sample, as the training features do (`cpc_extractor`), behind the front end and before the per-speaker

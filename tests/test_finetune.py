@@ -30,7 +30,7 @@ from keras_cpc.features import (
     mfcc_extractor,
 )
 from keras_cpc.metrics.ccc import DIMENSIONS
-from keras_cpc.layers import MFCC, Pitch
+from keras_cpc.layers import MFCC, AttentiveStatsPooling, Pitch
 from keras_cpc.models import CPC
 from keras_cpc.optimizers import AdamL2
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_mask
@@ -511,6 +511,31 @@ def test_a_speech_floor_drops_the_quiet_frames_and_goes_with_the_model(corpus, t
             finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-floor", bad))
 
 
+def test_a_speech_hangover_sets_the_frames_kept_after_speech_and_goes_with_the_model(corpus, tmp_path):
+    args = config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-hangover", "3")
+    assert args.settings()["speech_hangover"] == 3
+    assert config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-hangover", "10").settings() == \
+        config_for(corpus, tmp_path, "mfcc", "--speech-frames").settings()  # the default, given
+    path = tmp_path / "burst" / "Actor_01" / "03-01-01-01-01-01-01.wav"
+    path.parent.mkdir(parents=True)
+    # near-silence, loud noise, near-silence: the frames after the last loud one are speech for the hangover only
+    soundfile.write(path, np.random.default_rng(3).normal(0, 1, 9600) * np.repeat([1e-5, 0.1, 1e-5], 3200), 16000,
+                    subtype="FLOAT")
+    burst = read_corpus("ravdess", str(tmp_path / "burst"))
+    kept = {}
+    for hangover, config in ((3, args), (10, config_for(corpus, tmp_path, "mfcc", "--speech-frames"))):
+        assert finetune.frontend(config)["speech_frames"] == \
+            dataclasses.asdict(SpeechFrameSettings(hangover_frames=hangover))
+        assert finetune.recognizer(config, True).frontend == finetune.frontend(config)
+        kept[hangover] = len(np.load(cache_features(burst, mfcc_extractor(), tmp_path / "cache",
+                                                    finetune.frontend(config))[0]))
+    assert kept[10] - kept[3] == 7
+    with pytest.raises(SettingError, match="--speech-hangover .* --speech-frames"):
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--speech-hangover", "3"))
+    with pytest.raises(SystemExit):
+        config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-hangover", "-1")
+
+
 def test_a_weight_average_is_recorded_and_is_what_the_best_model_saves(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--weight-average", "0.9")
     assert args.settings()["weight_average"] == 0.9
@@ -618,23 +643,24 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     fused = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--mfccs", "8",
                        "--mfcc-band", "300", "3400", "--pitch", "--feature-dropout", "0.3",
                        "--context-dropout", "0.2", "--attention-dim", "12", "--attention-heads", "3",
-                       "--attention-residual", "--out", str(tmp_path / "fused"))
+                       "--attention-residual", "--attentive-pooling", "--out", str(tmp_path / "fused"))
     finetune.finetune(fused)
     assert fused.settings()["mfccs"] == 8 and fused.settings()["mfcc_band"] == [300, 3400]
     assert fused.settings()["pitch"] is True and fused.settings()["feature_dropout"] == 0.3
     assert fused.settings()["context_dropout"] == 0.2
     assert fused.settings()["attention_dim"] == 12 and fused.settings()["attention_heads"] == 3
-    assert fused.settings()["attention_residual"] is True
+    assert fused.settings()["attention_residual"] is True and fused.settings()["attentive_pooling"] is True
     paper = config_for(corpus, tmp_path, "precpc", "--cpc", str(tmp_path / "cpc.keras"), "--attention-dim", "512",
-                       "--attention-heads", "8", "--no-attention-residual")
+                       "--attention-heads", "8", "--no-attention-residual", "--no-attentive-pooling")
     assert paper.settings() == args.settings()  # the defaults given: the same run (it resumes, it tabulates)
     assert not {"mfccs", "mfcc_band", "pitch", "feature_dropout", "context_dropout", "attention_dim",
-                "attention_heads", "attention_residual"} & set(args.settings())
+                "attention_heads", "attention_residual", "attentive_pooling"} & set(args.settings())
     recognizer = keras.saving.load_model(tmp_path / "fused" / "recognizer.keras")
     assert recognizer.mfccs == 8 and recognizer.feature_dropout == 0.3 and recognizer.context_dropout == 0.2
     assert recognizer.attention.query.kernel.shape == (16 + 8 + 2, 12) and recognizer.attention.num_heads == 3
     assert recognizer.attention.output_dense.kernel.shape == (12, 16 + 8 + 2) and recognizer.residual
     assert recognizer.mfcc_band == (300, 3400) and recognizer.pitch
+    assert isinstance(recognizer.pooling, AttentiveStatsPooling)
     band = MFCC(8, band=(300, 3400))  # MFCCs of the telephone band, from each context's first sample:
     mfccs = keras.ops.convert_to_numpy(band(audio[None]))[0][:58]
     assert np.abs(mfccs - keras.ops.convert_to_numpy(MFCC(8)(audio[None]))[0][:58]).max() > 1  # the band matters
@@ -647,8 +673,9 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
                                      "--attention-dim", "12", "--out", str(tmp_path / "refused")))
     assert not (tmp_path / "refused").exists()
     e2e = finetune.recognizer(config_for(corpus, tmp_path, "e2e", "--attention-dim", "12", "--attention-heads", "3",
-                                         "--attention-residual"), standardize=False).recognizer
-    assert (e2e.attention_dim, e2e.num_heads, e2e.residual) == (12, 3, True)  # the end-to-end head's too
+                                         "--attention-residual", "--attentive-pooling"), standardize=False).recognizer
+    assert (e2e.attention_dim, e2e.num_heads, e2e.residual, e2e.attentive_pooling) == (12, 3, True, True)  # the
+    # end-to-end head's too
     with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))
     with pytest.raises(SettingError, match="--mfcc-band .* needs --mfccs"):

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from helpers import global_dtype_policy
 from keras_cpc.features import feature_statistics
-from keras_cpc.layers import FrameAverage, MeanStdPooling, SelfAttention, Standardize
+from keras_cpc.layers import AttentiveStatsPooling, FrameAverage, MeanStdPooling, SelfAttention, Standardize
 from keras_cpc.models import EmotionRecognizer, EndToEndRecognizer, RecognizerEnsemble, ensemble_of
 from keras_cpc.speaker_features import to_reference
 from training import ensemble
@@ -106,6 +106,44 @@ def test_pooling_ignores_nan_padding():
     x = np.array([[[1.0], [3.0], [np.nan]]], np.float32)
     pooled = keras.ops.convert_to_numpy(MeanStdPooling()(x, mask=np.array([[True, True, False]])))
     np.testing.assert_allclose(pooled, [[2.0, np.sqrt(1.0 + 1e-6)]], rtol=1e-6)
+
+
+def test_attentive_pooling_matches_numpy_and_starts_as_mean_and_std():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 7, 5)).astype(np.float32) * 2 + 1
+    lengths = [7, 4, 1]
+    mask = np.arange(7)[None] < np.array(lengths)[:, None]
+    x[~mask] = np.nan  # padding is never read
+    layer = AttentiveStatsPooling(units=6)
+    untrained = keras.ops.convert_to_numpy(layer(x, mask=mask))
+    np.testing.assert_allclose(untrained, keras.ops.convert_to_numpy(MeanStdPooling()(x, mask=mask)), rtol=1e-6)
+    layer.score.kernel.assign(rng.normal(0, 3, (6, 1)).astype(np.float32))
+    pooled = keras.ops.convert_to_numpy(layer(x, mask=mask))
+    assert pooled.shape == (3, 10) == layer.compute_output_shape(x.shape)
+    kernel, bias = (keras.ops.convert_to_numpy(w).astype(np.float64) for w in layer.hidden.weights)
+    for row, length in enumerate(lengths):
+        frames = x[row, :length].astype(np.float64)
+        scores = np.tanh(frames @ kernel + bias) @ keras.ops.convert_to_numpy(layer.score.kernel)[:, 0]
+        weights = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+        mean = weights @ frames
+        std = np.sqrt(weights @ (frames - mean) ** 2 + layer.epsilon)
+        np.testing.assert_allclose(pooled[row], np.concatenate([mean, std]), rtol=1e-5, atol=1e-5)
+    assert np.abs(pooled[0] - untrained[0]).max() > 0.05  # the frames weigh unlike
+    empty = keras.ops.convert_to_numpy(layer(x[:1], mask=np.zeros((1, 7), bool)))
+    np.testing.assert_allclose(empty, [[0.0] * 5 + [1e-3] * 5], rtol=1e-5)  # as MeanStdPooling without a frame
+
+
+def test_a_recognizer_with_attentive_pooling_learns_its_scores_and_round_trips(tmp_path):
+    rng = np.random.default_rng(9)
+    features, lengths = rng.normal(size=(4, 9, FEATURE_DIM)).astype(np.float32), [9, 5, 1, 7]
+    attentive, paper = EmotionRecognizer(**TINY, attentive_pooling=True), EmotionRecognizer(**TINY)
+    _predict(attentive, features, lengths)
+    assert isinstance(attentive.pooling, AttentiveStatsPooling) and type(paper.pooling) is MeanStdPooling
+    attentive.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    attentive.fit({"features": features, "lengths": np.array(lengths, np.int32)}, rng.normal(size=(4, 3)),
+                  epochs=3, verbose=0)
+    assert np.abs(keras.ops.convert_to_numpy(attentive.pooling.score.kernel)).max() > 1e-3
+    assert _reloaded(attentive, tmp_path / "attentive.keras", features, lengths).get_config()["attentive_pooling"]
 
 
 # ===========================================================================================

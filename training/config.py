@@ -86,8 +86,8 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   "augment_narrowband": FROZEN, "augment_babble": FROZEN,
                   "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
-                  "speech_frames": FROZEN, "speech_floor": FROZEN, "mfccs": {"minicpc", "precpc"},
-                  "mfcc_band": {"minicpc", "precpc"}, "pitch": {"minicpc", "precpc"},
+                  "speech_frames": FROZEN, "speech_floor": FROZEN, "speech_hangover": FROZEN,
+                  "mfccs": {"minicpc", "precpc"}, "mfcc_band": {"minicpc", "precpc"}, "pitch": {"minicpc", "precpc"},
                   "feature_dropout": FROZEN, "context_dropout": {"minicpc", "precpc"}, "teacher": FROZEN,
                   "teacher_weight": FROZEN,
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
@@ -96,15 +96,16 @@ RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain
                     "augment_babble", "train_sentence",
                     "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
-                    "weight_average", "speech_frames", "speech_floor", "mfccs", "mfcc_band", "pitch", "feature_dropout",
-                    "context_dropout", "teacher_weight")
+                    "weight_average", "speech_frames", "speech_floor", "speech_hangover", "mfccs", "mfcc_band", "pitch",
+                    "feature_dropout", "context_dropout", "teacher_weight", "attentive_pooling")
 
 # Options off by default whose default can also be given: given so, the record is that of a run without them.
 TEACHER_WEIGHT = 1.0  # --teacher-weight's default: the teacher's estimates alone
 _HEAD = inspect.signature(EmotionRecognizer).parameters
 ATTENTION_DIM, ATTENTION_HEADS = _HEAD["attention_dim"].default, _HEAD["num_heads"].default  # the paper's
 DEFAULTS_GIVEN = {"augment_snr": list(NOISE_SNR_DB), "teacher_weight": TEACHER_WEIGHT, "attention_dim": ATTENTION_DIM,
-                  "attention_heads": ATTENTION_HEADS, "speech_floor": SpeechFrameSettings.floor_dbfs}
+                  "attention_heads": ATTENTION_HEADS, "speech_floor": SpeechFrameSettings.floor_dbfs,
+                  "speech_hangover": SpeechFrameSettings.hangover_frames}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -131,6 +132,7 @@ class FinetuneConfig(Config):
     level_normalization: str = "speaker"
     speech_frames: bool = False
     speech_floor: float | None = None
+    speech_hangover: int | None = None
     augment: int = 0
     utterance_gain: float | None = None
     augment_snr: Sequence[float] | None = None
@@ -142,6 +144,7 @@ class FinetuneConfig(Config):
     attention_dim: int | None = None
     attention_heads: int | None = None
     attention_residual: bool = False
+    attentive_pooling: bool = False
     attention_span: int | None = None
     frame_average: int | None = None
     weight_average: float | None = None

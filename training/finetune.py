@@ -113,6 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"with --speech-frames: no frame below DBFS is speech (default "
                              f"{SpeechFrameSettings.floor_dbfs:g}; the level normalisation brings speech to "
                              f"{LevelSettings.target_dbfs:g} dBFS)")
+    parser.add_argument("--speech-hangover", type=non_negative_int, metavar="FRAMES",
+                        help="with --speech-frames: the frames after a loud frame that are speech too (default "
+                             f"{SpeechFrameSettings.hangover_frames}, 10 ms each)")
     parser.add_argument("--augment", type=non_negative_int, metavar="N",
                         help="frozen features: N channel-shifted copies of every training utterance "
                              "(keras_cpc.channels.random_shift: level, noise, babble of other training "
@@ -150,6 +153,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-residual", action=argparse.BooleanOptionalAction,
                         help="the head's attention input is added to its output before the pooling (a Transformer's "
                              "residual connection; default: not, as the paper)")
+    parser.add_argument("--attentive-pooling", action=argparse.BooleanOptionalAction,
+                        help="the head's pooling weighs each frame by a score it learns (attentive statistics "
+                             "pooling; default: every frame alike, as the paper)")
     parser.add_argument("--attention-span", type=positive(int), metavar="FRAMES",
                         help="each frame attends only to itself and the frames before it within FRAMES (causal "
                              "attention a stream can reuse; default: every frame, as the paper)")
@@ -237,7 +243,8 @@ def frontend(config: FinetuneConfig) -> dict:
     frames (`keras_cpc.speech_frames.speech_frame_config`)."""
     level = None if config.level_normalization == "none" else \
         LevelSettings(per_speaker=config.level_normalization == "speaker")
-    frames = SpeechFrameSettings(**({} if config.speech_floor is None else {"floor_dbfs": config.speech_floor}))
+    frames = SpeechFrameSettings(**{field: getattr(config, option) for option, field in SPEECH_FRAME_OPTIONS.items()
+                                    if getattr(config, option) is not None})
     return frontend_config(level) | speech_frame_config(frames if config.speech_frames else None)
 
 
@@ -375,6 +382,8 @@ COPY_OPTIONS = {"utterance_gain": "--utterance-gain sets the gain of each file o
                 "augment_narrowband": "--augment-narrowband sets the channels of the augmented copies",
                 "augment_babble": "--augment-babble sets the channels of the augmented copies",
                 "augment_snr": "--augment-snr sets the SNR of the augmented copies' noise"}
+# The options that set the speech frames (`--speech-frames`), and the field of `SpeechFrameSettings` each sets.
+SPEECH_FRAME_OPTIONS = {"speech_floor": "floor_dbfs", "speech_hangover": "hangover_frames"}
 
 
 def finetune(config: FinetuneConfig) -> dict[str, float]:
@@ -401,8 +410,10 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--pitch appends pitch after the appended MFCCs: it needs --mfccs")
     if config.context_dropout and not config.mfccs:
         raise SettingError("--context-dropout leaves the head the appended MFCCs: it needs --mfccs")
-    if config.speech_floor is not None and not config.speech_frames:
-        raise SettingError("--speech-floor sets the speech frames' floor: it needs --speech-frames")
+    for option, field in SPEECH_FRAME_OPTIONS.items():
+        if getattr(config, option) is not None and not config.speech_frames:
+            raise SettingError(f"--{option.replace('_', '-')} sets the speech frames' {field}: it needs "
+                               "--speech-frames")
     if config.speech_floor is not None and not (math.isfinite(config.speech_floor) and config.speech_floor < 0):
         raise SettingError(f"--speech-floor {config.speech_floor:g}: a level in dBFS, below 0")
     if config.speech_frames and config.system == "e2e":
@@ -425,10 +436,10 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
 def recognizer(config: FinetuneConfig, standardize: bool,
                neutral: Statistics | None = None) -> EmotionRecognizer | EndToEndRecognizer:
     """The untrained model of a run: its head's settings from `config`."""
-    attention = (("attention_dim", config.attention_dim), ("num_heads", config.attention_heads),
-                 ("residual", config.attention_residual))
+    given = (("attention_dim", config.attention_dim), ("num_heads", config.attention_heads),
+             ("residual", config.attention_residual), ("attentive_pooling", config.attentive_pooling))
     head = {"bounded": config.bounded, "frontend": frontend(config),
-            **{name: value for name, value in attention if value}}  # the paper's attention where not given
+            **{name: value for name, value in given if value}}  # the paper's attention and pooling where not given
     if config.system == "e2e":
         return EndToEndRecognizer(recognizer=head)
     return EmotionRecognizer(standardize=standardize, speaker_features=config.speaker_features,

@@ -5,12 +5,12 @@ from keras_cpc.layers.encoder import ConvEncoder, hop_length, num_frames, recept
 from keras_cpc.layers.frame_average import FrameAverage
 from keras_cpc.layers.mfcc import MFCC, AppendMFCC, append_mfccs
 from keras_cpc.layers.pitch import Pitch
-from keras_cpc.layers.pooling import MeanStdPooling
+from keras_cpc.layers.pooling import AttentiveStatsPooling, MeanStdPooling
 from keras_cpc.layers.predictor import FuturePredictor
 from keras_cpc.layers.standardize import Standardize
 
 __all__ = [
-    "AppendMFCC", "ConvEncoder", "FrameAverage", "FuturePredictor", "MFCC", "MeanStdPooling", "Pitch", "SelfAttention",
-    "Standardize",
+    "AppendMFCC", "AttentiveStatsPooling", "ConvEncoder", "FrameAverage", "FuturePredictor", "MFCC", "MeanStdPooling",
+    "Pitch", "SelfAttention", "Standardize",
     "append_mfccs", "hop_length", "num_frames", "receptive_field",
 ]

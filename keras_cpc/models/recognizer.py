@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from keras_cpc.layers import AppendMFCC, FrameAverage, MeanStdPooling, SelfAttention, Standardize, append_mfccs
+from keras_cpc.layers import (AppendMFCC, AttentiveStatsPooling, FrameAverage, MeanStdPooling, SelfAttention,
+                              Standardize, append_mfccs)
 
 
 def length_mask(lengths, num_frames):
@@ -72,6 +73,8 @@ class EmotionRecognizer(keras.Model):
         context_dropout: with `mfccs`, in training, an utterance's CPC contexts are zeroed (with `standardize`, their
             mean) in every frame with this probability, so that the head also learns to predict from the appended
             MFCCs (and pitch) alone, which keep more than the contexts under noise (modality dropout).
+        attentive_pooling: the pooling weighs each frame by a score it learns (`AttentiveStatsPooling`); `False`:
+            every valid frame alike, as the paper.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class EmotionRecognizer(keras.Model):
         pitch: bool = False,
         feature_dropout: float = 0.0,
         context_dropout: float = 0.0,
+        attentive_pooling: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -125,6 +129,7 @@ class EmotionRecognizer(keras.Model):
         self.pitch = pitch
         self.feature_dropout = feature_dropout
         self.context_dropout = context_dropout
+        self.attentive_pooling = attentive_pooling
         self.seed_generator = keras.random.SeedGenerator() if context_dropout else None
         # the features after each context, which context dropout keeps (read here: building the layer in a graph fails)
         self.appended_width = self.appended_mfccs().width if context_dropout else 0
@@ -136,7 +141,8 @@ class EmotionRecognizer(keras.Model):
             if frame_average > 1 else None
         self.attention = SelfAttention(num_heads, attention_dim, attention_span, name="attention",
                                        dtype=self.dtype_policy)
-        self.pooling = MeanStdPooling(name="pooling", dtype=self.dtype_policy)
+        self.pooling = (AttentiveStatsPooling if attentive_pooling else MeanStdPooling)(name="pooling",
+                                                                                         dtype=self.dtype_policy)
         self.hidden = [
             keras.layers.Dense(units, activation="relu", name=f"hidden{i}", dtype=self.dtype_policy)
             for i, units in enumerate(self.hidden_units)
@@ -153,6 +159,7 @@ class EmotionRecognizer(keras.Model):
         if self.averaging is not None:
             features_shape = self.averaging.compute_output_shape(features_shape)
         self.attention.build(features_shape)
+        self.pooling.build(features_shape)
         shape = self.pooling.compute_output_shape(features_shape)
         for dense in self.hidden:
             dense.build(shape)
@@ -217,5 +224,6 @@ class EmotionRecognizer(keras.Model):
             pitch=self.pitch,
             feature_dropout=self.feature_dropout,
             context_dropout=self.context_dropout,
+            attentive_pooling=self.attentive_pooling,
         )
         return config
