@@ -20,6 +20,14 @@ clean):
 
     PYTHONPATH=. python docs/robustness/babble_probe.py oracle MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
 
+and that oracle under babble kept off every sample that a frame the gate keeps on the clean clip hears (`-unheard`:
+the words' frames and their hangover reach the head as clean as the protocol's clean clips, and the babble reaches
+only the front end and the CPC's memory), beside the oracle under the protocol's babble (session 42; run it on a copy
+of the model folder without suppression too, made by `unsuppressed`):
+
+    PYTHONPATH=. python docs/robustness/babble_probe.py unheard MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
+    PYTHONPATH=. python docs/robustness/babble_probe.py unsuppressed MODEL_DIR COPY_DIR
+
 and how many of the shipped recipe's augmented speaker channels (runs 0-2, 3 copies) hold babble, by default and with
 `--augment-babble 0.5` (`channel_shift`'s channels, as finetuning draws them, each applied once to a made-up 0.5 s
 noise clip: a channel's babble is decided before anything that depends on the audio):
@@ -32,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,12 +78,13 @@ def active_mask(audio: np.ndarray) -> np.ndarray:
 
 def gated_babble(snr: float, where: str) -> Callable[[np.ndarray, np.random.Generator, Sequence[np.ndarray]],
                                                       np.ndarray]:
-    """A condition: the protocol's babble at `snr`, scaled as there, kept where the clip is active or silent."""
+    """A condition: the protocol's babble at `snr`, scaled as there, kept where the clip is active ("speech"), where
+    it is not ("pauses"), or where no frame that the gate keeps on the clean clip hears it ("unheard": `UNHEARD`)."""
     def condition(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray]) -> np.ndarray:
         noise = channels._noise("babble", len(audio), rng, babble)
         scale = np.sqrt(channels.active_power(audio) / (np.mean(noise**2) * 10 ** (snr / 10)))
-        mask = active_mask(audio)
-        return (audio + scale * noise * (mask if where == "speech" else 1 - mask)).astype(np.float32)
+        mask = UNHEARD[digest(audio)] if where == "unheard" else active_mask(audio)
+        return (audio + scale * noise * (1 - mask if where == "pauses" else mask)).astype(np.float32)
     return condition
 
 
@@ -128,6 +138,7 @@ def contexts(cpc: str, babble_folder: str, out: str, ravdess: str = "../shared/d
 
 
 CLEAN_OF: dict[bytes, np.ndarray] = {}  # a shifted clip's digest -> the clean clip it was made from
+UNHEARD: dict[bytes, np.ndarray] = {}  # a clean clip's digest -> 1 on the samples no frame kept on it hears
 
 
 def digest(audio: np.ndarray) -> bytes:
@@ -215,6 +226,55 @@ def oracle(model: str, babble_folder: str, out: str, ravdess: str = "../shared/d
         print(f"{condition:22s} " + " / ".join(f"{v:.3f}" for v in score.values()))
 
 
+def unheard_samples(kept: np.ndarray, length: int, field: int, hop: int) -> np.ndarray:
+    """1 on the samples of a recording that none of its `kept` frames hears, 0 elsewhere (float32)."""
+    heard = np.zeros(length + field, bool)
+    for frame in np.flatnonzero(kept):
+        heard[frame * hop:frame * hop + field] = True
+    return (~heard[:length]).astype(np.float32)
+
+
+def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """CCC of the oracle under the protocol's babble and under babble that no frame the gate keeps hears."""
+    for snr in SNRS:
+        channels._CONDITIONS[f"babble-{snr}db-unheard"] = gated_babble(snr, "unheard")
+    conditions = ["clean", *(f"babble-{snr}db{where}" for where in ("", "-unheard") for snr in SNRS)]
+    for name in conditions:
+        channels._CONDITIONS[f"{name}-oracle"] = remembering(name)
+    test, babble = held_out(ravdess), protocol_babble(babble_folder)
+    start = time.perf_counter()
+    predictor = OraclePredictor(model)
+    config = predictor.clean.config
+    for speaker in dict.fromkeys(u.speaker for u in test):
+        theirs = [u for u in test if u.speaker == speaker]
+        clips = [load_audio(u.path) for u in theirs]
+        chosen = calibration_indices(theirs, predictor.clean.feature_calibration)
+        predictor.clean.calibrate_speaker(recordings(clips), recordings([clips[i] for i in chosen]), neutral=False)
+        for clip in clips:
+            UNHEARD[digest(clip)] = unheard_samples(predictor.clean_mask(clip), len(clip), config["receptive_field"],
+                                                    config["frame_hop"])
+    share = float(np.mean([mask.mean() for mask in UNHEARD.values()]))
+    scores = score_conditions({model: predictor}, test, [f"{c}-oracle" for c in conditions], 0, babble)
+    report = {"model": model, "unheard_share": share, "seconds": time.perf_counter() - start,
+              "conditions": {c: s[model] for c, s in scores.items()}}
+    with open(out, "w") as file:
+        json.dump(report, file, indent=2)
+    print(f"share of the clips' samples no kept frame hears: {share:.2f}")
+    for condition, score in report["conditions"].items():
+        print(f"{condition:28s} " + " / ".join(f"{v:.3f}" for v in score.values()))
+
+
+def unsuppressed(model: str, copy: str) -> None:
+    """A copy of a model folder whose front end runs without noise suppression."""
+    shutil.copytree(model, copy)
+    path = f"{copy}/model.json"
+    with open(path) as file:
+        config = json.load(file)
+    del config["frontend"]["suppression"]
+    with open(path, "w") as file:
+        json.dump(config, file, indent=2)
+
+
 @contextmanager
 def noises_drawn() -> Iterator[list[str]]:
     """The colours of the noises `keras_cpc.channels` draws while in the block, in order."""
@@ -295,4 +355,4 @@ def score(model: str, babble_folder: str, out: str, ravdess: str = "../shared/da
 
 if __name__ == "__main__":
     {"score": score, "gate": gate, "contexts": contexts, "channels": babble_channels,
-     "oracle": oracle}[sys.argv[1]](*sys.argv[2:])
+     "oracle": oracle, "unheard": unheard, "unsuppressed": unsuppressed}[sys.argv[1]](*sys.argv[2:])
