@@ -771,16 +771,22 @@ def test_an_attentive_pooling_head_streams_as_keras_scores_the_whole_clip(models
     root = folder.parent
     contexts = _contexts(cpc, audio)
     recognizer = EmotionRecognizer(**HEAD, bounded=True, frontend=frontend_config(LevelSettings(per_speaker=True)),
-                                   attentive_pooling=True)
+                                   attentive_pooling=True, residual=True, standardize=True)
     recognizer.build({"features": (None, None, UNITS), "lengths": (None,)})
-    _randomize(recognizer, 6)  # the scores too: frames weigh unlike
+    _randomize(recognizer, 6)
+    recognizer.standardization.set_statistics(contexts.mean(0), contexts.var(0))  # frames that differ, also after
+    # the attention (its residual): how each weighs matters
     _export(recognizer, root, "attentive")
-    assert _ops(root / "attentive" / "head.tflite") <= BUILTINS
+    ops = _ops(root / "attentive" / "head.tflite")
+    assert ops <= BUILTINS and "EXP" not in ops  # its weights a SOFTMAX, which int8 keeps in float (HEAD_FLOAT_OPS)
     ends = [*range(10, 291, 10), 298]
+    reference = _last_predictions(recognizer, contexts, ends)
     stream = StreamingRecognizer(root / "attentive")
     predictions = [p for start in range(0, len(audio), 777) for p in stream.push(audio[start:start + 777])]
-    np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]),
-                               _last_predictions(recognizer, contexts, ends), atol=1e-4)
+    np.testing.assert_allclose(np.array([p[1:] for p in predictions + stream.flush()]), reference, atol=1e-4)
+    recognizer.pooling.score.kernel.assign(np.zeros((recognizer.pooling.units, 1), np.float32))
+    alike = _last_predictions(recognizer, contexts, ends)  # every frame weighing alike
+    assert np.abs(alike - reference).max() > 0.05
 
 
 def test_a_head_on_contexts_with_mfccs_and_pitch_streams_as_keras_scores_the_whole_clip(models, audio, tmp_path):

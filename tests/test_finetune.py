@@ -514,6 +514,8 @@ def test_a_speech_floor_drops_the_quiet_frames_and_goes_with_the_model(corpus, t
 def test_a_speech_hangover_sets_the_frames_kept_after_speech_and_goes_with_the_model(corpus, tmp_path):
     args = config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-hangover", "3")
     assert args.settings()["speech_hangover"] == 3
+    assert config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-hangover", "0").settings()[
+        "speech_hangover"] == 0  # loud frames only: a run of its own
     assert config_for(corpus, tmp_path, "mfcc", "--speech-frames", "--speech-hangover", "10").settings() == \
         config_for(corpus, tmp_path, "mfcc", "--speech-frames").settings()  # the default, given
     path = tmp_path / "burst" / "Actor_01" / "03-01-01-01-01-01-01.wav"
@@ -674,8 +676,7 @@ def test_precpc_uses_the_given_model_and_caches_its_features(corpus, tmp_path):
     assert not (tmp_path / "refused").exists()
     e2e = finetune.recognizer(config_for(corpus, tmp_path, "e2e", "--attention-dim", "12", "--attention-heads", "3",
                                          "--attention-residual", "--attentive-pooling"), standardize=False).recognizer
-    assert (e2e.attention_dim, e2e.num_heads, e2e.residual, e2e.attentive_pooling) == (12, 3, True, True)  # the
-    # end-to-end head's too
+    assert (e2e.attention_dim, e2e.num_heads, e2e.residual, e2e.attentive_pooling) == (12, 3, True, True)  # e2e's
     with pytest.raises(SettingError, match="--mfccs .* mfcc has none"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--mfccs", "8"))
     with pytest.raises(SettingError, match="--mfcc-band .* needs --mfccs"):

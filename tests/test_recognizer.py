@@ -322,15 +322,20 @@ def test_standardize_maps_to_zero_mean_unit_variance_and_roundtrips(tmp_path):
 # ===========================================================================================
 
 
-def test_the_recognizer_under_mixed_precision_matches_float32():
+@pytest.mark.parametrize("attentive", [False, True])
+def test_the_recognizer_under_mixed_precision_matches_float32(attentive):
     """float16 cannot hold the -1e9 of masked logits nor the sums over 1000 frames of large features."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(4)
     features = rng.uniform(100, 120, size=(2, 1000, FEATURE_DIM)).astype(np.float32)
-    reference = EmotionRecognizer(**TINY)
+    reference = EmotionRecognizer(**TINY, attentive_pooling=attentive)
     expected = _predict(reference, features, [1000, 600])
+    if attentive:  # scores that differ between frames
+        reference.pooling.score.kernel.assign(rng.normal(0, 1, (reference.pooling.units, 1)).astype(np.float32))
+        assert np.abs(_predict(reference, features, [1000, 600]) - expected).max() > 1e-3
+        expected = _predict(reference, features, [1000, 600])
     with global_dtype_policy("mixed_float16"):
-        model = EmotionRecognizer(**TINY)
+        model = EmotionRecognizer(**TINY, attentive_pooling=attentive)
         model.build({"features": features.shape, "lengths": (2,)})
         model.set_weights(reference.get_weights())
         mixed = _predict(model, features, [1000, 600])

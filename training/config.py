@@ -96,8 +96,10 @@ RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain
                     "augment_babble", "train_sentence",
                     "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
-                    "weight_average", "speech_frames", "speech_floor", "speech_hangover", "mfccs", "mfcc_band", "pitch",
+                    "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch",
                     "feature_dropout", "context_dropout", "teacher_weight", "attentive_pooling")
+# Absent from the records written before they existed: recorded when given, whatever the value (0 included).
+RECORDED_WHEN_GIVEN = ("speech_floor", "speech_hangover")
 
 # Options off by default whose default can also be given: given so, the record is that of a run without them.
 TEACHER_WEIGHT = 1.0  # --teacher-weight's default: the teacher's estimates alone
@@ -178,8 +180,9 @@ class FinetuneConfig(Config):
         for name, default in DEFAULTS_GIVEN.items():  # given as the default: the same run as not given
             if name in settings and json.loads(json.dumps(settings[name])) == default:
                 settings[name] = None
-        for name in RECORDED_WHEN_ON:
-            if name in settings and settings[name] in (False, 0, None, "none", "all"):
+        for name in RECORDED_WHEN_ON + RECORDED_WHEN_GIVEN:
+            off = (None,) if name in RECORDED_WHEN_GIVEN else (False, 0, None, "none", "all")
+            if name in settings and settings[name] in off:
                 del settings[name]
         # weight_decay is AdamL2's l2; records and checkpoints without this key had Keras's decoupled decay
         # (a no-op at 1e-5)

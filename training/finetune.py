@@ -243,8 +243,8 @@ def frontend(config: FinetuneConfig) -> dict:
     frames (`keras_cpc.speech_frames.speech_frame_config`)."""
     level = None if config.level_normalization == "none" else \
         LevelSettings(per_speaker=config.level_normalization == "speaker")
-    frames = SpeechFrameSettings(**{field: getattr(config, option) for option, field in SPEECH_FRAME_OPTIONS.items()
-                                    if getattr(config, option) is not None})
+    given = {field: getattr(config, option) for option, (field, _) in SPEECH_FRAME_OPTIONS.items()}
+    frames = SpeechFrameSettings(**{field: value for field, value in given.items() if value is not None})
     return frontend_config(level) | speech_frame_config(frames if config.speech_frames else None)
 
 
@@ -382,8 +382,8 @@ COPY_OPTIONS = {"utterance_gain": "--utterance-gain sets the gain of each file o
                 "augment_narrowband": "--augment-narrowband sets the channels of the augmented copies",
                 "augment_babble": "--augment-babble sets the channels of the augmented copies",
                 "augment_snr": "--augment-snr sets the SNR of the augmented copies' noise"}
-# The options that set the speech frames (`--speech-frames`), and the field of `SpeechFrameSettings` each sets.
-SPEECH_FRAME_OPTIONS = {"speech_floor": "floor_dbfs", "speech_hangover": "hangover_frames"}
+# The options that set the speech frames (`--speech-frames`): the `SpeechFrameSettings` field each sets, and its name.
+SPEECH_FRAME_OPTIONS = {"speech_floor": ("floor_dbfs", "floor"), "speech_hangover": ("hangover_frames", "hangover")}
 
 
 def finetune(config: FinetuneConfig) -> dict[str, float]:
@@ -410,10 +410,9 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError("--pitch appends pitch after the appended MFCCs: it needs --mfccs")
     if config.context_dropout and not config.mfccs:
         raise SettingError("--context-dropout leaves the head the appended MFCCs: it needs --mfccs")
-    for option, field in SPEECH_FRAME_OPTIONS.items():
+    for option, (_, name) in SPEECH_FRAME_OPTIONS.items():
         if getattr(config, option) is not None and not config.speech_frames:
-            raise SettingError(f"--{option.replace('_', '-')} sets the speech frames' {field}: it needs "
-                               "--speech-frames")
+            raise SettingError(f"--{option.replace('_', '-')} sets the speech frames' {name}: it needs --speech-frames")
     if config.speech_floor is not None and not (math.isfinite(config.speech_floor) and config.speech_floor < 0):
         raise SettingError(f"--speech-floor {config.speech_floor:g}: a level in dBFS, below 0")
     if config.speech_frames and config.system == "e2e":

@@ -21,9 +21,10 @@ clean):
     PYTHONPATH=. python docs/robustness/babble_probe.py oracle MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
 
 and that oracle under babble kept off every sample that a frame the gate keeps on the clean clip hears (`-unheard`:
-the words' frames and their hangover reach the head as clean as the protocol's clean clips, and the babble reaches
-only the front end and the CPC's memory), beside the oracle under the protocol's babble (session 42; run it on a copy
-of the model folder without suppression too, made by `unsuppressed`):
+the babble reaches the front end and the CPC's memory, not the audio of the frames that reach the head; with
+suppression, whose SNR gate hears the babble and whose filters spread it over a few ms, those frames are not quite
+the clean clip's), beside the oracle under the protocol's babble (session 42; run it on a copy of the model folder
+without suppression too, made by `unsuppressed`, where they are):
 
     PYTHONPATH=. python docs/robustness/babble_probe.py unheard MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
     PYTHONPATH=. python docs/robustness/babble_probe.py unsuppressed MODEL_DIR COPY_DIR
@@ -83,6 +84,8 @@ def gated_babble(snr: float, where: str) -> Callable[[np.ndarray, np.random.Gene
     def condition(audio: np.ndarray, rng: np.random.Generator, babble: Sequence[np.ndarray]) -> np.ndarray:
         noise = channels._noise("babble", len(audio), rng, babble)
         scale = np.sqrt(channels.active_power(audio) / (np.mean(noise**2) * 10 ** (snr / 10)))
+        if where not in ("speech", "pauses", "unheard"):
+            raise ValueError(f"babble kept where? {where!r}: speech, pauses or unheard")
         mask = UNHEARD[digest(audio)] if where == "unheard" else active_mask(audio)
         return (audio + scale * noise * (1 - mask if where == "pauses" else mask)).astype(np.float32)
     return condition
@@ -135,6 +138,15 @@ def contexts(cpc: str, babble_folder: str, out: str, ravdess: str = "../shared/d
         json.dump(report, file, indent=2)
     for condition, distance in report.items():
         print(f"{condition:22s} contexts of the active frames moved by {distance:.3f} of their norm")
+
+
+def write_scores(out: str, report: dict, scores: dict, model: str) -> None:
+    """Writes `report` with the model's CCC under each condition (`score_conditions`' scores) to `out`; prints them."""
+    report["conditions"] = {condition: systems[model] for condition, systems in scores.items()}
+    with open(out, "w") as file:
+        json.dump(report, file, indent=2)
+    for condition, score in report["conditions"].items():
+        print(f"{condition:28s} " + " / ".join(f"{v:.3f}" for v in score.values()))
 
 
 CLEAN_OF: dict[bytes, np.ndarray] = {}  # a shifted clip's digest -> the clean clip it was made from
@@ -218,12 +230,7 @@ def oracle(model: str, babble_folder: str, out: str, ravdess: str = "../shared/d
     test, babble = held_out(ravdess), protocol_babble(babble_folder)
     start = time.perf_counter()
     scores = score_conditions({model: OraclePredictor(model)}, test, [f"{c}-oracle" for c in conditions], 0, babble)
-    report = {"model": model, "seconds": time.perf_counter() - start,
-              "conditions": {c: s[model] for c, s in scores.items()}}
-    with open(out, "w") as file:
-        json.dump(report, file, indent=2)
-    for condition, score in report["conditions"].items():
-        print(f"{condition:22s} " + " / ".join(f"{v:.3f}" for v in score.values()))
+    write_scores(out, {"model": model, "seconds": time.perf_counter() - start}, scores, model)
 
 
 def unheard_samples(kept: np.ndarray, length: int, field: int, hop: int) -> np.ndarray:
@@ -255,13 +262,8 @@ def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/
                                                     config["frame_hop"])
     share = float(np.mean([mask.mean() for mask in UNHEARD.values()]))
     scores = score_conditions({model: predictor}, test, [f"{c}-oracle" for c in conditions], 0, babble)
-    report = {"model": model, "unheard_share": share, "seconds": time.perf_counter() - start,
-              "conditions": {c: s[model] for c, s in scores.items()}}
-    with open(out, "w") as file:
-        json.dump(report, file, indent=2)
     print(f"share of the clips' samples no kept frame hears: {share:.2f}")
-    for condition, score in report["conditions"].items():
-        print(f"{condition:28s} " + " / ".join(f"{v:.3f}" for v in score.values()))
+    write_scores(out, {"model": model, "unheard_share": share, "seconds": time.perf_counter() - start}, scores, model)
 
 
 def unsuppressed(model: str, copy: str) -> None:
@@ -344,13 +346,8 @@ def score(model: str, babble_folder: str, out: str, ravdess: str = "../shared/da
     share = float(np.mean([active_mask(load_audio(u.path)).mean() for u in test]))
     start = time.perf_counter()
     scores = score_conditions({model: StreamPredictor(model)}, test, conditions, 0, babble)
-    report = {"model": model, "active_share": share, "seconds": time.perf_counter() - start,
-              "conditions": {c: scores[c][model] for c in conditions}}
-    with open(out, "w") as file:
-        json.dump(report, file, indent=2)
     print(f"active share of the clips' samples: {share:.2f}")
-    for condition, score in report["conditions"].items():
-        print(f"{condition:22s} " + " / ".join(f"{v:.3f}" for v in score.values()))
+    write_scores(out, {"model": model, "active_share": share, "seconds": time.perf_counter() - start}, scores, model)
 
 
 if __name__ == "__main__":

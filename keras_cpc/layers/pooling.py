@@ -6,6 +6,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_cpc.layers.attention import masked_logit
+
 
 @keras.saving.register_keras_serializable(package="keras_cpc")
 class MeanStdPooling(keras.layers.Layer):
@@ -90,10 +92,10 @@ class AttentiveStatsPooling(MeanStdPooling):
     def call(self, inputs, mask=None):
         dtype = inputs.dtype
         inputs, valid = self._valid(inputs, mask)
-        scores = ops.cast(self.score(self.hidden(ops.cast(inputs, dtype))), inputs.dtype)
-        scores = ops.where(valid > 0, scores, ops.full_like(scores, -1e9))
-        weights = ops.exp(scores - ops.max(scores, axis=1, keepdims=True)) * valid
-        weights = weights / ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1e-30)
+        scores = ops.cast(self.score(self.hidden(ops.cast(inputs, dtype))), inputs.dtype)[..., 0]
+        scores = ops.where(valid[..., 0] > 0, scores, masked_logit(scores.dtype))
+        # a softmax, which int8 export keeps in float (`keras_cpc.export.HEAD_FLOAT_OPS`); 0 without a valid frame
+        weights = ops.expand_dims(ops.softmax(scores, axis=-1), -1) * valid
         return ops.cast(self._statistics(inputs, weights), dtype)
 
     def get_config(self):
