@@ -27,7 +27,7 @@ the clean clip's), beside the oracle under the protocol's babble (session 42; ru
 without suppression too, made by `unsuppressed`, where they are):
 
     PYTHONPATH=. python docs/robustness/babble_probe.py unheard MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
-    PYTHONPATH=. python docs/robustness/babble_probe.py unsuppressed MODEL_DIR COPY_DIR
+    PYTHONPATH=. python docs/robustness/babble_probe.py unsuppressed MODEL_DIR COPY_DIR [PRIOR_SECONDS]
 
 and how many of the shipped recipe's augmented speaker channels (runs 0-2, 3 copies) hold babble, by default and with
 `--augment-babble 0.5` (`channel_shift`'s channels, as finetuning draws them, each applied once to a made-up 0.5 s
@@ -266,13 +266,17 @@ def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/
     write_scores(out, {"model": model, "unheard_share": share, "seconds": time.perf_counter() - start}, scores, model)
 
 
-def unsuppressed(model: str, copy: str) -> None:
-    """A copy of a model folder whose front end runs without noise suppression."""
+def unsuppressed(model: str, copy: str, prior_seconds: str | None = None) -> None:
+    """A copy of a model folder whose front end runs without noise suppression, and with `prior_seconds` its level
+    normalisation's calibration weighs that many seconds of speech (a large number: a gain fixed by the calibration,
+    which the babble in a clip's pauses does not move)."""
     shutil.copytree(model, copy)
     path = f"{copy}/model.json"
     with open(path) as file:
         config = json.load(file)
     del config["frontend"]["suppression"]
+    if prior_seconds is not None:
+        config["frontend"]["level"]["prior_seconds"] = float(prior_seconds)
     with open(path, "w") as file:
         json.dump(config, file, indent=2)
 
