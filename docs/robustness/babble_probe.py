@@ -29,11 +29,12 @@ without suppression too, made by `unsuppressed`, where they are):
     PYTHONPATH=. python docs/robustness/babble_probe.py unheard MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
     PYTHONPATH=. python docs/robustness/babble_probe.py unsuppressed MODEL_DIR COPY_DIR [PRIOR_SECONDS]
 
-and, without a model, whether voicing tells the speaker's frames from the other voices': the share of the active and
-of the other frames that the speech-frame gate keeps when a kept frame must also be within `VOICED_WITHIN` frames
-after a frame whose voicing (`keras_cpc.layers.Pitch`, a 4-talker mixture is weakly periodic) is at least a
-threshold, on the clips as in `gate`, at the shipped floor (session 42):
+and, without a model, as `gate` does, the share of the active and of the other frames that the speech-frame gate
+keeps with each of `HANGOVERS`, and when a kept frame must also be within `VOICED_WITHIN` frames after a frame whose
+voicing (`keras_cpc.layers.Pitch`) is at least a threshold, whether voicing tells the speaker's frames from the other
+voices' (session 42):
 
+    PYTHONPATH=. python docs/robustness/babble_probe.py hangover BABBLE_FOLDER OUT.json [RAVDESS]
     PYTHONPATH=. python docs/robustness/babble_probe.py voicing BABBLE_FOLDER OUT.json [RAVDESS]
 
 and how many of the shipped recipe's augmented speaker channels (runs 0-2, 3 copies) hold babble, by default and with
@@ -74,6 +75,8 @@ from training.robustness import StreamPredictor, recordings, score_conditions
 SNRS = (20, 10)
 VOICINGS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: the gate as it is
 VOICED_WITHIN = 10
+HANGOVERS = (10, 3)
+FIELD, HOP = receptive_field(PAPER_KERNELS, PAPER_STRIDES), 160  # the CPC frames' samples
 FLOORS = (-60.0, -50.0, -45.0, -40.0)
 GATE_CONDITIONS = ("clean", "babble-20db", "babble-10db", "white-20db", "pink-10db", "rt60-0.8")
 
@@ -327,56 +330,60 @@ def babble_channels(out: str, ravdess: str = "../shared/data/ravdess") -> None:
         json.dump(report, file, indent=2)
 
 
-def gate(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
-    """The share of the active and of the other frames the speech-frame gate keeps, per floor and condition."""
+def heard_clips(babble_folder: str, ravdess: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Every third held-out clip under each of `GATE_CONDITIONS`, at -25 dBFS by its speaker's gain (as the level
+    normalisation calibrated per speaker brings it): the condition, the audio and which of its frames are active on
+    the clean clip."""
     test = held_out(ravdess)[::3]
     babble, clips = protocol_babble(babble_folder), [load_audio(u.path) for u in test]
     gains = speaker_gains(test, clips)
-    field, hop = receptive_field(PAPER_KERNELS, PAPER_STRIDES), 160
-    report = {}
-    for floor in FLOORS:
-        for condition in GATE_CONDITIONS:
-            active_kept, other_kept = [], []
-            for index, (utterance, clip) in enumerate(zip(test, clips)):
-                heard = channels.apply_condition(condition, clip, index, babble) * gains[utterance.speaker]
-                frames = (len(clip) - field) // hop + 1
-                kept = speech_mask(heard, frames, field, hop, SpeechFrameSettings(floor_dbfs=floor))
-                active = active_mask(clip)[np.arange(frames) * hop + field // 2] > 0
-                active_kept.append(kept[active].mean())
-                other_kept.append(kept[~active].mean())
-            report[f"{floor:g} {condition}"] = {"active": float(np.mean(active_kept)),
-                                                 "other": float(np.mean(other_kept))}
-            print(f"floor {floor:g} dBFS, {condition:12s} active frames kept {np.mean(active_kept):.2f}, "
-                  f"others {np.mean(other_kept):.2f}")
-    with open(out, "w") as file:
-        json.dump(report, file, indent=2)
-
-
-def voicing(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
-    """The share of the active and of the other frames the speech-frame gate keeps when it also asks for voicing."""
-    test = held_out(ravdess)[::3]
-    babble, clips = protocol_babble(babble_folder), [load_audio(u.path) for u in test]
-    gains = speaker_gains(test, clips)
-    field, hop, pitch = receptive_field(PAPER_KERNELS, PAPER_STRIDES), 160, Pitch()
-    shares: dict[str, dict[str, list[float]]] = {}
     for condition in GATE_CONDITIONS:
         for index, (utterance, clip) in enumerate(zip(test, clips)):
-            heard = channels.apply_condition(condition, clip, index, babble) * gains[utterance.speaker]
-            frames = (len(clip) - field) // hop + 1
-            kept = speech_mask(heard, frames, field, hop)
-            voiced = np.asarray(pitch(heard[None]))[0, :frames, 0]
-            recent = np.array([voiced[max(0, i - VOICED_WITHIN):i + 1].max() for i in range(frames)])
-            active = active_mask(clip)[np.arange(frames) * hop + field // 2] > 0
-            for threshold in VOICINGS:
-                gated = kept & (recent >= threshold)
-                share = shares.setdefault(f"{threshold:g} {condition}", {"active": [], "other": []})
-                share["active"].append(gated[active].mean())
-                share["other"].append(gated[~active].mean())
+            frames = (len(clip) - FIELD) // HOP + 1
+            yield (condition, channels.apply_condition(condition, clip, index, babble) * gains[utterance.speaker],
+                   active_mask(clip)[np.arange(frames) * HOP + FIELD // 2] > 0)
+
+
+def kept_shares(out: str, kept: Callable[[np.ndarray, int], dict[str, np.ndarray]], babble_folder: str,
+                ravdess: str) -> None:
+    """The share of the active and of the other frames that each gate of `kept` (audio, frames -> {label: kept
+    frames}) keeps under each condition, to `out` and printed."""
+    shares: dict[str, dict[str, list[float]]] = {}
+    for condition, heard, active in heard_clips(babble_folder, ravdess):
+        for label, gated in kept(heard, len(active)).items():
+            share = shares.setdefault(f"{label} {condition}", {"active": [], "other": []})
+            share["active"].append(gated[active].mean())
+            share["other"].append(gated[~active].mean())
     report = {key: {part: float(np.mean(values)) for part, values in share.items()} for key, share in shares.items()}
     with open(out, "w") as file:
         json.dump(report, file, indent=2)
     for key, share in report.items():
-        print(f"voicing {key:18s} active frames kept {share['active']:.2f}, others {share['other']:.2f}")
+        print(f"{key:26s} active frames kept {share['active']:.2f}, others {share['other']:.2f}")
+
+
+def gate(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """The share of the active and of the other frames the speech-frame gate keeps, per floor and condition."""
+    kept_shares(out, lambda heard, frames: {f"{floor:g}": speech_mask(heard, frames, FIELD, HOP, SpeechFrameSettings(
+        floor_dbfs=floor)) for floor in FLOORS}, babble_folder, ravdess)
+
+
+def hangover(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """The same per hangover, at the shipped floor."""
+    kept_shares(out, lambda heard, frames: {f"hangover {frames_after}": speech_mask(
+        heard, frames, FIELD, HOP, SpeechFrameSettings(hangover_frames=frames_after)) for frames_after in HANGOVERS},
+        babble_folder, ravdess)
+
+
+def voicing(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """The same when the gate also asks for voicing, at the shipped floor."""
+    pitch = Pitch()
+
+    def kept(heard: np.ndarray, frames: int) -> dict[str, np.ndarray]:
+        voiced = np.asarray(pitch(heard[None]))[0, :frames, 0]
+        recent = np.array([voiced[max(0, i - VOICED_WITHIN):i + 1].max() for i in range(frames)])
+        speech = speech_mask(heard, frames, FIELD, HOP)
+        return {f"voicing {threshold:g}": speech & (recent >= threshold) for threshold in VOICINGS}
+    kept_shares(out, kept, babble_folder, ravdess)
 
 
 def score(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
@@ -392,4 +399,5 @@ def score(model: str, babble_folder: str, out: str, ravdess: str = "../shared/da
 
 if __name__ == "__main__":
     {"score": score, "gate": gate, "contexts": contexts, "channels": babble_channels,
-     "oracle": oracle, "unheard": unheard, "unsuppressed": unsuppressed, "voicing": voicing}[sys.argv[1]](*sys.argv[2:])
+     "oracle": oracle, "unheard": unheard, "unsuppressed": unsuppressed, "voicing": voicing,
+     "hangover": hangover}[sys.argv[1]](*sys.argv[2:])
