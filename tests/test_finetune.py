@@ -14,7 +14,8 @@ import soundfile
 import tensorflow as tf
 
 from helpers import log_column
-from keras_cpc.audio import AudioError, load_audio
+from keras_cpc.audio import AudioError, audio_files, load_audio
+from keras_cpc.channels import BABBLE_SOURCES
 from keras_cpc.runs import RunFolderError, exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list, labels
@@ -352,12 +353,12 @@ def test_augment_narrowband_draws_narrowband_channels_and_is_recorded(corpus, tm
     check_copy_option(corpus, tmp_path, "--augment-narrowband", "0.2")
 
 
-def check_copy_option(corpus, tmp_path, option: str, value: str) -> None:
-    """An option of the augmented copies is recorded when given, and without --augment is an error before anything
-    is written."""
+def check_copy_option(corpus, tmp_path, option: str, value: str, recorded: object = None) -> None:
+    """An option of the augmented copies is recorded when given (as `recorded`, by default the number `value`), and
+    without --augment is an error before anything is written."""
     setting = option[2:].replace("-", "_")
     settings = config_for(corpus, tmp_path, "mfcc", "--augment", "1", option, value).settings()
-    assert settings[setting] == float(value)
+    assert settings[setting] == (float(value) if recorded is None else recorded)
     assert setting not in config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
     with pytest.raises(SettingError, match=f"{option} .* needs --augment"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", option, value))
@@ -382,6 +383,29 @@ def test_augment_babble_adds_babble_to_the_channels_and_is_recorded(corpus, tmp_
     monkeypatch.setattr(finetune, "channel_shift", drawn)
     with pytest.raises(Drawn, match="-babble0.5$"):  # the option reaches the copies that training caches
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble", "0.5"))
+
+
+def test_augment_babble_from_a_folder_takes_its_files_after_the_protocols(corpus, tmp_path, monkeypatch):
+    check_copy_option(corpus, tmp_path, "--augment-babble-from", str(corpus), str(corpus))
+
+    class Drawn(Exception):
+        """The copies' babble files, drawn: the run goes no further."""
+
+    def drawn(seed, copy, babble, **kwargs):
+        raise Drawn(babble)
+
+    monkeypatch.setattr(finetune, "channel_shift", drawn)
+    with pytest.raises(Drawn) as babble:  # 28 files: the protocol's first 20, augmentation's the other 8
+        finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble-from", str(corpus)))
+    assert babble.value.args[0] == [str(path) for path in audio_files([corpus])[BABBLE_SOURCES:]]
+    few = tmp_path / "few"
+    few.mkdir()
+    for index in range(BABBLE_SOURCES):
+        soundfile.write(few / f"{index}.wav", np.zeros(160, np.float32), 16000)
+    for folder, problem in ((few, "no audio file after the first 20"), (tmp_path / "none", "no such file")):
+        with pytest.raises(SettingError, match=f"--augment-babble-from.*{problem}"):
+            finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble-from",
+                                         str(folder)))
 
 
 def test_augment_trains_on_copies_and_scores_the_original_audio(corpus, tmp_path):

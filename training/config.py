@@ -83,7 +83,7 @@ class PretrainConfig(Config):
 # Options that only some systems have; the settings of the others leave them out.
 FROZEN = {"mfcc", "minicpc", "precpc"}
 SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FROZEN, "augment_snr": FROZEN,
-                  "augment_narrowband": FROZEN, "augment_babble": FROZEN,
+                  "augment_narrowband": FROZEN, "augment_babble": FROZEN, "augment_babble_from": FROZEN,
                   "speaker_features": FROZEN, "variance_floor": FROZEN,
                   "speaker_calibration": FROZEN, "attention_span": FROZEN, "frame_average": FROZEN,
                   "speech_frames": FROZEN, "speech_floor": FROZEN, "speech_hangover": FROZEN,
@@ -93,7 +93,7 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "augment_snr", "augment_narrowband",
-                    "augment_babble", "train_sentence",
+                    "augment_babble", "augment_babble_from", "train_sentence",
                     "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch",
@@ -140,6 +140,7 @@ class FinetuneConfig(Config):
     augment_snr: Sequence[float] | None = None
     augment_narrowband: float | None = None
     augment_babble: float | None = None
+    augment_babble_from: str | None = None
     speaker_features: bool = False
     variance_floor: float | None = None
     speaker_calibration: str | None = None

@@ -29,9 +29,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_cpc.audio import SAMPLE_RATE, load_audio
+from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
 from keras_cpc.callbacks import run_callbacks
-from keras_cpc.channels import NOISE_SNR_DB, babble_sources
+from keras_cpc.channels import BABBLE_SOURCES, NOISE_SNR_DB, babble_sources
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.emotion import NEUTRAL, calibration_indices
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
@@ -135,6 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --augment: the probability that a speaker's channel also gets babble of other "
                              "training utterances on top of its noise, at the same SNR range "
                              "(keras_cpc.channels.random_shift)")
+    parser.add_argument("--augment-babble-from", metavar="FOLDER",
+                        help="with --augment: the copies' babble comes from the speech under FOLDER (e.g. unlabeled "
+                             f"read speech), its audio files after the first {BABBLE_SOURCES}, which the out-of-domain "
+                             "protocol's babble takes from the same folder (default: the training utterances)")
     parser.add_argument("--speaker-features", action=argparse.BooleanOptionalAction,
                         help="frozen features, with --standardize: map each speaker's feature mean and variance "
                              "onto the training set's (keras_cpc.speaker_features), as the engine does per session")
@@ -248,6 +252,15 @@ def frontend(config: FinetuneConfig) -> dict:
     return frontend_config(level) | speech_frame_config(frames if config.speech_frames else None)
 
 
+def augmentation_babble(config: FinetuneConfig, train: Sequence[EmotionUtterance]) -> list[str]:
+    """The files that augmentation's babble is drawn from (`babble_sources`): of the training set, or with
+    `--augment-babble-from` of that folder's audio files after the first `BABBLE_SOURCES`, which the protocol's babble
+    conditions take (`training.robustness --babble`), so that one folder gives both, each its own talkers."""
+    if config.augment_babble_from is None:
+        return babble_sources([u.path for u in train])
+    return babble_sources([str(path) for path in audio_files([config.augment_babble_from])[BABBLE_SOURCES:]])
+
+
 def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int,
              teacher: Recognizer | None = None):
     """Training, validation and test datasets of a system (features cached when frozen), the per-dimension
@@ -272,7 +285,7 @@ def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[Emotio
     statistics = feature_statistics(files[0], max_frames)  # of the original training audio
     copies = []
     if config.augment:
-        babble = babble_sources([u.path for u in sets[0]])
+        babble = augmentation_babble(config, sets[0])
         # seeded by the run and fold, not by `seed`, which a resumed run changes to draw a new data order
         copies = [cache_features(sets[0], extractor, config.cache, frontend(config),
                                  channel_shift(run_seed(config), copy, babble,
@@ -381,6 +394,7 @@ def fold_sets(config: FinetuneConfig) -> tuple[list, list, list]:
 COPY_OPTIONS = {"utterance_gain": "--utterance-gain sets the gain of each file of the augmented copies",
                 "augment_narrowband": "--augment-narrowband sets the channels of the augmented copies",
                 "augment_babble": "--augment-babble sets the channels of the augmented copies",
+                "augment_babble_from": "--augment-babble-from sets the babble of the augmented copies",
                 "augment_snr": "--augment-snr sets the SNR of the augmented copies' noise"}
 # The options that set the speech frames (`--speech-frames`): the `SpeechFrameSettings` field each sets, and its name.
 SPEECH_FRAME_OPTIONS = {"speech_floor": ("floor_dbfs", "floor"), "speech_hangover": ("hangover_frames", "hangover")}
@@ -402,6 +416,14 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: not finite")
     if config.augment_snr and config.augment_snr[0] > config.augment_snr[1]:
         raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: LOW is above HIGH")
+    if config.augment_babble_from:
+        try:
+            talkers = len(audio_files([config.augment_babble_from])) - BABBLE_SOURCES
+        except (OSError, ValueError) as error:
+            raise SettingError(f"--augment-babble-from: {error}") from None
+        if talkers < 1:
+            raise SettingError(f"--augment-babble-from {config.augment_babble_from}: no audio file after the first "
+                               f"{BABBLE_SOURCES}, which the protocol's babble takes")
     if config.mfccs and config.system not in ("minicpc", "precpc"):
         raise SettingError(f"--mfccs appends MFCCs to CPC contexts: {config.system} has none (minicpc, precpc)")
     if config.mfcc_band and not config.mfccs:
