@@ -5,7 +5,8 @@
 #   docs/robustness/shipped_variant.sh NAME [FINETUNE OPTION ...]    writes runs/exp/NAME-run{0,1,2}, -ensemble and
 #                                                                    docs/robustness/NAME-ensemble
 # (session 41: speech-floor45 --speech-floor -45; babble0.5 --augment-babble 0.5; session 42: speech-hangover3
-# --speech-hangover 3; attentive --attentive-pooling)
+# --speech-hangover 3; attentive --attentive-pooling; babble0.5-librispeech --augment-babble 0.5 --augment-babble-from
+# ../shared/data/librispeech)
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 NAME [FINETUNE OPTION ...]" >&2; exit 2; }
 name=$1; shift
