@@ -26,7 +26,10 @@ suppression, whose SNR gate hears the babble and whose filters spread it over a 
 the clean clip's), beside the oracle under the protocol's babble (session 42; run it on a copy of the model folder
 without suppression too, made by `unsuppressed`, where they are):
 
-    PYTHONPATH=. python docs/robustness/babble_probe.py unheard MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS]
+    PYTHONPATH=. python docs/robustness/babble_probe.py unheard MODEL_DIR BABBLE_FOLDER OUT.json [RAVDESS [clean]]
+
+(`clean`: each speaker calibrated with their clean clips, so that babble reaches neither their level nor their
+feature statistics),
     PYTHONPATH=. python docs/robustness/babble_probe.py unsuppressed MODEL_DIR COPY_DIR [PRIOR_SECONDS]
 
 and, without a model, as `gate` does, the share of the active and of the other frames that the speech-frame gate
@@ -220,7 +223,7 @@ class OraclePredictor(StreamPredictor):
         return self.masks[key]
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
-        clean = [CLEAN_OF[digest(clip)] for clip in clips]
+        clean = [CLEAN_OF.get(digest(clip), clip) for clip in clips]  # clips not shifted: clean already
         chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
         self.masks.clear()
         self.clean.calibrate_speaker(recordings(clean), recordings([clean[i] for i in chosen]), neutral=False)
@@ -253,8 +256,10 @@ def unheard_samples(kept: np.ndarray, length: int, field: int, hop: int) -> np.n
     return (~heard[:length]).astype(np.float32)
 
 
-def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
-    """CCC of the oracle under the protocol's babble and under babble that no frame the gate keeps hears."""
+def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess",
+            calibration: str = "matched") -> None:
+    """CCC of the oracle under the protocol's babble and under babble that no frame the gate keeps hears, each
+    speaker calibrated with their clips under the condition ("matched") or with their clean clips ("clean")."""
     for snr in SNRS:
         channels._CONDITIONS[f"babble-{snr}db-unheard"] = gated_babble(snr, "unheard")
     conditions = ["clean", *(f"babble-{snr}db{where}" for where in ("", "-unheard") for snr in SNRS)]
@@ -273,9 +278,10 @@ def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/
             UNHEARD[digest(clip)] = unheard_samples(predictor.clean_mask(clip), len(clip), config["receptive_field"],
                                                     config["frame_hop"])
     share = float(np.mean([mask.mean() for mask in UNHEARD.values()]))
-    scores = score_conditions({model: predictor}, test, [f"{c}-oracle" for c in conditions], 0, babble)
+    scores = score_conditions({model: predictor}, test, [f"{c}-oracle" for c in conditions], 0, babble, calibration)
     print(f"share of the clips' samples no kept frame hears: {share:.2f}")
-    write_scores(out, {"model": model, "unheard_share": share, "seconds": time.perf_counter() - start}, scores, model)
+    write_scores(out, {"model": model, "calibration": calibration, "unheard_share": share,
+                       "seconds": time.perf_counter() - start}, scores, model)
 
 
 def unsuppressed(model: str, copy: str, prior_seconds: str | None = None) -> None:
