@@ -16,6 +16,7 @@ Noise, babble, mu-law and gains are a few lines of NumPy.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -25,7 +26,7 @@ import soundfile
 import soxr
 from scipy.signal import butter, fftconvolve, sosfilt
 
-from keras_cpc.audio import SAMPLE_RATE
+from keras_cpc.audio import SAMPLE_RATE, audio_files
 
 FRAME = SAMPLE_RATE * 25 // 1000  # 25 ms frames for the active power
 ACTIVE_RANGE_DB = 30.0  # frames within this of the loudest frame are active
@@ -229,6 +230,21 @@ def _vorbis(audio: np.ndarray) -> np.ndarray:
 def babble_sources(paths: Sequence[str]) -> list[str]:
     """`BABBLE_SOURCES` of `paths` (a training set's files), spread evenly over them, for augmentation's babble."""
     return list(paths[::len(paths) // BABBLE_SOURCES + 1])
+
+
+def protocol_babble_files(folder: str | os.PathLike) -> list[str]:
+    """The files of a folder of other talkers' speech that the out-of-domain protocol's babble is made from: its first
+    `BABBLE_SOURCES` audio files (fewer if it holds fewer). Raises as `audio_files`."""
+    return [str(path) for path in audio_files([folder])[:BABBLE_SOURCES]]
+
+
+def augmentation_babble_files(folder: str | os.PathLike) -> list[str]:
+    """The files of the same folder that augmentation's babble is made from: `babble_sources` of those after the
+    protocol's, so that the two never share a file. Raises as `audio_files`, and ValueError when none is left."""
+    others = [str(path) for path in audio_files([folder])[BABBLE_SOURCES:]]
+    if not others:
+        raise ValueError(f"{folder}: no audio file after the first {BABBLE_SOURCES}, which the protocol's babble takes")
+    return babble_sources(others)
 
 
 def _noise(color: str, length: int, rng: np.random.Generator, babble: Sequence[np.ndarray],

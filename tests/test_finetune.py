@@ -3,7 +3,9 @@
 import csv
 import dataclasses
 import functools
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -15,7 +17,7 @@ import tensorflow as tf
 
 from helpers import log_column
 from keras_cpc.audio import AudioError, audio_files, load_audio
-from keras_cpc.channels import BABBLE_SOURCES
+from keras_cpc.channels import BABBLE_SOURCES, protocol_babble_files
 from keras_cpc.runs import RunFolderError, exclusive_run, resumed_seed
 from keras_cpc import features as features_module
 from keras_cpc.datasets import file_list, labels
@@ -353,12 +355,12 @@ def test_augment_narrowband_draws_narrowband_channels_and_is_recorded(corpus, tm
     check_copy_option(corpus, tmp_path, "--augment-narrowband", "0.2")
 
 
-def check_copy_option(corpus, tmp_path, option: str, value: str, recorded: object = None) -> None:
-    """An option of the augmented copies is recorded when given (as `recorded`, by default the number `value`), and
-    without --augment is an error before anything is written."""
-    setting = option[2:].replace("-", "_")
+def check_copy_option(corpus, tmp_path, option: str, value: str, recorded: tuple[str, object] | None = None) -> None:
+    """An option of the augmented copies is recorded when given (by default as its setting, the number `value`;
+    else as `recorded`'s setting and value), and without --augment is an error before anything is written."""
+    setting, expected = recorded or (option[2:].replace("-", "_"), float(value))
     settings = config_for(corpus, tmp_path, "mfcc", "--augment", "1", option, value).settings()
-    assert settings[setting] == (float(value) if recorded is None else recorded)
+    assert settings[setting] == expected
     assert setting not in config_for(corpus, tmp_path, "mfcc", "--augment", "1").settings()
     with pytest.raises(SettingError, match=f"{option} .* needs --augment"):
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", option, value))
@@ -386,7 +388,12 @@ def test_augment_babble_adds_babble_to_the_channels_and_is_recorded(corpus, tmp_
 
 
 def test_augment_babble_from_a_folder_takes_its_files_after_the_protocols(corpus, tmp_path, monkeypatch):
-    check_copy_option(corpus, tmp_path, "--augment-babble-from", str(corpus), str(corpus))
+    others = audio_files([corpus])[BABBLE_SOURCES:]  # 28 files: the protocol's first 20, augmentation's the other 8
+    digest = hashlib.sha256("".join(features_module.file_digest(path) for path in others).encode()).hexdigest()[:16]
+    check_copy_option(corpus, tmp_path, "--augment-babble-from", str(corpus), ("augment_babble_sha256", digest))
+    given = config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble-from", str(corpus)).settings()
+    assert "augment_babble_from" not in given and given == config_for(  # what the files are, not where
+        corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble-from", os.path.relpath(corpus)).settings()
 
     class Drawn(Exception):
         """The copies' babble files, drawn: the run goes no further."""
@@ -395,14 +402,17 @@ def test_augment_babble_from_a_folder_takes_its_files_after_the_protocols(corpus
         raise Drawn(babble)
 
     monkeypatch.setattr(finetune, "channel_shift", drawn)
-    with pytest.raises(Drawn) as babble:  # 28 files: the protocol's first 20, augmentation's the other 8
+    with pytest.raises(Drawn) as babble:
         finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble-from", str(corpus)))
-    assert babble.value.args[0] == [str(path) for path in audio_files([corpus])[BABBLE_SOURCES:]]
+    assert babble.value.args[0] == [str(path) for path in others]
+    assert set(babble.value.args[0]).isdisjoint(protocol_babble_files(corpus))  # the protocol's babble takes the rest
+    assert len(protocol_babble_files(corpus)) == BABBLE_SOURCES
     few = tmp_path / "few"
     few.mkdir()
     for index in range(BABBLE_SOURCES):
         soundfile.write(few / f"{index}.wav", np.zeros(160, np.float32), 16000)
-    for folder, problem in ((few, "no audio file after the first 20"), (tmp_path / "none", "no such file")):
+    for folder, problem in ((few, "no audio file after the first 20"), (tmp_path / "none", "no such file"),
+                            ("", "no folder given")):
         with pytest.raises(SettingError, match=f"--augment-babble-from.*{problem}"):
             finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble-from",
                                          str(folder)))
@@ -955,7 +965,7 @@ def test_the_settings_of_the_recorded_runs_are_those_their_options_give_today():
     assert recorded  # the grid's and the robustness runs' records
     for settings in recorded:
         off = {"bounded": False, "level_normalization": "none"}  # what a record without them was trained with
-        digests = {k: settings[k] for k in ("cpc_sha256", "teacher_sha256") if k in settings}
+        digests = {k: settings[k] for k in ("cpc_sha256", "teacher_sha256", "augment_babble_sha256") if k in settings}
         options = {**off, **{k: v for k, v in settings.items() if k not in ("optimizer", *digests)}}
         config = FinetuneConfig(data="x", out="y", **options)
         assert {**config.settings(), **digests} == settings

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import inspect
 import json
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from keras_cpc.datasets.protocol import FOLDS, VALIDATION_FRACTION
-from keras_cpc.channels import NOISE_SNR_DB
+from keras_cpc.channels import NOISE_SNR_DB, augmentation_babble_files
 from keras_cpc.features import file_digest
 from keras_cpc.models.recognizer import EmotionRecognizer
 from keras_cpc.speech_frames import SpeechFrameSettings
@@ -93,7 +94,7 @@ SYSTEM_OPTIONS = {"standardize": FROZEN, "augment": FROZEN, "utterance_gain": FR
                   **{f"minicpc_{name}": {"minicpc"} for name in ("epochs", "steps", "crop_seconds")}}
 # Off by default, and absent from the records written before they existed: recorded only when on.
 RECORDED_WHEN_ON = ("level_normalization", "bounded", "augment", "utterance_gain", "augment_snr", "augment_narrowband",
-                    "augment_babble", "augment_babble_from", "train_sentence",
+                    "augment_babble", "train_sentence",
                     "attention_dim", "attention_heads", "attention_residual",
                     "speaker_features", "variance_floor", "speaker_calibration", "attention_span", "frame_average",
                     "weight_average", "speech_frames", "mfccs", "mfcc_band", "pitch",
@@ -167,11 +168,15 @@ class FinetuneConfig(Config):
 
     def settings(self) -> dict[str, Any]:
         """What a run is trained with, as `results.json` records it: the options that change its
-        result (for its system), and the digests of a precpc model, of a teacher and of a CSV corpus's file; not where
-        files are."""
+        result (for its system), and the digests of a precpc model, of a teacher, of a CSV corpus's file and of the
+        babble files drawn from `augment_babble_from`; not where files are."""
         settings = {name: value for name, value in dataclasses.asdict(self).items()
-                    if name not in {"data", "cache", "cpc", "teacher", "out", "verbose"}
+                    if name not in {"data", "cache", "cpc", "teacher", "out", "verbose", "augment_babble_from"}
                     and self.system in SYSTEM_OPTIONS.get(name, {self.system})}
+        if self.augment_babble_from and self.system in SYSTEM_OPTIONS["augment_babble_from"]:
+            settings["augment_babble_sha256"] = hashlib.sha256("".join(
+                file_digest(path) for path in augmentation_babble_files(self.augment_babble_from)).encode()
+            ).hexdigest()[:16]
         if self.system == "precpc" and self.cpc:
             settings["cpc_sha256"] = file_digest(self.cpc)
         if self.teacher and self.system in SYSTEM_OPTIONS["teacher"]:

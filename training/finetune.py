@@ -29,9 +29,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
+from keras_cpc.audio import SAMPLE_RATE, load_audio
 from keras_cpc.callbacks import run_callbacks
-from keras_cpc.channels import BABBLE_SOURCES, NOISE_SNR_DB, babble_sources
+from keras_cpc.channels import BABBLE_SOURCES, NOISE_SNR_DB, augmentation_babble_files, babble_sources
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.emotion import NEUTRAL, calibration_indices
 from keras_cpc.datasets.protocol import SplitError, read_corpus, scores_by_sentence, split
@@ -132,9 +132,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(8 kHz, a random telephone band, A-law or not) in place of its band limit or tilt "
                              "(keras_cpc.channels.random_shift)")
     parser.add_argument("--augment-babble", type=share, metavar="P",
-                        help="with --augment: the probability that a speaker's channel also gets babble of other "
-                             "training utterances on top of its noise, at the same SNR range "
-                             "(keras_cpc.channels.random_shift)")
+                        help="with --augment: the probability that a speaker's channel also gets babble (of other "
+                             "training utterances, or --augment-babble-from's) on top of its noise, at the same SNR "
+                             "range (keras_cpc.channels.random_shift)")
     parser.add_argument("--augment-babble-from", metavar="FOLDER",
                         help="with --augment: the copies' babble comes from the speech under FOLDER (e.g. unlabeled "
                              f"read speech), its audio files after the first {BABBLE_SOURCES}, which the out-of-domain "
@@ -253,12 +253,11 @@ def frontend(config: FinetuneConfig) -> dict:
 
 
 def augmentation_babble(config: FinetuneConfig, train: Sequence[EmotionUtterance]) -> list[str]:
-    """The files that augmentation's babble is drawn from (`babble_sources`): of the training set, or with
-    `--augment-babble-from` of that folder's audio files after the first `BABBLE_SOURCES`, which the protocol's babble
-    conditions take (`training.robustness --babble`), so that one folder gives both, each its own talkers."""
+    """The files that augmentation's babble is drawn from: of the training set (`babble_sources`), or of
+    `--augment-babble-from`'s folder those that the protocol's babble does not take (`augmentation_babble_files`)."""
     if config.augment_babble_from is None:
         return babble_sources([u.path for u in train])
-    return babble_sources([str(path) for path in audio_files([config.augment_babble_from])[BABBLE_SOURCES:]])
+    return augmentation_babble_files(config.augment_babble_from)
 
 
 def datasets(config: FinetuneConfig, system: str, sets: Sequence[Sequence[EmotionUtterance]], seed: int,
@@ -416,14 +415,13 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: not finite")
     if config.augment_snr and config.augment_snr[0] > config.augment_snr[1]:
         raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: LOW is above HIGH")
-    if config.augment_babble_from:
+    if config.augment_babble_from is not None:
         try:
-            talkers = len(audio_files([config.augment_babble_from])) - BABBLE_SOURCES
+            if not config.augment_babble_from:
+                raise ValueError("no folder given")
+            augmentation_babble_files(config.augment_babble_from)
         except (OSError, ValueError) as error:
             raise SettingError(f"--augment-babble-from: {error}") from None
-        if talkers < 1:
-            raise SettingError(f"--augment-babble-from {config.augment_babble_from}: no audio file after the first "
-                               f"{BABBLE_SOURCES}, which the protocol's babble takes")
     if config.mfccs and config.system not in ("minicpc", "precpc"):
         raise SettingError(f"--mfccs appends MFCCs to CPC contexts: {config.system} has none (minicpc, precpc)")
     if config.mfcc_band and not config.mfccs:

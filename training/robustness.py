@@ -48,7 +48,7 @@ import numpy as np
 from app.engine.streaming import Recordings, StreamingRecognizer
 from app.engine.trajectory import estimates, summary_estimates
 from keras_cpc.audio import audio_files, load_audio
-from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, apply_condition
+from keras_cpc.channels import CONDITIONS, apply_condition, protocol_babble_files
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.emotion import calibration_indices
 from keras_cpc.datasets.protocol import read_corpus, split
@@ -249,7 +249,7 @@ def protocol_data(args: argparse.Namespace) -> tuple[list[list[EmotionUtterance]
     sets = split(args.corpus, read_corpus(args.corpus, args.data), args.fold, args.folds,
                  args.validation_fraction, 0, args.train_sentence)  # the floor learns what the models did
     sets = [*sets[:2], evaluation_set(args, sets)]
-    babble = [load_audio(path) for path in audio_files([args.babble])[:BABBLE_SOURCES]] if args.babble else []
+    babble = [load_audio(path) for path in protocol_babble_files(args.babble)] if args.babble else []
     return sets, babble, [c for c in args.conditions if babble or not c.startswith("babble")]
 
 

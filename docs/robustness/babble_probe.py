@@ -62,7 +62,7 @@ import numpy as np
 
 from keras_cpc import channels
 from keras_cpc.channels import babble_sources
-from keras_cpc.audio import audio_files, load_audio
+from keras_cpc.audio import load_audio
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import channel_shift, cpc_extractor
@@ -121,7 +121,7 @@ def held_out(ravdess: str) -> list[EmotionUtterance]:
 
 def protocol_babble(folder: str) -> list[np.ndarray]:
     """The babble conditions' sources, as `training.robustness` reads them."""
-    return [load_audio(path) for path in audio_files([folder])[:channels.BABBLE_SOURCES]]
+    return [load_audio(path) for path in channels.protocol_babble_files(folder)]
 
 
 def speaker_gains(test: Sequence[EmotionUtterance], clips: Sequence[np.ndarray]) -> dict[str, float]:
@@ -187,8 +187,9 @@ class OraclePredictor(StreamPredictor):
     """The engine, each speaker calibrated with their shifted clips, whose speech-frame gate replays the decisions it
     makes on the clean clip (streamed through a second engine calibrated with the clean clips)."""
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, clean_calibration: bool = False):
         super().__init__(model_dir)
+        self.clean_calibration = clean_calibration  # the speakers calibrated with their clean clips
         self.clean = StreamingRecognizer(model_dir, interval=math.inf)
         self.current: np.ndarray | None = None  # the clean clip of the stream being heard
         self.masks: dict[bytes, np.ndarray] = {}
@@ -223,7 +224,7 @@ class OraclePredictor(StreamPredictor):
         return self.masks[key]
 
     def calibrate(self, clips: Sequence[np.ndarray], utterances: Sequence[EmotionUtterance]) -> None:
-        clean = [CLEAN_OF.get(digest(clip), clip) for clip in clips]  # clips not shifted: clean already
+        clean = list(clips) if self.clean_calibration else [CLEAN_OF[digest(clip)] for clip in clips]
         chosen = calibration_indices(utterances, self.recognizer.feature_calibration)
         self.masks.clear()
         self.clean.calibrate_speaker(recordings(clean), recordings([clean[i] for i in chosen]), neutral=False)
@@ -267,7 +268,7 @@ def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/
         channels._CONDITIONS[f"{name}-oracle"] = remembering(name)
     test, babble = held_out(ravdess), protocol_babble(babble_folder)
     start = time.perf_counter()
-    predictor = OraclePredictor(model)
+    predictor = OraclePredictor(model, clean_calibration=calibration == "clean")
     config = predictor.clean.config
     for speaker in dict.fromkeys(u.speaker for u in test):
         theirs = [u for u in test if u.speaker == speaker]
@@ -369,15 +370,18 @@ def kept_shares(out: str, kept: Callable[[np.ndarray, int], dict[str, np.ndarray
 
 def gate(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
     """The share of the active and of the other frames the speech-frame gate keeps, per floor and condition."""
-    kept_shares(out, lambda heard, frames: {f"{floor:g}": speech_mask(heard, frames, FIELD, HOP, SpeechFrameSettings(
-        floor_dbfs=floor)) for floor in FLOORS}, babble_folder, ravdess)
+    def kept(heard: np.ndarray, frames: int) -> dict[str, np.ndarray]:
+        return {f"{floor:g}": speech_mask(heard, frames, FIELD, HOP, SpeechFrameSettings(floor_dbfs=floor))
+                for floor in FLOORS}
+    kept_shares(out, kept, babble_folder, ravdess)
 
 
 def hangover(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
     """The same per hangover, at the shipped floor."""
-    kept_shares(out, lambda heard, frames: {f"hangover {frames_after}": speech_mask(
-        heard, frames, FIELD, HOP, SpeechFrameSettings(hangover_frames=frames_after)) for frames_after in HANGOVERS},
-        babble_folder, ravdess)
+    def kept(heard: np.ndarray, frames: int) -> dict[str, np.ndarray]:
+        return {f"hangover {after}": speech_mask(heard, frames, FIELD, HOP, SpeechFrameSettings(hangover_frames=after))
+                for after in HANGOVERS}
+    kept_shares(out, kept, babble_folder, ravdess)
 
 
 def voicing(babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
