@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_cpc.audio import audio_files, load_audio
-from keras_cpc.channels import BABBLE_SOURCES, active_power, apply_condition, babble_sources
+from keras_cpc.audio import load_audio
+from keras_cpc.channels import active_power, apply_condition, babble_sources, protocol_babble_files
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import channel_shift, load_cpc, mfcc_extractor
@@ -56,7 +56,7 @@ x_train = np.concatenate([corpus_inputs(train, lambda audio, _: audio), corpus_i
 x_valid = corpus_inputs(valid, lambda audio, _: audio)
 floors = {name: fit_floor(x_train[:, c], np.tile(labels(train), (2, 1)), x_valid[:, c], labels(valid))
           for name, c in COLUMNS.items()}
-babble = [load_audio(path) for path in audio_files(["../shared/data/librispeech"])[:BABBLE_SOURCES]]
+babble = [load_audio(path) for path in protocol_babble_files("../shared/data/librispeech")]
 results = {}
 for condition in CONDITIONS:
     x = corpus_inputs(test, lambda audio, _: apply_condition(condition, audio, 0, babble))

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from keras_cpc.audio import audio_files, load_audio
-from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, babble_sources
+from keras_cpc.audio import load_audio
+from keras_cpc.channels import CONDITIONS, babble_sources, protocol_babble_files
 from keras_cpc.datasets import EmotionUtterance, labels
 from keras_cpc.datasets.protocol import read_corpus, split
 from keras_cpc.features import channel_shift, mfcc_extractor
@@ -103,7 +103,7 @@ class Probe:
         return self.rows[id(audio)]
 
 
-test_babble = [load_audio(path) for path in audio_files(["../shared/data/librispeech"])[:BABBLE_SOURCES]]
+test_babble = [load_audio(path) for path in protocol_babble_files("../shared/data/librispeech")]
 results = score_conditions({name: Probe(name) for name in columns}, test, CONDITIONS, 0, test_babble)
 with open(out, "w") as file:
     json.dump({"export": export, "run": run, "penalties": {n: f.penalty for n, f in floors.items()},

@@ -41,7 +41,8 @@ import soundfile
 
 from denoise_probe import rnnoise
 from keras_cpc.audio import SAMPLE_RATE, audio_files, load_audio
-from keras_cpc.channels import BABBLE_SOURCES, CONDITIONS, NOISE_SLOPES, add_at_snr, apply_condition, colored_noise
+from keras_cpc.channels import (CONDITIONS, NOISE_SLOPES, add_at_snr, apply_condition, colored_noise,
+                               protocol_babble_files)
 from keras_cpc.speech_frames import frame_powers
 from keras_cpc.suppression import FRAME as GATE_FRAME, NoiseGate, SuppressionSettings
 from training.robustness import read_speech_statistics
@@ -68,7 +69,7 @@ def floor_statistics(audio: np.ndarray) -> tuple[float, float]:
 
 def conditions(ravdess: str, babble_folder: str) -> None:
     """Prints the table of the two statistics per condition and held-out actor."""
-    babble = [load_audio(path) for path in audio_files([babble_folder])[:BABBLE_SOURCES]]
+    babble = [load_audio(path) for path in protocol_babble_files(babble_folder)]
     print("| condition | SNR estimate per actor, dB | floor's standard deviation per actor, dB |\n|---|---|---|")
     for condition in CONDITIONS:
         medians = []
@@ -110,7 +111,7 @@ def gate_states(audio: np.ndarray, steady_db: float) -> np.ndarray:
 
 def states(ravdess: str, babble_folder: str, steady_db: str = "0.9") -> None:
     """Prints the table of the gate's states per condition."""
-    babble = [load_audio(path) for path in audio_files([babble_folder])[:BABBLE_SOURCES]]
+    babble = [load_audio(path) for path in protocol_babble_files(babble_folder)]
     print("| condition | off | base level | steady level |\n|---|---:|---:|---:|")
     for condition in CONDITIONS:
         counts = sum(gate_states(apply_condition(condition, load_audio(clip), index, babble), float(steady_db))
