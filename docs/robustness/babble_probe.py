@@ -238,14 +238,19 @@ class OraclePredictor(StreamPredictor):
         return super().__call__(audio)
 
 
-def oracle(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
-    """CCC of a model whose gate replays its decisions on the clean clips, clean and under the protocol's babble."""
-    conditions = ["clean", "babble-20db", "babble-10db"]
+def remembered(conditions: Sequence[str]) -> list[str]:
+    """Registers each condition again as `NAME-oracle`, remembering the clean clips (`remembering`); their names."""
     for name in conditions:
         channels._CONDITIONS[f"{name}-oracle"] = remembering(name)
+    return [f"{name}-oracle" for name in conditions]
+
+
+def oracle(model: str, babble_folder: str, out: str, ravdess: str = "../shared/data/ravdess") -> None:
+    """CCC of a model whose gate replays its decisions on the clean clips, clean and under the protocol's babble."""
     test, babble = held_out(ravdess), protocol_babble(babble_folder)
     start = time.perf_counter()
-    scores = score_conditions({model: OraclePredictor(model)}, test, [f"{c}-oracle" for c in conditions], 0, babble)
+    scores = score_conditions({model: OraclePredictor(model)}, test,
+                              remembered(["clean", "babble-20db", "babble-10db"]), 0, babble)
     write_scores(out, {"model": model, "seconds": time.perf_counter() - start}, scores, model)
 
 
@@ -263,9 +268,7 @@ def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/
     speaker calibrated with their clips under the condition ("matched") or with their clean clips ("clean")."""
     for snr in SNRS:
         channels._CONDITIONS[f"babble-{snr}db-unheard"] = gated_babble(snr, "unheard")
-    conditions = ["clean", *(f"babble-{snr}db{where}" for where in ("", "-unheard") for snr in SNRS)]
-    for name in conditions:
-        channels._CONDITIONS[f"{name}-oracle"] = remembering(name)
+    conditions = remembered(["clean", *(f"babble-{snr}db{where}" for where in ("", "-unheard") for snr in SNRS)])
     test, babble = held_out(ravdess), protocol_babble(babble_folder)
     start = time.perf_counter()
     predictor = OraclePredictor(model, clean_calibration=calibration == "clean")
@@ -279,7 +282,7 @@ def unheard(model: str, babble_folder: str, out: str, ravdess: str = "../shared/
             UNHEARD[digest(clip)] = unheard_samples(predictor.clean_mask(clip), len(clip), config["receptive_field"],
                                                     config["frame_hop"])
     share = float(np.mean([mask.mean() for mask in UNHEARD.values()]))
-    scores = score_conditions({model: predictor}, test, [f"{c}-oracle" for c in conditions], 0, babble, calibration)
+    scores = score_conditions({model: predictor}, test, conditions, 0, babble, calibration)
     print(f"share of the clips' samples no kept frame hears: {share:.2f}")
     write_scores(out, {"model": model, "calibration": calibration, "unheard_share": share,
                        "seconds": time.perf_counter() - start}, scores, model)
