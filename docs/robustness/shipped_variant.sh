@@ -6,7 +6,8 @@
 #                                                                    docs/robustness/NAME-ensemble
 # (session 41: speech-floor45 --speech-floor -45; babble0.5 --augment-babble 0.5; session 42: speech-hangover3
 # --speech-hangover 3; attentive --attentive-pooling; babble0.5-librispeech --augment-babble 0.5 --augment-babble-from
-# ../shared/data/librispeech)
+# ../shared/data/librispeech; session 43: babble-librispeech --augment-babble-from ../shared/data/librispeech;
+# babble0.25-librispeech --augment-babble 0.25 --augment-babble-from ../shared/data/librispeech)
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 NAME [FINETUNE OPTION ...]" >&2; exit 2; }
 name=$1; shift
