@@ -8,11 +8,15 @@
 # --speech-hangover 3; attentive --attentive-pooling; babble0.5-librispeech --augment-babble 0.5 --augment-babble-from
 # ../shared/data/librispeech; session 43: babble-librispeech --augment-babble-from ../shared/data/librispeech;
 # babble0.25-librispeech --augment-babble 0.25 --augment-babble-from ../shared/data/librispeech)
+# Rerunning skips what is done (a run with its results.json, the ensemble, the export). The body is one block, read
+# whole before it runs, so that editing this file meanwhile does not change a running script.
 set -euo pipefail
+{
 [ $# -ge 1 ] || { echo "usage: $0 NAME [FINETUNE OPTION ...]" >&2; exit 2; }
 name=$1; shift
 py=.venv/bin/python
-train() {  # run $1 on core $2
+train() {  # run $1 on core $2, unless it is done
+  [ -f "runs/exp/$name-run$1/results.json" ] && return
   TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 taskset -c $2 $py -m training.finetune --corpus ravdess \
     --data ../shared/data/ravdess --folds 4 --fold 0 --system precpc --cpc assets/models/cpc_librispeech.keras \
     --run $1 --weight-decay 0 --augment 3 --speaker-features --variance-floor 0.05 --speech-frames \
@@ -34,3 +38,5 @@ ensemble="runs/exp/$name-ensemble"
 $py -m training.robustness --corpus ravdess --data ../shared/data/ravdess --fold 0 --models "$ensemble/float" \
   --babble ../shared/data/librispeech --read-speech ../shared/data/librispeech --jobs 2 --cache runs/cache \
   --out "docs/robustness/$name-ensemble"
+exit
+}
