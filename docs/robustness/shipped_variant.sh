@@ -13,7 +13,7 @@
 # whole before it runs, so that editing this file meanwhile does not change a running script.
 set -euo pipefail
 {
-[ $# -ge 1 ] || { echo "usage: $0 NAME [FINETUNE OPTION ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: [CPC=FILE] $0 NAME [FINETUNE OPTION ...]" >&2; exit 2; }
 name=$1; shift
 py=.venv/bin/python
 cpc=${CPC:-assets/models/cpc_librispeech.keras}
