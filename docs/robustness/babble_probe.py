@@ -61,7 +61,6 @@ from contextlib import contextmanager
 import numpy as np
 
 from keras_cpc import channels
-from keras_cpc.channels import babble_sources
 from keras_cpc.audio import load_audio
 from keras_cpc.datasets import EmotionUtterance
 from keras_cpc.datasets.protocol import read_corpus, split
@@ -70,7 +69,7 @@ from keras_cpc.layers import Pitch, receptive_field
 from keras_cpc.layers.encoder import PAPER_KERNELS, PAPER_STRIDES
 from keras_cpc.speech_frames import SpeechFrameSettings, speech_mask
 from training.config import FinetuneConfig
-from training.finetune import fold_sets, run_seed
+from training.finetune import augmentation_babble, fold_sets, run_seed
 from app.engine.streaming import StreamingRecognizer
 from keras_cpc.datasets.emotion import calibration_indices
 from training.robustness import StreamPredictor, recordings, score_conditions
@@ -327,7 +326,7 @@ def babble_channels(out: str, ravdess: str = "../shared/data/ravdess") -> None:
             for extra in (0.0, 0.5):
                 babbled = 0
                 for copy in range(3):
-                    _, shift = channel_shift(run_seed(config), copy, babble_sources([u.path for u in train]),
+                    _, shift = channel_shift(run_seed(config), copy, augmentation_babble(config, train),
                                              extra_babble=extra)
                     for utterance in speakers.values():
                         drawn.clear()
