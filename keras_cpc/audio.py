@@ -73,9 +73,13 @@ def audio_files_under(folder: str | os.PathLike) -> list[Path]:
 def audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """The files named and the audio files under the folders named (`audio_files_under`), in order.
 
-    Raises `FileNotFoundError` naming a path that does not exist, `ValueError` when none is audio.
+    Raises `FileNotFoundError` naming a path that does not exist, `ValueError` for an empty name (which `Path` would
+    read as the working directory) or when none is audio.
     """
-    paths = [Path(path) for path in paths]
+    names = [os.fspath(path) for path in paths]
+    if "" in names:
+        raise ValueError("an empty name is no file or folder")
+    paths = [Path(name) for name in names]
     files = []
     for path in paths:
         if path.is_dir():

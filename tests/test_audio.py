@@ -229,9 +229,14 @@ def test_audio_files_lists_named_files_then_folders_recursively_without_hidden_n
         [tmp_path / "c.ogg", tmp_path / "b" / "2.wav", tmp_path / "b" / "a" / "1.FLAC"]
 
 
-def test_audio_files_names_a_missing_path_and_an_empty_search(tmp_path):
+def test_audio_files_names_a_missing_path_an_empty_name_and_an_empty_search(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="absent.wav: no such file or folder"):
         audio_files([tmp_path / "absent.wav"])
     (tmp_path / "notes.txt").write_text("")
     with pytest.raises(ValueError, match=f"no audio files .* in {tmp_path}"):
         audio_files([tmp_path])
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "clip.wav").write_bytes(b"")
+    monkeypatch.chdir(tmp_path / "audio")  # an empty name is refused, not read as the working directory with audio
+    with pytest.raises(ValueError, match="an empty name is no file or folder"):
+        audio_files(["clip.wav", ""])

@@ -413,7 +413,7 @@ def test_augment_babble_from_a_folder_takes_its_files_after_the_protocols(corpus
     for index in range(BABBLE_SOURCES):
         soundfile.write(few / f"{index}.wav", np.zeros(160, np.float32), 16000)
     for folder, problem in ((few, "no audio file after the first 20"), (tmp_path / "none", "no such file"),
-                            ("", "no folder given")):
+                            ("", "an empty name is no file or folder")):
         with pytest.raises(SettingError, match=f"--augment-babble-from.*{problem}"):
             finetune.finetune(config_for(corpus, tmp_path, "mfcc", "--augment", "1", "--augment-babble-from",
                                          str(folder)))

@@ -417,8 +417,6 @@ def finetune(config: FinetuneConfig) -> dict[str, float]:
         raise SettingError(f"--augment-snr {config.augment_snr[0]:g} {config.augment_snr[1]:g}: LOW is above HIGH")
     if config.augment_babble_from is not None:
         try:
-            if not config.augment_babble_from:
-                raise ValueError("no folder given")
             augmentation_babble_files(config.augment_babble_from)
         except (OSError, ValueError) as error:
             raise SettingError(f"--augment-babble-from: {error}") from None
