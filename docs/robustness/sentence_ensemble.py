@@ -28,18 +28,27 @@ def predictions(run: Path) -> tuple[list[str], np.ndarray]:
     return [row["path"] for row in rows], np.array([[float(row[c]) for c in COLUMNS] for row in rows])
 
 
-def main(runs: list[str]) -> None:
-    """Prints the ensemble's and each run's CCC per sentence."""
+def members_by_sentence(runs: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """The ensemble's CCC per sentence (under "ensemble") and each run's (under its folder). Raises `ValueError` when
+    the runs' predictions hold other clips or another order."""
     read = [predictions(Path(run)) for run in runs]
     paths = read[0][0]
     if any(other != paths for other, _ in read[1:]):
-        raise SystemExit("the runs' predictions.csv hold other clips or another order")
+        raise ValueError("the runs' predictions.csv hold other clips or another order")
     by_path = {u.path: u for u in read_corpus("ravdess", str(Path(paths[0]).parents[1]))}
     test = [by_path[path] for path in paths]
-    report = {"ensemble": scores_by_sentence(test, np.mean([values for _, values in read], axis=0)),
-              **{run: scores_by_sentence(test, values) for run, (_, values) in zip(runs, read)}}
-    print(json.dumps(report, indent=2))
+    return {"ensemble": scores_by_sentence(test, np.mean([values for _, values in read], axis=0)),
+            **{run: scores_by_sentence(test, values) for run, (_, values) in zip(runs, read)}}
 
+
+def ensemble_by_sentence(runs: list[str]) -> dict[str, dict[str, float]]:
+    """The ensemble's CCC per dimension over each sentence's clips."""
+    return members_by_sentence(runs)["ensemble"]
+
+
+def main(runs: list[str]) -> None:
+    """Prints the ensemble's and each run's CCC per sentence."""
+    print(json.dumps(members_by_sentence(runs), indent=2))
 
 if __name__ == "__main__":
     main(sys.argv[1:])
