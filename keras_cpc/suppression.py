@@ -12,14 +12,16 @@ Always on, the suppressor still cost a little where there is no steady noise (ro
 a hiss, not babble) it can switch to a stronger level (`SuppressionSettings.steady_level`), or to RNNoise, a learned
 suppressor (`keras_cpc.rnnoise`); and where that floor is also close under the speech, to a third
 (`SuppressionSettings.low_snr_level`): RNNoise gains valence in steady noise at 10 dB SNR and costs activation at 20
-dB, where WebRTC's strongest level costs less. Its output lags by `DELAY` samples (RNNoise's by more), which
-`NoiseSuppressor` takes off (the raw samples it fades with are delayed to match), so that a stream suppressed chunk by
-chunk equals the whole recording suppressed at once, sample for sample. docs/results.md, sessions 34 to 37, has the
-measurements.
+dB, where WebRTC's strongest level costs less. RNNoise's output alone costs activation in 10 dB noise; mixed with
+the input 30 dB below it (an attenuation limit, `SuppressionSettings.rnnoise_limit_db`) it wins most of that back.
+The output lags by `DELAY` samples (RNNoise's by more), which `NoiseSuppressor` takes off (the raw samples it fades
+with are delayed to match), so that a stream suppressed chunk by chunk equals the whole recording suppressed at once,
+sample for sample. docs/results.md, sessions 34 to 37 and 44, has the measurements.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -50,7 +52,9 @@ class SuppressionSettings:
     (`RNNOISE`), instead: WebRTC's noise model assumes a stationary noise, and stronger removal of a changing one
     (babble) costs the speech. With `low_snr_level`, a steady floor whose SNR estimate is also below
     `gate_low_snr_db` (15 dB SNR of white or pink noise estimates about 20 dB) gets that level; RNNoise, if used, is
-    the last level."""
+    the last level. With `rnnoise_limit_db`, RNNoise removes at most that many dB: its output is mixed with the input
+    at that level below it (an attenuation limit, as DeepFilterNet's), so that the speech it distorts is partly
+    restored."""
 
     level: int = 2
     gate_snr_db: float | None = 35.0
@@ -60,6 +64,7 @@ class SuppressionSettings:
     gate_steady_db: float = 0.9
     low_snr_level: int | str | None = None
     gate_low_snr_db: float = 20.0
+    rnnoise_limit_db: float | None = None
 
     def __post_init__(self):
         if self.level not in LEVELS:
@@ -77,6 +82,15 @@ class SuppressionSettings:
             raise ValueError(f"low-SNR gate {self.gate_low_snr_db} dB: expected below the gate's {self.gate_snr_db} dB")
         if RNNOISE in self.levels[:-1]:
             raise ValueError(f"suppression levels {self.levels}: RNNoise can only be the last")
+        if self.rnnoise_limit_db is not None and RNNOISE not in self.levels:
+            raise ValueError(f"RNNoise's attenuation limit {self.rnnoise_limit_db} dB: no level is RNNoise")
+        if self.rnnoise_limit_db is not None and not 0 < self.rnnoise_limit_db < math.inf:
+            raise ValueError(f"RNNoise's attenuation limit {self.rnnoise_limit_db} dB: expected a positive number")
+
+    @property
+    def rnnoise_input_share(self) -> float:
+        """The weight of the input in RNNoise's output (1 minus RNNoise's own): 0 without an attenuation limit."""
+        return 0.0 if self.rnnoise_limit_db is None else 10 ** (-self.rnnoise_limit_db / 20)
 
     @property
     def levels(self) -> tuple[int | str, ...]:
@@ -282,7 +296,9 @@ class NoiseSuppressor:
         webrtc = outputs[held] if held == self._level else cross_fade(outputs[held], outputs[self._level], 0.0, 1.0)
         suppressed = self._restorer(webrtc)
         if denoised is not None:
-            suppressed = cross_fade(suppressed, denoised, fade, self._denoising)
+            share = self.settings.rnnoise_input_share
+            suppressed = cross_fade(suppressed, denoised + share * (raw - denoised) if share else denoised, fade,
+                                    self._denoising)
         out = cross_fade(raw, suppressed, on, self._on)
         dropped = min(self._dropping, len(out))
         self._dropping -= dropped

@@ -341,8 +341,15 @@ def test_the_suppression_options_give_the_settings_or_a_clear_error():
     assert settings("--suppression", "3", "--suppression-always") == SuppressionSettings(3, gate_snr_db=None)
     assert settings("--suppression", "2", "--suppression-steady", "4", "--suppression-low-snr", "rnnoise") \
         == SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE)
+    assert settings("--suppression", "2", "--suppression-steady", "4", "--suppression-low-snr", "rnnoise",
+                    "--suppression-rnnoise-limit", "20") \
+        == SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE, rnnoise_limit_db=20.0)
     with pytest.raises(ValueError, match="need --suppression LEVEL"):
         settings("--suppression-steady", "4")
+    with pytest.raises(ValueError, match="need --suppression LEVEL"):
+        settings("--suppression-rnnoise-limit", "20")
+    with pytest.raises(ValueError, match="no level is RNNoise"):
+        settings("--suppression", "2", "--suppression-steady", "4", "--suppression-rnnoise-limit", "20")
     with pytest.raises(ValueError, match="need --suppression LEVEL"):
         settings("--suppression-low-snr", "rnnoise")
     with pytest.raises(ValueError, match="low-SNR suppression level needs a steady-noise level"):

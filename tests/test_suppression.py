@@ -3,6 +3,8 @@ against the whole recording, and what it does to speech and to steady noise."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.signal import lfilter
@@ -254,6 +256,13 @@ def test_a_steady_floor_fades_to_rnnoise_which_hears_the_second_before(noisy_spe
                                atol=1e-6)
 
 
+def test_an_attenuation_limit_mixes_the_input_into_rnnoise_output_at_that_level(noisy_speech):
+    out, limited = (suppress_noise(noisy_speech, replace(DENOISED, rnnoise_limit_db=limit)) for limit in (None, 20.0))
+    opened = 49 * FRAME - rnnoise.DELAY + FRAME  # RNNoise alone from here (steady from the start)
+    np.testing.assert_array_equal(limited[:opened - FRAME], noisy_speech[:opened - FRAME])  # the gate still closed
+    np.testing.assert_allclose(limited[opened:], 0.9 * out[opened:] + 0.1 * noisy_speech[opened:len(out)], atol=1e-6)
+
+
 @pytest.mark.parametrize("settings, states, level4, denoising", [
     (DENOISED, [1] * 60 + [2] * 60 + [1], [0], [0] * 60 + [1] * 60 + [0]),  # the base level, steady (RNNoise), base
     (TIERED, [2] * 60 + [3] * 60 + [2], [1], [0] * 60 + [1] * 60 + [0]),  # steady, low SNR, steady again
@@ -367,6 +376,10 @@ def test_bad_settings_are_errors():
         SuppressionSettings(steady_level=RNNOISE, low_snr_level=4)
     with pytest.raises(ValueError, match="low-SNR gate 35.0 dB: expected below the gate's 35.0 dB"):
         SuppressionSettings(steady_level=4, low_snr_level=RNNOISE, gate_low_snr_db=35.0)
+    with pytest.raises(ValueError, match="attenuation limit 20.0 dB: no level is RNNoise"):
+        SuppressionSettings(steady_level=4, rnnoise_limit_db=20.0)
+    with pytest.raises(ValueError, match="attenuation limit 0.0 dB: expected a positive number"):
+        replace(TIERED, rnnoise_limit_db=0.0)
     with pytest.raises(ValueError, match="unknown noise suppression settings"):
         suppression_settings({"suppression": {"strength": 2}})
     with pytest.raises(ValueError, match="16000 Hz, not 8000 Hz"):

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --suppression-steady: this level, or rnnoise, instead where the steady floor is "
                              "also close under the speech (the gate's SNR estimate below 20 dB: about 15 dB SNR of "
                              "white or pink noise); default: the steady level")
+    parser.add_argument("--suppression-rnnoise-limit", type=float, metavar="DB",
+                        help="with rnnoise as a level: remove at most DB dB (RNNoise's output mixed with the input "
+                             "DB dB below it, so that the speech it distorts is partly restored); default: no limit")
     parser.add_argument("--model-version", help="version string (default: digest of the input models)")
     parser.add_argument("--training-data", default="unspecified", help="corpora the models were trained on")
     parser.add_argument("--licence", default="unspecified", help="licence of the exported models")
@@ -127,13 +130,15 @@ def steady_level(value: str) -> int | str:
 def suppression(args: argparse.Namespace) -> SuppressionSettings | None:
     """The noise suppression the options ask for, if any."""
     if args.suppression is None:
-        if args.suppression_always or args.suppression_steady is not None or args.suppression_low_snr is not None:
-            raise ValueError("--suppression-always, --suppression-steady and --suppression-low-snr need "
-                             "--suppression LEVEL")
+        if (args.suppression_always or args.suppression_steady is not None or args.suppression_low_snr is not None
+                or args.suppression_rnnoise_limit is not None):
+            raise ValueError("--suppression-always, --suppression-steady, --suppression-low-snr and "
+                             "--suppression-rnnoise-limit need --suppression LEVEL")
         return None
     ungated = {"gate_snr_db": None} if args.suppression_always else {}
     return SuppressionSettings(args.suppression, steady_level=args.suppression_steady,
-                               low_snr_level=args.suppression_low_snr, **ungated)
+                               low_snr_level=args.suppression_low_snr, rnnoise_limit_db=args.suppression_rnnoise_limit,
+                               **ungated)
 
 
 def export(args: argparse.Namespace) -> None:
