@@ -54,8 +54,10 @@ def test_metadata_describes_the_model(name):
     assert "RAVDESS" in config["training_data"] and "LibriSpeech" in config["training_data"]
     assert config["licence"].startswith("CC BY-NC-SA 4.0")
     assert config["model_version"].startswith("precpc-ravdess-fold0-")
-    # gated, before the level normalisation; level 4 where the noise floor is steady, RNNoise where its SNR is also low
-    assert config["frontend"]["suppression"] == vars(SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE))
+    # gated, before the level normalisation; level 4 where the noise floor is steady, RNNoise where its SNR is also low,
+    # its output mixed with the input 30 dB below it
+    assert config["frontend"]["suppression"] == vars(SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE,
+                                                                         rnnoise_limit_db=30.0))
     expected = {"cpc_step": "none", "head": "none"} if name == "float" else {"cpc_step": "dynamic", "head": "dynamic"}
     assert config["quantization"] == expected
     assert config["int8_weight_ops"] == ({} if name == "float" else {"cpc_step": ["CONV_2D", "FULLY_CONNECTED"],

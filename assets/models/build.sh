@@ -15,7 +15,8 @@
 # 3. LiteRT exports (hop 0.1 s, window 5 s): emotion/float and emotion/int8 (int8 weights in both
 #    models, dynamic-range quantization: 2.84 MB; benchmarks/README.md), behind the gated noise suppression before the
 #    level normalisation: WebRTC's at level 2, at level 4 where the noise floor is steady, RNNoise where it is also
-#    close under the speech (keras_cpc.suppression; the recognizers were trained without it)
+#    close under the speech, its output mixed with the input 30 dB below it (an attenuation limit)
+#    (keras_cpc.suppression; the recognizers were trained without it)
 # 4. held-out CCC of the Keras, float and int8 models -> emotion/heldout.json, the outputs on
 #    the sample clips that tests/test_shipped_models.py checks -> emotion/expected.json, and the
 #    out-of-domain protocol (training.robustness, its conditions shared by two processes) -> emotion/robustness/; the
@@ -57,13 +58,14 @@ fi
 
 # the day, the recognizer's digest and the suppression: a model rebuilt the same day, or behind another front end, is
 # another version (saved calibrations are per version)
-version="precpc-ravdess-fold0-$(date -u +%Y%m%d)-$(sha256sum $models/emotion/recognizer.keras | cut -c1-8)-ns2s4rnnoise"
+version="precpc-ravdess-fold0-$(date -u +%Y%m%d)-$(sha256sum $models/emotion/recognizer.keras | cut -c1-8)-ns2s4rnnoise30"
 for quantize in none dynamic; do
     name=$([ $quantize = none ] && echo float || echo int8)
     rm -rf $models/emotion/$name
     $py -m training.export --cpc $models/cpc_librispeech.keras --recognizer $models/emotion/recognizer.keras \
         --out $models/emotion/$name --quantize $quantize \
-        --suppression 2 --suppression-steady 4 --suppression-low-snr rnnoise --model-version "$version" \
+        --suppression 2 --suppression-steady 4 --suppression-low-snr rnnoise \
+        --suppression-rnnoise-limit 30 --model-version "$version" \
         --training-data "CPC: LibriSpeech train-clean-100 sample (52 min, CC BY 4.0); recognizer: RAVDESS speech, 18 actors (CC BY-NC-SA 4.0)" \
         --licence "CC BY-NC-SA 4.0 (inherited from RAVDESS): non-commercial use only"
 done
