@@ -349,10 +349,12 @@ def cross_fade(first: np.ndarray, second: np.ndarray, start: float, end: float) 
 
 def without_rnnoise(settings: SuppressionSettings) -> SuppressionSettings:
     """`settings` with RNNoise's level (the last) left out, where its library is missing: the level below it takes
-    its streams."""
+    its streams (and RNNoise's attenuation limit goes with it)."""
     if settings.low_snr_level == RNNOISE:
-        return replace(settings, low_snr_level=None)
-    return replace(settings, steady_level=None) if settings.steady_level == RNNOISE else settings
+        return replace(settings, low_snr_level=None, rnnoise_limit_db=None)
+    if settings.steady_level == RNNOISE:
+        return replace(settings, steady_level=None, rnnoise_limit_db=None)
+    return settings
 
 
 def suppress_noise(audio: np.ndarray, settings: SuppressionSettings = SuppressionSettings(),

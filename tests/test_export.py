@@ -10,6 +10,7 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -324,6 +325,10 @@ def test_without_rnnoise_its_streams_get_the_level_below_and_without_webrtc_noth
     assert suppressor.settings == SuppressionSettings(2) and missing == "pyrnnoise"
     tiered = available_suppressor(SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE), 16000, Path("m"))
     assert tiered[0].settings == SuppressionSettings(2, steady_level=4)  # loud steady noise: the steady level
+    limited = SuppressionSettings(2, steady_level=4, low_snr_level=RNNOISE, rnnoise_limit_db=30.0)  # the shipped
+    assert available_suppressor(limited, 16000, Path("m"))[0].settings == SuppressionSettings(2, steady_level=4)
+    assert available_suppressor(replace(limited, steady_level=RNNOISE, low_snr_level=None), 16000, Path("m"))[0] \
+        .settings == SuppressionSettings(2)
     assert "model: RNNoise needs the pyrnnoise package; running without it" in caplog.text
     monkeypatch.setitem(sys.modules, "webrtc_noise_gain", None)
     assert available_suppressor(settings, 16000, Path("model")) == (None, "webrtc-noise-gain")

@@ -103,8 +103,9 @@ def test_the_restorer_leaves_a_high_pass_filter_at_the_low_corner():
 
 
 @pytest.mark.parametrize("length", [0, 50, DELAY, 160, 161, 40000])
-@pytest.mark.parametrize("settings", [ALWAYS, SuppressionSettings(), STEADY, DENOISED, TIERED],
-                         ids=["always", "gated", "steady", "rnnoise", "tiered"])
+@pytest.mark.parametrize("settings", [ALWAYS, SuppressionSettings(), STEADY, DENOISED, TIERED,
+                                      replace(TIERED, rnnoise_limit_db=30.0)],
+                         ids=["always", "gated", "steady", "rnnoise", "tiered", "tiered-limited"])
 def test_a_stream_in_chunks_of_any_size_equals_the_whole_recording(noisy_speech, length, settings):
     audio = noisy_speech[:length]
     whole = suppress_noise(audio, settings)
@@ -256,11 +257,18 @@ def test_a_steady_floor_fades_to_rnnoise_which_hears_the_second_before(noisy_spe
                                atol=1e-6)
 
 
-def test_an_attenuation_limit_mixes_the_input_into_rnnoise_output_at_that_level(noisy_speech):
-    out, limited = (suppress_noise(noisy_speech, replace(DENOISED, rnnoise_limit_db=limit)) for limit in (None, 20.0))
-    opened = 49 * FRAME - rnnoise.DELAY + FRAME  # RNNoise alone from here (steady from the start)
-    np.testing.assert_array_equal(limited[:opened - FRAME], noisy_speech[:opened - FRAME])  # the gate still closed
-    np.testing.assert_allclose(limited[opened:], 0.9 * out[opened:] + 0.1 * noisy_speech[opened:len(out)], atol=1e-6)
+def test_an_attenuation_limit_mixes_the_input_into_rnnoise_output_alone_at_that_level(noisy_speech, monkeypatch):
+    switch = 150  # frames: WebRTC's level 4 for 1.5 s, then RNNoise
+
+    def suppressed(settings: SuppressionSettings) -> np.ndarray:
+        states = iter([2] * switch + [3] * len(noisy_speech))
+        monkeypatch.setattr(NoiseGate, "push", lambda gate, frame: next(states))
+        return suppress_noise(noisy_speech, settings)
+
+    out, limited = suppressed(TIERED), suppressed(replace(TIERED, rnnoise_limit_db=20.0))
+    start = (switch + 1) * FRAME - rnnoise.DELAY  # the fade's frame is done: RNNoise alone
+    np.testing.assert_array_equal(limited[:start - FRAME], out[:start - FRAME])  # WebRTC's output untouched
+    np.testing.assert_allclose(limited[start:], 0.9 * out[start:] + 0.1 * noisy_speech[start:len(out)], atol=1e-6)
 
 
 @pytest.mark.parametrize("settings, states, level4, denoising", [
