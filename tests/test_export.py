@@ -901,6 +901,7 @@ def test_streaming_with_speech_frames_keeps_only_their_contexts_as_the_whole_cli
         analysis.analyze_file(StreamingRecognizer(folder.parent / "speech"), folder.parent / "silence.wav")
     assert statistics["files_without_estimate"] == 1 and statistics["hops"] > 20  # the speech file's
     assert np.isfinite(list(statistics["mean"].values())).all() and set(statistics["std"].values()) == {0.0}
+    assert statistics["largest"] == {name: abs(mean) for name, mean in statistics["mean"].items()}  # one file
 
 
 def test_a_session_keeps_the_speakers_level_and_statistics_from_one_utterance_to_the_next(speaker_models, audio,

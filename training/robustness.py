@@ -178,9 +178,9 @@ def read_clips(test: Sequence[EmotionUtterance], indices: Sequence[int]) -> dict
 
 def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> dict:
     """Per model (each file calibrated with its own level and contexts: one speaker a file, presumed neutral): the
-    share of hop estimates and of file estimates inside [-1, 1] (on every dimension), and the mean and standard
-    deviation over files of each file's mean estimate; files the model makes no estimate of (no speech frame) are
-    counted and left out."""
+    share of hop estimates and of file estimates inside [-1, 1] (on every dimension), and the mean, standard
+    deviation and largest absolute value over files of each file's mean estimate; files the model makes no estimate
+    of (no speech frame) are counted and left out."""
     results = {}
     for model in model_dirs:
         recognizer = StreamingRecognizer(model)
@@ -200,6 +200,7 @@ def read_speech_statistics(model_dirs: Sequence[str], files: Sequence[Path]) -> 
             "files_inside": float(np.mean(np.all(np.abs(per_file) <= 1, axis=1))),
             "mean": dict(zip(DIMENSIONS, map(float, per_file.mean(0)))),
             "std": dict(zip(DIMENSIONS, map(float, per_file.std(0)))),
+            "largest": dict(zip(DIMENSIONS, map(float, np.abs(per_file).max(0)))),
         }
     return results
 
