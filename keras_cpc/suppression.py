@@ -231,6 +231,7 @@ class NoiseSuppressor:
         self.settings = settings
         self._processor_type = AudioProcessor
         self._rnnoise = RNNOISE in settings.levels
+        self._input_share = settings.rnnoise_input_share  # of the input in RNNoise's output, fixed for the stream
         self._webrtc_levels = [level for level in settings.levels if level != RNNOISE]
         if self._rnnoise:
             rnnoise.library()  # raises ImportError without it
@@ -296,7 +297,7 @@ class NoiseSuppressor:
         webrtc = outputs[held] if held == self._level else cross_fade(outputs[held], outputs[self._level], 0.0, 1.0)
         suppressed = self._restorer(webrtc)
         if denoised is not None:
-            share = self.settings.rnnoise_input_share
+            share = self._input_share
             suppressed = cross_fade(suppressed, denoised + share * (raw - denoised) if share else denoised, fade,
                                     self._denoising)
         out = cross_fade(raw, suppressed, on, self._on)

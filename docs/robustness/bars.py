@@ -36,10 +36,9 @@ def verdict(met: bool) -> str:
 
 def bars(model: Path, sentence_runs: str) -> list[tuple[str, str, bool]]:
     """(bar, measured, met) for each of the issue's bars that the records measure."""
-    int8 = str(model / "int8")
-    heldout = json.loads((model / "heldout.json").read_text())["ccc"][int8]
     record = read_record(str(model / "robustness"))
-    int8 = next(m for m in record["models"] if m.endswith("int8"))
+    int8 = next(m for m in record["models"] if m.endswith("int8"))  # the same name in heldout.json
+    heldout = json.loads((model / "heldout.json").read_text())["ccc"][int8]
     conditions = {name: scores[int8] for name, scores in record["conditions"].items()}
     clean = conditions["clean"]
     rows = [(f"held-out int8 CCC: activation ≥ {HELDOUT['activation']}, valence ≥ {HELDOUT['valence']}",

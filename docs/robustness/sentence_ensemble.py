@@ -50,5 +50,6 @@ def main(runs: list[str]) -> None:
     """Prints the ensemble's and each run's CCC per sentence."""
     print(json.dumps(members_by_sentence(runs), indent=2))
 
+
 if __name__ == "__main__":
     main(sys.argv[1:])
